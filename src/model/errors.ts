@@ -1,0 +1,59 @@
+// Ganeti's error classes and classifications, as clients decode them from job results
+// (`[ErrorClass, [message, ecode]]`) and from RAPI error bodies.
+
+/** Error classifications (Ganeti's ECODE_*): tell a client whether a retry can help. */
+export const ECODE = {
+  resolver: "resolver_error",
+  noRes: "insufficient_resources",
+  tempNoRes: "temp_insufficient_resources",
+  inval: "wrong_input",
+  state: "wrong_state",
+  noEnt: "unknown_entity",
+  exists: "already_exists",
+  notUnique: "resource_not_unique",
+  fault: "internal_error",
+  environ: "environment_error",
+} as const;
+export type Ecode = (typeof ECODE)[keyof typeof ECODE];
+
+/** An error that is encoded into a job result under the Ganeti class name it carries. */
+export class GanetiError extends Error {
+  readonly errClass: string;
+  readonly args: unknown[];
+  constructor(errClass: string, args: unknown[]) {
+    super(typeof args[0] === "string" ? args[0] : String(args[0] ?? errClass));
+    this.errClass = errClass;
+    this.args = args;
+  }
+  /** The `[class, args]` pair Ganeti puts in `opresult` for a failed opcode. */
+  encode(): [string, unknown[]] {
+    return [this.errClass, this.args];
+  }
+}
+
+/** A prerequisite failed: nothing was changed. */
+export class OpPrereqError extends GanetiError {
+  constructor(message: string, ecode: Ecode) {
+    super("OpPrereqError", [message, ecode]);
+  }
+}
+
+/** Execution failed after the checks passed (a node call, a script). */
+export class OpExecError extends GanetiError {
+  constructor(message: string) {
+    super("OpExecError", [message]);
+  }
+}
+
+export class TagError extends GanetiError {
+  constructor(message: string) {
+    super("TagError", [message]);
+  }
+}
+
+/** Encodes any thrown value as Ganeti does: unknown exceptions become OpExecError. */
+export function encodeError(err: unknown): [string, unknown[]] {
+  if (err instanceof GanetiError) return err.encode();
+  const message = err instanceof Error ? err.message : String(err);
+  return ["OpExecError", [message]];
+}

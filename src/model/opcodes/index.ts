@@ -1,0 +1,17 @@
+// Every opcode Corral knows, by OP_ID. Add a module's opcodes here when you declare them.
+import type { OpcodeDef } from "../opcode.ts";
+import * as cluster from "./cluster.ts";
+import * as tags from "./tags.ts";
+
+const modules: Record<string, unknown>[] = [cluster, tags];
+
+export const opcodeDefs: ReadonlyMap<string, OpcodeDef> = new Map(
+  modules
+    .flatMap((m) => Object.values(m))
+    .filter((v): v is OpcodeDef => typeof v === "object" && v !== null && "id" in v && "params" in v)
+    .map((def) => [def.id, def]),
+);
+
+export function opcodeDef(id: string): OpcodeDef | undefined {
+  return opcodeDefs.get(id);
+}

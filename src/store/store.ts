@@ -1,0 +1,59 @@
+// The config store: the cluster's objects, read as immutable snapshots and changed only in
+// atomic transactions. SQLite backs the embedded default; an etcd store can implement the
+// same interface.
+
+import type { Cluster, FilterRule, Instance, Network, Node, NodeGroup, ObjectKind } from "../model/objects.ts";
+
+export interface KindTypes {
+  node: Node;
+  nodegroup: NodeGroup;
+  instance: Instance;
+  network: Network;
+  filter: FilterRule;
+}
+
+/** A consistent, immutable view of the whole config. Never mutate what it returns. */
+export interface ConfigSnapshot {
+  /** Config serial: +1 on every committed transaction. Caches key on it. */
+  readonly serial: number;
+  readonly cluster: Cluster;
+  readonly nodes: ReadonlyMap<string, Node>;
+  readonly groups: ReadonlyMap<string, NodeGroup>;
+  readonly instances: ReadonlyMap<string, Instance>;
+  readonly networks: ReadonlyMap<string, Network>;
+  readonly filters: ReadonlyMap<string, FilterRule>;
+}
+
+/** A transaction's writable view. Changes become visible to readers only on commit. */
+export interface ConfigTx {
+  /** The config as this transaction sees it, its own changes included. */
+  readonly current: ConfigSnapshot;
+  updateCluster(change: (cluster: Cluster) => void): Cluster;
+  /** Adds a new object (uuid must be unused). Sets serial_no 1, ctime and mtime. */
+  add<K extends ObjectKind>(kind: K, obj: KindTypes[K]): KindTypes[K];
+  /** Changes a copy of the object; bumps serial_no and mtime. Throws if missing. */
+  update<K extends ObjectKind>(kind: K, uuid: string, change: (obj: KindTypes[K]) => void): KindTypes[K];
+  /** Replaces the object exactly as given (no serial bump): for filters and imports. */
+  replace<K extends ObjectKind>(kind: K, obj: KindTypes[K]): void;
+  remove(kind: ObjectKind, uuid: string): void;
+}
+
+export interface ConfigStore {
+  snapshot(): ConfigSnapshot;
+  /** Runs `fn` atomically: all its changes are durable together, or none are. */
+  transact<T>(fn: (tx: ConfigTx) => T): T;
+  /** Subscribe to commits (caches, waiters). */
+  onCommit(listener: (snap: ConfigSnapshot) => void): void;
+  close(): void;
+}
+
+export function snapshotMap<K extends ObjectKind>(snap: ConfigSnapshot, kind: K): ReadonlyMap<string, KindTypes[K]> {
+  const maps = {
+    node: snap.nodes,
+    nodegroup: snap.groups,
+    instance: snap.instances,
+    network: snap.networks,
+    filter: snap.filters,
+  } as const;
+  return maps[kind] as unknown as ReadonlyMap<string, KindTypes[K]>;
+}
