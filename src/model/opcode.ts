@@ -32,11 +32,16 @@ export interface OpcodeDef<S extends ParamSpec = ParamSpec> {
   readonly params: S;
   /** What a successful run returns (Ganeti's OP_RESULT description). */
   readonly result: string;
-  /** The parameter shown in the job summary, e.g. INSTANCE_REBOOT(inst1). */
-  readonly summaryField?: keyof S & string;
+  /**
+   * The parameter shown in the job summary, e.g. INSTANCE_REBOOT(inst1). Typed as a plain
+   * string so that OpcodeDef stays covariant in S; defineOpcode checks it names a param.
+   */
+  readonly summaryField?: string;
 }
 
-export function defineOpcode<const S extends ParamSpec>(def: OpcodeDef<S>): OpcodeDef<S> {
+export function defineOpcode<const S extends ParamSpec>(
+  def: OpcodeDef<S> & { readonly summaryField?: keyof S & string },
+): OpcodeDef<S> {
   return def;
 }
 
@@ -79,12 +84,17 @@ export function validationPrereqError(def: OpcodeDef, name: string): OpPrereqErr
   return new OpPrereqError(`Parameter '${def.id}.${name}' fails validation`, ECODE.inval);
 }
 
-/** The opcode as Ganeti serializes it in a job's `ops`: common params first, unset dry_run omitted. */
+/**
+ * The opcode as Ganeti serializes it in a job's `ops`: common params first (an unset
+ * dry_run left out, depends and comment always present), then OP_ID, then the opcode's own
+ * parameters without the optional ones that are unset (null).
+ */
 export function serializeOpcode(op: Opcode): Record<string, unknown> {
   const { OP_ID, dry_run, debug_level, priority, depends, comment, reason, ...rest } = op;
   const out: Record<string, unknown> = {};
   if (dry_run !== null && dry_run !== undefined) out.dry_run = dry_run;
-  Object.assign(out, { debug_level, priority, depends, comment, reason, OP_ID }, rest);
+  Object.assign(out, { debug_level, priority, depends, comment, reason, OP_ID });
+  for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) out[k] = v;
   return out;
 }
 

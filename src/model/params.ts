@@ -1,6 +1,19 @@
 // Typed opcode parameters: each parameter is declared once with its type check, default
 // and doc, and the TypeScript type of an opcode's params is inferred from the declaration.
 
+import {
+  DDM_VALUES,
+  DDM_VALUES_WITH_MODIFY,
+  DISK_TEMPLATES,
+  HYPERVISORS,
+  MAX_DISKS,
+  NIC_MODES,
+  NIC_PARAMS,
+  STORAGE_TYPES,
+  type StorageType,
+} from "./constants.ts";
+import { isIPv4Address, isIPv4Network, isIPv6Address, isIPv6Network } from "./netaddr.ts";
+
 /** A runtime type check that also carries the TypeScript type it admits. */
 export interface Check<T> {
   readonly desc: string;
@@ -12,22 +25,36 @@ function check<T>(desc: string, test: (v: unknown) => boolean): Check<T> {
 }
 
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+const isDict = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
-export const t = {
-  any: check<unknown>("Anything", () => true),
+/**
+ * Ganeti's `Parens`: a nested description is parenthesized unless it is a single word, so
+ * `desc` reads exactly like the "type check" Ganeti documents ("None or (List of String)").
+ */
+function parens(desc: string): string {
+  return /^[a-zA-Z0-9_-]+$/.test(desc) ? desc : `(${desc})`;
+}
+
+type CheckedTuple<C extends readonly Check<unknown>[]> = { [K in keyof C]: C[K] extends Check<infer U> ? U : never };
+
+const anything = check<unknown>("Anything", () => true);
+
+// Primitive checks and combinators (Ganeti's ht module).
+const base = {
+  any: anything,
   bool: check<boolean>("Boolean", (v) => typeof v === "boolean"),
   string: check<string>("String", (v) => typeof v === "string"),
   nonEmptyString: check<string>("NonEmptyString", (v) => typeof v === "string" && v.length > 0),
   int: check<number>("Integer", isInt),
   nonNegInt: check<number>("EqualOrGreaterThanZero", (v) => isInt(v) && v >= 0),
-  positiveInt: check<number>("PositiveInteger", (v) => isInt(v) && v > 0),
+  positiveInt: check<number>("GreaterThanZero", (v) => isInt(v) && v > 0),
   // Python accepts an int where a float is expected.
   float: check<number>("Float", (v) => typeof v === "number" && Number.isFinite(v)),
   nonNegFloat: check<number>("EqualOrGreaterThanZero", (v) => typeof v === "number" && v >= 0),
-  dict: check<Record<string, unknown>>(
-    "Dictionary",
-    (v) => typeof v === "object" && v !== null && !Array.isArray(v),
-  ),
+  dict: check<Record<string, unknown>>("Dictionary", isDict),
+  /** A dictionary of anything (Ganeti's untyped `JSObject JSValue` parameters). */
+  anyDict: check<Record<string, unknown>>("Dictionary with keys of Anything and values of Anything", isDict),
   list: check<unknown[]>("List", (v) => Array.isArray(v)),
   oneOf<const V extends readonly (string | number)[]>(...values: V): Check<V[number]> {
     return check<V[number]>(`OneOf ${values.join(", ")}`, (v) =>
@@ -35,30 +62,99 @@ export const t = {
     );
   },
   maybe<T>(inner: Check<T>): Check<T | null> {
-    return check<T | null>(`None or ${inner.desc}`, (v) => v === null || inner.test(v));
+    return check<T | null>(`None or ${parens(inner.desc)}`, (v) => v === null || inner.test(v));
   },
   listOf<T>(inner: Check<T>): Check<T[]> {
-    return check<T[]>(`List of ${inner.desc}`, (v) => Array.isArray(v) && v.every((x) => inner.test(x)));
+    return check<T[]>(`List of ${parens(inner.desc)}`, (v) => Array.isArray(v) && v.every((x) => inner.test(x)));
   },
-  dictOf<T>(inner: Check<T>): Check<Record<string, T>> {
-    return check<Record<string, T>>(
-      `Dictionary of ${inner.desc}`,
-      (v) =>
-        typeof v === "object" && v !== null && !Array.isArray(v) &&
-        Object.values(v).every((x) => inner.test(x)),
+  /** A dictionary whose values (and, when given, keys) pass the checks. JSON keys are strings. */
+  dictOf<T, K extends string = string>(values: Check<T>, keys: Check<K> = anything as Check<K>): Check<Record<K, T>> {
+    return check<Record<K, T>>(
+      `Dictionary with keys of ${parens(keys.desc)} and values of ${parens(values.desc)}`,
+      (v) => isDict(v) && Object.entries(v).every(([k, x]) => keys.test(k) && values.test(x)),
     );
   },
   or<A, B>(a: Check<A>, b: Check<B>): Check<A | B> {
-    return check<A | B>(`${a.desc} or ${b.desc}`, (v) => a.test(v) || b.test(v));
+    return check<A | B>(`${parens(a.desc)} or ${parens(b.desc)}`, (v) => a.test(v) || b.test(v));
   },
-  tuple<const C extends readonly Check<unknown>[]>(...items: C): Check<{ [K in keyof C]: C[K] extends Check<infer U> ? U : never }> {
-    return check(`Tuple of (${items.map((c) => c.desc).join(", ")})`, (v) =>
+  /** A fixed-length list, described as Ganeti's TTupleOf ("Tuple of (A, B)"). */
+  tuple<const C extends readonly Check<unknown>[]>(...items: C): Check<CheckedTuple<C>> {
+    return check(`Tuple of ${parens(items.map((c) => c.desc).join(", "))}`, (v) =>
       Array.isArray(v) && v.length === items.length && items.every((c, i) => c.test(v[i])),
     );
   },
-  /** A narrower check: `base` plus a predicate, described by `desc`. */
-  refine<T>(base: Check<T>, desc: string, pred: (v: T) => boolean): Check<T> {
-    return check<T>(desc, (v) => base.test(v) && pred(v));
+  /** A fixed-length list, described as Ganeti's TAnd(TIsLength, TItems). */
+  items<const C extends readonly Check<unknown>[]>(...items: C): Check<CheckedTuple<C>> {
+    const each = items.map((c, i) => `${i === 0 ? "Item" : "item"} ${i} is ${parens(c.desc)}`).join(", ");
+    return check(`(Length ${items.length}) and ${parens(each)}`, (v) =>
+      Array.isArray(v) && v.length === items.length && items.every((c, i) => c.test(v[i])),
+    );
+  },
+  /** `first` and a further condition, described as "Base and (Condition)". */
+  and<T>(first: Check<T>, desc: string, pred: (v: T) => boolean): Check<T> {
+    return check<T>(`${parens(first.desc)} and ${parens(desc)}`, (v) => first.test(v) && pred(v));
+  },
+  /** A narrower check: `first` plus a predicate, described by `desc`. */
+  refine<T>(first: Check<T>, desc: string, pred: (v: T) => boolean): Check<T> {
+    return check<T>(desc, (v) => first.test(v) && pred(v));
+  },
+  /** The same check with a remark appended to its description ("X [Disk parameters]"). */
+  comment<T>(inner: Check<T>, text: string): Check<T> {
+    return check<T>(`${inner.desc} [${text}]`, (v) => inner.test(v));
+  },
+  /**
+   * A value Ganeti wraps as private (never logged or returned). Its JSON loader wraps the
+   * values of osparams_private/osparams_secret/osparams_private_cluster before validation,
+   * so on the wire this is just `inner`.
+   */
+  private<T>(inner: Check<T>): Check<T> {
+    return check<T>(`Private ${parens(inner.desc)}`, (v) => inner.test(v));
+  },
+};
+
+const diskParams = base.comment(
+  base.dictOf(base.or(base.nonEmptyString, base.int), base.nonEmptyString),
+  "Disk parameters",
+);
+const nicParams = base.comment(
+  base.dictOf(base.maybe(base.string), base.oneOf(...NIC_PARAMS)),
+  "NIC parameters",
+);
+
+export const t = {
+  ...base,
+
+  // Ganeti's domain types.
+  diskTemplate: base.oneOf(...DISK_TEMPLATES),
+  hypervisor: base.oneOf(...HYPERVISORS),
+  nicMode: base.oneOf(...NIC_MODES),
+  storageType: check<StorageType>("StorageType", (v) => STORAGE_TYPES.includes(v as StorageType)),
+  ipv4Address: base.and(base.string, "IPv4 address", isIPv4Address),
+  ipv4Network: base.and(base.string, "IPv4 network", isIPv4Network),
+  ipv6Address: base.and(base.string, "IPv6 address", isIPv6Address),
+  ipv6Network: base.and(base.string, "IPv6 network", isIPv6Network),
+  /** Index of an instance disk. */
+  diskIndex: base.and(base.nonNegInt, `Less than ${MAX_DISKS}`, (v) => v < MAX_DISKS),
+  /** One disk definition: `{size: 1024, mode: "rw", ...}`. */
+  diskParams,
+  /** One NIC definition: `{mac: ..., ip: ..., link: ...}`. */
+  nicParams,
+  /**
+   * A list of device modifications, `[[op, index, params], ...]` with op one of add, modify,
+   * attach, remove, detach and the index possibly negative or a name; or the deprecated
+   * `[[op-or-index, params], ...]`.
+   */
+  setParamsMods<P>(params: Check<P>) {
+    const current = base.items(
+      base.oneOf(...DDM_VALUES_WITH_MODIFY),
+      base.comment(base.or(base.int, base.string), "Device index, can be negative, e.g. -1 for last disk"),
+      params,
+    );
+    const deprecated = base.items(base.or(base.oneOf(...DDM_VALUES), base.nonNegInt), params);
+    return base.or(
+      base.comment(base.listOf(current), "Recommended"),
+      base.comment(base.listOf(deprecated), "Deprecated"),
+    );
   },
 };
 

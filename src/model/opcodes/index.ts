@@ -1,9 +1,16 @@
 // Every opcode Corral knows, by OP_ID. Add a module's opcodes here when you declare them.
 import type { OpcodeDef } from "../opcode.ts";
+import * as backup from "./backup.ts";
 import * as cluster from "./cluster.ts";
+import * as group from "./group.ts";
+import * as instance from "./instance.ts";
+import * as network from "./network.ts";
+import * as node from "./node.ts";
+import * as os from "./os.ts";
+import * as query from "./query.ts";
 import * as tags from "./tags.ts";
 
-const modules: Record<string, unknown>[] = [cluster, tags];
+const modules: Record<string, unknown>[] = [backup, cluster, group, instance, network, node, os, query, tags];
 
 export const opcodeDefs: ReadonlyMap<string, OpcodeDef> = new Map(
   modules

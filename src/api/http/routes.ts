@@ -1,0 +1,77 @@
+// Routes as data: a URI pattern, and per method the access it needs and its handler.
+// The server reads authorization from here, never from inside a handler.
+
+import type { QueryArgs } from "./query.ts";
+import type { RapiUser } from "./users.ts";
+
+export type Method = "GET" | "PUT" | "POST" | "DELETE";
+export const METHODS: readonly Method[] = ["GET", "PUT", "POST", "DELETE"];
+export type AccessOption = "read" | "write";
+
+export interface RequestContext {
+  readonly method: Method;
+  /** Path as sent, not percent-decoded; `url` includes the query string. */
+  readonly path: string;
+  readonly url: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: QueryArgs;
+  /** Parsed JSON body; undefined when the request had none. */
+  readonly body: unknown;
+  readonly user: RapiUser | undefined;
+  /** Aborted when the client goes away (long polls and synchronous jobs stop early). */
+  readonly signal: AbortSignal;
+}
+
+/** A response body that is already encoded JSON (for cached answers). */
+export class RawJson {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+export interface MethodSpec {
+  /** Options of which the user needs one; [] is public. Default: GET public, others write. */
+  readonly access?: readonly AccessOption[];
+  handle(ctx: RequestContext): unknown;
+}
+
+export type RouteMethods = Partial<Record<Method, MethodSpec>>;
+
+export interface Route {
+  readonly pattern: string;
+  readonly regex: RegExp;
+  readonly methods: RouteMethods;
+}
+
+// Path parameters: ids of jobs and disks are digits; names are Ganeti's [\w._-]+.
+const DIGIT_PARAMS = new Set(["job_id", "disk_index"]);
+
+export function route(pattern: string, methods: RouteMethods): Route {
+  const source = pattern
+    .split(/(\[[a-z_]+\])/)
+    .map((part) => {
+      const m = /^\[([a-z_]+)\]$/.exec(part);
+      if (!m) return part.replace(/[.*+?^${}()|\\]/g, "\\$&");
+      return `(?<${m[1]}>${DIGIT_PARAMS.has(m[1]) ? "\\d+" : "[A-Za-z0-9_.-]+"})`;
+    })
+    .join("");
+  return { pattern, regex: new RegExp(`^${source}$`), methods };
+}
+
+export function accessFor(method: Method, spec: MethodSpec): readonly AccessOption[] {
+  return spec.access ?? (method === "GET" ? [] : ["write"]);
+}
+
+export interface RouteMatch {
+  route: Route;
+  params: Record<string, string>;
+}
+
+export function matchRoute(routes: readonly Route[], path: string): RouteMatch | undefined {
+  for (const r of routes) {
+    const m = r.regex.exec(path);
+    if (m) return { route: r, params: { ...m.groups } };
+  }
+  return undefined;
+}

@@ -1,0 +1,173 @@
+// The HTTP(S) front: for every request, route and method first, then authentication and
+// authorization from the route table, then the body, then the handler — Ganeti's order.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { errorBody, HttpError } from "./errors.ts";
+import { encodeJson } from "./json.ts";
+import { QueryArgs } from "./query.ts";
+import { accessFor, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { REALM, type RapiUser, type UsersFile } from "./users.ts";
+
+export interface ApiServerOptions {
+  routes: readonly Route[];
+  users: UsersFile;
+  requireAuthentication: boolean;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Concurrent requests being handled; more wait (Ganeti's --max-clients). */
+  maxClients: number;
+  serverHeader: string;
+  log: (line: string) => void;
+}
+
+const MAX_BODY = 10 * 1024 * 1024;
+const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
+
+export function createApiServer(opts: ApiServerOptions): Server {
+  const gate = new Gate(opts.maxClients);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    gate.run(() => handle(opts, req, res)).catch((err: unknown) => {
+      opts.log(`internal error answering ${req.method} ${req.url}: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, req.method === "HEAD", 500, encodeJson(errorBody(new HttpError(500))), opts.serverHeader);
+    });
+  };
+  const server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: "TLSv1.2" }, onRequest)
+    : createHttpServer(onRequest);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+async function handle(opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = req.url ?? "/";
+  const isHead = req.method === "HEAD";
+  const abort = new AbortController();
+  res.on("close", () => abort.abort());
+  try {
+    const body = await answer(opts, req, url, abort.signal);
+    const text = body instanceof RawJson ? body.text : encodeJson(body);
+    send(res, isHead, 200, text, opts.serverHeader);
+  } catch (err) {
+    const httpErr = err instanceof HttpError ? err : internalError(opts, req, err);
+    send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), opts.serverHeader, httpErr.headers);
+  }
+}
+
+function internalError(opts: ApiServerOptions, req: IncomingMessage, err: unknown): HttpError {
+  const message = err instanceof Error ? err.message : String(err);
+  opts.log(`error in ${req.method} ${req.url?.split("?")[0]}: ${message}`);
+  return new HttpError(500, message);
+}
+
+async function answer(opts: ApiServerOptions, req: IncomingMessage, url: string, signal: AbortSignal): Promise<unknown> {
+  const authHeader = req.headers.authorization;
+  if (opts.requireAuthentication && authHeader === undefined) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+
+  const qpos = url.indexOf("?");
+  const path = qpos < 0 ? url : url.slice(0, qpos);
+  const match = matchRoute(opts.routes, path);
+  if (!match) throw new HttpError(404);
+  const method = req.method as Method;
+  const spec = METHODS.includes(method) ? match.route.methods[method] : undefined;
+  if (!spec) throw new HttpError(501, `Method ${req.method} is unsupported for path ${url}`);
+
+  const access = accessFor(method, spec);
+  const user = authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
+  if (access.length > 0 && !user?.options.some((o) => (access as readonly string[]).includes(o))) {
+    throw new HttpError(403);
+  }
+
+  const body = await readBody(req);
+  const ctx: RequestContext = {
+    method,
+    path,
+    url,
+    params: match.params,
+    query: new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1)),
+    body,
+    user,
+    signal,
+  };
+  return await spec.handle(ctx);
+}
+
+/** Ganeti checks credentials whenever they are sent, even on public resources. */
+function authenticate(opts: ApiServerOptions, header: string | undefined, needed: boolean): RapiUser | undefined {
+  if (header === undefined) {
+    if (needed) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+    return undefined;
+  }
+  const m = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header);
+  if (!m || m[1].toLowerCase() !== "basic") throw new HttpError(401, undefined, AUTH_CHALLENGE);
+  if (!m[2]) throw new HttpError(400, "Basic authentication requires credentials");
+  const decoded = decodeBasic(m[2]);
+  const colon = decoded === undefined ? -1 : decoded.indexOf(":");
+  if (decoded === undefined || colon < 0) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+  const user = opts.users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+  if (!user) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+  return user;
+}
+
+function decodeBasic(token: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(token) || token.length % 4 !== 0) return undefined;
+  const text = Buffer.from(token, "base64").toString("latin1");
+  return /^[\x00-\x7f]*$/.test(text) ? text : undefined;
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413);
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  const type = (req.headers["content-type"] ?? "application/octet-stream").toLowerCase();
+  if (type !== "application/json") throw new HttpError(415);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "Unable to parse JSON data");
+  }
+}
+
+function send(
+  res: ServerResponse,
+  isHead: boolean,
+  code: number,
+  text: string,
+  server: string,
+  extra: Record<string, string> = {},
+): void {
+  const payload = Buffer.from(text, "utf8");
+  res.writeHead(code, {
+    "Content-Type": "application/json",
+    "Content-Length": isHead ? 0 : payload.length,
+    Server: server,
+    ...extra,
+  });
+  res.end(isHead ? undefined : payload);
+}
+
+/** Bounds how many requests are handled at once; the rest wait their turn. */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = Math.max(1, limit);
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}

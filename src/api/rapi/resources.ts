@@ -1,0 +1,33 @@
+// The Ganeti RAPI v2 resource table: every URI pattern Corral answers, in one list.
+// Access rules live in the entries (routes.ts defaults: GET public, writes need "write").
+
+import { OpClusterRedistConf } from "../../model/opcodes/cluster.ts";
+import { RawJson, route, type Route } from "../http/routes.ts";
+import { encodeJson } from "../http/json.ts";
+import { jobRoutes } from "./jobs.ts";
+import { opcodeResource } from "./opcodeResource.ts";
+import type { RapiServices } from "./services.ts";
+import { tagRoutes } from "./tags.ts";
+import { clusterInfoRoute } from "./info.ts";
+
+/** Ganeti's RAPI version (GET /version); ganeti-watcher restarts a daemon that says otherwise. */
+export const RAPI_VERSION = 2;
+
+export const FEATURES = ["instance-create-reqv1", "instance-reinstall-reqv1", "node-migrate-reqv1", "node-evac-res1"];
+
+const NULL_BODY = new RawJson(encodeJson(null));
+
+export function rapiRoutes(s: RapiServices): Route[] {
+  return [
+    route("/", { GET: { handle: () => NULL_BODY } }),
+    route("/2", { GET: { handle: () => NULL_BODY } }),
+    route("/version", { GET: { handle: () => RAPI_VERSION } }),
+    route("/2/features", { GET: { handle: () => FEATURES } }),
+    clusterInfoRoute(s),
+    route("/2/redistribute-config", {
+      PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),
+    }),
+    ...tagRoutes(s),
+    ...jobRoutes(s),
+  ];
+}

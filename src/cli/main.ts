@@ -1,0 +1,120 @@
+// The `corral` command.
+
+import { parseArgs } from "node:util";
+import { defaultDataDir } from "../master/datadir.ts";
+import { CORRAL_VERSION, startMaster } from "../master/master.ts";
+
+const USAGE = `Usage: corral <command> [options]
+
+Commands:
+  master    run the master daemon (config, job queue, RAPI)
+  version   print the version
+
+corral master options (ganeti-rapi's own, plus Corral's):
+  -p, --port PORT              RAPI port (default 5080)
+  -b, --bind ADDRESS           address to listen on (default 0.0.0.0)
+      --no-ssl                 plain HTTP instead of HTTPS
+  -C, --ssl-cert FILE          certificate (default DATA_DIR/rapi.pem, generated)
+  -K, --ssl-key FILE           key (default: the certificate file)
+      --require-authentication every request needs valid credentials
+      --max-clients N          requests handled at once (default 20)
+      --data-dir DIR           data directory (default ${defaultDataDir()})
+      --users-file FILE        RAPI users file (default DATA_DIR/rapi/users)
+      --cluster-name NAME      name of a new cluster (default: the host name)
+      --node-name NAME         name of this node in a new cluster (default: the host name)
+      --node-ip ADDRESS        this node's address in a new cluster (default 127.0.0.1)
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`corral: ${message}\n`);
+  process.exit(2);
+}
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+function intOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) fail(`--${name} needs a whole number, not '${value}'`);
+  return Number(value);
+}
+
+async function master(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        port: { type: "string", short: "p" },
+        bind: { type: "string", short: "b" },
+        "no-ssl": { type: "boolean" },
+        "ssl-cert": { type: "string", short: "C" },
+        "ssl-key": { type: "string", short: "K" },
+        "require-authentication": { type: "boolean" },
+        "max-clients": { type: "string" },
+        "data-dir": { type: "string" },
+        "users-file": { type: "string" },
+        "cluster-name": { type: "string" },
+        "node-name": { type: "string" },
+        "node-ip": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const running = await startMaster({
+    dataDir: v["data-dir"] ?? defaultDataDir(),
+    port: intOption("port", v.port, 5080),
+    bind: v.bind ?? "0.0.0.0",
+    ssl: !v["no-ssl"],
+    certFile: v["ssl-cert"],
+    keyFile: v["ssl-key"],
+    usersFile: v["users-file"],
+    requireAuthentication: v["require-authentication"] ?? false,
+    maxClients: intOption("max-clients", v["max-clients"], 20),
+    clusterName: v["cluster-name"],
+    nodeName: v["node-name"],
+    nodeIp: v["node-ip"],
+    log,
+    announce: (line) => process.stdout.write(`${line}\n`),
+  });
+  const stop = (signal: string) => {
+    log(`received ${signal}, stopping`);
+    running.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "master":
+      return master(rest);
+    case "version":
+    case "--version":
+      process.stdout.write(`corral ${CORRAL_VERSION}\n`);
+      return;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return;
+    default:
+      fail(`unknown command '${command}'\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  log(`corral: ${(err as Error).message}`);
+  process.exit(1);
+});

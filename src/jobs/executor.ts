@@ -1,0 +1,157 @@
+// Runs queued jobs, several at once: for each opcode, wait for dependencies and locks,
+// check prerequisites, execute, record the result; a failure fails the rest of the job.
+
+import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
+import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
+import type { LogicalUnit, LuContext } from "../ops/lu.ts";
+import type { LockManager } from "./locks.ts";
+import type { JobQueue } from "./queue.ts";
+
+export interface ExecutorOptions {
+  queue: JobQueue;
+  logicalUnits: ReadonlyMap<string, LogicalUnit>;
+  locks: LockManager;
+  maxRunning: () => number;
+}
+
+class JobCanceled extends Error {}
+
+export class Executor {
+  private readonly opts: ExecutorOptions;
+  private readonly waiting: Job[] = [];
+  private readonly cancels = new Map<number, AbortController>();
+  private readonly active = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(opts: ExecutorOptions) {
+    this.opts = opts;
+  }
+
+  enqueue(job: Job): void {
+    const prio = job.ops[0]?.priority ?? 0;
+    // Lower priority values run first; equal priorities in submission order.
+    let i = this.waiting.length;
+    while (i > 0 && (this.waiting[i - 1].ops[0]?.priority ?? 0) > prio) i--;
+    this.waiting.splice(i, 0, job);
+  }
+
+  /** Removes a job that has not started; false if it already has. */
+  dequeue(job: Job): boolean {
+    const i = this.waiting.indexOf(job);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    return true;
+  }
+
+  requestCancel(job: Job): void {
+    this.cancels.get(job.id)?.abort(new JobCanceled());
+  }
+
+  schedule(): void {
+    while (!this.stopped && this.waiting.length > 0 && this.active.size < Math.max(1, this.opts.maxRunning())) {
+      const job = this.waiting.shift()!;
+      const run = this.run(job).finally(() => {
+        this.active.delete(run);
+        this.schedule();
+      });
+      this.active.add(run);
+    }
+  }
+
+  async idle(): Promise<void> {
+    while (this.active.size > 0) await Promise.all([...this.active]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { queue } = this.opts;
+    const abort = new AbortController();
+    this.cancels.set(job.id, abort);
+    job.start_ts = timestampNow();
+    try {
+      for (const op of job.ops) {
+        if (op.status !== "queued") continue;
+        const ok = await this.runOpcode(job, op, abort.signal);
+        if (!ok) break;
+      }
+      if (!job.end_ts) job.end_ts = timestampNow();
+    } finally {
+      this.cancels.delete(job.id);
+      this.opts.locks.releaseAll(job.id);
+    }
+    await queue.persist(job);
+  }
+
+  /** Runs one opcode; false when the job must stop (failed or canceled). */
+  private async runOpcode(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<boolean> {
+    const { queue, locks } = this.opts;
+    op.start_timestamp = timestampNow();
+    op.status = "waiting";
+    try {
+      const lu = this.opts.logicalUnits.get(op.input.OP_ID);
+      if (!lu) throw new GanetiError("OpCodeUnknown", [`Unknown opcode ${op.input.OP_ID}`]);
+      await this.waitForDependencies(job, op, signal);
+      await locks.acquire(job.id, lu.locks(op.input, queue.store.snapshot()), signal);
+      signal.throwIfAborted();
+      op.status = "running";
+      op.exec_timestamp = timestampNow();
+      queue.touch(job);
+      const ctx = this.context(job, op, signal);
+      const prepared = lu.checkPrereq(ctx);
+      op.result = op.input.dry_run ? (lu.dryRunResult?.(ctx, prepared) ?? null) : ((await lu.exec(ctx, prepared)) ?? null);
+      op.status = "success";
+      op.end_timestamp = timestampNow();
+      return true;
+    } catch (err) {
+      if (err instanceof JobCanceled || signal.aborted) queue.cancelAll(job);
+      else queue.finishWithError(job, encodeError(err));
+      return false;
+    } finally {
+      locks.releaseAll(job.id);
+    }
+  }
+
+  private context(job: Job, op: QueuedOpcode, signal: AbortSignal): LuContext<never> {
+    const { queue } = this.opts;
+    return {
+      op: op.input as never,
+      jobId: job.id,
+      master: queue,
+      snapshot: () => queue.store.snapshot(),
+      feedback: (message: string) => {
+        op.log.push([++job.log_serial, timestampNow(), "message", message]);
+        queue.touch(job);
+      },
+      signal,
+    };
+  }
+
+  /** Waits until every job this opcode depends on has finished with an accepted status. */
+  private async waitForDependencies(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<void> {
+    for (const [depId, statuses] of op.input.depends ?? []) {
+      const dep = depId > 0 ? this.opts.queue.get(depId) : undefined;
+      if (!dep || dep.id === job.id) {
+        throw new OpPrereqError(`Job dependency on job ${depId} can't be satisfied: no such job`, ECODE.inval);
+      }
+      while (!FINALIZED.has(calcJobStatus(dep))) {
+        await new Promise<void>((resolve, reject) => {
+          const off = this.opts.queue.onChange(dep.id, () => {
+            off();
+            resolve();
+          });
+          signal.addEventListener("abort", () => {
+            off();
+            reject(signal.reason);
+          }, { once: true });
+        });
+      }
+      const final = calcJobStatus(dep);
+      if (statuses.length > 0 && !statuses.includes(final as (typeof statuses)[number])) {
+        throw new OpPrereqError(`Job dependency ${dep.id} has status '${final}', not one of ${statuses.join(", ")}`, ECODE.state);
+      }
+    }
+  }
+}

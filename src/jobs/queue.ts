@@ -1,0 +1,206 @@
+// The job queue: accepts jobs (durable before their id is returned), keeps every job's
+// state, schedules queued jobs on the executor, cancels, and tells waiters of changes.
+
+import { EventEmitter } from "node:events";
+import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobStatus } from "../model/job.ts";
+import type { Opcode } from "../model/opcode.ts";
+import type { ConfigStore } from "../store/store.ts";
+import type { MasterServices } from "../ops/lu.ts";
+import type { LogicalUnit } from "../ops/lu.ts";
+import { Executor } from "./executor.ts";
+import { LockManager } from "./locks.ts";
+import type { JobWriter } from "./writer.ts";
+
+export const LOST_JOB_MESSAGE = "Job was running when the master stopped; its outcome is unknown";
+
+/** Decides, at submission, what happens to a new job (job filter rules hook in here). */
+export type AdmissionPolicy = (job: Job) => "accept" | "reject";
+
+export interface JobQueueOptions {
+  store: ConfigStore;
+  writer: JobWriter;
+  logicalUnits: ReadonlyMap<string, LogicalUnit>;
+  /** Jobs run at once; defaults to the cluster's max_running_jobs. */
+  maxRunning?: () => number;
+}
+
+export class JobQueue implements MasterServices {
+  readonly store: ConfigStore;
+  readonly locks = new LockManager();
+  private readonly writer: JobWriter;
+  private readonly jobs = new Map<number, Job>();
+  private readonly events = new EventEmitter();
+  private readonly executor: Executor;
+  private lastId: number;
+  admission: AdmissionPolicy = () => "accept";
+
+  constructor(opts: JobQueueOptions) {
+    this.store = opts.store;
+    this.writer = opts.writer;
+    this.events.setMaxListeners(0);
+    this.lastId = opts.writer.highestId();
+    this.executor = new Executor({
+      queue: this,
+      logicalUnits: opts.logicalUnits,
+      locks: this.locks,
+      maxRunning: opts.maxRunning ?? (() => this.store.snapshot().cluster.max_running_jobs),
+    });
+  }
+
+  /** Loads the queue after a (re)start: queued jobs run again; interrupted ones fail. */
+  async recover(): Promise<void> {
+    const interrupted: Promise<void>[] = [];
+    for (const job of this.writer.loadAll()) {
+      this.jobs.set(job.id, job);
+      const status = calcJobStatus(job);
+      if (FINALIZED.has(status)) continue;
+      if (status === "running" || job.ops.some((o) => o.status === "running" || o.status === "success")) {
+        this.finishWithError(job, ["OpExecError", [LOST_JOB_MESSAGE]]);
+        interrupted.push(this.persist(job));
+      } else {
+        // Nothing of it ran: queued, waiting or canceling jobs start over.
+        for (const op of job.ops) {
+          op.status = op.status === "canceling" ? "canceled" : "queued";
+        }
+        if (calcJobStatus(job) === "canceled") {
+          job.end_ts = timestampNow();
+          interrupted.push(this.persist(job));
+        } else this.executor.enqueue(job);
+      }
+    }
+    await Promise.all(interrupted);
+    this.executor.schedule();
+  }
+
+  /** Submits jobs; resolves with their ids once all of them are on disk. */
+  async submitJobs(jobOps: Opcode[][]): Promise<number[]> {
+    const received = timestampNow();
+    const receivedNs = Date.now() * 1e6;
+    const ids = jobOps.map(() => ++this.lastId);
+    const jobs = jobOps.map((ops, jobIndex) => {
+      const id = ids[jobIndex];
+      const job: Job = {
+        id,
+        ops: ops.map((input, index) => ({
+          input: {
+            ...input,
+            depends: resolveRelativeDeps(input.depends, ids, jobIndex),
+            reason: [
+              ...(input.reason ?? []),
+              [`gnt:opcode:${input.OP_ID.replace(/^OP_/, "").toLowerCase()}`, `job=${id};index=${index}`, receivedNs],
+            ],
+          },
+          status: "queued" as JobStatus,
+          result: null,
+          log: [],
+          priority: input.priority ?? 0,
+          start_timestamp: null,
+          exec_timestamp: null,
+          end_timestamp: null,
+        })),
+        received_ts: received,
+        start_ts: null,
+        end_ts: null,
+        log_serial: 0,
+        archived: false,
+      };
+      return job;
+    });
+    for (const job of jobs) {
+      // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
+      if (this.admission(job) === "reject") this.cancelAll(job);
+    }
+    await Promise.all(jobs.map((job) => this.writer.write(job)));
+    for (const job of jobs) {
+      this.jobs.set(job.id, job);
+      if (!FINALIZED.has(calcJobStatus(job))) this.executor.enqueue(job);
+    }
+    this.executor.schedule();
+    return jobs.map((j) => j.id);
+  }
+
+  get(id: number): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  all(): Iterable<Job> {
+    return this.jobs.values();
+  }
+
+  /** Ganeti's CancelJob answer: [success, message]. */
+  async cancel(id: number): Promise<[boolean, string]> {
+    const job = this.jobs.get(id);
+    if (!job || FINALIZED.has(calcJobStatus(job))) return [false, `Job ${id} not found in queue`];
+    const status = calcJobStatus(job);
+    if (status === "queued" && this.executor.dequeue(job)) {
+      this.cancelAll(job);
+      await this.persist(job);
+      return [true, `Dequeued job ${id}`];
+    }
+    if (status === "queued" || status === "waiting") {
+      this.executor.requestCancel(job);
+      return [true, `Job ${id} will be canceled`];
+    }
+    return [false, "Job no longer waiting, can't cancel (informed it anyway)"];
+  }
+
+  /** Writes the job's state and then tells its waiters. */
+  async persist(job: Job): Promise<void> {
+    await this.writer.write(job);
+    this.events.emit(`job:${job.id}`);
+  }
+
+  /** Tells waiters without waiting for the disk (log lines, intermediate states). */
+  touch(job: Job): void {
+    void this.writer.write(job).catch(() => undefined);
+    this.events.emit(`job:${job.id}`);
+  }
+
+  onChange(id: number, listener: () => void): () => void {
+    this.events.on(`job:${id}`, listener);
+    return () => this.events.off(`job:${id}`, listener);
+  }
+
+  /** Marks every unfinished opcode canceled (result null, as Ganeti shows it). */
+  cancelAll(job: Job): void {
+    const now = timestampNow();
+    for (const op of job.ops) {
+      if (FINALIZED.has(op.status)) continue;
+      op.status = "canceled";
+      op.end_timestamp = now;
+    }
+    job.end_ts = now;
+  }
+
+  /** Marks every unfinished opcode failed with `error` (later ones as Ganeti does). */
+  finishWithError(job: Job, error: [string, unknown[]]): void {
+    const now = timestampNow();
+    let first = true;
+    for (const op of job.ops) {
+      if (op.status === "success") continue;
+      op.status = "error";
+      op.result = first ? error : ["OpExecError", ["Preceding opcode failed"]];
+      op.end_timestamp = now;
+      first = false;
+    }
+    job.end_ts = now;
+  }
+
+  /** Waits for all in-flight jobs (tests and orderly shutdown). */
+  idle(): Promise<void> {
+    return this.executor.idle();
+  }
+
+  stop(): void {
+    this.executor.stop();
+  }
+}
+
+/** Negative job ids in `depends` point back into the same submission (-1: the job before). */
+function resolveRelativeDeps(depends: Opcode["depends"], ids: number[], index: number): Opcode["depends"] {
+  if (!depends) return depends;
+  return depends.map(([id, statuses]) => {
+    const target = index + id;
+    return [id < 0 && target >= 0 ? ids[target] : id, statuses];
+  });
+}

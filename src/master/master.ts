@@ -1,0 +1,120 @@
+// The master process put together: config store, job queue and executor, the RAPI server.
+
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { createApiServer } from "../api/http/server.ts";
+import { UsersFile } from "../api/http/users.ts";
+import { rapiRoutes } from "../api/rapi/resources.ts";
+import { JobQueue } from "../jobs/queue.ts";
+import { JobWriter } from "../jobs/writer.ts";
+import { initializeCluster } from "../ops/init.ts";
+import { logicalUnits } from "../ops/index.ts";
+import { clusterInfo } from "../query/cluster.ts";
+import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
+import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
+
+export const CORRAL_VERSION = "0.1.0";
+
+export interface MasterOptions {
+  dataDir: string;
+  port: number;
+  bind: string;
+  ssl: boolean;
+  certFile?: string;
+  keyFile?: string;
+  usersFile?: string;
+  requireAuthentication: boolean;
+  maxClients: number;
+  clusterName?: string;
+  nodeName?: string;
+  nodeIp?: string;
+  /** Diagnostics (stderr); never given secrets. */
+  log: (line: string) => void;
+  /** What the operator must see once (the generated password). */
+  announce: (line: string) => void;
+}
+
+export interface Master {
+  readonly port: number;
+  readonly store: SqliteConfigStore;
+  readonly queue: JobQueue;
+  close(): Promise<void>;
+}
+
+export async function startMaster(o: MasterOptions): Promise<Master> {
+  const paths = dataPaths(o.dataDir);
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(paths.database);
+  const store = new SqliteConfigStore(db);
+  const nodeName = o.nodeName ?? hostname();
+  if (!store.isInitialized()) {
+    initializeCluster(store, {
+      clusterName: o.clusterName ?? nodeName,
+      nodeName,
+      nodeIp: o.nodeIp ?? "127.0.0.1",
+      enabledHypervisors: ["fake"],
+      enabledDiskTemplates: ["diskless", "file"],
+      fileStorageDir: paths.fileStorage,
+      sharedFileStorageDir: paths.sharedFileStorage,
+      agentEndpoint: "local",
+    });
+    o.log(`initialized cluster ${store.snapshot().cluster.name} in ${o.dataDir}`);
+  }
+
+  let tls: { cert: string; key: string } | undefined;
+  if (o.ssl) {
+    const certFile = o.certFile ?? paths.rapiPem;
+    const keyFile = o.keyFile ?? certFile;
+    if (!o.certFile && (await ensureRapiCert(paths.rapiPem, nodeName))) o.log(`generated a self-signed RAPI certificate in ${paths.rapiPem}`);
+    tls = { cert: await readPem(certFile), key: await readPem(keyFile) };
+  }
+
+  const usersPath = o.usersFile ?? paths.usersFile;
+  if (!o.usersFile) {
+    const password = await ensureUsersFile(usersPath);
+    if (password) {
+      o.announce(`Created RAPI user 'admin' (write access) in ${usersPath}`);
+      o.announce(`Its password, shown only this once: ${password}`);
+    }
+  }
+  const users = new UsersFile(usersPath);
+  users.watch();
+
+  const writer = new JobWriter(db);
+  const queue = new JobQueue({ store, writer, logicalUnits });
+  await queue.recover();
+
+  const server: Server = createApiServer({
+    routes: rapiRoutes({ store, queue, clusterInfo }),
+    users,
+    requireAuthentication: o.requireAuthentication,
+    tls,
+    maxClients: o.maxClients,
+    serverHeader: `Corral/${CORRAL_VERSION}`,
+    log: o.log,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.bind, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
+
+  return {
+    port,
+    store,
+    queue,
+    async close() {
+      queue.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await queue.idle();
+      users.close();
+      store.close();
+    },
+  };
+}

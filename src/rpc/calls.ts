@@ -1,0 +1,280 @@
+// The master↔node call table: every call the master can make on a node agent, with its
+// argument and result types. Both transports (in-process and HTTPS) carry exactly these
+// calls as JSON, so an argument or result must be plain JSON data (no undefined, no Dates).
+// Names follow Ganeti's node RPCs (instance_start → instanceStart, blockdev_grow → blockdevGrow).
+
+import type { Disk, Nic, ParamDict } from "../model/objects.ts";
+
+/** Bumped when a call changes incompatibly; `version` reports it so the master can refuse old agents. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * A disk as the agent needs it: the config object's identity, size and template-specific
+ * `logical_id` (file: [driver, path]; sharedfile: [driver, path]; ext: [provider, volume]).
+ * A config `Disk` is assignable to it.
+ */
+export type DiskSpec = Pick<Disk, "uuid" | "name" | "size" | "mode" | "dev_type" | "logical_id" | "params">;
+
+/** What an OS script may learn about the network a NIC is connected to. */
+export interface NicNetInfo {
+  name: string;
+  uuid: string;
+  network: string | null;
+  gateway: string | null;
+  network6: string | null;
+  gateway6: string | null;
+  mac_prefix: string | null;
+  tags: string[];
+}
+
+/** A NIC with its nicparams already filled from the cluster defaults (mode, link, vlan). */
+export type NicSpec = Pick<Nic, "uuid" | "name" | "mac" | "ip" | "network" | "nicparams"> & {
+  netinfo?: NicNetInfo | null;
+};
+
+/**
+ * An instance as the agent needs it. `hvparams` and `beparams` are the *filled* values
+ * (cluster → OS → instance); beparams must carry `maxmem`, `minmem` and `vcpus`. A config
+ * `Instance` with filled params is assignable to it.
+ */
+export interface InstanceSpec {
+  name: string;
+  uuid: string;
+  os: string;
+  hypervisor: string;
+  primary_node: string;
+  secondary_nodes: string[];
+  hvparams: ParamDict;
+  beparams: ParamDict;
+  osparams: ParamDict;
+  osparams_private: ParamDict;
+  disks: DiskSpec[];
+  nics: NicSpec[];
+  network_port: number | null;
+  ctime: number;
+  mtime: number;
+}
+
+export interface AgentVersion {
+  protocol: number;
+  agent: "corral-node";
+  /** The node name the agent was started with. */
+  node: string;
+  hypervisors: string[];
+  disk_templates: string[];
+}
+
+/** Space of one storage unit in MiB (Ganeti's storage info dict). Null when unknown. */
+export interface StorageUnitInfo {
+  type: string;
+  name: string;
+  storage_size: number | null;
+  storage_free: number | null;
+}
+
+/**
+ * Node facts, memory in MiB. The hypervisor part follows Ganeti's hv node info
+ * (memory_total/free/dom0, cpu_*); `memory_instances` is what running (and incoming)
+ * instances hold. `host` is the real machine as its OS sees it, whatever the hypervisor says.
+ */
+export interface NodeInfo {
+  name: string;
+  hostname: string;
+  bootid: string;
+  hypervisor: string;
+  memory_total: number;
+  memory_free: number;
+  memory_dom0: number;
+  memory_instances: number;
+  cpu_total: number;
+  cpu_dom0: number;
+  cpu_nodes: number;
+  cpu_sockets: number;
+  host: { memory_total: number; memory_free: number; cpu_total: number; loadavg: number[] };
+  storage: StorageUnitInfo[];
+}
+
+export type HvInstanceState = "running" | "paused";
+
+/** An instance as the hypervisor sees it (Ganeti: name, id, memory, vcpus, state, time). */
+export interface RunningInstance {
+  name: string;
+  hypervisor: string;
+  id: number;
+  memory: number;
+  vcpus: number;
+  state: HvInstanceState;
+  /** Seconds since the (simulated) domain started. */
+  uptime: number;
+}
+
+export interface ShutdownResult {
+  /** False when the instance was not running (nothing to do, as in Ganeti). */
+  was_running: boolean;
+  /** True when the soft shutdown timed out and the instance was destroyed. */
+  forced: boolean;
+}
+
+export type RebootType = "soft" | "hard" | "full";
+
+/** Ganeti's InstanceConsole dict (FIELDS.md §6.2): keys that do not apply are absent. */
+export interface ConsoleInfo {
+  instance: string;
+  kind: "ssh" | "vnc" | "spice" | "msg";
+  message?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  command?: string[];
+  display?: number;
+}
+
+export interface MigrationStatus {
+  status: "active" | "completed" | "failed" | "cancelled";
+}
+
+/** Where the created disk lives; the master stores `logical_id` in the config. */
+export interface CreatedDisk {
+  logical_id: unknown[];
+  path: string | null;
+}
+
+export interface AttachedDisk {
+  /** Local path (block device or file); null for userspace-only storage. */
+  path: string | null;
+  /** Userspace URIs as `<hypervisor>:<uri>`, from ExtStorage attach. */
+  uris: string[];
+}
+
+export interface DiskStatus {
+  exists: boolean;
+  /** Actual size in MiB when it can be measured. */
+  size: number | null;
+  path: string | null;
+}
+
+/** One (possibly invalid) OS definition found on the node (Ganeti's os_diagnose row). */
+export interface OsDiagnosis {
+  name: string;
+  path: string;
+  valid: boolean;
+  /** Why it is invalid; "" when valid. */
+  diagnose: string;
+  variants: string[];
+  /** [name, description] pairs from parameters.list. */
+  parameters: [string, string][];
+  api_versions: number[];
+}
+
+export interface ExtStorageDiagnosis {
+  name: string;
+  path: string;
+  valid: boolean;
+  diagnose: string;
+  parameters: [string, string][];
+}
+
+export interface ScriptRun {
+  /** The log file on the node holding the script's output. */
+  log_file: string;
+}
+
+/**
+ * Every call an agent serves. Arguments are one JSON object; results are JSON (null where
+ * there is nothing to return). A failed call rejects with an RpcCallError.
+ */
+export interface NodeRpc {
+  // --- node
+  version(args: Record<string, never>): Promise<AgentVersion>;
+  nodeInfo(args: { hypervisor?: string }): Promise<NodeInfo>;
+  /** Simulated for the fake hypervisor: resets the agent's own simulated state only. */
+  nodePowercycle(args: { hypervisor: string }): Promise<{ message: string }>;
+
+  // --- hypervisor
+  instanceStart(args: { instance: InstanceSpec; startup_paused?: boolean }): Promise<RunningInstance>;
+  /** Soft shutdown, waiting up to `timeout` seconds, then forced. */
+  instanceShutdown(args: { name: string; hypervisor: string; timeout: number }): Promise<ShutdownResult>;
+  instanceReboot(args: { instance: InstanceSpec; type: RebootType; shutdown_timeout: number }): Promise<RunningInstance>;
+  instanceBalloonMemory(args: { name: string; hypervisor: string; memory: number }): Promise<RunningInstance>;
+  instanceList(args: { hypervisors?: string[] }): Promise<RunningInstance[]>;
+  instanceInfo(args: { name: string; hypervisor: string }): Promise<RunningInstance | null>;
+  instanceConsole(args: { instance: InstanceSpec; host: string }): Promise<ConsoleInfo>;
+
+  // --- migration: source migrationInfo → target acceptInstance → source migrateInstance
+  //     → target finalizeMigrationDst → source finalizeMigrationSource
+  migrationInfo(args: { instance: InstanceSpec }): Promise<{ info: string }>;
+  acceptInstance(args: { instance: InstanceSpec; info: string; target: string }): Promise<null>;
+  migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean }): Promise<null>;
+  migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus>;
+  finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null>;
+  finalizeMigrationSource(args: { instance: InstanceSpec; success: boolean; live: boolean }): Promise<null>;
+
+  // --- disks (blockdev_*)
+  /** An empty logical_id lets the agent choose one (Ganeti's naming); the result says which. */
+  blockdevCreate(args: { instance: string; index: number; disk: DiskSpec; info?: string }): Promise<CreatedDisk>;
+  blockdevRemove(args: { disk: DiskSpec }): Promise<null>;
+  /** Grows by `amount` MiB; returns the new size in MiB. */
+  blockdevGrow(args: { disk: DiskSpec; amount: number; dry_run?: boolean }): Promise<{ size: number }>;
+  blockdevRename(args: { disk: DiskSpec; new_logical_id: unknown[] }): Promise<{ logical_id: unknown[] }>;
+  blockdevAssemble(args: { instance: string; disk: DiskSpec }): Promise<AttachedDisk>;
+  blockdevShutdown(args: { disk: DiskSpec }): Promise<null>;
+  blockdevSetInfo(args: { disk: DiskSpec; info: string }): Promise<null>;
+  blockdevFind(args: { disks: DiskSpec[] }): Promise<DiskStatus[]>;
+  extStorageDiagnose(args: Record<string, never>): Promise<ExtStorageDiagnosis[]>;
+
+  // --- OS definitions (Ganeti OS API 20)
+  osDiagnose(args: Record<string, never>): Promise<OsDiagnosis[]>;
+  /** Runs the OS verify script (`parameters` check); rejects when the params are invalid. */
+  osValidate(args: { name: string; osparams: ParamDict; checks: "parameters"[] }): Promise<null>;
+  instanceOsAdd(args: { instance: InstanceSpec; reinstall: boolean; debug: number }): Promise<ScriptRun>;
+  instanceOsRename(args: { instance: InstanceSpec; old_name: string; debug: number }): Promise<ScriptRun>;
+}
+
+export type RpcCall = keyof NodeRpc;
+export type RpcArgs<C extends RpcCall> = Parameters<NodeRpc[C]>[0];
+export type RpcResult<C extends RpcCall> = Awaited<ReturnType<NodeRpc[C]>>;
+
+/** The call names at run time: a server dispatches only these. */
+export const NODE_RPC_CALLS = [
+  "version", "nodeInfo", "nodePowercycle",
+  "instanceStart", "instanceShutdown", "instanceReboot", "instanceBalloonMemory",
+  "instanceList", "instanceInfo", "instanceConsole",
+  "migrationInfo", "acceptInstance", "migrateInstance", "migrationStatus",
+  "finalizeMigrationDst", "finalizeMigrationSource",
+  "blockdevCreate", "blockdevRemove", "blockdevGrow", "blockdevRename", "blockdevAssemble",
+  "blockdevShutdown", "blockdevSetInfo", "blockdevFind", "extStorageDiagnose",
+  "osDiagnose", "osValidate", "instanceOsAdd", "instanceOsRename",
+] as const satisfies readonly RpcCall[];
+
+// Compile-time guard: a call added to NodeRpc but not to NODE_RPC_CALLS fails here.
+type Missing = Exclude<RpcCall, (typeof NODE_RPC_CALLS)[number]>;
+const allCallsListed: [Missing] extends [never] ? true : Missing = true;
+void allCallsListed;
+
+const callSet: ReadonlySet<string> = new Set(NODE_RPC_CALLS);
+export function isRpcCall(name: string): name is RpcCall {
+  return callSet.has(name);
+}
+
+/**
+ * How long a client waits for a call, in ms. Calls that run OS scripts or wait for a guest
+ * get long timeouts, like Ganeti's RPC_TMO_* classes.
+ */
+export function callTimeoutMs(call: RpcCall, args: unknown): number {
+  const a = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>;
+  const secs = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
+  switch (call) {
+    case "instanceShutdown": return (secs(a.timeout) + 60) * 1000;
+    case "instanceReboot": return (secs(a.shutdown_timeout) + 120) * 1000;
+    case "instanceOsAdd":
+    case "instanceOsRename": return 4 * 3600 * 1000;
+    case "migrateInstance": return 3600 * 1000;
+    case "blockdevCreate":
+    case "blockdevRemove":
+    case "blockdevGrow":
+    case "blockdevAssemble":
+    case "blockdevShutdown":
+    case "blockdevFind": return 15 * 60 * 1000;
+    default: return 60 * 1000;
+  }
+}

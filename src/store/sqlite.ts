@@ -1,0 +1,135 @@
+// SQLite (node:sqlite) persistence for the config and the job queue, in one database file
+// in WAL mode with synchronous=FULL: a commit is on disk before it is acknowledged.
+
+import { DatabaseSync } from "node:sqlite";
+import type { Cluster, ObjectKind } from "../model/objects.ts";
+import { DraftTx } from "./memory.ts";
+import type { ConfigSnapshot, ConfigStore, ConfigTx } from "./store.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+  kind TEXT NOT NULL, uuid TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, uuid)
+);
+CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0);
+`;
+
+export function openDatabase(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Runs `fn` inside one SQLite transaction. */
+export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (err) {
+    db.exec("ROLLBACK");
+    throw err;
+  }
+}
+
+export class SqliteConfigStore implements ConfigStore {
+  private readonly db: DatabaseSync;
+  private snap: ConfigSnapshot | undefined;
+  private readonly listeners: ((snap: ConfigSnapshot) => void)[] = [];
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.snap = this.load();
+  }
+
+  isInitialized(): boolean {
+    return this.snap !== undefined;
+  }
+
+  /** Writes the first config of a new cluster. */
+  initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void {
+    if (this.snap) throw new Error("the cluster is already initialized");
+    const empty: ConfigSnapshot = {
+      serial: 0,
+      cluster,
+      nodes: new Map(),
+      groups: new Map(),
+      instances: new Map(),
+      networks: new Map(),
+      filters: new Map(),
+    };
+    const tx = new DraftTx(empty);
+    fill(tx);
+    tx.changes.cluster = tx.current.cluster;
+    this.commit(tx, 1);
+  }
+
+  snapshot(): ConfigSnapshot {
+    if (!this.snap) throw new Error("the cluster is not initialized");
+    return this.snap;
+  }
+
+  transact<T>(fn: (tx: ConfigTx) => T): T {
+    const tx = new DraftTx(this.snapshot());
+    const result = fn(tx);
+    if (tx.touched) this.commit(tx, this.snapshot().serial + 1);
+    return result;
+  }
+
+  onCommit(listener: (snap: ConfigSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private commit(tx: DraftTx, serial: number): void {
+    const upsert = this.db.prepare("INSERT OR REPLACE INTO objects (kind, uuid, data) VALUES (?, ?, ?)");
+    const del = this.db.prepare("DELETE FROM objects WHERE kind = ? AND uuid = ?");
+    const meta = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    inTransaction(this.db, () => {
+      if (tx.changes.cluster) meta.run("cluster", JSON.stringify(tx.changes.cluster));
+      for (const [kind, objs] of tx.changes.objects) {
+        for (const [uuid, obj] of objs) {
+          if (obj === null) del.run(kind, uuid);
+          else upsert.run(kind, uuid, JSON.stringify(obj));
+        }
+      }
+      meta.run("serial", String(serial));
+    });
+    this.snap = tx.result(serial);
+    for (const l of this.listeners) l(this.snap);
+  }
+
+  private load(): ConfigSnapshot | undefined {
+    const get = this.db.prepare("SELECT value FROM meta WHERE key = ?");
+    const cluster = get.get("cluster") as { value: string } | undefined;
+    if (!cluster) return undefined;
+    const serial = Number((get.get("serial") as { value: string } | undefined)?.value ?? 1);
+    const maps: Record<ObjectKind, Map<string, never>> = {
+      node: new Map<string, never>(),
+      nodegroup: new Map<string, never>(),
+      instance: new Map<string, never>(),
+      network: new Map<string, never>(),
+      filter: new Map<string, never>(),
+    };
+    for (const row of this.db.prepare("SELECT kind, uuid, data FROM objects").iterate()) {
+      const r = row as { kind: ObjectKind; uuid: string; data: string };
+      maps[r.kind]?.set(r.uuid, JSON.parse(r.data) as never);
+    }
+    return {
+      serial,
+      cluster: JSON.parse(cluster.value) as Cluster,
+      nodes: maps.node,
+      groups: maps.nodegroup,
+      instances: maps.instance,
+      networks: maps.network,
+      filters: maps.filter,
+    };
+  }
+}
