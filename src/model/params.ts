@@ -49,7 +49,8 @@ const base = {
   int: check<number>("Integer", isInt),
   nonNegInt: check<number>("EqualOrGreaterThanZero", (v) => isInt(v) && v >= 0),
   positiveInt: check<number>("GreaterThanZero", (v) => isInt(v) && v > 0),
-  // Python accepts an int where a float is expected.
+  // JSON.parse cannot tell 1.0 from 1, so any finite number passes (Ganeti's TFloat, which
+  // sees the JSON text's type, refuses an integer).
   float: check<number>("Float", (v) => typeof v === "number" && Number.isFinite(v)),
   nonNegFloat: check<number>("EqualOrGreaterThanZero", (v) => typeof v === "number" && v >= 0),
   dict: check<Record<string, unknown>>("Dictionary", isDict),

@@ -2,7 +2,7 @@
 import { DDM_VALUES } from "../constants.ts";
 import { defineOpcode } from "../opcode.ts";
 import { opt, t } from "../params.ts";
-import { diskParams, diskState, force, hvState, macPrefix } from "./fields.ts";
+import { diskParams, diskState, force, hvState, jobIdListResult, macPrefix } from "./fields.ts";
 
 /** UID ranges, `[[first, last], ...]` (both inclusive). */
 const uidRanges = t.maybe(t.listOf(t.tuple(t.int, t.int)));
@@ -29,7 +29,7 @@ export const OpClusterSetParams = defineOpcode({
   id: "OP_CLUSTER_SET_PARAMS",
   className: "OpClusterSetParams",
   doc: "Change the parameters of the cluster.",
-  result: "None or (Dictionary containing none but the required key \"jobs\" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs]))",
+  result: `None or (${jobIdListResult})`,
   params: {
     force,
     hv_state: hvState,

@@ -2,13 +2,13 @@
 import { ALLOC_POLICIES } from "../constants.ts";
 import { defineOpcode } from "../opcode.ts";
 import { opt, req, t } from "../params.ts";
-import { diskParams, diskState, force, groupName, hvState } from "./fields.ts";
+import { diskParams, diskState, force, groupName, hvState, jobIdListResult } from "./fields.ts";
 
 export const OpGroupAdd = defineOpcode({
   id: "OP_GROUP_ADD",
   className: "OpGroupAdd",
   doc: "Add a node group to the cluster.",
-  result: "None or (Dictionary containing none but the required key \"jobs\" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs]))",
+  result: `None or (${jobIdListResult})`,
   summaryField: "group_name",
   params: {
     group_name: groupName,

@@ -237,7 +237,7 @@ export const OpInstanceMultiAlloc = defineOpcode({
   id: "OP_INSTANCE_MULTI_ALLOC",
   className: "OpInstanceMultiAlloc",
   doc: "Allocates multiple instances.",
-  result: "Dictionary containing none but the required keys \"jobs\" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs]), \"allocatable\" (value List of NonEmptyString), \"failed\" (value List of NonEmptyString)",
+  result: `Dictionary containing none but the required keys "jobs" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs]), "allocatable" (value List of NonEmptyString), "failed" (value List of NonEmptyString)`,
   params: {
     opportunistic_locking: opt(
       t.bool,

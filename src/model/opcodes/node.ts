@@ -8,6 +8,7 @@ import {
   hvState,
   iallocator,
   ignoreIpolicy,
+  jobIdListResult,
   nodeName,
   nodeUuid,
   storageName,
@@ -19,7 +20,7 @@ export const OpNodeEvacuate = defineOpcode({
   id: "OP_NODE_EVACUATE",
   className: "OpNodeEvacuate",
   doc: "Evacuate instances off a number of nodes.",
-  result: "Dictionary containing none but the required key \"jobs\" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs])",
+  result: jobIdListResult,
   summaryField: "node_name",
   params: {
     early_release: opt(t.bool, false, "Whether to release locks as soon as possible"),
@@ -37,7 +38,7 @@ export const OpNodeMigrate = defineOpcode({
   id: "OP_NODE_MIGRATE",
   className: "OpNodeMigrate",
   doc: "Migrate all instances from a node.",
-  result: "Dictionary containing none but the required key \"jobs\" (value List of ((Length 2) and (Item 0 is (Boolean [success]), item 1 is (String or JobId [Job ID if successful, error message otherwise]))) [List of submitted jobs])",
+  result: jobIdListResult,
   summaryField: "node_name",
   params: {
     node_name: nodeName,
