@@ -105,6 +105,5 @@ export function summarizeOpcode(def: OpcodeDef | undefined, op: Opcode): string 
   if (!field) return base;
   const value = (op as Record<string, unknown>)[field];
   if (value === null || value === undefined) return base;
-  const text = Array.isArray(value) ? value.join(",") : String(value);
-  return `${base}(${text.length > 40 ? text.slice(0, 37) + "..." : text})`;
+  return `${base}(${Array.isArray(value) ? value.join(",") : String(value)})`;
 }
