@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Corral needs on a fresh machine: Node >= 22 (see node-env.sh) and the npm
+# packages. With --test-deps it also installs the Debian packages the test suite uses
+# (Ganeti's official RAPI client and htools, run as real clients against Corral).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/node-env.sh"
+cd "$root"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ "${1:-}" = "--test-deps" ]; then
+  need=()
+  for pkg in python3-ganeti-rapi ganeti-htools-3.0; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      echo "installing Debian packages: ${need[*]}" >&2
+      apt-get update -qq >&2 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 \
+        || echo "warning: could not install ${need[*]}; the real-client tests will be skipped" >&2
+    else
+      echo "warning: not root, cannot install ${need[*]}; the real-client tests will be skipped" >&2
+    fi
+  fi
+fi
