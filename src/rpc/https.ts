@@ -191,7 +191,7 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
         req.destroy();
         finish(failure(TRANSPORT_ERRORS.timeout, `No answer from ${node} to ${call} within ${Math.round(timeout / 1000)}s`));
       }, timeout);
-      req.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, `Cannot reach ${base.host}: ${err.message}`)));
+      req.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, describeFailure(base.host, err))));
       req.end(body);
     });
   };
@@ -200,4 +200,24 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
     closed = true;
     agent.destroy();
   });
+}
+
+const SERVER_CERT_ERRORS = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_SIGNATURE_FAILURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** A transport failure in words an operator can act on. */
+function describeFailure(host: string, err: NodeJS.ErrnoException): string {
+  const code = err.code ?? "";
+  if (SERVER_CERT_ERRORS.has(code) || err.message.includes("not the cluster certificate")) {
+    return `Node agent at ${host} does not present the cluster certificate (${code || err.message})`;
+  }
+  if (code.startsWith("ERR_SSL_")) return `TLS handshake with ${host} failed: the agent refused our certificate? (${code})`;
+  if (code === "ECONNRESET") return `Connection to ${host} was reset (a wrong client certificate is refused this way): ${err.message}`;
+  return `Cannot reach ${host}: ${err.message}`;
 }
