@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parsePythonInt, QueryArgs } from "./query.ts";
+
+describe("QueryArgs (Python parse_qs semantics)", () => {
+  it("drops blank values and pairs without '='", () => {
+    const q = new QueryArgs("bulk=&dry-run&tag=a");
+    assert.equal(q.has("bulk"), false);
+    assert.equal(q.has("dry-run"), false);
+    assert.deepEqual(q.list("tag"), ["a"]);
+  });
+  it("keeps repeated keys in order and decodes + and %", () => {
+    const q = new QueryArgs("tag=a+b&tag=env%3Atest&tag=%E2%82%AC");
+    assert.deepEqual(q.list("tag"), ["a b", "env:test", "€"]);
+    assert.equal(q.string("tag"), "a b");
+  });
+  it("reads booleans through int()", () => {
+    assert.equal(new QueryArgs("x=1").bool("x"), true);
+    assert.equal(new QueryArgs("x=0").bool("x"), false);
+    assert.equal(new QueryArgs("x=-1").bool("x"), true);
+    assert.equal(new QueryArgs("").bool("x"), false);
+    assert.throws(() => new QueryArgs("x=true").bool("x"), /Invalid value for the 'x' parameter/);
+    assert.throws(() => new QueryArgs("x=1.0").int("x"), /Invalid value/);
+  });
+  it("parses Python int literals", () => {
+    assert.equal(parsePythonInt(" +12 "), 12);
+    assert.equal(parsePythonInt("1_000"), 1000);
+    assert.equal(parsePythonInt("1__0"), undefined);
+    assert.equal(parsePythonInt(""), undefined);
+  });
+  it("leaves invalid percent escapes alone", () => {
+    assert.deepEqual(new QueryArgs("tag=%zz").list("tag"), ["%zz"]);
+  });
+});
