@@ -1,7 +1,8 @@
 // A field is declared once — name, title, kind, doc and how to compute it — and serves
 // bulk RAPI output, single-object GETs, /2/query and its /fields, the CLI and PVC views.
 
-export type FieldKind = "text" | "bool" | "number" | "unit" | "timestamp" | "other" | "unknown";
+/** Query2 field kinds (Ganeti's QFT_*); "float" is QFT_NUMBER_FLOAT. */
+export type FieldKind = "text" | "bool" | "number" | "float" | "unit" | "timestamp" | "other" | "unknown";
 
 /** Query2 result status codes (Ganeti's RS_*). */
 export const RS = { normal: 0, unknown: 1, nodata: 2, unavail: 3, offline: 4 } as const;
@@ -14,9 +15,18 @@ export class NoValue {
     this.status = status;
   }
 }
+export const UNKNOWN = new NoValue(RS.unknown);
 export const NODATA = new NoValue(RS.nodata);
 export const UNAVAIL = new NoValue(RS.unavail);
 export const OFFLINE = new NoValue(RS.offline);
+
+/**
+ * How the filter language compares a field (Ganeti's QffMode): "hostname" fields match a
+ * name or its short form in `==`; "timestamp" fields are `[sec, usec]` compared by seconds.
+ */
+export type FilterMode = "normal" | "hostname" | "timestamp";
+
+export type FieldGetter<R> = (row: R) => unknown;
 
 export interface FieldDef<R> {
   readonly name: string;
@@ -24,27 +34,66 @@ export interface FieldDef<R> {
   readonly kind: FieldKind;
   readonly doc: string;
   /** The value, or a NoValue whose status tells why there is none. */
-  readonly get: (row: R) => unknown;
+  readonly get: FieldGetter<R>;
+  readonly filterMode: FilterMode;
 }
 
-export type FieldGetter<R> = (row: R) => unknown;
+/** The wire form of a field definition (`/2/query/*` "fields" entries). */
+export interface FieldDefJson {
+  name: string;
+  title: string;
+  kind: FieldKind;
+  doc: string;
+}
 
-export function field<R>(name: string, title: string, kind: FieldKind, doc: string, get: FieldGetter<R>): FieldDef<R> {
-  return { name, title, kind, doc, get };
+export function field<R>(
+  name: string,
+  title: string,
+  kind: FieldKind,
+  doc: string,
+  get: FieldGetter<R>,
+  filterMode: FilterMode = "normal",
+): FieldDef<R> {
+  return { name, title, kind, doc, get, filterMode };
+}
+
+/** The same definition under another name (Ganeti's field aliases: `vcpus` → `be/vcpus`). */
+export function alias<R>(name: string, of: FieldDef<R>): FieldDef<R> {
+  return { ...of, name };
+}
+
+const unknownGetter = (): NoValue => UNKNOWN;
+
+/** What Ganeti answers for a requested field that does not exist. */
+export function unknownFieldDef(name: string): FieldDefJson {
+  return { name, title: name, kind: "unknown", doc: `Unknown field '${name}'` };
 }
 
 /** All fields of one object kind, by name, in declaration order. */
 export class FieldTable<R> {
   readonly byName: ReadonlyMap<string, FieldDef<R>>;
+  readonly defs: readonly FieldDef<R>[];
+  private readonly json = new Map<string, FieldDefJson>();
   constructor(defs: readonly FieldDef<R>[]) {
-    this.byName = new Map(defs.map((d) => [d.name, d]));
+    const byName = new Map<string, FieldDef<R>>();
+    for (const d of defs) {
+      if (byName.has(d.name)) throw new Error(`field ${d.name} is declared twice`);
+      byName.set(d.name, d);
+      this.json.set(d.name, { name: d.name, title: d.title, kind: d.kind, doc: d.doc });
+    }
+    this.byName = byName;
+    this.defs = defs;
   }
   get(name: string): FieldDef<R> | undefined {
     return this.byName.get(name);
   }
   /** Getters for a list of field names (compiled once, reused per row). */
   getters(names: readonly string[]): FieldGetter<R>[] {
-    return names.map((n) => this.byName.get(n)?.get ?? (() => new NoValue(RS.unknown)));
+    return names.map((n) => this.byName.get(n)?.get ?? unknownGetter);
+  }
+  /** Wire definitions for a list of names; unknown names get Ganeti's "unknown" definition. */
+  definitions(names: readonly string[]): FieldDefJson[] {
+    return names.map((n) => this.json.get(n) ?? unknownFieldDef(n));
   }
 }
 
@@ -62,6 +111,16 @@ export function toDict<R>(names: readonly string[], getters: readonly FieldGette
   for (let i = 0; i < names.length; i++) {
     const v = getters[i](row);
     out[names[i]] = v instanceof NoValue ? null : v;
+  }
+  return out;
+}
+
+/** A Query2 row: one `[status, value]` pair per field, value null unless status is 0. */
+export function statusRow<R>(getters: readonly FieldGetter<R>[], row: R): [ResultStatus, unknown][] {
+  const out = new Array<[ResultStatus, unknown]>(getters.length);
+  for (let i = 0; i < getters.length; i++) {
+    const v = getters[i](row);
+    out[i] = v instanceof NoValue ? [v.status, null] : [RS.normal, v];
   }
   return out;
 }
