@@ -119,7 +119,7 @@ export class Executor {
     return {
       op: op.input as never,
       jobId: job.id,
-      master: queue,
+      master: queue.services,
       snapshot: () => queue.store.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);

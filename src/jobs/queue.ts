@@ -18,14 +18,18 @@ export type AdmissionPolicy = (job: Job) => "accept" | "reject";
 
 export interface JobQueueOptions {
   store: ConfigStore;
+  /** Node access and runtime state for logical units. */
+  services: Pick<MasterServices, "node" | "live">;
   writer: JobWriter;
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** Jobs run at once; defaults to the cluster's max_running_jobs. */
   maxRunning?: () => number;
 }
 
-export class JobQueue implements MasterServices {
+export class JobQueue {
   readonly store: ConfigStore;
+  /** What logical units get as `ctx.master`. */
+  readonly services: MasterServices;
   readonly locks = new LockManager();
   private readonly writer: JobWriter;
   private readonly jobs = new Map<number, Job>();
@@ -39,6 +43,12 @@ export class JobQueue implements MasterServices {
     this.writer = opts.writer;
     this.events.setMaxListeners(0);
     this.lastId = opts.writer.highestId();
+    this.services = {
+      store: this.store,
+      submitJobs: (jobs) => this.submitJobs(jobs),
+      node: (n) => opts.services.node(n),
+      live: opts.services.live,
+    };
     this.executor = new Executor({
       queue: this,
       logicalUnits: opts.logicalUnits,

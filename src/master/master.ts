@@ -14,6 +14,8 @@ import { logicalUnits } from "../ops/index.ts";
 import { clusterInfo } from "../query/cluster.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
+import { LiveMonitor } from "./live.ts";
+import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 
 export const CORRAL_VERSION = "0.1.0";
 
@@ -30,6 +32,12 @@ export interface MasterOptions {
   clusterName?: string;
   nodeName?: string;
   nodeIp?: string;
+  /** Memory budget of the local fake hypervisor, MiB (default: the agent's). */
+  localMemoryMiB?: number;
+  /** OS definitions search path of the local agent (default: the agent's). */
+  osSearchPath?: string[];
+  /** How often live state is refreshed from the agents, ms (default 10 s). */
+  liveRefreshMs?: number;
   /** Diagnostics (stderr); never given secrets. */
   log: (line: string) => void;
   /** What the operator must see once (the generated password). */
@@ -40,6 +48,8 @@ export interface Master {
   readonly port: number;
   readonly store: SqliteConfigStore;
   readonly queue: JobQueue;
+  readonly connections: NodeConnections;
+  readonly live: LiveMonitor;
   close(): Promise<void>;
 }
 
@@ -82,8 +92,21 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const users = new UsersFile(usersPath);
   users.watch();
 
+  const clusterCert = await ensureClusterCert(o.dataDir, store.snapshot().cluster.name);
+  const connections = new NodeConnections(clusterCert, {
+    stateDir: paths.nodeState,
+    nodeName,
+    fileStorageDir: store.snapshot().cluster.file_storage_dir,
+    sharedFileStorageDir: store.snapshot().cluster.shared_file_storage_dir,
+    memoryTotal: o.localMemoryMiB,
+    osSearchPath: o.osSearchPath,
+  });
+  const live = new LiveMonitor(store, connections);
+  await live.refresh();
+  live.start(o.liveRefreshMs ?? 10_000);
+
   const writer = new JobWriter(db);
-  const queue = new JobQueue({ store, writer, logicalUnits });
+  const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });
   await queue.recover();
 
   const server: Server = createApiServer({
@@ -106,13 +129,17 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     port,
     store,
     queue,
+    connections,
+    live,
     async close() {
+      live.stop();
       queue.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
       await queue.idle();
+      connections.close();
       users.close();
       store.close();
     },

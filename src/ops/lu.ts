@@ -5,13 +5,24 @@
 import type { LockRequest } from "../jobs/locks.ts";
 import type { Opcode, OpcodeDef } from "../model/opcode.ts";
 import type { ParamSpec } from "../model/params.ts";
+import type { Node } from "../model/objects.ts";
+import type { LiveState } from "../query/live.ts";
+import type { NodeRpcClient } from "../rpc/index.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
+
+/** The master's runtime view, refreshed by LUs after they change what runs where. */
+export interface LiveView extends LiveState {
+  refresh(nodeUuids?: Iterable<string>): Promise<void>;
+}
 
 /** What a logical unit may use of the master. */
 export interface MasterServices {
   readonly store: ConfigStore;
   /** Submits further jobs (node evacuation, multi-alloc); resolves once they are durable. */
   submitJobs(jobs: Opcode[][]): Promise<number[]>;
+  /** The RPC client of a node's agent. */
+  node(node: Pick<Node, "uuid" | "name" | "agent_endpoint">): NodeRpcClient;
+  readonly live: LiveView;
 }
 
 export interface LuContext<S extends ParamSpec> {

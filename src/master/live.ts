@@ -1,0 +1,114 @@
+// The master's view of what runs where: node facts and running instances, as the agents
+// last reported them. Reads (bulk listings, single GETs) use this cache; jobs that change
+// runtime state refresh the nodes they touched before they finish, and a background
+// refresh picks up changes made outside Corral.
+
+import type { InstanceLive, LiveState, NodeFacts, NodeLive } from "../query/live.ts";
+import type { ConfigStore } from "../store/store.ts";
+import type { NodeInfo } from "../rpc/index.ts";
+import type { NodeConnections } from "./nodes.ts";
+
+function toFacts(info: NodeInfo): NodeFacts {
+  return {
+    memory_total: info.memory_total,
+    memory_free: info.memory_free,
+    memory_dom0: info.memory_dom0,
+    cpu_total: info.cpu_total,
+    cpu_nodes: info.cpu_nodes,
+    cpu_sockets: info.cpu_sockets,
+    cpu_dom0: info.cpu_dom0,
+    bootid: info.bootid,
+    storage: info.storage.map((s) => ({ name: s.name, type: s.type, total: s.storage_size ?? 0, free: s.storage_free ?? 0 })),
+  };
+}
+
+interface NodeReport {
+  live: NodeLive;
+  /** Running instances by name. */
+  instances: Map<string, Omit<InstanceLive, "node">>;
+}
+
+export class LiveMonitor implements LiveState {
+  private readonly store: ConfigStore;
+  private readonly connections: NodeConnections;
+  private readonly reports = new Map<string, NodeReport>();
+  private nodesView = new Map<string, NodeLive>();
+  private instancesView = new Map<string, InstanceLive>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Instance names map to uuids through the config: rebuilt lazily after config commits. */
+  private stale = false;
+
+  constructor(store: ConfigStore, connections: NodeConnections) {
+    this.store = store;
+    this.connections = connections;
+    store.onCommit(() => void (this.stale = true));
+  }
+
+  get nodes(): ReadonlyMap<string, NodeLive> {
+    if (this.stale) this.rebuild();
+    return this.nodesView;
+  }
+
+  get instances(): ReadonlyMap<string, InstanceLive> {
+    if (this.stale) this.rebuild();
+    return this.instancesView;
+  }
+
+  /** Asks the given nodes (default: every node not marked offline) and updates the view. */
+  async refresh(nodeUuids?: Iterable<string>): Promise<void> {
+    const snap = this.store.snapshot();
+    const wanted = nodeUuids ? [...new Set(nodeUuids)] : [...snap.nodes.keys()];
+    await Promise.all(
+      wanted.map(async (uuid) => {
+        const node = snap.nodes.get(uuid);
+        if (!node || node.offline) {
+          this.reports.delete(uuid);
+          return;
+        }
+        const client = this.connections.client(node);
+        try {
+          const [info, running] = await Promise.all([client.nodeInfo({}), client.instanceList({})]);
+          this.reports.set(uuid, {
+            live: { facts: toFacts(info) },
+            instances: new Map(running.map((r) => [r.name, { running: r.state === "running" || r.state === "paused", memory: r.memory, vcpus: r.vcpus }])),
+          });
+        } catch {
+          this.reports.set(uuid, { live: { offline: true }, instances: new Map() });
+        }
+      }),
+    );
+    this.rebuild();
+  }
+
+  /** Refreshes everything every `intervalMs` until stopped. */
+  start(intervalMs: number): void {
+    const tick = () => {
+      this.timer = setTimeout(() => void this.refresh().finally(tick), intervalMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private rebuild(): void {
+    this.stale = false;
+    const snap = this.store.snapshot();
+    const byName = new Map<string, string>();
+    for (const inst of snap.instances.values()) byName.set(inst.name, inst.uuid);
+    const nodes = new Map<string, NodeLive>();
+    const instances = new Map<string, InstanceLive>();
+    for (const [uuid, report] of this.reports) {
+      if (!snap.nodes.has(uuid)) continue;
+      nodes.set(uuid, report.live);
+      for (const [name, inst] of report.instances) {
+        const instUuid = byName.get(name);
+        if (instUuid) instances.set(instUuid, { ...inst, node: uuid });
+      }
+    }
+    this.nodesView = nodes;
+    this.instancesView = instances;
+  }
+}

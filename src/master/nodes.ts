@@ -1,0 +1,56 @@
+// How the master reaches node agents: its own node's agent in-process (the embedded
+// default), every other node over HTTPS with the cluster certificate (mutual TLS).
+
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import type { Node } from "../model/objects.ts";
+import { NodeAgent, type NodeAgentOptions } from "../node/agent/agent.ts";
+import {
+  generateClusterCert, httpsClient, inProcessClient, loadClusterCert, saveClusterCert,
+  type ClusterCert, type NodeRpcClient,
+} from "../rpc/index.ts";
+
+export const LOCAL_ENDPOINT = "local";
+
+export const clusterCertPaths = (dataDir: string) => ({
+  cert: join(dataDir, "cluster", "cluster.pem"),
+  key: join(dataDir, "cluster", "cluster.key"),
+});
+
+/** The cluster certificate, generated on the first start (copy it to every node). */
+export async function ensureClusterCert(dataDir: string, clusterName: string): Promise<ClusterCert> {
+  const p = clusterCertPaths(dataDir);
+  if (!existsSync(p.cert) || !existsSync(p.key)) {
+    await saveClusterCert(await generateClusterCert({ commonName: clusterName }), p.cert, p.key);
+  }
+  return await loadClusterCert(p.cert, p.key);
+}
+
+export class NodeConnections {
+  readonly localAgent: NodeAgent;
+  private readonly cert: ClusterCert;
+  private readonly clients = new Map<string, NodeRpcClient>();
+
+  constructor(cert: ClusterCert, localAgentOptions: NodeAgentOptions) {
+    this.cert = cert;
+    this.localAgent = new NodeAgent(localAgentOptions);
+  }
+
+  /** The client for a node's agent (cached per node and endpoint). */
+  client(node: Pick<Node, "uuid" | "name" | "agent_endpoint">): NodeRpcClient {
+    const key = `${node.uuid} ${node.name} ${node.agent_endpoint}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      c = node.agent_endpoint === LOCAL_ENDPOINT
+        ? inProcessClient(this.localAgent, { node: node.name })
+        : httpsClient({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name });
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
