@@ -170,7 +170,8 @@ export class FakeHypervisor implements Hypervisor {
     await this.save();
   }
 
-  async migrate(name: string, target: string): Promise<void> {
+  /** Live or not makes no difference to a simulated domain. */
+  async migrate(name: string, target: string, _live = true): Promise<void> {
     const d = this.running(name, "migrate");
     if (d.state === "migrating") throw hvError(`Instance ${name} is already migrating to ${d.migration_target}`, ECODE.state);
     d.state = "migrating";

@@ -1,0 +1,455 @@
+// The node agent: serves every NodeRpc call on one node, over hypervisors (fake by default),
+// disk backends (diskless, file, sharedfile, ext) and OS definitions. It owns a state dir;
+// everything it must remember across restarts lives there. It knows nothing of the master's
+// config, jobs or API: all it learns comes in the call arguments.
+
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ECODE } from "../../model/errors.ts";
+import type { ParamDict } from "../../model/objects.ts";
+import {
+  PROTOCOL_VERSION,
+  type AgentVersion,
+  type AttachedDisk,
+  type ConsoleInfo,
+  type CreatedDisk,
+  type DiskSpec,
+  type DiskStatus,
+  type ExtStorageDiagnosis,
+  type InstanceSpec,
+  type MigrationStatus,
+  type NodeInfo,
+  type NodeRpc,
+  type OsDiagnosis,
+  type RebootType,
+  type RunningInstance,
+  type ScriptRun,
+  type ShutdownResult,
+  type StorageUnitInfo,
+} from "../../rpc/calls.ts";
+import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
+import { hostFacts } from "../facts/facts.ts";
+import { FakeHypervisor, FAKE_HV } from "../hypervisor/fake.ts";
+import type { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { OsRunner } from "../os/runner.ts";
+import { DEFAULT_EXTSTORAGE_SEARCH_PATH, DEFAULT_OS_SEARCH_PATH } from "../paths.ts";
+import type { DiskBackend } from "../storage/backend.ts";
+import { DisklessBackend } from "../storage/diskless.ts";
+import { diagnoseExtStorage, ExtStorageBackend } from "../storage/ext.ts";
+import { FileBackend } from "../storage/file.ts";
+import { KeyedMutex } from "../util/lock.ts";
+import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
+import { checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
+
+export interface NodeAgentOptions {
+  /** The agent's own directory: hypervisor state, file storage (by default), logs. */
+  stateDir: string;
+  /** The node's name in the cluster (default: the host name). */
+  nodeName?: string;
+  /** Fake hypervisor memory budget, MiB (default 32768). */
+  memoryTotal?: number;
+  /** Part of the budget kept by the simulated node OS, MiB (default 1024). */
+  memoryDom0?: number;
+  /** CPUs the fake hypervisor reports (default: this machine's). */
+  cpuTotal?: number;
+  fileStorageDir?: string;
+  sharedFileStorageDir?: string;
+  osSearchPath?: string[];
+  extStorageSearchPath?: string[];
+  /** Limit for one OS script run, ms (default 4 h). */
+  osScriptTimeoutMs?: number;
+  /** Limit for one ExtStorage script run, ms (default 10 min). */
+  extScriptTimeoutMs?: number;
+  /** Replaces the default hypervisors (just the fake one). */
+  hypervisors?: Hypervisor[];
+  /** How often a soft shutdown is checked for completion, ms (default 250). */
+  shutdownPollMs?: number;
+}
+
+/** Longest soft-shutdown wait accepted, seconds: bounds every wait loop. */
+const MAX_SHUTDOWN_TIMEOUT = 24 * 3600;
+
+export class NodeAgent implements NodeRpc {
+  readonly stateDir: string;
+  readonly nodeName: string;
+  readonly fileStorageDir: string;
+  readonly sharedFileStorageDir: string;
+  private readonly hypervisors = new Map<string, Hypervisor>();
+  private readonly backends = new Map<string, DiskBackend>();
+  private readonly os: OsRunner;
+  private readonly extSearchPath: string[];
+  private readonly locks = new KeyedMutex();
+  private readonly pollMs: number;
+
+  constructor(opts: NodeAgentOptions) {
+    this.stateDir = resolve(opts.stateDir);
+    this.nodeName = opts.nodeName ?? hostname();
+    this.fileStorageDir = resolve(opts.fileStorageDir ?? join(this.stateDir, "file-storage"));
+    this.sharedFileStorageDir = resolve(opts.sharedFileStorageDir ?? join(this.stateDir, "shared-file-storage"));
+    this.pollMs = opts.shutdownPollMs ?? 250;
+    const hvs = opts.hypervisors ?? [
+      new FakeHypervisor({
+        stateDir: join(this.stateDir, "hypervisor"),
+        memoryTotal: opts.memoryTotal,
+        memoryDom0: opts.memoryDom0,
+        cpuTotal: opts.cpuTotal,
+      }),
+    ];
+    for (const hv of hvs) this.hypervisors.set(hv.name, hv);
+    this.extSearchPath = opts.extStorageSearchPath ?? DEFAULT_EXTSTORAGE_SEARCH_PATH;
+    const backends: DiskBackend[] = [
+      new DisklessBackend(),
+      new FileBackend("file", this.fileStorageDir),
+      new FileBackend("sharedfile", this.sharedFileStorageDir),
+      new ExtStorageBackend({
+        searchPath: this.extSearchPath,
+        logDir: join(this.stateDir, "log", "extstorage"),
+        timeoutMs: opts.extScriptTimeoutMs,
+      }),
+    ];
+    for (const b of backends) this.backends.set(b.template, b);
+    this.os = new OsRunner({
+      searchPath: opts.osSearchPath ?? DEFAULT_OS_SEARCH_PATH,
+      logDir: join(this.stateDir, "log", "os"),
+      timeoutMs: opts.osScriptTimeoutMs,
+    });
+  }
+
+  /** A hypervisor by name (for tests and the agent's owner; not a node call). */
+  hypervisor(name: string): Hypervisor {
+    const hv = this.hypervisors.get(name);
+    if (!hv) {
+      throw new AgentError(
+        AGENT_ERRORS.hypervisor,
+        `Hypervisor '${name}' is not available on node ${this.nodeName} (have: ${[...this.hypervisors.keys()].join(", ")})`,
+        ECODE.environ,
+      );
+    }
+    return hv;
+  }
+
+  /** The fake one when present, else the first configured. */
+  private defaultHypervisor(): string {
+    return this.hypervisors.has(FAKE_HV) ? FAKE_HV : [...this.hypervisors.keys()][0];
+  }
+
+  private backend(disk: DiskSpec): DiskBackend {
+    const b = this.backends.get(disk.dev_type);
+    if (!b) {
+      throw new AgentError(
+        AGENT_ERRORS.blockDevice,
+        `Disk template '${disk.dev_type}' is not supported on node ${this.nodeName} (have: ${[...this.backends.keys()].join(", ")})`,
+        ECODE.inval,
+      );
+    }
+    return b;
+  }
+
+  // --- node
+
+  async version(): Promise<AgentVersion> {
+    return {
+      protocol: PROTOCOL_VERSION,
+      agent: "corral-node",
+      node: this.nodeName,
+      hypervisors: [...this.hypervisors.keys()],
+      disk_templates: [...this.backends.keys()],
+    };
+  }
+
+  async nodeInfo(args: { hypervisor?: string }): Promise<NodeInfo> {
+    const hv = this.hypervisor(checkString(args.hypervisor ?? this.defaultHypervisor(), "hypervisor"));
+    const [hvInfo, host, bootid] = await Promise.all([hv.nodeInfo(), hostFacts(), hv.bootId()]);
+    const storage: StorageUnitInfo[] = [];
+    for (const b of this.backends.values()) {
+      const info = await b.spaceInfo();
+      if (info) storage.push(info);
+    }
+    return {
+      name: this.nodeName,
+      hostname: host.hostname,
+      bootid,
+      hypervisor: hv.name,
+      ...hvInfo,
+      host: { memory_total: host.memory_total, memory_free: host.memory_free, cpu_total: host.cpu_total, loadavg: host.loadavg },
+      storage,
+    };
+  }
+
+  async nodePowercycle(args: { hypervisor: string }): Promise<{ message: string }> {
+    const hv = this.hypervisor(checkString(args.hypervisor, "hypervisor"));
+    return { message: await hv.powercycle() };
+  }
+
+  // --- hypervisor
+
+  async instanceStart(args: { instance: InstanceSpec; startup_paused?: boolean }): Promise<RunningInstance> {
+    const inst = checkInstanceSpec(args.instance);
+    return this.locks.run(inst.name, () => this.start(inst, args.startup_paused === true));
+  }
+
+  /** Starts `inst` (instance lock held). Already running is success, as in Ganeti. */
+  private async start(inst: InstanceSpec, paused: boolean): Promise<RunningInstance> {
+    const hv = this.hypervisor(inst.hypervisor);
+    const running = await hv.instanceInfo(inst.name);
+    if (running) return running;
+    const disks = await this.attachAll(inst.name, inst.disks);
+    const { maxmem, minmem, vcpus } = memoryParams(inst);
+    return this.locks.run("memory", async () => {
+      const free = (await hv.nodeInfo()).memory_free;
+      if (free < minmem) {
+        throw new AgentError(
+          AGENT_ERRORS.hypervisor,
+          `Not enough memory on node ${this.nodeName} to start instance ${inst.name}: needs ${minmem} MiB, ${free} MiB free`,
+          ECODE.noRes,
+        );
+      }
+      // Ganeti's startup memory: as much as maxmem allows, never below minmem.
+      const memory = Math.max(minmem, Math.min(maxmem, free));
+      return hv.start({ name: inst.name, memory, vcpus, hvparams: inst.hvparams, disks, paused });
+    });
+  }
+
+  async instanceShutdown(args: { name: string; hypervisor: string; timeout: number }): Promise<ShutdownResult> {
+    const name = checkName(args.name, "instance name");
+    const hv = this.hypervisor(checkString(args.hypervisor, "hypervisor"));
+    const timeout = Math.min(checkNumber(args.timeout, "timeout"), MAX_SHUTDOWN_TIMEOUT);
+    return this.locks.run(name, () => this.shutdown(hv, name, timeout));
+  }
+
+  /** Soft stop, wait up to `timeout` s, then forced (instance lock held). */
+  private async shutdown(hv: Hypervisor, name: string, timeout: number): Promise<ShutdownResult> {
+    if (!(await hv.instanceInfo(name))) return { was_running: false, forced: false };
+    const deadline = Date.now() + timeout * 1000;
+    try {
+      await hv.stop(name, false);
+    } catch (err) {
+      if (await hv.instanceInfo(name)) throw this.stopFailed(name, err);
+      return { was_running: true, forced: false };
+    }
+    while (Date.now() < deadline) {
+      if (!(await hv.instanceInfo(name))) return { was_running: true, forced: false };
+      await sleep(Math.max(1, Math.min(this.pollMs, deadline - Date.now())));
+    }
+    if (!(await hv.instanceInfo(name))) return { was_running: true, forced: false };
+    try {
+      await hv.stop(name, true);
+    } catch (err) {
+      if (await hv.instanceInfo(name)) throw this.stopFailed(name, err);
+    }
+    if (await hv.instanceInfo(name)) {
+      throw new AgentError(AGENT_ERRORS.hypervisor, `Could not shutdown instance ${name} even by destroy`);
+    }
+    return { was_running: true, forced: true };
+  }
+
+  private stopFailed(name: string, err: unknown): AgentError {
+    return new AgentError(AGENT_ERRORS.hypervisor, `Failed to stop instance ${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  async instanceReboot(args: { instance: InstanceSpec; type: RebootType; shutdown_timeout: number }): Promise<RunningInstance> {
+    const inst = checkInstanceSpec(args.instance);
+    const type = args.type;
+    if (type !== "soft" && type !== "hard" && type !== "full") {
+      throw argError(`Invalid reboot type ${JSON.stringify(type)}, expected soft, hard or full`);
+    }
+    const timeout = Math.min(checkNumber(args.shutdown_timeout, "shutdown_timeout"), MAX_SHUTDOWN_TIMEOUT);
+    return this.locks.run(inst.name, async () => {
+      const hv = this.hypervisor(inst.hypervisor);
+      if (!(await hv.instanceInfo(inst.name))) {
+        throw new AgentError(AGENT_ERRORS.hypervisor, `Cannot reboot instance ${inst.name} that is not running`, ECODE.state);
+      }
+      if (type === "soft") {
+        await hv.softReboot(inst.name);
+        return (await hv.instanceInfo(inst.name))!;
+      }
+      // hard: recreate the domain; full: the same from the node's point of view (Ganeti's
+      // master turns "full" into stop + start, which is what this does).
+      await this.shutdown(hv, inst.name, timeout);
+      return this.start(inst, false);
+    });
+  }
+
+  async instanceBalloonMemory(args: { name: string; hypervisor: string; memory: number }): Promise<RunningInstance> {
+    const name = checkName(args.name, "instance name");
+    const hv = this.hypervisor(checkString(args.hypervisor, "hypervisor"));
+    const memory = checkInt(args.memory, "memory", 1);
+    return this.locks.run(name, () => this.locks.run("memory", () => hv.balloon(name, memory)));
+  }
+
+  async instanceList(args: { hypervisors?: string[] }): Promise<RunningInstance[]> {
+    const names = args.hypervisors ?? [...this.hypervisors.keys()];
+    if (!Array.isArray(names)) throw argError("hypervisors must be a list");
+    const out: RunningInstance[] = [];
+    for (const n of names) out.push(...(await this.hypervisor(checkString(n, "hypervisor")).listInstances()));
+    return out;
+  }
+
+  async instanceInfo(args: { name: string; hypervisor: string }): Promise<RunningInstance | null> {
+    const name = checkName(args.name, "instance name");
+    return this.hypervisor(checkString(args.hypervisor, "hypervisor")).instanceInfo(name);
+  }
+
+  async instanceConsole(args: { instance: InstanceSpec; host: string }): Promise<ConsoleInfo> {
+    const inst = checkInstanceSpec(args.instance);
+    const hv = this.hypervisor(inst.hypervisor);
+    if (!(await hv.instanceInfo(inst.name))) {
+      throw new AgentError(AGENT_ERRORS.hypervisor, `Instance ${inst.name} is not running`, ECODE.state);
+    }
+    return hv.console(inst, typeof args.host === "string" && args.host !== "" ? args.host : this.nodeName);
+  }
+
+  // --- migration
+
+  async migrationInfo(args: { instance: InstanceSpec }): Promise<{ info: string }> {
+    const inst = checkInstanceSpec(args.instance);
+    return { info: await this.hypervisor(inst.hypervisor).migrationInfo(inst.name) };
+  }
+
+  async acceptInstance(args: { instance: InstanceSpec; info: string; target: string }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const info = checkString(args.info, "info");
+    const hv = this.hypervisor(inst.hypervisor);
+    await this.locks.run(inst.name, () => this.locks.run("memory", () => hv.acceptInstance(inst, info)));
+    return null;
+  }
+
+  async migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const target = checkString(args.target, "target");
+    const hv = this.hypervisor(inst.hypervisor);
+    await this.locks.run(inst.name, () => hv.migrate(inst.name, target, args.live === true));
+    return null;
+  }
+
+  async migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus> {
+    const inst = checkInstanceSpec(args.instance);
+    return this.hypervisor(inst.hypervisor).migrationStatus(inst.name);
+  }
+
+  async finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const info = checkString(args.info, "info");
+    const hv = this.hypervisor(inst.hypervisor);
+    await this.locks.run(inst.name, () => hv.finalizeMigrationDst(inst, info, args.success === true));
+    return null;
+  }
+
+  async finalizeMigrationSource(args: { instance: InstanceSpec; success: boolean; live: boolean }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const hv = this.hypervisor(inst.hypervisor);
+    await this.locks.run(inst.name, () => hv.finalizeMigrationSource(inst.name, args.success === true));
+    return null;
+  }
+
+  // --- disks
+
+  async blockdevCreate(args: { instance: string; index: number; disk: DiskSpec; info?: string }): Promise<CreatedDisk> {
+    const instance = checkName(args.instance, "instance name");
+    const index = checkInt(args.index, "disk index");
+    const disk = checkDiskSpec(args.disk);
+    const info = args.info === undefined ? `originstname+${instance}` : checkString(args.info, "info");
+    return this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).create(disk, { instance, index, info }));
+  }
+
+  async blockdevRemove(args: { disk: DiskSpec }): Promise<null> {
+    const disk = checkDiskSpec(args.disk);
+    await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).remove(disk));
+    return null;
+  }
+
+  async blockdevGrow(args: { disk: DiskSpec; amount: number; dry_run?: boolean }): Promise<{ size: number }> {
+    const disk = checkDiskSpec(args.disk);
+    const amount = checkInt(args.amount, "amount", 1);
+    const size = await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).grow(disk, amount, args.dry_run === true));
+    return { size };
+  }
+
+  async blockdevRename(args: { disk: DiskSpec; new_logical_id: unknown[] }): Promise<{ logical_id: unknown[] }> {
+    const disk = checkDiskSpec(args.disk);
+    if (!Array.isArray(args.new_logical_id)) throw argError("new_logical_id must be a list");
+    const logical_id = await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).rename(disk, args.new_logical_id));
+    return { logical_id };
+  }
+
+  async blockdevAssemble(args: { instance: string; disk: DiskSpec }): Promise<AttachedDisk> {
+    checkName(args.instance, "instance name");
+    const disk = checkDiskSpec(args.disk);
+    return this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).attach(disk));
+  }
+
+  async blockdevShutdown(args: { disk: DiskSpec }): Promise<null> {
+    const disk = checkDiskSpec(args.disk);
+    await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).detach(disk));
+    return null;
+  }
+
+  async blockdevSetInfo(args: { disk: DiskSpec; info: string }): Promise<null> {
+    const disk = checkDiskSpec(args.disk);
+    const info = checkString(args.info, "info");
+    await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).setInfo(disk, info));
+    return null;
+  }
+
+  async blockdevFind(args: { disks: DiskSpec[] }): Promise<DiskStatus[]> {
+    if (!Array.isArray(args.disks)) throw argError("disks must be a list");
+    const out: DiskStatus[] = [];
+    for (const [i, d] of args.disks.entries()) {
+      const disk = checkDiskSpec(d, `disk ${i}`);
+      out.push(await this.backend(disk).find(disk));
+    }
+    return out;
+  }
+
+  async extStorageDiagnose(): Promise<ExtStorageDiagnosis[]> {
+    return diagnoseExtStorage(this.extSearchPath);
+  }
+
+  private async attachAll(instance: string, disks: DiskSpec[]): Promise<AttachedDisk[]> {
+    const out: AttachedDisk[] = [];
+    for (const disk of disks) {
+      out.push(await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).attach(disk)).catch((err: unknown) => {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new AgentError(AGENT_ERRORS.blockDevice, `Cannot activate disk ${disk.uuid} of instance ${instance}: ${msg}`);
+      }));
+    }
+    return out;
+  }
+
+  // --- OS definitions
+
+  async osDiagnose(): Promise<OsDiagnosis[]> {
+    return this.os.diagnose();
+  }
+
+  async osValidate(args: { name: string; osparams: ParamDict; checks: "parameters"[] }): Promise<null> {
+    const name = checkString(args.name, "OS name");
+    const osparams = checkObject(args.osparams ?? {}, "osparams");
+    const checks = args.checks ?? ["parameters"];
+    if (!Array.isArray(checks) || checks.some((c) => c !== "parameters")) {
+      throw argError(`Unknown OS validation checks ${JSON.stringify(checks)}; supported: parameters`);
+    }
+    await this.os.validate(name, osparams, checks);
+    return null;
+  }
+
+  async instanceOsAdd(args: { instance: InstanceSpec; reinstall: boolean; debug: number }): Promise<ScriptRun> {
+    const inst = checkInstanceSpec(args.instance);
+    const debug = args.debug === undefined ? 0 : checkInt(args.debug, "debug");
+    return this.locks.run(inst.name, async () => {
+      const disks = await this.attachAll(inst.name, inst.disks);
+      return { log_file: await this.os.create(inst, disks, args.reinstall === true, debug) };
+    });
+  }
+
+  async instanceOsRename(args: { instance: InstanceSpec; old_name: string; debug: number }): Promise<ScriptRun> {
+    const inst = checkInstanceSpec(args.instance);
+    const oldName = checkName(args.old_name, "old instance name");
+    const debug = args.debug === undefined ? 0 : checkInt(args.debug, "debug");
+    return this.locks.run(inst.name, async () => {
+      const disks = await this.attachAll(inst.name, inst.disks);
+      return { log_file: await this.os.rename(inst, oldName, disks, debug) };
+    });
+  }
+}
