@@ -72,24 +72,30 @@ export interface StorageUnitInfo {
   storage_free: number | null;
 }
 
-/**
- * Node facts, memory in MiB. The hypervisor part follows Ganeti's hv node info
- * (memory_total/free/dom0, cpu_*); `memory_instances` is what running (and incoming)
- * instances hold. `host` is the real machine as its OS sees it, whatever the hypervisor says.
- */
-export interface NodeInfo {
-  name: string;
-  hostname: string;
-  bootid: string;
-  hypervisor: string;
+/** The hypervisor's view of node resources in MiB (Ganeti's hv node info dict). */
+export interface HvNodeInfo {
   memory_total: number;
+  /** What is left for instances: total − node OS − instances. */
   memory_free: number;
+  /** Memory the node OS keeps (Ganeti's memory_dom0, the `mnode` field). */
   memory_dom0: number;
+  /** Memory held by running, paused and incoming instances. */
   memory_instances: number;
   cpu_total: number;
   cpu_dom0: number;
   cpu_nodes: number;
   cpu_sockets: number;
+}
+
+/**
+ * Node facts: the hypervisor's resources plus storage units and `host`, the real machine
+ * as its OS sees it, whatever the hypervisor says.
+ */
+export interface NodeInfo extends HvNodeInfo {
+  name: string;
+  hostname: string;
+  bootid: string;
+  hypervisor: string;
   host: { memory_total: number; memory_free: number; cpu_total: number; loadavg: number[] };
   storage: StorageUnitInfo[];
 }

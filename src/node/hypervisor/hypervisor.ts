@@ -3,22 +3,9 @@
 // how much memory to start with) lives in the agent, not here.
 
 import type { ParamDict } from "../../model/objects.ts";
-import type { AttachedDisk, ConsoleInfo, InstanceSpec, MigrationStatus, RunningInstance } from "../../rpc/calls.ts";
+import type { AttachedDisk, ConsoleInfo, HvNodeInfo, InstanceSpec, MigrationStatus, RunningInstance } from "../../rpc/calls.ts";
 
-/** The hypervisor's view of node resources, MiB (Ganeti's hv node info dict). */
-export interface HvNodeInfo {
-  memory_total: number;
-  /** What is left for instances: total − node OS − instances. */
-  memory_free: number;
-  /** Memory the node OS keeps (Ganeti's memory_dom0, the `mnode` field). */
-  memory_dom0: number;
-  /** Memory held by running, paused and incoming instances. */
-  memory_instances: number;
-  cpu_total: number;
-  cpu_dom0: number;
-  cpu_nodes: number;
-  cpu_sockets: number;
-}
+export type { HvNodeInfo };
 
 export interface HvStartSpec {
   name: string;

@@ -2,18 +2,20 @@
 // search path with the scripts create, import, export, rename (and verify from API 20) and
 // the files ganeti_api_version, variants.list (optional) and parameters.list (API 20).
 
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { OsDiagnosis } from "../../rpc/calls.ts";
 import { parseParameterList } from "../util/paramlist.ts";
-import { errText, isErrno } from "../util/fsutil.ts";
+import { checkFiles, findInSearchPath, listDefinitions, type FileRule } from "../util/definitions.ts";
+import { errText } from "../util/fsutil.ts";
 
 export const OS_API_VERSIONS = [10, 15, 20] as const;
 export const OS_API_FILE = "ganeti_api_version";
 export const OS_VARIANTS_FILE = "variants.list";
 export const OS_PARAMETERS_FILE = "parameters.list";
 
-export type OsScript = "create" | "create_untrusted" | "import" | "export" | "rename" | "verify";
+export const OS_SCRIPTS = ["create", "create_untrusted", "import", "export", "rename", "verify"] as const;
+export type OsScript = (typeof OS_SCRIPTS)[number];
 
 export interface OsDefinition {
   name: string;
@@ -34,25 +36,9 @@ export function splitOsName(full: string): [string, string] {
   return i < 0 ? [full, ""] : [full.slice(0, i), full.slice(i + 1)];
 }
 
-async function statOrNull(path: string) {
-  try {
-    return await stat(path);
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return null;
-    throw err;
-  }
-}
-
 /** Finds and checks an OS definition by bare name (Ganeti's _TryOSFromDisk). */
 export async function osFromDisk(name: string, searchPath: string[]): Promise<OsLookup> {
-  let dir: string | null = null;
-  for (const base of searchPath) {
-    const st = await statOrNull(join(base, name)).catch(() => null);
-    if (st?.isDirectory()) {
-      dir = join(base, name);
-      break;
-    }
-  }
+  const dir = await findInSearchPath(name, searchPath);
   if (!dir) return { ok: false, diagnose: `Directory for OS ${name} not found in search path` };
 
   const apiFile = join(dir, OS_API_FILE);
@@ -79,34 +65,24 @@ export async function osFromDisk(name: string, searchPath: string[]): Promise<Os
   const apiVersion = Math.max(...common);
   const newest = Math.max(...apiVersions);
 
-  // [file, required, executable]
-  const files: [string, boolean, boolean][] = [
-    ["create", false, true],
-    ["create_untrusted", false, true],
-    ["import", true, true],
-    ["export", true, true],
-    ["rename", true, true],
+  const rules: FileRule[] = [
+    { file: "create", required: false, executable: true },
+    { file: "create_untrusted", required: false, executable: true },
+    { file: "import", required: true, executable: true },
+    { file: "export", required: true, executable: true },
+    { file: "rename", required: true, executable: true },
   ];
-  if (newest >= 20) files.push(["verify", true, true], [OS_PARAMETERS_FILE, true, false]);
-  if (newest >= 15) files.push([OS_VARIANTS_FILE, false, false]);
-
+  if (newest >= 20) {
+    rules.push({ file: "verify", required: true, executable: true }, { file: OS_PARAMETERS_FILE, required: true, executable: false });
+  }
+  if (newest >= 15) rules.push({ file: OS_VARIANTS_FILE, required: false, executable: false });
+  const checked = await checkFiles(dir, rules);
+  if (!checked.ok) return checked;
+  const present = checked.present;
   const scripts: Partial<Record<OsScript, string>> = {};
-  const present = new Set<string>();
-  for (const [file, required, executable] of files) {
-    const full = join(dir, file);
-    let st;
-    try {
-      st = await stat(full);
-    } catch (err) {
-      if (!required && isErrno(err, "ENOENT")) continue;
-      return { ok: false, diagnose: `File '${file}' under path '${dir}' is missing (${errText(err)})` };
-    }
-    if (!st.isFile()) return { ok: false, diagnose: `File '${file}' under path '${dir}' is not a regular file` };
-    if (executable && (st.mode & 0o100) === 0) {
-      return { ok: false, diagnose: `File '${file}' under path '${dir}' is not executable` };
-    }
-    present.add(file);
-    if (executable) scripts[file as OsScript] = full;
+  for (const script of OS_SCRIPTS) {
+    const path = present.get(script);
+    if (path) scripts[script] = path;
   }
   if (!scripts.create && !scripts.create_untrusted) {
     return { ok: false, diagnose: `A create script (trusted or untrusted) under path '${dir}' must exist` };
@@ -137,29 +113,21 @@ export async function osFromDisk(name: string, searchPath: string[]): Promise<Os
 /** Every directory in the search path as a (possibly invalid) OS (Ganeti's DiagnoseOS). */
 export async function diagnoseOs(searchPath: string[]): Promise<OsDiagnosis[]> {
   const out: OsDiagnosis[] = [];
-  for (const base of searchPath) {
-    let names: string[];
-    try {
-      names = (await readdir(base)).filter((n) => !n.startsWith(".")).sort();
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const found = await osFromDisk(name, [base]);
-      out.push(
-        found.ok
-          ? {
-              name,
-              path: found.os.path,
-              valid: true,
-              diagnose: "",
-              variants: found.os.variants,
-              parameters: found.os.parameters,
-              api_versions: found.os.apiVersions,
-            }
-          : { name, path: join(base, name), valid: false, diagnose: found.diagnose, variants: [], parameters: [], api_versions: [] },
-      );
-    }
+  for (const [base, name] of await listDefinitions(searchPath)) {
+    const found = await osFromDisk(name, [base]);
+    out.push(
+      found.ok
+        ? {
+            name,
+            path: found.os.path,
+            valid: true,
+            diagnose: "",
+            variants: found.os.variants,
+            parameters: found.os.parameters,
+            api_versions: found.os.apiVersions,
+          }
+        : { name, path: join(base, name), valid: false, diagnose: found.diagnose, variants: [], parameters: [], api_versions: [] },
+    );
   }
   return out;
 }

@@ -4,11 +4,12 @@
 // parameters.list file. Scripts get their input only from the environment: VOL_NAME,
 // VOL_SIZE, VOL_NEW_SIZE, VOL_METADATA, VOL_CNAME, VOL_UUID and EXTP_<param>.
 
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ECODE } from "../../model/errors.ts";
 import type { AttachedDisk, DiskSpec, DiskStatus, ExtStorageDiagnosis, StorageUnitInfo } from "../../rpc/calls.ts";
-import { errText, isErrno, timestampForFilename } from "../util/fsutil.ts";
+import { checkFiles, findInSearchPath, listDefinitions } from "../util/definitions.ts";
+import { errText, timestampForFilename } from "../util/fsutil.ts";
 import { failReason, runScript, SCRIPT_PATH, scriptFailed, tailFile } from "../util/exec.ts";
 import { checkName } from "../util/names.ts";
 import { parseParameterList } from "../util/paramlist.ts";
@@ -32,44 +33,20 @@ export interface ExtStorageProvider {
 
 export type ProviderLookup = { ok: true; provider: ExtStorageProvider } | { ok: false; diagnose: string };
 
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 /** Finds and checks a provider (Ganeti's ExtStorageFromDisk). */
 export async function extStorageFromDisk(name: string, searchPath: string[]): Promise<ProviderLookup> {
-  let dir: string | null = null;
-  for (const base of searchPath) {
-    if (await isDir(join(base, name))) {
-      dir = join(base, name);
-      break;
-    }
-  }
+  const dir = await findInSearchPath(name, searchPath);
   if (!dir) return { ok: false, diagnose: `Directory for External Storage Provider ${name} not found in search path` };
+  const checked = await checkFiles(dir, [
+    ...ES_REQUIRED_SCRIPTS.map((file) => ({ file, required: true, executable: true })),
+    ...ES_OPTIONAL_SCRIPTS.map((file) => ({ file, required: false, executable: true })),
+    { file: ES_PARAMETERS_FILE, required: true, executable: false },
+  ]);
+  if (!checked.ok) return checked;
   const scripts: Partial<Record<EsAction, string>> = {};
-  const files: [string, boolean, boolean][] = [
-    ...ES_REQUIRED_SCRIPTS.map((s): [string, boolean, boolean] => [s, true, true]),
-    ...ES_OPTIONAL_SCRIPTS.map((s): [string, boolean, boolean] => [s, false, true]),
-    [ES_PARAMETERS_FILE, true, false],
-  ];
-  for (const [file, required, executable] of files) {
-    const full = join(dir, file);
-    let st;
-    try {
-      st = await stat(full);
-    } catch (err) {
-      if (!required && isErrno(err, "ENOENT")) continue;
-      return { ok: false, diagnose: `File '${file}' under path '${dir}' is missing (${errText(err)})` };
-    }
-    if (!st.isFile()) return { ok: false, diagnose: `File '${file}' under path '${dir}' is not a regular file` };
-    if (executable) {
-      if ((st.mode & 0o100) === 0) return { ok: false, diagnose: `File '${file}' under path '${dir}' is not executable` };
-      scripts[file as EsAction] = full;
-    }
+  for (const action of [...ES_REQUIRED_SCRIPTS, ...ES_OPTIONAL_SCRIPTS]) {
+    const path = checked.present.get(action);
+    if (path) scripts[action] = path;
   }
   let parameters: [string, string][];
   try {
@@ -83,22 +60,13 @@ export async function extStorageFromDisk(name: string, searchPath: string[]): Pr
 /** Every directory in the search path as a (possibly invalid) provider. */
 export async function diagnoseExtStorage(searchPath: string[]): Promise<ExtStorageDiagnosis[]> {
   const out: ExtStorageDiagnosis[] = [];
-  for (const base of searchPath) {
-    let names: string[];
-    try {
-      names = (await readdir(base)).filter((n) => !n.startsWith(".")).sort();
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (!(await isDir(join(base, name)))) continue;
-      const found = await extStorageFromDisk(name, [base]);
-      out.push(
-        found.ok
-          ? { name, path: found.provider.path, valid: true, diagnose: "", parameters: found.provider.parameters }
-          : { name, path: join(base, name), valid: false, diagnose: found.diagnose, parameters: [] },
-      );
-    }
+  for (const [base, name] of await listDefinitions(searchPath)) {
+    const found = await extStorageFromDisk(name, [base]);
+    out.push(
+      found.ok
+        ? { name, path: found.provider.path, valid: true, diagnose: "", parameters: found.provider.parameters }
+        : { name, path: join(base, name), valid: false, diagnose: found.diagnose, parameters: [] },
+    );
   }
   return out;
 }
