@@ -105,7 +105,10 @@ export interface Named {
   readonly uuid: string;
 }
 
-export type ObjectLookup<T> = { match: "uuid" | "exact" | "partial"; obj: T } | { match: "multiple" | "none" };
+export type ObjectLookup<T> =
+  | { match: "uuid" | "exact" | "partial"; obj: T }
+  | { match: "multiple" }
+  | { match: "none" };
 
 /**
  * The object `query` names, as Ganeti's getItem finds it: by uuid, by exact name, or by the

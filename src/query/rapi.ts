@@ -1,0 +1,166 @@
+// The dicts RAPI's bulk lists and single-object GETs return (Ganeti's rlib2 field lists,
+// zipped with a classic query row: unavailable values are null), with RAPI's extras.
+
+import type { FilterRule, Instance, Network, Node, NodeGroup } from "../model/objects.ts";
+import type { ConfigSnapshot } from "../store/store.ts";
+import { indexOf, type SnapIndex } from "./context.ts";
+import { FieldTable, NoValue, type FieldGetter } from "./fields.ts";
+import { filterRuleFields } from "./filterrule.ts";
+import { groupFields, type GroupRow } from "./group.ts";
+import { instanceFields, type InstanceRow } from "./instance.ts";
+import { NO_LIVE, type LiveState } from "./live.ts";
+import { nameMatches, niceCompare } from "./names.ts";
+import { networkFields, type NetworkRow } from "./network.ts";
+import { nodeFields, type NodeRow } from "./node.ts";
+
+const COMMON = ["ctime", "mtime", "uuid", "serial_no", "tags"] as const;
+
+/** Instance fields of bulk lists and GET /2/instances/X. `custom_osparams` is 3.1's addition. */
+export const I_FIELDS = [
+  "name", "admin_state", "os", "pnode", "snodes", "disk_template",
+  "nic.ips", "nic.macs", "nic.modes", "nic.uuids", "nic.names", "nic.links", "nic.networks", "nic.networks.names",
+  "nic.bridges", "network_port",
+  "disk.sizes", "disk.spindles", "disk_usage", "disk.uuids", "disk.names",
+  "beparams", "hvparams", "oper_state", "oper_ram", "oper_vcpus", "status",
+  "custom_hvparams", "custom_beparams", "custom_nicparams", "custom_osparams",
+  ...COMMON,
+] as const;
+
+export const N_FIELDS = [
+  "name", "offline", "master_candidate", "drained", "dtotal", "dfree", "sptotal", "spfree",
+  "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt", "ctotal", "cnos", "cnodes", "csockets",
+  "pip", "sip", "role", "pinst_list", "sinst_list", "master_capable", "vm_capable", "ndparams", "group.uuid",
+  ...COMMON,
+] as const;
+
+export const G_FIELDS = [
+  "alloc_policy", "name", "node_cnt", "node_list", "ipolicy", "custom_ipolicy",
+  "diskparams", "custom_diskparams", "ndparams", "custom_ndparams",
+  ...COMMON,
+] as const;
+
+export const NET_FIELDS = [
+  "name", "network", "gateway", "network6", "gateway6", "mac_prefix", "free_count", "reserved_count",
+  "map", "group_list", "inst_list", "external_reservations",
+  ...COMMON,
+] as const;
+
+export const FILTER_RULE_FIELDS = ["watermark", "priority", "predicates", "action", "reason_trail", "uuid"] as const;
+
+export type BulkKind = "instance" | "node" | "group" | "network" | "filter";
+
+interface BulkObject {
+  instance: Instance;
+  node: Node;
+  group: NodeGroup;
+  network: Network;
+  filter: FilterRule;
+}
+
+/** Names with their getters, compiled once. */
+interface Compiled<R> {
+  readonly names: readonly string[];
+  readonly getters: readonly FieldGetter<R>[];
+}
+
+function compile<R>(table: FieldTable<R>, names: readonly string[], replace: Record<string, FieldGetter<R>> = {}): Compiled<R> {
+  return { names, getters: names.map((n) => replace[n] ?? table.getters([n])[0]) };
+}
+
+function dict<R>(c: Compiled<R>, row: R): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const { names, getters } = c;
+  for (let i = 0; i < names.length; i++) {
+    const v = getters[i](row);
+    out[names[i]] = v instanceof NoValue ? null : v;
+  }
+  return out;
+}
+
+/** RAPI's compatibility copy: `beparams.memory` = `beparams.maxmem` (rlib2's _UpdateBeparams). */
+function beparamsWithMemory(r: InstanceRow): unknown {
+  const be = r.idx.instanceBeparams(r.inst);
+  if (!be) return null;
+  be["memory"] = be["maxmem"];
+  return be;
+}
+
+const compiled = {
+  instance: compile(instanceFields, I_FIELDS, { beparams: beparamsWithMemory }),
+  node: compile(nodeFields, N_FIELDS),
+  group: compile(groupFields, G_FIELDS),
+  network: compile(networkFields, NET_FIELDS),
+  filter: compile(filterRuleFields, FILTER_RULE_FIELDS),
+};
+
+const byName = <T extends { name: string }>(o: T) => o.name;
+
+/** One object's dict (the row object is built per call). */
+function rowDict<K extends BulkKind>(kind: K, idx: SnapIndex, live: LiveState, obj: BulkObject[K]): Record<string, unknown> {
+  switch (kind) {
+    case "instance":
+      return dict<InstanceRow>(compiled.instance, { inst: obj as Instance, idx, live });
+    case "node":
+      return dict<NodeRow>(compiled.node, { node: obj as Node, idx, live });
+    case "group":
+      return dict<GroupRow>(compiled.group, { group: obj as NodeGroup, idx });
+    case "network":
+      return dict<NetworkRow>(compiled.network, { net: obj as Network, idx });
+    default:
+      return dict<FilterRule>(compiled.filter, obj as FilterRule);
+  }
+}
+
+function sortedObjects<K extends BulkKind>(kind: K, idx: SnapIndex): readonly BulkObject[K][] {
+  const snap = idx.snap;
+  switch (kind) {
+    case "instance":
+      return idx.sorted("instance", snap.instances, byName) as readonly BulkObject[K][];
+    case "node":
+      return idx.sorted("node", snap.nodes, byName) as readonly BulkObject[K][];
+    case "group":
+      return idx.sorted("group", snap.groups, byName) as readonly BulkObject[K][];
+    case "network":
+      return idx.sorted("network", snap.networks, byName) as readonly BulkObject[K][];
+    default:
+      return idx.sorted("filter", snap.filters, (f) => f.uuid) as readonly BulkObject[K][];
+  }
+}
+
+/** `GET /2/<kind>s?bulk=1`: every object's dict, nice-sorted by name (filters: by uuid). */
+export function bulkDicts(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE): Record<string, unknown>[] {
+  const idx = indexOf(snap);
+  const objects = sortedObjects(kind, idx);
+  const out = new Array<Record<string, unknown>>(objects.length);
+  for (let i = 0; i < objects.length; i++) out[i] = rowDict(kind, idx, live, objects[i]);
+  return out;
+}
+
+/** `GET /2/<kind>s/X`: the object's dict; a node's also has `secondary_ip` (a copy of `sip`). */
+export function oneDict<K extends BulkKind>(kind: K, snap: ConfigSnapshot, live: LiveState, obj: BulkObject[K]): Record<string, unknown> {
+  const d = rowDict(kind, indexOf(snap), live, obj);
+  if (kind === "node") d["secondary_ip"] = d["sip"];
+  return d;
+}
+
+const mapOf = <K extends BulkKind>(kind: K, snap: ConfigSnapshot): ReadonlyMap<string, BulkObject[K]> =>
+  ({ instance: snap.instances, node: snap.nodes, group: snap.groups, network: snap.networks, filter: snap.filters })[kind] as
+    ReadonlyMap<string, BulkObject[K]>;
+
+/**
+ * The object a single-object GET names. Ganeti queries `name == X or uuid == X`, where the
+ * name matches exactly or as the short form of "X.domain", and answers the first match in
+ * nice-sort order. Filter rules are found by uuid only.
+ */
+export function findOne<K extends BulkKind>(kind: K, snap: ConfigSnapshot, query: string): BulkObject[K] | undefined {
+  const map = mapOf(kind, snap);
+  if (kind === "filter") return map.get(query);
+  let best: BulkObject[K] | undefined;
+  for (const o of map.values()) {
+    const named = o as BulkObject[K] & { name: string };
+    if (named.uuid === query || nameMatches(named.name, query)) {
+      if (best === undefined || niceCompare(named.name, (best as { name: string }).name) < 0) best = o;
+    }
+  }
+  return best;
+}
