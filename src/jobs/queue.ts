@@ -129,8 +129,23 @@ export class JobQueue {
     return jobs.map((j) => j.id);
   }
 
+  /** A job by id; archived jobs are read back from disk. */
   get(id: number): Job | undefined {
-    return this.jobs.get(id);
+    return this.jobs.get(id) ?? (id > 0 && id <= this.lastId ? this.writer.loadOne(id) : undefined);
+  }
+
+  /**
+   * Archives finalized jobs that ended more than `maxAgeSeconds` ago (Ganeti's watcher does
+   * this after six hours): they leave /2/jobs and memory but stay readable by id.
+   */
+  archiveOld(maxAgeSeconds: number): number {
+    const cutoff = Date.now() / 1000 - maxAgeSeconds;
+    const old = [...this.jobs.values()].filter(
+      (j) => FINALIZED.has(calcJobStatus(j)) && j.end_ts !== null && j.end_ts[0] < cutoff,
+    );
+    this.writer.archive(old.map((j) => j.id));
+    for (const j of old) this.jobs.delete(j.id);
+    return old.length;
   }
 
   all(): Iterable<Job> {

@@ -47,6 +47,21 @@ export class JobWriter {
     }
   }
 
+  /** Marks jobs archived: they leave the active queue but stay readable by id. */
+  archive(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    const mark = this.db.prepare("UPDATE jobs SET archived = 1, data = json_set(data, '$.archived', json('true')) WHERE id = ?");
+    inTransaction(this.db, () => {
+      for (const id of ids) mark.run(id);
+    });
+  }
+
+  /** Any job by id, archived ones included. */
+  loadOne(id: number): Job | undefined {
+    const row = this.db.prepare("SELECT data FROM jobs WHERE id = ?").get(id) as { data: string } | undefined;
+    return row ? (JSON.parse(row.data) as Job) : undefined;
+  }
+
   loadAll(): Job[] {
     const rows = this.db.prepare("SELECT data FROM jobs WHERE archived = 0 ORDER BY id").all() as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Job);

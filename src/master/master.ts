@@ -18,6 +18,8 @@ import { LiveMonitor } from "./live.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 
 export const CORRAL_VERSION = "0.1.0";
+/** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
+export const JOB_ARCHIVE_AGE_SECONDS = 6 * 3600;
 
 export interface MasterOptions {
   dataDir: string;
@@ -108,6 +110,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const writer = new JobWriter(db);
   const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });
   await queue.recover();
+  const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
+  archiver.unref();
 
   const server: Server = createApiServer({
     routes: rapiRoutes({ store, queue, clusterInfo }),
@@ -132,6 +136,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     connections,
     live,
     async close() {
+      clearInterval(archiver);
       live.stop();
       queue.stop();
       await new Promise<void>((resolve) => {

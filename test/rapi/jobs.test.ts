@@ -167,4 +167,16 @@ describe("jobs", () => {
     assert.equal(log[0][2], "message");
     assert.match(log[0][3], /distributed to 1 online node/);
   });
+
+  it("archives finished jobs: gone from the list, still readable by id", async () => {
+    const id = await submit("/2/tags?tag=archived-one");
+    await waitJob(port, id);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(t.master.queue.archiveOld(1) >= 1);
+    const list = (await call(port, "GET", "/2/jobs")).json as { id: number }[];
+    assert.equal(list.some((j) => j.id === id), false);
+    const job = (await call(port, "GET", `/2/jobs/${id}`)).json as Record<string, unknown>;
+    assert.equal(job.id, id);
+    assert.equal(job.status, "success");
+  });
 });
