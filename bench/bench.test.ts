@@ -1,0 +1,78 @@
+// The bench at toy sizes with one-second measures: it must run end to end and write a
+// complete result file. How fast anything is, is not this test's business.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { BenchResult } from "./lib/report.ts";
+
+const RUN = fileURLToPath(new URL("./run.sh", import.meta.url));
+
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [RUN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    const guard = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(guard);
+      resolve({ code, output });
+    });
+  });
+}
+
+const isNumber = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+
+describe("bench/run.sh --tiny", () => {
+  const out = mkdtempSync(join(tmpdir(), "corral-bench-"));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it("writes a complete result (JSON and Markdown) for every measure", { timeout: 240_000 }, async () => {
+    const { code, output } = await runBench(["--tiny", "--out", out], 200_000);
+    assert.equal(code, 0, output);
+
+    const files = readdirSync(out);
+    assert.ok(files.some((f) => /-tiny\.json$/.test(f)), `no result JSON in ${files.join(", ")}`);
+    assert.ok(files.includes("latest.md"));
+    const r = JSON.parse(readFileSync(join(out, "latest.json"), "utf8")) as BenchResult;
+
+    assert.equal(r.schema, 1);
+    assert.equal(r.mode, "tiny");
+    for (const k of ["nproc", "memory_gib", "cpu_model", "node", "wrk"] as const) assert.ok(r.machine[k], `machine.${k}`);
+
+    const s = r.small;
+    assert.ok(s.cluster.instances > 0 && s.cluster.build.length > 0);
+    assert.ok(isNumber(s.startup.ready_ms));
+    for (const w of [s.info.corral, s.info.ceiling]) {
+      assert.ok(w.requests > 0 && isNumber(w.req_per_s) && isNumber(w.latency_ms.p50) && isNumber(w.latency_ms.p99));
+    }
+    // Until GET /2/instances exists this measure says so instead of failing.
+    const bulk = s.instances_bulk.corral;
+    if ("available" in bulk) assert.match(bulk.note, /not available yet/);
+    else assert.ok(bulk.requests > 0);
+
+    const burst = s.tag_burst.corral;
+    assert.equal(burst.jobs, 10);
+    assert.equal(burst.statuses.success, 10);
+    assert.ok(isNumber(burst.jobs_per_s) && isNumber(burst.latency_ms.p50));
+    assert.equal(s.tag_burst.durability.checked, 10 + s.single_job.corral.jobs);
+    assert.equal(s.tag_burst.durability.ok, true);
+    assert.equal(s.single_job.corral.statuses.success, s.single_job.corral.jobs);
+    assert.ok(isNumber(s.memory_after_measures?.rss_mib));
+
+    assert.ok(!("available" in r.big), "the large-cluster phase ran");
+    if (!("available" in r.big)) {
+      assert.equal(r.big.cluster.instances, 200);
+      assert.ok(r.big.startups.length >= 1 && isNumber(r.big.startup_ms));
+      assert.ok(isNumber(r.big.memory_after_lists.peak_rss_mib));
+    }
+    assert.ok(r.targets.length >= 8);
+    assert.ok(readFileSync(join(out, "latest.md"), "utf8").includes("| GET /2/info |"));
+  });
+});

@@ -1,0 +1,281 @@
+// The result of one bench run: its JSON shape, the targets of issue 5 checked against it,
+// and the Markdown table written next to the JSON and into bench/README.md.
+
+import type { BurstResult, SingleResult } from "./jobs.ts";
+import type { MachineInfo } from "./machine.ts";
+import type { Memory } from "./master.ts";
+import type { ProfileSummary } from "./profile.ts";
+import type { Percentiles } from "./stats.ts";
+import type { WrkResult } from "./wrk.ts";
+
+/** A measure that could not be taken, and why ("not available yet", "Ganeti not reachable"). */
+export interface Unavailable {
+  available: false;
+  note: string;
+}
+export type Maybe<T> = T | Unavailable;
+export const unavailable = (note: string): Unavailable => ({ available: false, note });
+export function isAvailable<T extends object>(m: Maybe<T> | undefined): m is T {
+  return m !== undefined && !("available" in m && m.available === false);
+}
+
+export interface ClusterBuild {
+  nodes: number;
+  instances: number;
+  disk_template: string;
+  /** How the instances got there: "seeded" (ConfigStore, before start) or "api" (POST /2/instances). */
+  build: string;
+  note?: string;
+  build_s: number;
+}
+
+export interface Startup {
+  /** Spawn of bin/corral → "RAPI listening" logged. */
+  listening_ms: number;
+  /** Spawn → first 200 to GET /2/info. */
+  ready_ms: number;
+}
+
+export interface Durability {
+  /** Acknowledged job ids looked up in the database after SIGKILL. */
+  checked: number;
+  missing: number[];
+  not_success: number[];
+  ok: boolean;
+}
+
+export interface TimedRequests {
+  path: string;
+  /** Whole request: sent → last byte of the body read, ms. */
+  ms: Percentiles;
+  bytes: number;
+  rows: number;
+}
+
+export interface BigCluster {
+  cluster: ClusterBuild;
+  db_mib: number;
+  startups: Startup[];
+  /** Median ready_ms of the starts. */
+  startup_ms: number;
+  memory_after_start: Memory;
+  bulk_list: Maybe<TimedRequests>;
+  name_list: Maybe<TimedRequests>;
+  memory_after_lists: Memory;
+  info: WrkResult;
+  single_job: SingleResult;
+}
+
+export interface BenchResult {
+  schema: 1;
+  mode: string;
+  started_at: string;
+  finished_at: string;
+  machine: MachineInfo;
+  options: Record<string, unknown>;
+  ganeti: { used: boolean; url: string; version?: string; instances?: number; started_by_bench?: boolean; note?: string };
+  small: {
+    cluster: ClusterBuild;
+    startup: Startup;
+    memory_after_measures?: Memory;
+    info: { corral: WrkResult; ceiling: WrkResult; ganeti: Maybe<WrkResult> };
+    instances_bulk: { corral: Maybe<WrkResult>; ganeti: Maybe<WrkResult> };
+    tag_burst: { corral: BurstResult; ganeti: Maybe<BurstResult>; durability: Durability };
+    single_job: { corral: SingleResult; ganeti: Maybe<SingleResult> };
+  };
+  big: Maybe<BigCluster>;
+  targets: TargetRow[];
+  profiles?: Record<string, ProfileSummary>;
+}
+
+/** Ganeti 3.0.2's numbers from issue 5 (2 cores, 24 instances, wrk 20 s, TLS): used for ratios when it was not measured in the run. */
+export const ISSUE_BASELINE = {
+  info_rps: 95,
+  bulk_rps: 11.5,
+  burst_jobs_per_s: 3.8,
+  single_p50_ms: 45,
+} as const;
+
+export interface TargetRow {
+  measure: string;
+  target: string;
+  value: string;
+  /** null: could not be checked in this run. */
+  met: boolean | null;
+  /** Where the comparison number came from. */
+  against?: string;
+}
+
+const fmt = (x: number, digits = 1) =>
+  x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(x >= 10 ? Math.min(digits, 1) : digits);
+const ms = (x: number) => (x >= 1000 ? `${fmt(x / 1000, 2)} s` : `${fmt(x, x < 10 ? 2 : 1)} ms`);
+
+function ratioTarget(measure: string, factor: number, corral: number | undefined, ganeti: number | undefined, measured: boolean, unit: string): TargetRow {
+  const target = `≥ ${factor}× Ganeti`;
+  if (corral === undefined) return { measure, target, value: "not available yet", met: null };
+  const base = ganeti;
+  if (base === undefined || base <= 0) return { measure, target, value: `${fmt(corral)} ${unit}`, met: null };
+  const ratio = corral / base;
+  return {
+    measure,
+    target,
+    value: `${fmt(ratio)}× (${fmt(corral)} vs ${fmt(base)} ${unit})`,
+    met: ratio >= factor,
+    against: measured ? "Ganeti measured in this run" : "Ganeti numbers recorded in issue 5",
+  };
+}
+
+export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
+  const s = r.small;
+  const g = r.ganeti.used;
+  const gInfo = isAvailable(s.info.ganeti) ? s.info.ganeti.req_per_s : g ? undefined : ISSUE_BASELINE.info_rps;
+  const gBulk = isAvailable(s.instances_bulk.ganeti) ? s.instances_bulk.ganeti.req_per_s : g ? undefined : ISSUE_BASELINE.bulk_rps;
+  const gBurst = isAvailable(s.tag_burst.ganeti) ? s.tag_burst.ganeti.jobs_per_s : g ? undefined : ISSUE_BASELINE.burst_jobs_per_s;
+  const rows: TargetRow[] = [
+    ratioTarget("GET /2/instances?bulk=1 req/s", 200, isAvailable(s.instances_bulk.corral) ? s.instances_bulk.corral.req_per_s : undefined, gBulk, g, "req/s"),
+    ratioTarget("GET /2/info req/s", 50, s.info.corral.req_per_s, gInfo, g, "req/s"),
+  ];
+  const share = s.info.corral.req_per_s / s.info.ceiling.req_per_s;
+  rows.push({
+    measure: "GET /2/info vs bare Node HTTPS",
+    target: "≥ 50% of the ceiling",
+    value: `${fmt(share * 100)}% (${fmt(s.info.corral.req_per_s)} of ${fmt(s.info.ceiling.req_per_s)} req/s)`,
+    met: share >= 0.5,
+  });
+  rows.push(ratioTarget(`${s.tag_burst.corral.jobs} tag jobs, ${s.tag_burst.corral.clients} clients: jobs/s`, 500, s.tag_burst.corral.jobs_per_s, gBurst, g, "jobs/s"));
+  const d = s.tag_burst.durability;
+  rows.push({
+    measure: "every acknowledged job durable",
+    target: "all found, success, after SIGKILL",
+    value: `${d.checked - d.missing.length - d.not_success.length}/${d.checked}`,
+    met: d.ok,
+  });
+  const p50 = s.single_job.corral.latency_ms.p50;
+  rows.push({ measure: "one job on an idle master, submit → success", target: "p50 ≤ 5 ms", value: `p50 ${ms(p50)}`, met: p50 <= 5 });
+  if (isAvailable(r.big)) {
+    const b = r.big;
+    const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
+    const full = b.cluster.instances >= 100_000;
+    const scaled = full ? "" : " (small size: not the target's)";
+    rows.push(
+      isAvailable(b.bulk_list)
+        ? { measure: `${size}: bulk instance list`, target: "< 1 s", value: `p50 ${ms(b.bulk_list.ms.p50)}${scaled}`, met: full ? b.bulk_list.ms.p50 < 1000 : null }
+        : { measure: `${size}: bulk instance list`, target: "< 1 s", value: "not available yet", met: null },
+    );
+    const peak = b.memory_after_lists.peak_rss_mib;
+    rows.push({ measure: `${size}: master RSS (peak)`, target: "< 1 GiB", value: `${fmt(peak)} MiB${scaled}`, met: full ? peak < 1024 : null });
+    rows.push({ measure: `${size}: start-up`, target: "< 3 s", value: `${ms(b.startup_ms)}${scaled}`, met: full ? b.startup_ms < 3000 : null });
+  }
+  return rows;
+}
+
+const cell = (x: string) => x.replace(/\|/g, "\\|");
+const yesNo = (m: boolean | null) => (m === null ? "n/a" : m ? "yes" : "**NO**");
+
+function wrkCell(w: Maybe<WrkResult>): string {
+  if (!isAvailable(w)) return w.note;
+  const err = w.errors.status + w.errors.timeout + w.errors.read + w.errors.connect;
+  return `${fmt(w.req_per_s)} req/s · p50 ${ms(w.latency_ms.p50)} · p99 ${ms(w.latency_ms.p99)}${err ? ` · ${err} errors` : ""}`;
+}
+
+function burstCell(b: Maybe<BurstResult>): string {
+  if (!isAvailable(b)) return b.note;
+  const bad = b.jobs - (b.statuses.success ?? 0);
+  return `${fmt(b.jobs_per_s)} jobs/s · latency p50 ${ms(b.latency_ms.p50)} · p90 ${ms(b.latency_ms.p90)}${bad ? ` · ${bad} not success` : ""}`;
+}
+
+function singleCell(s: Maybe<SingleResult>): string {
+  if (!isAvailable(s)) return s.note;
+  return `p50 ${ms(s.latency_ms.p50)} · p90 ${ms(s.latency_ms.p90)} · max ${ms(s.latency_ms.max)} (n=${s.jobs})`;
+}
+
+function ratio(a: number | undefined, b: number | undefined, invert = false): string {
+  if (a === undefined || b === undefined || a <= 0 || b <= 0) return "—";
+  return `${fmt(invert ? b / a : a / b)}×`;
+}
+
+export function markdown(r: BenchResult): string {
+  const m = r.machine;
+  const s = r.small;
+  const lines: string[] = [];
+  lines.push(`Run of ${r.started_at.replace("T", " ").slice(0, 16)} UTC, mode \`${r.mode}\`, Corral ${m.corral_commit}.`);
+  lines.push("");
+  lines.push(
+    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}, ${m.wrk}, data directories on ${m.data_fs}.`,
+  );
+  const g = r.ganeti;
+  lines.push(
+    g.used
+      ? `Real Ganeti ${g.version} (${g.instances} fake instances, one node) at ${g.url}, measured in this run${g.started_by_bench ? " (started and stopped by the bench)" : ""}.`
+      : `Real Ganeti: not measured in this run (${g.note ?? "not reachable"}); ratios use the numbers recorded in issue 5.`,
+  );
+  const o = r.options as { duration: number; connections: number; threads: number };
+  lines.push(
+    `HTTP measures: wrk -t${o.threads} -c${o.connections} -d${o.duration}s over TLS, keep-alive. Corral's small cluster: ${s.cluster.instances} instances on ${s.cluster.nodes} node(s), ${s.cluster.build}${s.cluster.note ? ` (${s.cluster.note})` : ""}.`,
+  );
+  lines.push("");
+  lines.push("| measure | Corral | real Ganeti | Corral ÷ Ganeti |");
+  lines.push("|---|---|---|---|");
+  const gi = isAvailable(s.info.ganeti) ? s.info.ganeti : undefined;
+  lines.push(`| GET /2/info | ${wrkCell(s.info.corral)} | ${cell(wrkCell(s.info.ganeti))} | ${ratio(s.info.corral.req_per_s, gi?.req_per_s)} |`);
+  lines.push(`| bare Node HTTPS, same /2/info bytes | ${wrkCell(s.info.ceiling)} | | Corral = ${fmt((s.info.corral.req_per_s / s.info.ceiling.req_per_s) * 100)}% of it |`);
+  const cb = isAvailable(s.instances_bulk.corral) ? s.instances_bulk.corral : undefined;
+  const gb = isAvailable(s.instances_bulk.ganeti) ? s.instances_bulk.ganeti : undefined;
+  lines.push(`| GET /2/instances?bulk=1 | ${cell(wrkCell(s.instances_bulk.corral))} | ${cell(wrkCell(s.instances_bulk.ganeti))} | ${ratio(cb?.req_per_s, gb?.req_per_s)} |`);
+  const tb = s.tag_burst;
+  const gtb = isAvailable(tb.ganeti) ? tb.ganeti : undefined;
+  lines.push(
+    `| ${tb.corral.jobs} tag jobs from ${tb.corral.clients} clients, submit → all success | ${burstCell(tb.corral)} | ${cell(burstCell(tb.ganeti))} | ${ratio(tb.corral.jobs_per_s, gtb?.jobs_per_s)} jobs/s; latency ÷${ratio(tb.corral.latency_ms.p50, gtb?.latency_ms.p50, true)} |`,
+  );
+  const gs = isAvailable(s.single_job.ganeti) ? s.single_job.ganeti : undefined;
+  lines.push(
+    `| one tag job on an idle master, submit → success | ${singleCell(s.single_job.corral)} | ${cell(singleCell(s.single_job.ganeti))} | latency ÷${ratio(s.single_job.corral.latency_ms.p50, gs?.latency_ms.p50, true)} |`,
+  );
+  lines.push(
+    `| master start-up / RSS (small cluster) | ready in ${ms(s.startup.ready_ms)}${s.memory_after_measures ? ` · RSS ${fmt(s.memory_after_measures.rss_mib)} MiB (peak ${fmt(s.memory_after_measures.peak_rss_mib)})` : ""} | | |`,
+  );
+  if (isAvailable(r.big)) {
+    const b = r.big;
+    const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
+    lines.push(`| ${size}: seeded store | ${b.cluster.disk_template} instances, written in ${fmt(b.cluster.build_s, 2)} s, database ${fmt(b.db_mib)} MiB | | |`);
+    lines.push(`| ${size}: start-up (spawn → /2/info answers) | ${b.startups.map((x) => ms(x.ready_ms)).join(", ")} (median ${ms(b.startup_ms)}) | | |`);
+    lines.push(`| ${size}: RSS after start → after lists (peak) | ${fmt(b.memory_after_start.rss_mib)} → ${fmt(b.memory_after_lists.rss_mib)} MiB (peak ${fmt(b.memory_after_lists.peak_rss_mib)}) | | |`);
+    for (const [label, t] of [["GET /2/instances?bulk=1", b.bulk_list], ["GET /2/instances", b.name_list]] as const) {
+      lines.push(
+        `| ${size}: ${label}, one client | ${isAvailable(t) ? `p50 ${ms(t.ms.p50)} · max ${ms(t.ms.max)} (n=${t.ms.n}, ${fmt(t.bytes / 2 ** 20)} MiB)` : t.note} | | |`,
+      );
+    }
+    lines.push(`| ${size}: GET /2/info | ${wrkCell(b.info)} | | |`);
+    lines.push(`| ${size}: one tag job, idle | ${singleCell(b.single_job)} | | |`);
+  } else {
+    lines.push(`| large cluster | ${r.big.note} | | |`);
+  }
+  lines.push("");
+  lines.push("Targets of issue 5:");
+  lines.push("");
+  lines.push("| target | measure | value | met |");
+  lines.push("|---|---|---|---|");
+  for (const t of r.targets) lines.push(`| ${cell(t.target)} | ${cell(t.measure)} | ${cell(t.value)}${t.against ? ` — vs ${t.against}` : ""} | ${yesNo(t.met)} |`);
+  return lines.join("\n") + "\n";
+}
+
+export function profileMarkdown(profiles: Record<string, ProfileSummary>): string {
+  const out: string[] = [];
+  for (const [name, p] of Object.entries(profiles)) {
+    out.push(`### ${name}`);
+    out.push("");
+    out.push(`Profile ${p.file.split("/").pop()}: ${fmt(p.total_ms / 1000, 2)} s covered, ${fmt(p.busy_ms / 1000, 2)} s busy.`);
+    out.push("");
+    out.push("Busy time by category: " + Object.entries(p.categories).map(([k, v]) => `${k} ${v}%`).join(", ") + ".");
+    out.push("");
+    out.push("| self time | % busy | function |");
+    out.push("|---|---|---|");
+    for (const f of p.self) out.push(`| ${f.ms} ms | ${f.pct}% | \`${cell(f.fn)}\` |`);
+    out.push("");
+    out.push("| incl. callees | % busy | Corral function |");
+    out.push("|---|---|---|");
+    for (const f of p.corral_inclusive) out.push(`| ${f.ms} ms | ${f.pct}% | \`${cell(f.fn)}\` |`);
+    out.push("");
+  }
+  return out.join("\n");
+}

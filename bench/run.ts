@@ -1,0 +1,523 @@
+// The bench, start to end: Corral on the embedded default (TLS, generated cluster), the same
+// measures against real Ganeti when it answers, the bare Node HTTPS ceiling, a seeded large
+// cluster, optional CPU profiles; results as JSON and Markdown in bench/results/.
+// Run it with `bash bench/run.sh [options]` (see bench/README.md); `--help` lists options.
+
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ha1Password } from "../src/api/http/users.ts";
+import { dataPaths } from "../src/master/datadir.ts";
+import { JobWriter } from "../src/jobs/writer.ts";
+import { calcJobStatus } from "../src/model/job.ts";
+import { openDatabase } from "../src/store/sqlite.ts";
+import { startCeiling, runNodeScript } from "./lib/children.ts";
+import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
+import { Client, type Target } from "./lib/http.ts";
+import { removeTags, singleJobs, tagBurst, waitJob, type SingleResult } from "./lib/jobs.ts";
+import { describeMachine } from "./lib/machine.ts";
+import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
+import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
+import {
+  checkTargets, isAvailable, markdown, profileMarkdown, unavailable,
+  type BenchResult, type BigCluster, type ClusterBuild, type Durability, type Maybe, type TimedRequests,
+} from "./lib/report.ts";
+import { MASTER_NODE, instanceName } from "./lib/seed.ts";
+import { percentiles } from "./lib/stats.ts";
+import { runWrk, type WrkResult } from "./lib/wrk.ts";
+
+const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
+const REPO = resolve(BENCH_DIR, "..");
+const WRITER = { name: "writer", password: "writerpass" };
+
+const HELP = `Usage: bash bench/run.sh [options]
+
+  --tiny                 a seconds-long run at toy sizes (what bench/bench.test.ts runs)
+  --duration S           wrk duration per HTTP measure (default 20)
+  --connections N        wrk connections (default 8)
+  --threads N            wrk threads (default 1; the machine has few cores)
+  --instances N          instances of the small cluster (default 24, as the Ganeti reference)
+  --build seed|api       how the small cluster gets its instances (default seed; api uses
+                         POST /2/instances when it exists and falls back to seeding)
+  --jobs N --clients N   tag-job burst (default 50 jobs from 8 clients)
+  --single N             one-at-a-time jobs on an idle master (default 30, after 3 warm-up)
+  --big-nodes N --big-instances N
+                         the large seeded cluster (default 2000 nodes, 100000 instances)
+  --big-disk-template T  diskless or file (default file: one 1 GiB disk each)
+  --no-big               skip the large cluster
+  --with-ganeti          start the Ganeti reference (shared/tools/ganeti-reference/up.sh) if
+                         its RAPI does not answer, and stop it again afterwards
+  --no-ganeti            do not measure Ganeti even if it answers
+  --ganeti-url URL       Ganeti's RAPI (default ${GANETI_BASE})
+  --profile              also run each Corral measure under node --cpu-prof and summarize
+  --port N               Corral's port (default 15080; 0 = any free port)
+  --ceiling-port N       the bare Node server's port (default 15081; 0 = any)
+  --out DIR              where results go (default bench/results)
+  --no-readme            do not update the table in bench/README.md
+  --keep                 keep the data directories (bench/.work/...)
+`;
+
+interface Options {
+  mode: string;
+  duration: number;
+  connections: number;
+  threads: number;
+  instances: number;
+  build: "seed" | "api";
+  jobs: number;
+  clients: number;
+  single: number;
+  warmup: number;
+  bigNodes: number;
+  bigInstances: number;
+  bigDiskTemplate: "diskless" | "file";
+  bigStarts: number;
+  bigLists: number;
+  noBig: boolean;
+  withGaneti: boolean;
+  noGaneti: boolean;
+  ganetiUrl: string;
+  profile: boolean;
+  profileJobs: number;
+  port: number;
+  ceilingPort: number;
+  out: string;
+  readme: boolean;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      tiny: { type: "boolean" },
+      duration: { type: "string" },
+      connections: { type: "string" },
+      threads: { type: "string" },
+      instances: { type: "string" },
+      build: { type: "string" },
+      jobs: { type: "string" },
+      clients: { type: "string" },
+      single: { type: "string" },
+      "big-nodes": { type: "string" },
+      "big-instances": { type: "string" },
+      "big-disk-template": { type: "string" },
+      "no-big": { type: "boolean" },
+      "with-ganeti": { type: "boolean" },
+      "no-ganeti": { type: "boolean" },
+      "ganeti-url": { type: "string" },
+      profile: { type: "boolean" },
+      port: { type: "string" },
+      "ceiling-port": { type: "string" },
+      out: { type: "string" },
+      "no-readme": { type: "boolean" },
+      keep: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (v.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const tiny = v.tiny ?? false;
+  const num = (name: string, value: string | undefined, fallback: number, min = 0): number => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} needs a whole number ≥ ${min}, not '${value}'`);
+    return n;
+  };
+  const template = v["big-disk-template"] ?? "file";
+  if (template !== "diskless" && template !== "file") throw new Error(`--big-disk-template: diskless or file, not '${template}'`);
+  const build = v.build ?? "seed";
+  if (build !== "seed" && build !== "api") throw new Error(`--build: seed or api, not '${build}'`);
+  const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--no-readme", "--keep"].includes(a));
+  return {
+    mode: tiny ? "tiny" : custom ? "custom" : "full",
+    duration: num("duration", v.duration, tiny ? 1 : 20, 1),
+    connections: num("connections", v.connections, 8, 1),
+    threads: num("threads", v.threads, 1, 1),
+    instances: num("instances", v.instances, tiny ? 4 : 24),
+    build,
+    jobs: num("jobs", v.jobs, tiny ? 10 : 50, 1),
+    clients: num("clients", v.clients, tiny ? 4 : 8, 1),
+    single: num("single", v.single, tiny ? 5 : 30, 1),
+    warmup: tiny ? 1 : 3,
+    bigNodes: num("big-nodes", v["big-nodes"], tiny ? 20 : 2000, 1),
+    bigInstances: num("big-instances", v["big-instances"], tiny ? 200 : 100_000),
+    bigDiskTemplate: template,
+    bigStarts: tiny ? 1 : 3,
+    bigLists: tiny ? 2 : 5,
+    noBig: v["no-big"] ?? false,
+    withGaneti: v["with-ganeti"] ?? false,
+    noGaneti: v["no-ganeti"] ?? tiny,
+    ganetiUrl: v["ganeti-url"] ?? GANETI_BASE,
+    profile: v.profile ?? false,
+    profileJobs: tiny ? 20 : 500,
+    port: num("port", v.port, tiny ? 0 : 15080),
+    ceilingPort: num("ceiling-port", v["ceiling-port"], tiny ? 0 : 15081),
+    out: resolve(v.out ?? join(BENCH_DIR, "results")),
+    readme: !(v["no-readme"] ?? tiny),
+    keep: v.keep ?? false,
+  };
+}
+
+const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+function usersFileText(): string {
+  return `# bench users (the Ganeti reference cluster's writer, same {HA1} scheme)\n${WRITER.name} ${ha1Password(WRITER.name, WRITER.password)} write,read\n`;
+}
+
+/** A fresh data directory seeded by the separate seed script (the master is not running). */
+async function seed(dir: string, nodes: number, instances: number, template: "diskless" | "file"): Promise<ClusterBuild> {
+  const out = await runNodeScript("./seed.ts", ["--data-dir", dir, "--nodes", String(nodes), "--instances", String(instances), "--disk-template", template], 30 * 60_000);
+  const r = JSON.parse(out) as { nodes: number; instances: number; disk_template: string; seconds: number };
+  writeFileSync(join(dir, "bench-users"), usersFileText(), { mode: 0o600 });
+  return { nodes: r.nodes, instances: r.instances, disk_template: r.disk_template, build: "seeded", build_s: r.seconds };
+}
+
+function startCorral(dir: string, port: number, cpuProfDir?: string): Promise<RunningMaster> {
+  return startMasterProc({ dataDir: dir, port, usersFile: join(dir, "bench-users"), nodeName: MASTER_NODE, cpuProfDir });
+}
+
+const corralTarget = (m: RunningMaster): Target => ({ base: m.base, auth: `${WRITER.name}:${WRITER.password}` });
+
+/** Whether a route answers at all (404: no such resource; 501: no such method on it). */
+async function routeExists(t: Target, method: string, path: string, body?: unknown): Promise<{ ok: boolean; status: number }> {
+  const c = new Client(t, 1);
+  try {
+    const r = await c.request(method, path, body);
+    return { ok: r.status !== 404 && r.status !== 501, status: r.status };
+  } finally {
+    c.close();
+  }
+}
+
+/** Creates the instances through POST /2/instances, as the Ganeti reference's grow script does. */
+async function createViaApi(t: Target, count: number): Promise<void> {
+  const c = new Client(t, 8);
+  const deadline = Date.now() + 30 * 60_000;
+  try {
+    const ids: number[] = [];
+    for (let k = 0; k < count; k++) {
+      ids.push(
+        Number(
+          await c.json("POST", "/2/instances", {
+            __version__: 1, mode: "create", name: instanceName(k), disk_template: "diskless", disks: [],
+            nics: [{ ip: `127.101.${Math.floor(k / 200)}.${10 + (k % 200)}` }], os: "noop", pnode: MASTER_NODE,
+            name_check: false, ip_check: false, hypervisor: "fake", beparams: { maxmem: 128, minmem: 128, vcpus: 1 }, start: false,
+          }),
+        ),
+      );
+    }
+    const statuses = await Promise.all(ids.map((id) => waitJob(c, id, deadline)));
+    const failed = statuses.filter((s) => s !== "success").length;
+    if (failed > 0) throw new Error(`${failed} of ${count} instance creation jobs did not succeed`);
+  } finally {
+    c.close();
+  }
+}
+
+/** The small cluster, running: seeded, or built through the API when asked and possible. */
+async function smallCluster(o: Options, dir: string): Promise<{ master: RunningMaster; cluster: ClusterBuild }> {
+  if (o.build === "api") {
+    const base = await seed(dir, 1, 0, "diskless");
+    const master = await startCorral(dir, o.port);
+    const probe = await routeExists(corralTarget(master), "POST", "/2/instances?dry-run=1", { __version__: 1 });
+    if (probe.ok) {
+      const t0 = performance.now();
+      await createViaApi(corralTarget(master), o.instances);
+      return { master, cluster: { ...base, instances: o.instances, build: "api", build_s: (performance.now() - t0) / 1000 } };
+    }
+    log(`POST /2/instances answered ${probe.status}: not available yet, seeding the store instead`);
+    await master.stop();
+    rmSync(dir, { recursive: true, force: true });
+    const cluster = await seed(dir, 1, o.instances, "diskless");
+    cluster.note = `POST /2/instances not available yet (answered ${probe.status})`;
+    return { master: await startCorral(dir, o.port), cluster };
+  }
+  const cluster = await seed(dir, 1, o.instances, "diskless");
+  cluster.note = "POST /2/instances not used";
+  return { master: await startCorral(dir, o.port), cluster };
+}
+
+async function wrk(o: Options, base: string, path: string, auth?: string, durationS = o.duration): Promise<WrkResult> {
+  return await runWrk({ url: base + path, connections: o.connections, threads: o.threads, durationS, auth, timeoutS: 30 });
+}
+
+/** wrk on a path, or why not: a route that does not exist yet is "not available yet". */
+async function wrkIfAvailable(o: Options, t: Target, path: string, who: string): Promise<Maybe<WrkResult>> {
+  const probe = await routeExists(t, "GET", path);
+  if (!probe.ok) return unavailable(`not available yet (${who} answers ${probe.status})`);
+  if (probe.status !== 200) return unavailable(`${who} answers ${probe.status}`);
+  return await wrk(o, t.base, path);
+}
+
+/** After SIGKILL: every acknowledged job is in the database, finished with success. */
+function checkDurable(dir: string, ids: number[]): Durability {
+  const db = openDatabase(dataPaths(dir).database);
+  try {
+    const jobs = new Map(new JobWriter(db).loadAll().map((j) => [j.id, j]));
+    const missing = ids.filter((id) => !jobs.has(id));
+    const notSuccess = ids.filter((id) => jobs.has(id) && calcJobStatus(jobs.get(id)!) !== "success");
+    return { checked: ids.length, missing, not_success: notSuccess, ok: missing.length === 0 && notSuccess.length === 0 };
+  } finally {
+    db.close();
+  }
+}
+
+async function timedRequests(t: Target, path: string, count: number, budgetS: number): Promise<TimedRequests> {
+  const c = new Client(t, 1);
+  const times: number[] = [];
+  let bytes = 0;
+  let rows = 0;
+  const stopAt = Date.now() + budgetS * 1000;
+  try {
+    for (let i = 0; i < count && (i === 0 || Date.now() < stopAt); i++) {
+      const t0 = performance.now();
+      const r = await c.request("GET", path, undefined, 120_000);
+      times.push(performance.now() - t0);
+      if (r.status !== 200) throw new Error(`GET ${path} answered ${r.status}`);
+      bytes = r.bytes;
+      if (i === 0) rows = (JSON.parse(r.text) as unknown[]).length;
+    }
+  } finally {
+    c.close();
+  }
+  return { path, ms: percentiles(times), bytes, rows };
+}
+
+async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
+  log(`seeding ${o.bigInstances} instances on ${o.bigNodes} nodes (${o.bigDiskTemplate})`);
+  const cluster = await seed(dir, o.bigNodes, o.bigInstances, o.bigDiskTemplate);
+  cluster.note = "seeded through the ConfigStore before the master started";
+  const db = dataPaths(dir).database;
+  const dbMib = (statSync(db).size + (existsSync(db + "-wal") ? statSync(db + "-wal").size : 0)) / 2 ** 20;
+  const startups: { listening_ms: number; ready_ms: number }[] = [];
+  let master: RunningMaster | undefined;
+  try {
+    for (let i = 0; i < o.bigStarts; i++) {
+      if (master) await master.stop();
+      master = await startCorral(dir, o.port);
+      startups.push({ listening_ms: master.listeningMs, ready_ms: master.readyMs });
+      log(`large cluster: master ready in ${master.readyMs} ms`);
+    }
+    const m = master!;
+    const t = corralTarget(m);
+    const memoryAfterStart = memoryOf(m.pid);
+    const lists: Maybe<TimedRequests>[] = [];
+    for (const path of ["/2/instances?bulk=1", "/2/instances"]) {
+      const probe = await routeExists(t, "GET", "/2/instances");
+      lists.push(probe.ok ? await timedRequests(t, path, o.bigLists, 120) : unavailable(`not available yet (Corral answers ${probe.status})`));
+    }
+    const memoryAfterLists = memoryOf(m.pid);
+    const info = await wrk(o, m.base, "/2/info", undefined, Math.min(o.duration, 5));
+    const single = await singleJobs(t, { jobs: Math.min(o.single, 10), warmup: 1, tag: "bench-big", timeoutS: 300 });
+    await removeTags(t, ["bench-big"]);
+    const sorted = startups.map((s) => s.ready_ms).sort((a, b) => a - b);
+    return {
+      cluster,
+      db_mib: Math.round(dbMib * 10) / 10,
+      startups,
+      startup_ms: sorted[Math.floor((sorted.length - 1) / 2)],
+      memory_after_start: memoryAfterStart,
+      bulk_list: lists[0],
+      name_list: lists[1],
+      memory_after_lists: memoryAfterLists,
+      info,
+      single_job: single,
+    };
+  } finally {
+    await master?.stop();
+  }
+}
+
+/** Each Corral measure again, alone, under node --cpu-prof; summaries by measure. */
+async function profiles(o: Options, smallDir: string, bigDir: string | undefined, profDir: string): Promise<Record<string, ProfileSummary>> {
+  const out: Record<string, ProfileSummary> = {};
+  const profiled = async (name: string, dir: string, body: (m: RunningMaster) => Promise<void>) => {
+    const d = join(profDir, name);
+    mkdirSync(d, { recursive: true });
+    log(`profiling: ${name}`);
+    const m = await startCorral(dir, o.port, d);
+    try {
+      await body(m);
+    } finally {
+      await m.stop();
+    }
+    const file = readdirSync(d).find((f) => f.endsWith(".cpuprofile"));
+    if (file) out[name] = summarizeProfile(join(d, file));
+    else log(`no profile written for ${name}`);
+  };
+  await profiled("GET /2/info (wrk)", smallDir, async (m) => void (await wrk(o, m.base, "/2/info")));
+  await profiled("GET /2/instances?bulk=1 (wrk)", smallDir, async (m) => {
+    const probe = await routeExists(corralTarget(m), "GET", "/2/instances");
+    if (probe.ok) await wrk(o, m.base, "/2/instances?bulk=1");
+  });
+  await profiled(`${o.profileJobs} tag jobs from ${o.clients} clients`, smallDir, async (m) => {
+    await tagBurst(corralTarget(m), { jobs: o.profileJobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 600 });
+    await removeTags(corralTarget(m), Array.from({ length: o.clients }, (_, k) => `bench-prof-${k}`));
+  });
+  await profiled(`${o.profileJobs / 2} single jobs, idle master`, smallDir, async (m) => {
+    await singleJobs(corralTarget(m), { jobs: o.profileJobs / 2, warmup: 0, tag: "bench-prof-single", timeoutS: 600 });
+    await removeTags(corralTarget(m), ["bench-prof-single"]);
+  });
+  if (bigDir) {
+    await profiled("large cluster: start-up + lists", bigDir, async (m) => {
+      const probe = await routeExists(corralTarget(m), "GET", "/2/instances");
+      if (probe.ok) await timedRequests(corralTarget(m), "/2/instances?bulk=1", o.bigLists, 120);
+    });
+  }
+  return out;
+}
+
+async function ganetiMeasures(o: Options, g: GanetiHandle) {
+  const t = g.target;
+  log("Ganeti: GET /2/info");
+  const info = await wrk(o, t.base, "/2/info");
+  log("Ganeti: GET /2/instances?bulk=1");
+  const bulk = await wrkIfAvailable(o, t, "/2/instances?bulk=1", "Ganeti");
+  log(`Ganeti: ${o.jobs} tag jobs from ${o.clients} clients`);
+  const burst = await tagBurst(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 900 });
+  log(`Ganeti: ${o.single} single jobs`);
+  const single = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 900 });
+  await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
+  return { info, bulk, burst, single };
+}
+
+function updateReadme(table: string, profileText: string | undefined): void {
+  const path = join(BENCH_DIR, "README.md");
+  if (!existsSync(path)) return;
+  let text = readFileSync(path, "utf8");
+  const put = (name: string, body: string) => {
+    const re = new RegExp(`(<!-- ${name}:start -->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
+    if (re.test(text)) text = text.replace(re, (_m, a: string, b: string) => `${a}${body}${b}`);
+  };
+  put("latest-results", table);
+  if (profileText) put("latest-profile", profileText);
+  writeFileSync(path, text);
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const work = join(BENCH_DIR, ".work", `run-${stamp}-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  mkdirSync(o.out, { recursive: true });
+  const smallDir = join(work, "small");
+  const bigDir = join(work, "big");
+  const machine = describeMachine(work, REPO);
+  log(`mode ${o.mode}; work in ${work}`);
+
+  let ganeti: GanetiHandle | undefined;
+  let ganetiNote: string | undefined;
+  let master: RunningMaster | undefined;
+  try {
+    // ---- Corral, small cluster
+    const small = await smallCluster(o, smallDir);
+    master = small.master;
+    const t = corralTarget(master);
+    const startup = { listening_ms: master.listeningMs, ready_ms: master.readyMs };
+    log(`Corral ready in ${master.readyMs} ms with ${small.cluster.instances} instances (${small.cluster.build})`);
+
+    log("Corral: GET /2/info");
+    const info = await wrk(o, master.base, "/2/info");
+    log("Corral: GET /2/instances?bulk=1");
+    const bulk = await wrkIfAvailable(o, t, "/2/instances?bulk=1", "Corral");
+
+    log("bare Node HTTPS ceiling with the same /2/info bytes");
+    const c = new Client(t, 1);
+    const infoBytes = await c.request("GET", "/2/info");
+    c.close();
+    const bodyFile = join(work, "info.json");
+    writeFileSync(bodyFile, infoBytes.text);
+    const ceilingProc = await startCeiling({ port: o.ceilingPort, pem: dataPaths(smallDir).rapiPem, body: bodyFile, server: "Corral/0.1.0" });
+    let ceiling: WrkResult;
+    try {
+      ceiling = await wrk(o, `https://127.0.0.1:${ceilingProc.port}`, "/2/info");
+    } finally {
+      await ceilingProc.stop();
+    }
+
+    log(`Corral: ${o.jobs} tag jobs from ${o.clients} clients`);
+    const burst = await tagBurst(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300 });
+    log(`Corral: ${o.single} single jobs on an idle master`);
+    const single: SingleResult = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 300 });
+    await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
+    const memory = memoryOf(master.pid);
+    log("durability: SIGKILL the master, look up every acknowledged job in its database");
+    await master.kill();
+    master = undefined;
+    const durability = checkDurable(smallDir, [...burst.job_ids, ...single.job_ids]);
+
+    // ---- real Ganeti
+    let g: Awaited<ReturnType<typeof ganetiMeasures>> | undefined;
+    if (o.noGaneti) ganetiNote = o.mode === "tiny" ? "skipped in --tiny runs" : "skipped (--no-ganeti)";
+    else {
+      try {
+        ganeti = await connectGaneti({ base: o.ganetiUrl, start: o.withGaneti, instances: o.instances, log });
+        if (!ganeti) ganetiNote = `no RAPI answering at ${o.ganetiUrl} (pass --with-ganeti to start the reference)`;
+        else g = await ganetiMeasures(o, ganeti);
+      } catch (err) {
+        ganetiNote = `failed: ${(err as Error).message.split("\n")[0]}`;
+        log(`Ganeti: ${ganetiNote}`);
+      }
+    }
+    const notMeasured = unavailable(ganetiNote ?? "not measured");
+
+    // ---- large cluster
+    let big: Maybe<BigCluster> = unavailable("skipped (--no-big)");
+    if (!o.noBig) big = await bigCluster(o, bigDir);
+
+    // ---- profiles
+    let profs: Record<string, ProfileSummary> | undefined;
+    if (o.profile) profs = await profiles(o, smallDir, o.noBig ? undefined : bigDir, join(BENCH_DIR, ".work", `profiles-${stamp}`));
+
+    const partial: Omit<BenchResult, "targets"> = {
+      schema: 1,
+      mode: o.mode,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      machine,
+      options: { ...o, out: undefined },
+      ganeti: g && ganeti
+        ? { used: true, url: o.ganetiUrl, version: ganeti.version, instances: ganeti.instances, started_by_bench: ganeti.startedByBench }
+        : { used: false, url: o.ganetiUrl, note: ganetiNote },
+      small: {
+        cluster: small.cluster,
+        startup,
+        memory_after_measures: memory,
+        info: { corral: info, ceiling, ganeti: g?.info ?? notMeasured },
+        instances_bulk: { corral: bulk, ganeti: g?.bulk ?? notMeasured },
+        tag_burst: { corral: burst, ganeti: g?.burst ?? notMeasured, durability },
+        single_job: { corral: single, ganeti: g?.single ?? notMeasured },
+      },
+      big,
+      profiles: profs,
+    };
+    const result: BenchResult = { ...partial, targets: checkTargets(partial) };
+    const table = markdown(result);
+    const profText = profs ? profileMarkdown(profs) : undefined;
+    const name = `${stamp}-${o.mode}`;
+    writeFileSync(join(o.out, `${name}.json`), JSON.stringify(result, null, 1) + "\n");
+    writeFileSync(join(o.out, `${name}.md`), `# Bench run ${name}\n\n${table}${profText ? `\n## CPU profiles\n\n${profText}` : ""}`);
+    writeFileSync(join(o.out, "latest.json"), JSON.stringify(result, null, 1) + "\n");
+    writeFileSync(join(o.out, "latest.md"), `# Latest bench run (${name})\n\n${table}`);
+    if (o.readme && o.mode !== "tiny") updateReadme(table, profText);
+    process.stdout.write(table + (profText ? `\n${profText}` : ""));
+    log(`results: ${join(o.out, `${name}.json`)} and .md`);
+    if (!isAvailable(result.small.instances_bulk.corral)) log("note: GET /2/instances is not available yet in Corral; recorded as such");
+  } finally {
+    await master?.stop();
+    if (ganeti) await stopGaneti(ganeti, log).catch((err: unknown) => log(`down.sh: ${(err as Error).message}`));
+    if (!o.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});
+
