@@ -57,6 +57,11 @@ export function fillDiskParams(cluster: NestedParams, custom: NestedParams | und
   return out;
 }
 
+function isEmpty(d: ParamDict): boolean {
+  for (const _ in d) return false;
+  return true;
+}
+
 const byUuid = <T extends { uuid: string }>(a: T, b: T): number => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0);
 const EMPTY: readonly never[] = [];
 
@@ -159,7 +164,7 @@ export class SnapIndex {
     const group = this.groupOfNode(node);
     if (!group) return undefined;
     const base = this.groupNdparams(group);
-    return Object.keys(node.ndparams).length === 0 ? base : fillDict(base, node.ndparams);
+    return isEmpty(node.ndparams) ? base : fillDict(base, node.ndparams);
   }
 
   /** The cluster's default NIC parameters (nicparams["default"]). */
@@ -186,7 +191,7 @@ export class SnapIndex {
   /** The instance's filled hvparams, globals left out (may be shared; do not change). */
   instanceHvparams(inst: Instance): ParamDict {
     const base = this.hvDefaultsFor(inst.hypervisor, inst.os);
-    return Object.keys(inst.hvparams).length === 0 ? base : fillDict(base, inst.hvparams, HV_GLOBALS);
+    return isEmpty(inst.hvparams) ? base : fillDict(base, inst.hvparams, HV_GLOBALS);
   }
 
   /** The instance's filled beparams (a fresh object), or undefined without cluster defaults. */

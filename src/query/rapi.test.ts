@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { clusterInfo } from "./cluster.ts";
 import { golden, makeLive, makeSnapshot, U } from "./fixture.ts";
 import { NO_LIVE } from "./live.ts";
-import { bulkDicts, findOne, oneDict } from "./rapi.ts";
+import { bulkDicts, bulkJson, findOne, oneDict } from "./rapi.ts";
 
 type Dict = Record<string, unknown>;
 
@@ -121,6 +121,38 @@ describe("bulk dicts", () => {
     const bulk = golden("0388-filters-bulk.json") as Dict[] | undefined;
     if (!bulk) return t.skip("golden captures not present");
     assert.deepEqual(bulkDicts("filter", snap, live), bulk);
+  });
+});
+
+describe("bulk JSON", () => {
+  const same = (s: typeof snap, l = live) => assert.equal(bulkJson("instance", s, l), JSON.stringify(bulkDicts("instance", s, l)));
+
+  it("is the bulk dicts, encoded", () => {
+    for (const kind of ["instance", "node", "group", "network", "filter"] as const) {
+      assert.equal(bulkJson(kind, snap, live), JSON.stringify(bulkDicts(kind, snap, live)), kind);
+    }
+    same(snap, NO_LIVE);
+  });
+
+  it("follows changes of the nodes, networks and cluster defaults an instance uses", () => {
+    same(snap);
+    const nodes = new Map(snap.nodes);
+    nodes.set(U.node1, { ...snap.nodes.get(U.node1)!, name: "renamed.example.test" });
+    const renamed = { ...snap, nodes };
+    same(renamed);
+    assert.match(bulkJson("instance", renamed, live), /"pnode":"renamed.example.test"/);
+    const networks = new Map([[U.net1, { ...snap.networks.get(U.net1)!, name: "net9" }]]);
+    assert.match(bulkJson("instance", { ...snap, networks }, live), /"nic.networks.names":\["net9",null\]/);
+    const cluster = { ...snap.cluster, nicparams: { default: { mode: "bridged", link: "br9", vlan: "" } } };
+    const bridged = { ...snap, cluster };
+    same(bridged);
+    assert.match(bulkJson("instance", bridged, live), /"nic.bridges":\["br9"\]/);
+  });
+
+  it("copes with config text that looks like its internal marker", () => {
+    const instances = new Map(snap.instances);
+    instances.set(U.inst1, { ...snap.instances.get(U.inst1)!, tags: ["\u0000live"] });
+    same({ ...snap, instances });
   });
 });
 

@@ -1,7 +1,7 @@
 // The dicts RAPI's bulk lists and single-object GETs return (Ganeti's rlib2 field lists,
 // zipped with a classic query row: unavailable values are null), with RAPI's extras.
 
-import type { FilterRule, Instance, Network, Node, NodeGroup } from "../model/objects.ts";
+import type { Cluster, FilterRule, Instance, Network, Node, NodeGroup } from "../model/objects.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
 import { indexOf, type SnapIndex } from "./context.ts";
 import { FieldTable, NoValue, type FieldGetter } from "./fields.ts";
@@ -134,6 +134,124 @@ export function bulkDicts(kind: BulkKind, snap: ConfigSnapshot, live: LiveState 
   const out = new Array<Record<string, unknown>>(objects.length);
   for (let i = 0; i < objects.length; i++) out[i] = rowDict(kind, idx, live, objects[i]);
   return out;
+}
+
+// ---- JSON fast path for instance lists ----
+
+/** I_FIELDS that come from the nodes: everything else depends only on the config. */
+const INSTANCE_LIVE_FIELDS: ReadonlySet<string> = new Set(["oper_state", "oper_ram", "oper_vcpus", "status"]);
+
+/**
+ * An instance's encoded config-only fields, split where the live fields go. Valid while the
+ * instance and the nodes and networks it names are the same objects (snapshots never change
+ * an object in place, they replace it) and the cluster defaults it is filled from are equal.
+ */
+interface Fragments {
+  readonly defaults: object;
+  readonly deps: readonly unknown[];
+  readonly parts: readonly string[];
+}
+
+const defaultsTokens = new WeakMap<Cluster, object>();
+let lastDefaults: { key: string; token: object } | undefined;
+
+/** The same object for every cluster whose instance defaults (hv, os_hvp, be, nic) are equal. */
+function defaultsToken(c: Cluster): object {
+  let token = defaultsTokens.get(c);
+  if (!token) {
+    const key = JSON.stringify([c.hvparams, c.os_hvp, c.beparams, c.nicparams]);
+    if (lastDefaults?.key !== key) lastDefaults = { key, token: {} };
+    token = lastDefaults.token;
+    defaultsTokens.set(c, token);
+  }
+  return token;
+}
+
+const fragmentCache = new WeakMap<Instance, Fragments>();
+/** Stands for a live value while encoding (a config string equal to it is caught below). */
+const LIVE_MARK = "\u0000live";
+const LIVE_MARK_JSON = JSON.stringify(LIVE_MARK);
+const isLive = compiled.instance.names.map((n) => INSTANCE_LIVE_FIELDS.has(n));
+const instanceLiveGetters = compiled.instance.names
+  .map((n, i) => [n, compiled.instance.getters[i]] as const)
+  .filter(([n]) => INSTANCE_LIVE_FIELDS.has(n))
+  .map(([, g]) => g);
+
+function instanceDeps(idx: SnapIndex, inst: Instance): unknown[] {
+  const deps: unknown[] = [idx.snap.nodes.get(inst.primary_node)];
+  for (const u of inst.secondary_nodes) deps.push(idx.snap.nodes.get(u));
+  for (const n of inst.nics) if (n.network) deps.push(idx.snap.networks.get(n.network));
+  return deps;
+}
+
+const sameDeps = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+const encode = (v: unknown): string => JSON.stringify(v instanceof NoValue ? null : v);
+
+function fieldByField(row: InstanceRow): string[] {
+  const { names, getters } = compiled.instance;
+  const parts: string[] = [];
+  let cur = "{";
+  for (let i = 0; i < names.length; i++) {
+    const key = (i === 0 ? "" : ",") + JSON.stringify(names[i]) + ":";
+    if (isLive[i]) {
+      parts.push(cur + key);
+      cur = "";
+    } else {
+      cur += key + encode(getters[i](row));
+    }
+  }
+  parts.push(cur + "}");
+  return parts;
+}
+
+function instanceFragments(row: InstanceRow): readonly string[] {
+  const deps = instanceDeps(row.idx, row.inst);
+  const defaults = defaultsToken(row.idx.cluster);
+  const hit = fragmentCache.get(row.inst);
+  if (hit && hit.defaults === defaults && sameDeps(hit.deps, deps)) return hit.parts;
+  // Encode the whole dict once, with markers where the live values go, and cut there.
+  const { names, getters } = compiled.instance;
+  const d: Record<string, unknown> = {};
+  for (let i = 0; i < names.length; i++) {
+    const v = isLive[i] ? LIVE_MARK : getters[i](row);
+    d[names[i]] = v instanceof NoValue ? null : v;
+  }
+  const text = JSON.stringify(d);
+  const parts: string[] = [];
+  let from = 0;
+  for (let at = text.indexOf(LIVE_MARK_JSON); at >= 0; at = text.indexOf(LIVE_MARK_JSON, from)) {
+    parts.push(text.slice(from, at));
+    from = at + LIVE_MARK_JSON.length;
+  }
+  parts.push(text.slice(from));
+  // A config string equal to the marker would cut in the wrong place: encode field by field.
+  if (parts.length !== instanceLiveGetters.length + 1) return fieldByField(row);
+  fragmentCache.set(row.inst, { defaults, deps, parts });
+  return parts;
+}
+
+/**
+ * `GET /2/<kind>s?bulk=1` as JSON text: the same as `JSON.stringify(bulkDicts(…))`, but
+ * instances' config-only fields are encoded once per instance object and reused while the
+ * config they depend on is unchanged, so a large list costs little more than its live state.
+ */
+export function bulkJson(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE): string {
+  if (kind !== "instance") return JSON.stringify(bulkDicts(kind, snap, live));
+  const idx = indexOf(snap);
+  const objects = sortedObjects("instance", idx);
+  // One join over flat pieces: concatenating per instance would build ropes to flatten again.
+  const pieces: string[] = ["["];
+  for (let i = 0; i < objects.length; i++) {
+    const row: InstanceRow = { inst: objects[i], idx, live };
+    const parts = instanceFragments(row);
+    if (i > 0) pieces.push(",");
+    pieces.push(parts[0]);
+    for (let j = 0; j < instanceLiveGetters.length; j++) pieces.push(encode(instanceLiveGetters[j](row)), parts[j + 1]);
+  }
+  pieces.push("]");
+  return pieces.join("");
 }
 
 /** `GET /2/<kind>s/X`: the object's dict; a node's also has `secondary_ip` (a copy of `sip`). */
