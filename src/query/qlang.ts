@@ -249,9 +249,10 @@ export function compileFilter<R>(f: Filter, table: FieldTable<R>): Predicate<R> 
   const def = table.get(f.field);
   if (!def) throw new QueryFilterError("compile", `Can't find field named '${f.field}'`);
   const { get, filterMode: mode } = def;
+  // Timestamp fields are compared by their seconds, whatever the operator (Ganeti's qffField).
   const leaf = (test: (v: unknown) => boolean): Predicate<R> => (r) => {
     const v = get(r);
-    return v instanceof NoValue ? true : test(v);
+    return v instanceof NoValue ? true : test(comparable(mode, v));
   };
   switch (f.op) {
     case "true":
@@ -280,11 +281,11 @@ export function compileFilter<R>(f: Filter, table: FieldTable<R>): Predicate<R> 
       if (mode === "hostname" && typeof want === "string") {
         return leaf((v) => (typeof v === "string" ? nameMatches(v, want) : compare("eq", want, v)));
       }
-      return leaf((v) => compare("eq", want, comparable(mode, v)));
+      return leaf((v) => compare("eq", want, v));
     }
     default: {
       const { op, value } = f;
-      return leaf((v) => compare(op, value, comparable(mode, v)));
+      return leaf((v) => compare(op, value, v));
     }
   }
 }

@@ -171,7 +171,18 @@ describe("single-object lookup", () => {
     assert.equal(findOne("instance", snap, "inst"), undefined);
     assert.equal(findOne("instance", snap, "nosuch"), undefined);
     assert.equal(findOne("node", snap, "node1.exam"), undefined);
+    assert.equal(findOne("group", snap, "group"), undefined);
     assert.equal(findOne("node", snap, "node1.example")?.uuid, U.node1, "every whole-component prefix is a short form");
+  });
+
+  it("matches group and network names exactly (they are not host names)", () => {
+    const s = makeSnapshot();
+    const g = { ...s.groups.get(U.group2)!, uuid: "22222222-0000-4000-8000-000000000000", name: "group2.x" };
+    const groups = new Map(s.groups);
+    groups.set(g.uuid, g);
+    assert.equal(findOne("group", { ...s, groups }, "group2")?.uuid, U.group2);
+    groups.delete(U.group2);
+    assert.equal(findOne("group", { ...s, groups }, "group2"), undefined);
   });
 
   it("takes the first in nice order when a short name is ambiguous", () => {

@@ -266,19 +266,20 @@ const mapOf = <K extends BulkKind>(kind: K, snap: ConfigSnapshot): ReadonlyMap<s
     ReadonlyMap<string, BulkObject[K]>;
 
 /**
- * The object a single-object GET names. Ganeti queries `name == X or uuid == X`, where the
- * name matches exactly or as the short form of "X.domain", and answers the first match in
- * nice-sort order. Filter rules are found by uuid only.
+ * The object a single-object GET names. Ganeti queries `name == X or uuid == X` and answers
+ * the first match in nice-sort order. Instance and node names are host names: X matches
+ * exactly or as the short form of "X.domain". Group and network names match exactly.
+ * Filter rules are found by uuid only.
  */
 export function findOne<K extends BulkKind>(kind: K, snap: ConfigSnapshot, query: string): BulkObject[K] | undefined {
   const map = mapOf(kind, snap);
   if (kind === "filter") return map.get(query);
-  let best: BulkObject[K] | undefined;
+  const hostname = kind === "instance" || kind === "node";
+  let best: { name: string } | undefined;
   for (const o of map.values()) {
     const named = o as BulkObject[K] & { name: string };
-    if (named.uuid === query || nameMatches(named.name, query)) {
-      if (best === undefined || niceCompare(named.name, (best as { name: string }).name) < 0) best = o;
-    }
+    const hit = named.uuid === query || (hostname ? nameMatches(named.name, query) : named.name === query);
+    if (hit && (best === undefined || niceCompare(named.name, best.name) < 0)) best = named;
   }
-  return best;
+  return best as BulkObject[K] | undefined;
 }
