@@ -51,6 +51,34 @@ export class TagError extends GanetiError {
   }
 }
 
+/** A parameter of the wrong type or an unknown key (Ganeti's ForceDictType). */
+export class TypeEnforcementError extends GanetiError {
+  constructor(message: string) {
+    super("TypeEnforcementError", [message]);
+  }
+}
+
+/** An object's settings are inconsistent (an ipolicy, NIC parameters). */
+export class ConfigurationError extends GanetiError {
+  constructor(message: string) {
+    super("ConfigurationError", [message]);
+  }
+}
+
+/** A network's address pool refused a reservation or release. */
+export class AddressPoolError extends GanetiError {
+  constructor(message: string) {
+    super("AddressPoolError", [message]);
+  }
+}
+
+/** Hypervisor parameters a hypervisor does not accept. */
+export class HypervisorError extends GanetiError {
+  constructor(message: string) {
+    super("HypervisorError", [message]);
+  }
+}
+
 /** Encodes any thrown value as Ganeti does: unknown exceptions become OpExecError. */
 export function encodeError(err: unknown): [string, unknown[]] {
   if (err instanceof GanetiError) return err.encode();

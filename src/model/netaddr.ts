@@ -6,7 +6,7 @@ const DIGITS = /^[0-9]+$/;
 const HEXTET = /^[0-9a-fA-F]{1,4}$/;
 
 /** "a.b.c.d" as a 32-bit number, or null. Octets are decimal without leading zeros. */
-function parseIPv4(text: string): number | null {
+export function parseIPv4(text: string): number | null {
   const octets = text.split(".");
   if (octets.length !== 4) return null;
   let value = 0;
@@ -93,16 +93,28 @@ export function isIPv6Address(text: string): boolean {
   return parseIPv6(text) !== null;
 }
 
-/** "a.b.c.d", "a.b.c.d/len" or "a.b.c.d/netmask-or-hostmask", host bits zero. */
-export function isIPv4Network(text: string): boolean {
+/** A 32-bit number as "a.b.c.d". */
+export function formatIPv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
+}
+
+/**
+ * "a.b.c.d", "a.b.c.d/len" or "a.b.c.d/netmask-or-hostmask" with the host bits zero, as
+ * its base address and prefix length; null otherwise.
+ */
+export function parseIPv4Network(text: string): { base: number; prefix: number } | null {
   const [addr, mask, ...rest] = text.split("/");
-  if (rest.length > 0) return false;
+  if (rest.length > 0) return null;
   const value = parseIPv4(addr);
-  if (value === null) return false;
+  if (value === null) return null;
   const prefix = mask === undefined ? 32 : (parsePrefix(mask, 32) ?? ipv4MaskPrefix(mask));
-  if (prefix === null) return false;
+  if (prefix === null) return null;
   const hostBits = prefix === 32 ? 0 : (0xffffffff >>> prefix);
-  return (value & hostBits) === 0;
+  return (value & hostBits) === 0 ? { base: value, prefix } : null;
+}
+
+export function isIPv4Network(text: string): boolean {
+  return parseIPv4Network(text) !== null;
 }
 
 /** "addr" or "addr/len" (0..128), host bits zero. */

@@ -2,9 +2,28 @@
 
 import type { LogicalUnit } from "./lu.ts";
 import { clusterRedistConfLU } from "./cluster.ts";
+import { groupAddLU, groupAssignNodesLU, groupRemoveLU, groupRenameLU, groupSetParamsLU } from "./group.ts";
+import {
+  networkAddLU, networkConnectLU, networkDisconnectLU, networkRemoveLU, networkRenameLU, networkSetParamsLU,
+} from "./network.ts";
 import { tagsDelLU, tagsSetLU } from "./tags.ts";
 
-const all: LogicalUnit<never, never>[] = [clusterRedistConfLU, tagsSetLU, tagsDelLU] as never[];
+const all: LogicalUnit<never, never>[] = [
+  clusterRedistConfLU,
+  tagsSetLU,
+  tagsDelLU,
+  groupAddLU,
+  groupRemoveLU,
+  groupRenameLU,
+  groupSetParamsLU,
+  groupAssignNodesLU,
+  networkAddLU,
+  networkRemoveLU,
+  networkSetParamsLU,
+  networkRenameLU,
+  networkConnectLU,
+  networkDisconnectLU,
+] as never[];
 
 export const logicalUnits: ReadonlyMap<string, LogicalUnit> = new Map(
   (all as unknown as LogicalUnit[]).map((lu) => [lu.opcode.id, lu]),

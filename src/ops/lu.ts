@@ -49,3 +49,13 @@ export interface LogicalUnit<S extends ParamSpec = ParamSpec, P = unknown> {
 export function defineLU<S extends ParamSpec, P>(lu: LogicalUnit<S, P>): LogicalUnit<S, P> {
   return lu;
 }
+
+/** Ganeti's LogWarning: a job log line an operator should read. */
+export function logWarning(ctx: { feedback(message: string): void }, message: string): void {
+  ctx.feedback(` - WARNING: ${message}`);
+}
+
+/** Ganeti's LogInfo. */
+export function logInfo(ctx: { feedback(message: string): void }, message: string): void {
+  ctx.feedback(` - INFO: ${message}`);
+}

@@ -2,22 +2,9 @@
 // same JSON types (values differ: names, times, ids).
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { call, startTestMaster, waitJob, type CallOptions, type TestMaster } from "../support/cluster.ts";
-
-const GOLDEN_DIR = fileURLToPath(new URL("../../../shared/golden/ganeti-3.0/", import.meta.url));
-const haveGolden = existsSync(GOLDEN_DIR);
-
-interface Exchange {
-  request: { method: string; url: string; user: string | null; body_raw: string | null; headers: Record<string, string> };
-  response: { status: number; body_json: unknown; headers: [string, string][] };
-}
-
-function golden(file: string): Exchange {
-  return JSON.parse(readFileSync(GOLDEN_DIR + file, "utf8")) as Exchange;
-}
+import { call, startTestMaster, waitJob, type TestMaster } from "../support/cluster.ts";
+import { golden, haveGolden, replay } from "../support/golden.ts";
 
 /** JSON type of a value: what a client's parser sees. */
 function typeOf(v: unknown): string {
@@ -42,20 +29,6 @@ function assertSameShape(ours: unknown, theirs: unknown, where: string, depth = 
       assertSameShape((ours as Record<string, unknown>)[k], (theirs as Record<string, unknown>)[k], `${where}.${k}`, depth - 1);
     }
   }
-}
-
-/** Replays a captured request against Corral. */
-async function replay(port: number, ex: Exchange, urlOverride?: string) {
-  const o: CallOptions = {};
-  // The capture records credentials as "Basic <user:password>".
-  const auth = /^Basic <([^:]*):(.*)>$/.exec(ex.request.headers.Authorization ?? "");
-  if (auth) o.user = { name: auth[1], password: auth[2] };
-  if (ex.request.body_raw !== null) {
-    o.rawBody = ex.request.body_raw;
-    const ct = Object.entries(ex.request.headers).find(([k]) => k.toLowerCase() === "content-type")?.[1];
-    o.contentType = ct ?? null;
-  }
-  return call(port, ex.request.method, urlOverride ?? ex.request.url, o);
 }
 
 describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/golden is not beside the repo" }, () => {

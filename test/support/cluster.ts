@@ -6,6 +6,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { ha1Password } from "../../src/api/http/users.ts";
 import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
 
@@ -135,4 +136,29 @@ export async function waitJob(port: number, id: number, timeoutMs = 20_000): Pro
     if (Date.now() > deadline) throw new Error(`job ${id} still ${String(job.status)} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Submits a job-creating request (as "writer" unless told) and waits for the job to finish. */
+export async function runJob(port: number, method: string, path: string, body?: unknown, user: UserName = "writer"): Promise<Record<string, unknown>> {
+  const r = await call(port, method, path, { user, body });
+  if (r.status !== 200 || typeof r.json !== "number") throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+  return waitJob(port, r.json);
+}
+
+/** A master for the enclosing suite: started before its tests, closed after them. */
+export function suiteMaster(opts: Partial<MasterOptions> = {}): { readonly t: TestMaster; readonly port: number } {
+  let t: TestMaster | undefined;
+  before(async () => {
+    t = await startTestMaster(opts);
+  });
+  after(() => t?.close());
+  return {
+    get t() {
+      if (!t) throw new Error("the suite's master is not running");
+      return t;
+    },
+    get port() {
+      return this.t.master.port;
+    },
+  };
 }

@@ -9,6 +9,8 @@ import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 import { tagRoutes } from "./tags.ts";
 import { clusterInfoRoute } from "./info.ts";
+import { groupRoutes } from "./groups.ts";
+import { networkRoutes } from "./networks.ts";
 
 /** Ganeti's RAPI version (GET /version); ganeti-watcher restarts a daemon that says otherwise. */
 export const RAPI_VERSION = 2;
@@ -27,6 +29,8 @@ export function rapiRoutes(s: RapiServices): Route[] {
     route("/2/redistribute-config", {
       PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),
     }),
+    ...groupRoutes(s),
+    ...networkRoutes(s),
     ...tagRoutes(s),
     ...jobRoutes(s),
   ];

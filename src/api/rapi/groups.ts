@@ -1,0 +1,45 @@
+// /2/groups resources (RESOURCES.md §2.4): node group jobs. The GET views come from the
+// query layer's group fields.
+
+import { OpGroupAdd, OpGroupAssignNodes, OpGroupRemove, OpGroupRename, OpGroupSetParams } from "../../model/opcodes/group.ts";
+import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { opcodeResource } from "./opcodeResource.ts";
+import type { RapiServices } from "./services.ts";
+
+const dryRun = (ctx: RequestContext) => ({ dry_run: ctx.query.bool("dry-run") });
+const groupName = (ctx: RequestContext) => ({ group_name: ctx.params.group_name });
+
+export function groupRoutes(s: RapiServices): Route[] {
+  return [
+    route("/2/groups", {
+      POST: opcodeResource(s, OpGroupAdd, { rapiName: "groups", renames: { name: "group_name" }, static: dryRun }),
+    }),
+    route("/2/groups/[group_name]", {
+      DELETE: opcodeResource(s, OpGroupRemove, {
+        rapiName: "groups_name",
+        ignoreBody: true,
+        static: (ctx) => ({ ...groupName(ctx), ...dryRun(ctx) }),
+      }),
+    }),
+    route("/2/groups/[group_name]/modify", {
+      // The renames let a client send back the custom_* values a group GET shows.
+      PUT: opcodeResource(s, OpGroupSetParams, {
+        rapiName: "groups_name_modify",
+        renames: { custom_ndparams: "ndparams", custom_ipolicy: "ipolicy", custom_diskparams: "diskparams" },
+        static: groupName,
+      }),
+    }),
+    route("/2/groups/[group_name]/rename", {
+      PUT: opcodeResource(s, OpGroupRename, {
+        rapiName: "groups_name_rename",
+        static: (ctx) => ({ ...groupName(ctx), ...dryRun(ctx) }),
+      }),
+    }),
+    route("/2/groups/[group_name]/assign-nodes", {
+      PUT: opcodeResource(s, OpGroupAssignNodes, {
+        rapiName: "groups_name_assign_nodes",
+        static: (ctx) => ({ ...groupName(ctx), ...dryRun(ctx), force: ctx.query.bool("force") }),
+      }),
+    }),
+  ];
+}

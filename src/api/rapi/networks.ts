@@ -1,0 +1,38 @@
+// /2/networks resources (RESOURCES.md §2.5): network jobs. The GET views come from the
+// query layer's network fields.
+
+import {
+  OpNetworkAdd, OpNetworkConnect, OpNetworkDisconnect, OpNetworkRemove, OpNetworkRename, OpNetworkSetParams,
+} from "../../model/opcodes/network.ts";
+import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { opcodeResource } from "./opcodeResource.ts";
+import type { RapiServices } from "./services.ts";
+
+const dryRun = (ctx: RequestContext) => ({ dry_run: ctx.query.bool("dry-run") });
+const networkName = (ctx: RequestContext) => ({ network_name: ctx.params.network_name });
+const networkAndDryRun = (ctx: RequestContext) => ({ ...networkName(ctx), ...dryRun(ctx) });
+
+export function networkRoutes(s: RapiServices): Route[] {
+  return [
+    route("/2/networks", {
+      POST: opcodeResource(s, OpNetworkAdd, { rapiName: "networks", renames: { name: "network_name" }, static: dryRun }),
+    }),
+    route("/2/networks/[network_name]", {
+      // Unlike the group DELETE, this one reads its body (e.g. `force`).
+      DELETE: opcodeResource(s, OpNetworkRemove, { rapiName: "networks_name", static: networkAndDryRun }),
+    }),
+    route("/2/networks/[network_name]/connect", {
+      PUT: opcodeResource(s, OpNetworkConnect, { rapiName: "networks_name_connect", static: networkAndDryRun }),
+    }),
+    route("/2/networks/[network_name]/disconnect", {
+      PUT: opcodeResource(s, OpNetworkDisconnect, { rapiName: "networks_name_disconnect", static: networkAndDryRun }),
+    }),
+    route("/2/networks/[network_name]/modify", {
+      // ?dry-run is not read here; a body "dry_run" works.
+      PUT: opcodeResource(s, OpNetworkSetParams, { rapiName: "networks_name_modify", static: networkName }),
+    }),
+    route("/2/networks/[network_name]/rename", {
+      PUT: opcodeResource(s, OpNetworkRename, { rapiName: "networks_name_rename", static: networkAndDryRun }),
+    }),
+  ];
+}
