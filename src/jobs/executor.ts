@@ -12,6 +12,11 @@ export interface ExecutorOptions {
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   locks: LockManager;
   maxRunning: () => number;
+  /**
+   * Whether a queued job may start now, given the jobs running (job filter rules: a paused
+   * or rate-limited job stays queued, keeps its place, and is looked at again next time).
+   */
+  mayStart?: (job: Job, running: ReadonlySet<Job>) => boolean;
 }
 
 class JobCanceled extends Error {}
@@ -21,6 +26,7 @@ export class Executor {
   private readonly waiting: Job[] = [];
   private readonly cancels = new Map<number, AbortController>();
   private readonly active = new Set<Promise<void>>();
+  private readonly running = new Set<Job>();
   private stopped = false;
 
   constructor(opts: ExecutorOptions) {
@@ -48,10 +54,18 @@ export class Executor {
   }
 
   schedule(): void {
-    while (!this.stopped && this.waiting.length > 0 && this.active.size < Math.max(1, this.opts.maxRunning())) {
-      const job = this.waiting.shift()!;
+    let i = 0;
+    while (!this.stopped && i < this.waiting.length && this.active.size < Math.max(1, this.opts.maxRunning())) {
+      const job = this.waiting[i];
+      if (this.opts.mayStart && !this.opts.mayStart(job, this.running)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.running.add(job);
       const run = this.run(job).finally(() => {
         this.active.delete(run);
+        this.running.delete(job);
         this.schedule();
       });
       this.active.add(run);

@@ -4,10 +4,11 @@
 import { EventEmitter } from "node:events";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobStatus } from "../model/job.ts";
 import type { Opcode } from "../model/opcode.ts";
-import type { ConfigStore } from "../store/store.ts";
+import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import type { MasterServices } from "../ops/lu.ts";
 import type { LogicalUnit } from "../ops/lu.ts";
 import { Executor } from "./executor.ts";
+import { applyingRule, mayStart } from "./filters.ts";
 import { LockManager } from "./locks.ts";
 import type { JobWriter } from "./writer.ts";
 
@@ -36,7 +37,9 @@ export class JobQueue {
   private readonly events = new EventEmitter();
   private readonly executor: Executor;
   private lastId: number;
-  admission: AdmissionPolicy = () => "accept";
+  /** By default, the config's job filter rules: a job a REJECT rule applies to is canceled. */
+  admission: AdmissionPolicy = (job) =>
+    applyingRule(this.store.snapshot().filters.values(), job)?.action === "REJECT" ? "reject" : "accept";
 
   constructor(opts: JobQueueOptions) {
     this.store = opts.store;
@@ -54,7 +57,33 @@ export class JobQueue {
       logicalUnits: opts.logicalUnits,
       locks: this.locks,
       maxRunning: opts.maxRunning ?? (() => this.store.snapshot().cluster.max_running_jobs),
+      mayStart: (job, running) => mayStart(this.store.snapshot().filters, job, running),
     });
+    // New filter rules apply to queued jobs too, and more running slots may free some.
+    let seen: Pick<ConfigSnapshot, "filters" | "cluster"> | undefined;
+    this.store.onCommit((snap) => {
+      const filtersChanged = snap.filters !== seen?.filters;
+      const clusterChanged = snap.cluster !== seen?.cluster;
+      seen = snap;
+      if (filtersChanged || clusterChanged) queueMicrotask(() => this.reconsider(filtersChanged));
+    });
+  }
+
+  /** The highest job id handed out so far (a new filter rule's watermark). */
+  highestJobId(): number {
+    return this.lastId;
+  }
+
+  /** Cancels queued jobs a REJECT rule now applies to, then starts what may start. */
+  private reconsider(filtersChanged: boolean): void {
+    if (filtersChanged) {
+      for (const job of this.jobs.values()) {
+        if (calcJobStatus(job) !== "queued" || this.admission(job) !== "reject" || !this.executor.dequeue(job)) continue;
+        this.cancelAll(job);
+        void this.persist(job);
+      }
+    }
+    this.executor.schedule();
   }
 
   /** Loads the queue after a (re)start: queued jobs run again; interrupted ones fail. */

@@ -72,6 +72,26 @@ describe("node groups", () => {
     assert.deepEqual(groupNamed("group2")?.ndparams, { ssh_port: 2222 });
   });
 
+  it("shows groups in lists, bulk and alone, with the keys and merged values Ganeti shows", async () => {
+    const list = (await call(m.port, "GET", "/2/groups")).json;
+    assert.deepEqual(list, [{ name: "default", uri: "/2/groups/default" }, { name: "group2", uri: "/2/groups/group2" }]);
+    const bulk = (await call(m.port, "GET", "/2/groups?bulk=1")).json as Job[];
+    const one = (await call(m.port, "GET", "/2/groups/group2")).json as Job;
+    assert.deepEqual(bulk[1], one);
+    assert.deepEqual((await call(m.port, "GET", `/2/groups/${String(one.uuid)}`)).json, one, "a group's uuid names it too");
+    assert.deepEqual([one.alloc_policy, one.custom_ndparams, one.node_cnt, one.node_list], ["last_resort", { ssh_port: 2222 }, 0, []]);
+    assert.equal((one.ndparams as Job).ssh_port, 2222);
+    assert.equal((bulk[0].node_list as string[])[0], node1().name);
+    if (haveGolden) {
+      const theirs = golden("0291-group-get-renamed.json").response.body_json as Job;
+      assert.deepEqual(Object.keys(one), Object.keys(theirs));
+      assert.deepEqual(one.diskparams, theirs.diskparams);
+      assert.deepEqual([one.custom_ipolicy, one.custom_diskparams], [theirs.custom_ipolicy, theirs.custom_diskparams]);
+      const missing = await call(m.port, "GET", "/2/groups/nosuchgroup");
+      assert.deepEqual([missing.status, missing.json], [404, golden("0057-404-unknown-group.json").response.body_json]);
+    }
+  });
+
   it("refuses wrong group parameters with Ganeti's error classes", async () => {
     const cases: [unknown, unknown][] = [
       [{}, ["OpPrereqError", ["Please pass at least one modification", "wrong_input"]]],

@@ -44,6 +44,25 @@ describe("networks", () => {
     }
   });
 
+  it("shows networks in lists, bulk and alone", async () => {
+    await submit("POST", "/2/networks", { name: "net0", network: "127.100.7.0/24" });
+    assert.deepEqual((await call(m.port, "GET", "/2/networks")).json, [
+      { name: "net0", uri: "/2/networks/net0" }, { name: "net1", uri: "/2/networks/net1" },
+    ]);
+    const bulk = (await call(m.port, "GET", "/2/networks?bulk=1")).json as Job[];
+    const one = (await call(m.port, "GET", "/2/networks/net1")).json as Job;
+    assert.deepEqual(bulk[1], one);
+    if (haveGolden) {
+      const theirs = golden("0362-network-get.json").response.body_json as Job;
+      const keep = ["name", "network", "gateway", "network6", "gateway6", "mac_prefix", "free_count", "reserved_count", "map", "group_list", "inst_list", "external_reservations", "serial_no", "tags"];
+      assert.deepEqual(Object.keys(one), Object.keys(theirs));
+      assert.deepEqual(keep.map((k) => one[k]), keep.map((k) => theirs[k]));
+      const missing = await call(m.port, "GET", "/2/networks/nosuchnet");
+      assert.deepEqual([missing.status, missing.json], [404, golden("0058-404-unknown-network.json").response.body_json]);
+    }
+    await submit("DELETE", "/2/networks/net0");
+  });
+
   it("adds under the legacy key `name`, checks a dry run, and refuses a bad subnet with 400", async () => {
     assert.equal((await submit("POST", "/2/networks", { name: "net2", network: "127.100.9.0/24" })).status, "success");
     assert.equal(network("net2")?.mac_prefix, null);
@@ -156,6 +175,14 @@ describe("networks", () => {
       const theirs = goldenJob("0378-network-delete-connected-job.json");
       assert.deepEqual(job.opresult, theirs.opresult);
       assert.deepEqual(messages(job), (theirs.oplog as [unknown, unknown, unknown, string][][])[0].map((e) => e[3]));
+    }
+    const shown = (await call(m.port, "GET", "/2/networks/net1")).json as Job;
+    assert.deepEqual(shown.group_list, [["default", "routed", "lo", ""]]);
+    assert.deepEqual([shown.free_count, shown.reserved_count, shown.inst_list], [pool("net1").freeCount(), pool("net1").reservedCount(), []]);
+    if (haveGolden) {
+      const theirs = golden("0371-network-get-connected.json").response.body_json as Job;
+      assert.deepEqual(Object.keys(shown), Object.keys(theirs));
+      assert.deepEqual(shown.group_list, theirs.group_list);
     }
     const unknownGroup = await submit("PUT", "/2/networks/net1/connect", { group_name: "nosuch", network_mode: "routed", network_link: "lo" });
     assert.deepEqual(result(unknownGroup), ["OpPrereqError", ["Node group 'nosuch' not found", "unknown_entity"]]);

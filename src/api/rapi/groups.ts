@@ -1,8 +1,8 @@
-// /2/groups resources (RESOURCES.md §2.4): node group jobs. The GET views come from the
-// query layer's group fields.
+// /2/groups resources (RESOURCES.md §2.4): the group views, and node group jobs.
 
 import { OpGroupAdd, OpGroupAssignNodes, OpGroupRemove, OpGroupRename, OpGroupSetParams } from "../../model/opcodes/group.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { collectionGet, objectGet } from "./listing.ts";
 import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -12,9 +12,11 @@ const groupName = (ctx: RequestContext) => ({ group_name: ctx.params.group_name 
 export function groupRoutes(s: RapiServices): Route[] {
   return [
     route("/2/groups", {
+      GET: collectionGet(s, "group", "name", "/2/groups"),
       POST: opcodeResource(s, OpGroupAdd, { rapiName: "groups", renames: { name: "group_name" }, static: dryRun }),
     }),
     route("/2/groups/[group_name]", {
+      GET: objectGet(s, "group", "group_name"),
       DELETE: opcodeResource(s, OpGroupRemove, {
         rapiName: "groups_name",
         ignoreBody: true,

@@ -1,10 +1,10 @@
-// /2/networks resources (RESOURCES.md §2.5): network jobs. The GET views come from the
-// query layer's network fields.
+// /2/networks resources (RESOURCES.md §2.5): the network views, and network jobs.
 
 import {
   OpNetworkAdd, OpNetworkConnect, OpNetworkDisconnect, OpNetworkRemove, OpNetworkRename, OpNetworkSetParams,
 } from "../../model/opcodes/network.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { collectionGet, objectGet } from "./listing.ts";
 import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -15,9 +15,11 @@ const networkAndDryRun = (ctx: RequestContext) => ({ ...networkName(ctx), ...dry
 export function networkRoutes(s: RapiServices): Route[] {
   return [
     route("/2/networks", {
+      GET: collectionGet(s, "network", "name", "/2/networks"),
       POST: opcodeResource(s, OpNetworkAdd, { rapiName: "networks", renames: { name: "network_name" }, static: dryRun }),
     }),
     route("/2/networks/[network_name]", {
+      GET: objectGet(s, "network", "network_name"),
       // Unlike the group DELETE, this one reads its body (e.g. `force`).
       DELETE: opcodeResource(s, OpNetworkRemove, { rapiName: "networks_name", static: networkAndDryRun }),
     }),

@@ -9,6 +9,7 @@ import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 import { tagRoutes } from "./tags.ts";
 import { clusterInfoRoute } from "./info.ts";
+import { filterRoutes } from "./filters.ts";
 import { groupRoutes } from "./groups.ts";
 import { networkRoutes } from "./networks.ts";
 
@@ -29,6 +30,7 @@ export function rapiRoutes(s: RapiServices): Route[] {
     route("/2/redistribute-config", {
       PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),
     }),
+    ...filterRoutes(s),
     ...groupRoutes(s),
     ...networkRoutes(s),
     ...tagRoutes(s),
