@@ -3,12 +3,17 @@
 import { parseArgs } from "node:util";
 import { defaultDataDir } from "../master/datadir.ts";
 import { CORRAL_VERSION, startMaster } from "../master/master.ts";
+import { intOption, stopOnSignals } from "./args.ts";
+import { nodeAgentCommand, nodeCommand } from "./node.ts";
 
 const USAGE = `Usage: corral <command> [options]
 
 Commands:
-  master    run the master daemon (config, job queue, RAPI)
-  version   print the version
+  master       run the master daemon (config, job queue, RAPI)
+  node         run a node agent; \`node add|remove|list\` manage the cluster's nodes
+               (see corral node --help)
+  node-agent   run a node agent (the same as \`corral node\` without a subcommand)
+  version      print the version
 
 corral master options (ganeti-rapi's own, plus Corral's):
   -p, --port PORT              RAPI port (default 5080)
@@ -34,11 +39,6 @@ function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-function intOption(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) fail(`--${name} needs a whole number, not '${value}'`);
-  return Number(value);
-}
 
 async function master(args: string[]): Promise<void> {
   let parsed;
@@ -86,12 +86,7 @@ async function master(args: string[]): Promise<void> {
     log,
     announce: (line) => process.stdout.write(`${line}\n`),
   });
-  const stop = (signal: string) => {
-    log(`received ${signal}, stopping`);
-    running.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  stopOnSignals(() => running.close(), log);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -99,6 +94,10 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "master":
       return master(rest);
+    case "node":
+      return nodeCommand(rest, log);
+    case "node-agent":
+      return nodeAgentCommand(rest, log);
     case "version":
     case "--version":
       process.stdout.write(`corral ${CORRAL_VERSION}\n`);

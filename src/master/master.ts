@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { createApiServer } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
+import { corralNodeRoutes } from "../api/corral/nodes.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
 import { JobQueue } from "../jobs/queue.ts";
 import { JobWriter } from "../jobs/writer.ts";
@@ -113,8 +114,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
+  const services = { store, queue, clusterInfo };
   const server: Server = createApiServer({
-    routes: rapiRoutes({ store, queue, clusterInfo }),
+    routes: [...rapiRoutes(services), ...corralNodeRoutes(services)],
     users,
     requireAuthentication: o.requireAuthentication,
     tls,

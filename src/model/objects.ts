@@ -94,6 +94,9 @@ export interface Node extends ConfigObject {
   /** Where the master reaches the node agent: "local" (in-process) or "https://host:port". */
   agent_endpoint: string;
   powered: boolean;
+  /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
+  hv_state_static?: ParamDict;
+  disk_state_static?: ParamDict;
 }
 
 export interface NodeGroup extends ConfigObject {

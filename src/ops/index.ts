@@ -6,6 +6,11 @@ import { groupAddLU, groupAssignNodesLU, groupRemoveLU, groupRenameLU, groupSetP
 import {
   networkAddLU, networkConnectLU, networkDisconnectLU, networkRemoveLU, networkRenameLU, networkSetParamsLU,
 } from "./network.ts";
+import { nodeEvacuateLU, nodeMigrateLU } from "./node/evacuate.ts";
+import { nodeAddLU, nodeRemoveLU } from "./node/membership.ts";
+import { nodePowercycleLU } from "./node/powercycle.ts";
+import { nodeSetParamsLU } from "./node/setparams.ts";
+import { nodeModifyStorageLU, nodeQueryStorageLU, repairNodeStorageLU } from "./node/storage.ts";
 import { tagsDelLU, tagsSetLU } from "./tags.ts";
 
 const all: LogicalUnit<never, never>[] = [
@@ -23,6 +28,15 @@ const all: LogicalUnit<never, never>[] = [
   networkRenameLU,
   networkConnectLU,
   networkDisconnectLU,
+  nodeSetParamsLU,
+  nodePowercycleLU,
+  nodeEvacuateLU,
+  nodeMigrateLU,
+  nodeQueryStorageLU,
+  nodeModifyStorageLU,
+  repairNodeStorageLU,
+  nodeAddLU,
+  nodeRemoveLU,
 ] as never[];
 
 export const logicalUnits: ReadonlyMap<string, LogicalUnit> = new Map(

@@ -12,6 +12,8 @@ import { clusterInfoRoute } from "./info.ts";
 import { filterRoutes } from "./filters.ts";
 import { groupRoutes } from "./groups.ts";
 import { networkRoutes } from "./networks.ts";
+import { nodeRoutes } from "./nodes.ts";
+import { queryRoutes } from "./query.ts";
 
 /** Ganeti's RAPI version (GET /version); ganeti-watcher restarts a daemon that says otherwise. */
 export const RAPI_VERSION = 2;
@@ -33,6 +35,8 @@ export function rapiRoutes(s: RapiServices): Route[] {
     ...filterRoutes(s),
     ...groupRoutes(s),
     ...networkRoutes(s),
+    ...nodeRoutes(s),
+    ...queryRoutes(s),
     ...tagRoutes(s),
     ...jobRoutes(s),
   ];

@@ -1,0 +1,95 @@
+// /2/query/[resource] and /2/query/[resource]/fields (RESOURCES.md §2.10): Query2 over the
+// query layer, reading the config snapshot, the live cache, the job queue and the locks.
+//
+// Where Ganeti's answers are accidents of its daemon plumbing, Corral answers plainly:
+// a resource that cannot be queried is 404 (Ganeti: 502 from luxid's request parser, or
+// 500 for "os" and "cluster"), and a filter that is malformed, names an unknown field or
+// an unknown object is 400 with the same message text (Ganeti: 502 or 500). Clients only
+// see "not 200" either way; the official client raises GanetiApiError for both.
+
+import { ECODE, OpPrereqError } from "../../model/errors.ts";
+import { QueryFilterError } from "../../query/qlang.ts";
+import { QUERY_RESOURCES, QueryResourceError, queryFields, runQuery, type QueryContext } from "../../query/query.ts";
+import { badRequest, HttpError } from "../http/errors.ts";
+import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { pyTypeName } from "../../model/pyrepr.ts";
+import type { RapiServices } from "./services.ts";
+
+/** Ganeti's _SplitQueryFields: split on commas, each name stripped (empty ones are kept). */
+function splitFields(text: string): string[] {
+  return text.split(",").map((f) => f.trim());
+}
+
+function queryFieldsArg(ctx: RequestContext): string[] {
+  const text = ctx.query.string("fields");
+  if (text === undefined) throw badRequest("Missing 'fields' query argument");
+  return splitFields(text);
+}
+
+/** Query-layer failures as HTTP errors (see the header). */
+function asHttpError(resource: string, err: unknown): unknown {
+  if (err instanceof QueryResourceError) {
+    return new HttpError(404, `Resource '${resource}' cannot be queried; the resources are ${QUERY_RESOURCES.join(", ")}`);
+  }
+  if (err instanceof QueryFilterError) return badRequest(`Invalid query filter: ${err.message}`);
+  if (err instanceof OpPrereqError && err.args[1] === ECODE.noEnt) return badRequest(String(err.args[0]));
+  return err;
+}
+
+export function queryRoutes(s: RapiServices): Route[] {
+  const context = (): QueryContext => ({
+    snap: s.store.snapshot(),
+    live: s.queue.services.live,
+    jobs: s.queue.all(),
+    locks: s.queue.locks.info(),
+    // No node call lists exports yet, so every node that is not offline counts as not
+    // answering (status "no data"), which is also what Ganeti 3.0 showed in the captures.
+    exports: undefined,
+  });
+  const query = (ctx: RequestContext, fields: readonly string[], filter: unknown) => {
+    const resource = ctx.params.resource;
+    try {
+      return runQuery(resource, fields, filter, context());
+    } catch (err) {
+      throw asHttpError(resource, err);
+    }
+  };
+  // Results may be sensitive (consoles, job inputs): a read or write user, even for PUT.
+  const access = ["read", "write"] as const;
+
+  return [
+    route("/2/query/[resource]", {
+      GET: { access, handle: (ctx) => query(ctx, queryFieldsArg(ctx), null) },
+      PUT: {
+        access,
+        handle: (ctx) => {
+          const body = ctx.body;
+          if (typeof body !== "object" || body === null || Array.isArray(body)) {
+            throw badRequest(`Body contents: Type is '${pyTypeName(body)}', but 'dict' is expected`);
+          }
+          const b = body as Record<string, unknown>;
+          const fields = "fields" in b ? b.fields : queryFieldsArg(ctx);
+          if (!Array.isArray(fields) || !fields.every((f) => typeof f === "string")) {
+            throw badRequest("The 'fields' parameter should be a list of field names");
+          }
+          // `filter` is the pre-2.6 name; the official client sends both.
+          const filter = b.qfilter ?? b.filter ?? null;
+          return query(ctx, fields, filter);
+        },
+      },
+    }),
+    route("/2/query/[resource]/fields", {
+      GET: {
+        handle: (ctx) => {
+          const text = ctx.query.string("fields");
+          const resource = ctx.params.resource;
+          try {
+            return queryFields(resource, text === undefined ? undefined : splitFields(text));
+          } catch (err) {
+            throw asHttpError(resource, err);
+          }
+        },
+      },
+    }),
+  ];
+}
