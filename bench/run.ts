@@ -16,7 +16,8 @@ import { startCeiling, runNodeScript } from "./lib/children.ts";
 import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
 import { Client, type Target } from "./lib/http.ts";
 import { removeTags, singleJobs, tagBurst, waitJob, type SingleResult } from "./lib/jobs.ts";
-import { describeMachine } from "./lib/machine.ts";
+import type { EngineResult } from "./lib/engine.ts";
+import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import {
@@ -51,6 +52,7 @@ const HELP = `Usage: bash bench/run.sh [options]
   --no-ganeti            do not measure Ganeti even if it answers
   --ganeti-url URL       Ganeti's RAPI (default ${GANETI_BASE})
   --profile              also run each Corral measure under node --cpu-prof and summarize
+  --profile-only         only the profiled runs (results/<time>-profile.md and .json)
   --port N               Corral's port (default 15080; 0 = any free port)
   --ceiling-port N       the bare Node server's port (default 15081; 0 = any)
   --out DIR              where results go (default bench/results)
@@ -79,6 +81,7 @@ interface Options {
   noGaneti: boolean;
   ganetiUrl: string;
   profile: boolean;
+  profileOnly: boolean;
   profileJobs: number;
   port: number;
   ceilingPort: number;
@@ -108,6 +111,7 @@ function parseOptions(argv: string[]): Options {
       "no-ganeti": { type: "boolean" },
       "ganeti-url": { type: "string" },
       profile: { type: "boolean" },
+      "profile-only": { type: "boolean" },
       port: { type: "string" },
       "ceiling-port": { type: "string" },
       out: { type: "string" },
@@ -132,9 +136,9 @@ function parseOptions(argv: string[]): Options {
   if (template !== "diskless" && template !== "file") throw new Error(`--big-disk-template: diskless or file, not '${template}'`);
   const build = v.build ?? "seed";
   if (build !== "seed" && build !== "api") throw new Error(`--build: seed or api, not '${build}'`);
-  const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--no-readme", "--keep"].includes(a));
+  const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--profile-only", "--no-readme", "--keep"].includes(a));
   return {
-    mode: tiny ? "tiny" : custom ? "custom" : "full",
+    mode: v["profile-only"] ? "profile" : tiny ? "tiny" : custom ? "custom" : "full",
     duration: num("duration", v.duration, tiny ? 1 : 20, 1),
     connections: num("connections", v.connections, 8, 1),
     threads: num("threads", v.threads, 1, 1),
@@ -153,7 +157,8 @@ function parseOptions(argv: string[]): Options {
     withGaneti: v["with-ganeti"] ?? false,
     noGaneti: v["no-ganeti"] ?? tiny,
     ganetiUrl: v["ganeti-url"] ?? GANETI_BASE,
-    profile: v.profile ?? false,
+    profile: (v.profile ?? false) || (v["profile-only"] ?? false),
+    profileOnly: v["profile-only"] ?? false,
     profileJobs: tiny ? 20 : 500,
     port: num("port", v.port, tiny ? 0 : 15080),
     ceilingPort: num("ceiling-port", v["ceiling-port"], tiny ? 0 : 15081),
@@ -294,6 +299,8 @@ async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
   cluster.note = "seeded through the ConfigStore before the master started";
   const db = dataPaths(dir).database;
   const dbMib = (statSync(db).size + (existsSync(db + "-wal") ? statSync(db + "-wal").size : 0)) / 2 ** 20;
+  log("large cluster: the query engine's bulk instance encoder, in a process of its own");
+  const engine = JSON.parse(await runNodeScript("./engine.ts", ["--data-dir", dir, "--repeat", String(o.bigLists)], 10 * 60_000)) as Maybe<EngineResult>;
   const startups: { listening_ms: number; ready_ms: number }[] = [];
   let master: RunningMaster | undefined;
   try {
@@ -322,6 +329,7 @@ async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
       startups,
       startup_ms: sorted[Math.floor((sorted.length - 1) / 2)],
       memory_after_start: memoryAfterStart,
+      engine,
       bulk_list: lists[0],
       name_list: lists[1],
       memory_after_lists: memoryAfterLists,
@@ -337,7 +345,8 @@ async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
 async function profiles(o: Options, smallDir: string, bigDir: string | undefined, profDir: string): Promise<Record<string, ProfileSummary>> {
   const out: Record<string, ProfileSummary> = {};
   const profiled = async (name: string, dir: string, body: (m: RunningMaster) => Promise<void>) => {
-    const d = join(profDir, name);
+    // (NODE_OPTIONS is split at spaces: the directory name must have none.)
+    const d = join(profDir, name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, ""));
     mkdirSync(d, { recursive: true });
     log(`profiling: ${name}`);
     const m = await startCorral(dir, o.port, d);
@@ -386,6 +395,21 @@ async function ganetiMeasures(o: Options, g: GanetiHandle) {
   return { info, bulk, burst, single };
 }
 
+/** --profile-only: seed both clusters, profile each measure, write the summaries. */
+async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: string): Promise<void> {
+  await seed(smallDir, 1, o.instances, "diskless");
+  if (!o.noBig) {
+    log(`seeding ${o.bigInstances} instances on ${o.bigNodes} nodes (${o.bigDiskTemplate})`);
+    await seed(bigDir, o.bigNodes, o.bigInstances, o.bigDiskTemplate);
+  }
+  const profs = await profiles(o, smallDir, o.noBig ? undefined : bigDir, join(BENCH_DIR, ".work", `profiles-${stamp}`));
+  const text = profileMarkdown(profs);
+  const machine = describeMachine(smallDir, REPO);
+  writeFileSync(join(o.out, `${stamp}-profile.json`), JSON.stringify({ machine, options: { ...o, out: undefined }, profiles: profs }, null, 1) + "\n");
+  writeFileSync(join(o.out, `${stamp}-profile.md`), `# CPU profiles ${stamp}\n\nCorral ${machine.corral_commit}, ${machine.nproc} × ${machine.cpu_model}, Node ${machine.node}.\n\n${text}`);
+  process.stdout.write(text);
+}
+
 function updateReadme(table: string, profileText: string | undefined): void {
   const path = join(BENCH_DIR, "README.md");
   if (!existsSync(path)) return;
@@ -410,6 +434,15 @@ async function main(): Promise<void> {
   const bigDir = join(work, "big");
   const machine = describeMachine(work, REPO);
   log(`mode ${o.mode}; work in ${work}`);
+
+  if (o.profileOnly) {
+    try {
+      await profileOnly(o, stamp, smallDir, bigDir);
+    } finally {
+      if (!o.keep) rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
 
   let ganeti: GanetiHandle | undefined;
   let ganetiNote: string | undefined;
@@ -480,7 +513,7 @@ async function main(): Promise<void> {
       mode: o.mode,
       started_at: started.toISOString(),
       finished_at: new Date().toISOString(),
-      machine,
+      machine: { ...machine, loadavg_end: loadAverage() },
       options: { ...o, out: undefined },
       ganeti: g && ganeti
         ? { used: true, url: o.ganetiUrl, version: ganeti.version, instances: ganeti.instances, started_by_bench: ganeti.startedByBench }
@@ -505,7 +538,9 @@ async function main(): Promise<void> {
     writeFileSync(join(o.out, `${name}.md`), `# Bench run ${name}\n\n${table}${profText ? `\n## CPU profiles\n\n${profText}` : ""}`);
     writeFileSync(join(o.out, "latest.json"), JSON.stringify(result, null, 1) + "\n");
     writeFileSync(join(o.out, "latest.md"), `# Latest bench run (${name})\n\n${table}`);
-    if (o.readme && o.mode !== "tiny") updateReadme(table, profText);
+    if (o.readme && o.mode !== "tiny") {
+      updateReadme(table, profText ? `The profile tables of the latest profiled run: [results/${name}.md](results/${name}.md).\n` : undefined);
+    }
     process.stdout.write(table + (profText ? `\n${profText}` : ""));
     log(`results: ${join(o.out, `${name}.json`)} and .md`);
     if (!isAvailable(result.small.instances_bulk.corral)) log("note: GET /2/instances is not available yet in Corral; recorded as such");

@@ -1,7 +1,7 @@
 // What machine a result was measured on: it travels with every result file.
 
 import { execFileSync } from "node:child_process";
-import { cpus, release, totalmem, availableParallelism } from "node:os";
+import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 
 export interface MachineInfo {
   nproc: number;
@@ -14,7 +14,12 @@ export interface MachineInfo {
   /** Filesystem type of the data directories (fsync cost depends on it). */
   data_fs: string;
   corral_commit: string;
+  /** 1-, 5- and 15-minute load averages when the run started and ended. */
+  loadavg_start: string;
+  loadavg_end?: string;
 }
+
+export const loadAverage = (): string => loadavg().map((x) => x.toFixed(2)).join(" ");
 
 function run(cmd: string, args: string[], cwd?: string): string {
   try {
@@ -40,5 +45,6 @@ export function describeMachine(dataDir: string, repo: string): MachineInfo {
     wrk: /wrk \S+/.exec(run("wrk", ["-v"]))?.[0] ?? "not installed",
     data_fs: run("df", ["--output=fstype", dataDir]).split("\n").pop()?.trim() || "unknown",
     corral_commit: commit ? `${commit}${dirty ? " (+ uncommitted changes in src/ or bin/)" : ""}` : "unknown",
+    loadavg_start: loadAverage(),
   };
 }

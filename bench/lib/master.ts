@@ -36,6 +36,7 @@ export interface RunningMaster {
 
 export async function startMasterProc(o: MasterProcOptions): Promise<RunningMaster> {
   const env = { ...process.env };
+  if (o.cpuProfDir && /\s/.test(o.cpuProfDir)) throw new Error(`profile directory may not contain spaces: ${o.cpuProfDir}`);
   if (o.cpuProfDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${o.cpuProfDir}`.trim();
   const t0 = performance.now();
   const proc = spawn(

@@ -1,6 +1,7 @@
 // The result of one bench run: its JSON shape, the targets of issue 5 checked against it,
 // and the Markdown table written next to the JSON and into bench/README.md.
 
+import type { EngineResult } from "./engine.ts";
 import type { BurstResult, SingleResult } from "./jobs.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Memory } from "./master.ts";
@@ -59,6 +60,8 @@ export interface BigCluster {
   /** Median ready_ms of the starts. */
   startup_ms: number;
   memory_after_start: Memory;
+  /** The query engine's bulk encoder without HTTP (lib/engine.ts). */
+  engine: Maybe<EngineResult>;
   bulk_list: Maybe<TimedRequests>;
   name_list: Maybe<TimedRequests>;
   memory_after_lists: Memory;
@@ -201,7 +204,7 @@ export function markdown(r: BenchResult): string {
   lines.push(`Run of ${r.started_at.replace("T", " ").slice(0, 16)} UTC, mode \`${r.mode}\`, Corral ${m.corral_commit}.`);
   lines.push("");
   lines.push(
-    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}, ${m.wrk}, data directories on ${m.data_fs}.`,
+    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}, ${m.wrk}, data directories on ${m.data_fs}; load average ${m.loadavg_start} at the start, ${m.loadavg_end ?? "?"} at the end (the machine is shared: other work running at the same time shows up as noise).`,
   );
   const g = r.ganeti;
   lines.push(
@@ -245,6 +248,10 @@ export function markdown(r: BenchResult): string {
         `| ${size}: ${label}, one client | ${isAvailable(t) ? `p50 ${ms(t.ms.p50)} · max ${ms(t.ms.max)} (n=${t.ms.n}, ${fmt(t.bytes / 2 ** 20)} MiB)` : t.note} | | |`,
       );
     }
+    const e = b.engine;
+    lines.push(
+      `| ${size}: bulk list in the query engine, no HTTP (\`bulkJson\`) | ${isAvailable(e) ? `first ${ms(e.cold_ms)} · then p50 ${ms(e.warm_ms.p50)} (${fmt(e.bytes / 2 ** 20)} MiB of JSON; store loaded in ${ms(e.load_ms)})` : e.note} | | |`,
+    );
     lines.push(`| ${size}: GET /2/info | ${wrkCell(b.info)} | | |`);
     lines.push(`| ${size}: one tag job, idle | ${singleCell(b.single_job)} | | |`);
   } else {
