@@ -78,6 +78,9 @@ export interface Cluster extends ConfigObject {
   modify_ssh_setup: boolean;
   ssh_key_type: string;
   ssh_key_bits: number;
+  /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
+  hv_state_static?: ParamDict;
+  disk_state_static?: ParamDict;
 }
 
 export interface Node extends ConfigObject {

@@ -13,7 +13,8 @@ import { pyRepr } from "../model/pyrepr.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
 import { checkIpolicyVsDiskTemplates, getUpdatedIPolicy, newViolations } from "./ipolicy.ts";
 import { defineLU, logWarning } from "./lu.ts";
-import { connectInstanceCommunication } from "./network.ts";
+import { instanceCommunicationOps } from "./network.ts";
+import { submitChildJobs } from "./childjobs.ts";
 import {
   checkDiskAccessModeConsistency, checkDiskAccessModes, checkDiskParamKeys, commaJoin, errorText, getUpdatedParams,
   groupInstances, mergeAndVerifyDiskState, mergeAndVerifyHvState, verifyDiskParams, verifyingDiskParams,
@@ -85,8 +86,11 @@ export const groupAddLU = defineLU({
       tx.add("nodegroup", group);
       return tx.current;
     });
-    // A new group joins the instance communication network, as Ganeti's LUGroupAdd does.
-    return connectInstanceCommunication(ctx.master, snap, [group]);
+    // A new group joins the instance communication network, if there is one (one job).
+    const name = snap.cluster.instance_communication_network;
+    if (!name || !findObject(snap, "network", name)) return null;
+    const ops = instanceCommunicationOps(snap, name, [group]);
+    return ops.length > 0 ? submitChildJobs(ctx, [ops]) : null;
   },
 });
 

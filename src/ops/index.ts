@@ -2,6 +2,7 @@
 
 import type { LogicalUnit } from "./lu.ts";
 import { clusterRedistConfLU } from "./cluster.ts";
+import { clusterSetParamsLU } from "./cluster/setparams.ts";
 import { groupAddLU, groupAssignNodesLU, groupRemoveLU, groupRenameLU, groupSetParamsLU } from "./group.ts";
 import {
   networkAddLU, networkConnectLU, networkDisconnectLU, networkRemoveLU, networkRenameLU, networkSetParamsLU,
@@ -15,6 +16,7 @@ import { tagsDelLU, tagsSetLU } from "./tags.ts";
 
 const all: LogicalUnit<never, never>[] = [
   clusterRedistConfLU,
+  clusterSetParamsLU,
   tagsSetLU,
   tagsDelLU,
   groupAddLU,

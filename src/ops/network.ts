@@ -7,17 +7,18 @@ import { AddressPool } from "../model/addresspool.ts";
 import { AddressPoolError, ECODE, OpExecError, OpPrereqError } from "../model/errors.ts";
 import { niceCompare } from "../model/names.ts";
 import type { Instance, Network, Nic, NodeGroup } from "../model/objects.ts";
-import { buildOpcode, type Opcode } from "../model/opcode.ts";
+import type { Opcode } from "../model/opcode.ts";
 import {
   OpNetworkAdd, OpNetworkConnect, OpNetworkDisconnect, OpNetworkRemove, OpNetworkRename, OpNetworkSetParams,
 } from "../model/opcodes/network.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
-import { defineLU, logInfo, logWarning, type MasterServices } from "./lu.ts";
-
-type Feedback = Parameters<typeof logWarning>[0];
+import { childOpcode } from "./childjobs.ts";
+import { defineLU, logInfo, logWarning } from "./lu.ts";
 import { commaJoin, groupInstances, normalizeMacPrefix } from "./params.ts";
 import { findObject, lockName, resolveObject } from "./resolve.ts";
 import { checkTag } from "./tags.ts";
+
+type Feedback = Parameters<typeof logWarning>[0];
 
 /** Ganeti's instance communication network: link-local, routed, its own MAC prefix. */
 export const INSTANCE_COMMUNICATION = {
@@ -39,35 +40,35 @@ function oneNetwork(snap: ConfigSnapshot, name: string, mode: "shared" | "exclus
   return { cluster: shared, ...(uuid ? { network: { names: [uuid], mode } } : {}), ...extra };
 }
 
-/** Opcodes that connect `groups` to the instance communication network, when it exists. */
-export function instanceCommunicationConnects(snap: ConfigSnapshot, groups: Iterable<NodeGroup>): Opcode[] {
-  const name = snap.cluster.instance_communication_network;
-  const net = name ? findObject(snap, "network", name) : undefined;
-  if (!name || !net) return [];
-  return [...groups]
-    .filter((g) => !(net.uuid in g.networks))
-    .map((g) =>
-      buildOpcode(OpNetworkConnect, {
-        group_name: g.uuid,
-        network_name: name,
-        network_mode: INSTANCE_COMMUNICATION.mode,
-        network_link: INSTANCE_COMMUNICATION.link,
-        conflicts_check: true,
-      }) as Opcode,
-    );
-}
-
-/** Submits follow-up jobs and returns them as Ganeti's ResultWithJobs does, or null. */
-export async function resultWithJobs(master: MasterServices, jobs: Opcode[][]): Promise<{ jobs: [boolean, number][] } | null> {
-  if (jobs.length === 0) return null;
-  const ids = await master.submitJobs(jobs);
-  return { jobs: ids.map((id) => [true, id]) };
-}
-
-/** After a group is added: join it to the instance communication network (one job). */
-export function connectInstanceCommunication(master: MasterServices, snap: ConfigSnapshot, groups: NodeGroup[]) {
-  const ops = instanceCommunicationConnects(snap, groups);
-  return resultWithJobs(master, ops.length > 0 ? [ops] : []);
+/**
+ * Opcodes that make the instance communication network `name` exist (Ganeti's
+ * AddInstanceCommunicationNetworkOp) and connect the `groups` not yet connected to it
+ * (ConnectInstanceCommunicationNetworkOp).
+ */
+export function instanceCommunicationOps(snap: ConfigSnapshot, name: string, groups: Iterable<NodeGroup>): Opcode[] {
+  const net = findObject(snap, "network", name);
+  const ops: Opcode[] = [];
+  if (!net) {
+    ops.push(childOpcode(OpNetworkAdd, {
+      network_name: name,
+      network: INSTANCE_COMMUNICATION.network4,
+      network6: INSTANCE_COMMUNICATION.network6,
+      mac_prefix: INSTANCE_COMMUNICATION.macPrefix,
+      conflicts_check: true,
+      tags: [],
+    }));
+  }
+  for (const g of groups) {
+    if (net && net.uuid in g.networks) continue;
+    ops.push(childOpcode(OpNetworkConnect, {
+      group_name: g.uuid,
+      network_name: name,
+      network_mode: INSTANCE_COMMUNICATION.mode,
+      network_link: INSTANCE_COMMUNICATION.link,
+      conflicts_check: true,
+    }));
+  }
+  return ops;
 }
 
 export const networkAddLU = defineLU({

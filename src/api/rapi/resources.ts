@@ -1,7 +1,7 @@
 // The Ganeti RAPI v2 resource table: every URI pattern Corral answers, in one list.
 // Access rules live in the entries (routes.ts defaults: GET public, writes need "write").
 
-import { OpClusterRedistConf } from "../../model/opcodes/cluster.ts";
+import { OpClusterRedistConf, OpClusterSetParams } from "../../model/opcodes/cluster.ts";
 import { RawJson, route, type Route } from "../http/routes.ts";
 import { encodeJson } from "../http/json.ts";
 import { jobRoutes } from "./jobs.ts";
@@ -31,6 +31,9 @@ export function rapiRoutes(s: RapiServices): Route[] {
     clusterInfoRoute(s),
     route("/2/redistribute-config", {
       PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),
+    }),
+    route("/2/modify", {
+      PUT: opcodeResource(s, OpClusterSetParams, { rapiName: "cluster_modify", forbidden: ["compression_tools"] }),
     }),
     ...filterRoutes(s),
     ...groupRoutes(s),
