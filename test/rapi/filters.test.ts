@@ -116,6 +116,15 @@ describe("job filter rules", () => {
     assert.deepEqual((await call(m.port, "GET", "/2/filters")).json, []);
   });
 
+  it("lists rules in uuid order, as Ganeti does", { skip: !haveGolden && "no captures" }, async () => {
+    const theirs = golden("0410-filters-list-before-cleanup.json").response.body_json as { uuid: string }[];
+    for (const { uuid } of [...theirs].reverse()) {
+      assert.equal((await call(m.port, "PUT", `/2/filters/${uuid}`, { user: "writer", body: { priority: 30 } })).json, uuid);
+    }
+    assert.deepEqual((await call(m.port, "GET", "/2/filters")).json, theirs);
+    for (const { uuid } of theirs) await removeRule(uuid);
+  });
+
   it("cancels a job a REJECT rule applies to when it is submitted", async () => {
     const uuid = await addRule({ priority: 1, action: "REJECT", predicates: [["opcode", ["=", "OP_ID", "OP_TAGS_SET"]]] });
     try {

@@ -9,11 +9,13 @@ import type { RapiServices } from "./services.ts";
 
 type Kind = "group" | "network" | "filter";
 
-/** GET on a collection: in Ganeti's order (names nice-sorted, filter rules by uuid). */
+/** GET on a collection, in Ganeti's order: names nice-sorted, filter rules by uuid. */
 export function collectionGet(s: RapiServices, kind: Kind, idKey: "name" | "uuid", base: string): MethodSpec {
   return {
     handle: (ctx) => {
       const dicts = bulkDicts(kind, s.store.snapshot(), s.queue.services.live);
+      // Filter rules come in plain uuid order (capture 0410: "1111…" before "9927…").
+      if (kind === "filter") dicts.sort((a, b) => (String(a.uuid) < String(b.uuid) ? -1 : 1));
       if (ctx.query.bool("bulk")) return dicts;
       return dicts.map((d) => ({ [idKey]: d[idKey], uri: `${base}/${String(d[idKey])}` }));
     },
