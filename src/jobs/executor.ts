@@ -115,7 +115,12 @@ export class Executor {
       queue.touch(job);
       const ctx = this.context(job, op, signal);
       const prepared = lu.checkPrereq(ctx);
-      op.result = op.input.dry_run ? (lu.dryRunResult?.(ctx, prepared) ?? null) : ((await lu.exec(ctx, prepared)) ?? null);
+      if (op.input.dry_run) {
+        ctx.feedback(" - INFO: dry-run mode requested, not actually executing the operation");
+        op.result = lu.dryRunResult?.(ctx, prepared) ?? null;
+      } else {
+        op.result = (await lu.exec(ctx, prepared)) ?? null;
+      }
       op.status = "success";
       op.end_timestamp = timestampNow();
       return true;

@@ -63,6 +63,8 @@ describe("jobs", () => {
     const job = await waitJob(port, await submit("/2/tags?tag=dry-only&dry-run=1"));
     assert.equal(job.status, "success");
     assert.equal((job.ops as Record<string, unknown>[])[0].dry_run, true);
+    const [[entry]] = job.oplog as [number, unknown, string, string][][];
+    assert.equal(entry[3], " - INFO: dry-run mode requested, not actually executing the operation");
     assert.ok(!((await call(port, "GET", "/2/tags")).json as string[]).includes("dry-only"));
   });
 
