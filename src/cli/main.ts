@@ -28,6 +28,8 @@ corral master options (ganeti-rapi's own, plus Corral's):
       --cluster-name NAME      name of a new cluster (default: the host name)
       --node-name NAME         name of this node in a new cluster (default: the host name)
       --node-ip ADDRESS        this node's address in a new cluster (default 127.0.0.1)
+      --pvc-config FILE        serve the PVC HTTP API v1 as pvc-api.yaml FILE says
+                               (default: $PVC_CONFIG_FILE; none: no PVC API)
 `;
 
 function fail(message: string): never {
@@ -58,6 +60,7 @@ async function master(args: string[]): Promise<void> {
         "cluster-name": { type: "string" },
         "node-name": { type: "string" },
         "node-ip": { type: "string" },
+        "pvc-config": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -83,6 +86,7 @@ async function master(args: string[]): Promise<void> {
     clusterName: v["cluster-name"],
     nodeName: v["node-name"],
     nodeIp: v["node-ip"],
+    pvcConfigFile: v["pvc-config"] ?? (process.env.PVC_CONFIG_FILE || undefined),
     log,
     announce: (line) => process.stdout.write(`${line}\n`),
   });

@@ -19,6 +19,7 @@ function toFacts(info: NodeInfo): NodeFacts {
     cpu_dom0: info.cpu_dom0,
     bootid: info.bootid,
     storage: info.storage.map((s) => ({ name: s.name, type: s.type, total: s.storage_size ?? 0, free: s.storage_free ?? 0 })),
+    host: { loadavg: info.host.loadavg, kernel: info.host.kernel, os: info.host.os, arch: info.host.arch },
   };
 }
 

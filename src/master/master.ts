@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { createApiServer } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
+import { loadPvcConfig, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
 import { JobQueue } from "../jobs/queue.ts";
 import { JobWriter } from "../jobs/writer.ts";
@@ -41,6 +42,8 @@ export interface MasterOptions {
   osSearchPath?: string[];
   /** How often live state is refreshed from the agents, ms (default 10 s). */
   liveRefreshMs?: number;
+  /** pvc-api.yaml: when given, the PVC HTTP API v1 listens as it says (PVC_CONFIG_FILE). */
+  pvcConfigFile?: string;
   /** Diagnostics (stderr); never given secrets. */
   log: (line: string) => void;
   /** What the operator must see once (the generated password). */
@@ -53,11 +56,15 @@ export interface Master {
   readonly queue: JobQueue;
   readonly connections: NodeConnections;
   readonly live: LiveMonitor;
+  /** The PVC API's port, when it listens. */
+  readonly pvcPort?: number;
   close(): Promise<void>;
 }
 
 export async function startMaster(o: MasterOptions): Promise<Master> {
   const paths = dataPaths(o.dataDir);
+  // Read first, so that a bad pvc-api.yaml stops the start before anything else happens.
+  const pvcConfig = o.pvcConfigFile === undefined ? undefined : loadPvcConfig(o.pvcConfigFile);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(paths.database);
   const store = new SqliteConfigStore(db);
@@ -131,14 +138,19 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const port = (server.address() as AddressInfo).port;
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
 
-  return {
+  let pvc: RunningPvcApi | undefined;
+  const master: Master = {
     port,
     store,
     queue,
     connections,
     live,
+    get pvcPort() {
+      return pvc?.port;
+    },
     async close() {
       clearInterval(archiver);
+      await pvc?.close();
       live.stop();
       queue.stop();
       await new Promise<void>((resolve) => {
@@ -151,4 +163,16 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       store.close();
     },
   };
+
+  // --- PVC HTTP API v1 (src/api/pvc): its own listener over the same store, queue and agents.
+  if (pvcConfig) {
+    const clients = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
+    try {
+      pvc = await startPvcApi({ store, queue, live, clients, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`);
+    } catch (err) {
+      await master.close();
+      throw err;
+    }
+  }
+  return master;
 }

@@ -1,6 +1,8 @@
 // The cluster configuration's object types. Field names follow Ganeti's config objects, so
 // query fields map onto them directly. Every stored object has uuid, serial_no, ctime, mtime.
 
+import type { PvcInstanceData, PvcNetworkData, PvcNodeData } from "./pvc.ts";
+
 export interface ConfigObject {
   uuid: string;
   serial_no: number;
@@ -100,6 +102,8 @@ export interface Node extends ConfigObject {
   /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
   hv_state_static?: ParamDict;
   disk_state_static?: ParamDict;
+  /** PVC API data (domain state); see model/pvc.ts. */
+  pvc?: PvcNodeData;
 }
 
 export interface NodeGroup extends ConfigObject {
@@ -158,6 +162,8 @@ export interface Instance extends ConfigObject {
   nics: Nic[];
   network_port: number | null;
   disks_active: boolean;
+  /** PVC API data (libvirt XML, last node, state intent); see model/pvc.ts. */
+  pvc?: PvcInstanceData;
 }
 
 export interface Network extends ConfigObject {
@@ -171,6 +177,8 @@ export interface Network extends ConfigObject {
   ext_reservations: string;
   /** One char per address: "1" in use by an instance NIC, "0" free. */
   reservations: string;
+  /** PVC API data (VNI, type, DHCP, leases, ACLs); see model/pvc.ts. */
+  pvc?: PvcNetworkData;
 }
 
 export type FilterAction = "ACCEPT" | "PAUSE" | "REJECT" | "CONTINUE" | ["RATE_LIMIT", number];

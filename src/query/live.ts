@@ -29,6 +29,8 @@ export interface NodeFacts {
    * unit that is not "lvm-pv"; `sptotal`/`spfree` read the "lvm-pv" unit (spindles).
    */
   storage: StorageFacts[];
+  /** The real machine: load averages and uname facts (the PVC node view); absent from older agents. */
+  host?: { loadavg: number[]; kernel?: string; os?: string; arch?: string };
 }
 
 export interface NodeLive {

@@ -4,6 +4,7 @@
 // Names follow Ganeti's node RPCs (instance_start → instanceStart, blockdev_grow → blockdevGrow).
 
 import type { Disk, Nic, ParamDict } from "../model/objects.ts";
+import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "./pvc.ts";
 
 /** Bumped when a call changes incompatibly; `version` reports it so the master can refuse old agents. */
 export const PROTOCOL_VERSION = 1;
@@ -96,7 +97,8 @@ export interface NodeInfo extends HvNodeInfo {
   hostname: string;
   bootid: string;
   hypervisor: string;
-  host: { memory_total: number; memory_free: number; cpu_total: number; loadavg: number[] };
+  /** kernel, os and arch are optional: agents before the PVC API did not send them. */
+  host: { memory_total: number; memory_free: number; cpu_total: number; loadavg: number[]; kernel?: string; os?: string; arch?: string };
   storage: StorageUnitInfo[];
 }
 
@@ -234,6 +236,15 @@ export interface NodeRpc {
   osValidate(args: { name: string; osparams: ParamDict; checks: "parameters"[] }): Promise<null>;
   instanceOsAdd(args: { instance: InstanceSpec; reinstall: boolean; debug: number }): Promise<ScriptRun>;
   instanceOsRename(args: { instance: InstanceSpec; old_name: string; debug: number }): Promise<ScriptRun>;
+
+  // --- PVC API support (types in pvc.ts). New calls only, so protocol 1 stands: an older
+  //     agent answers them with UnknownCall.
+  /** Pools, volumes, snapshots and OSDs of the storage layer (local files or Ceph). */
+  storage(args: { backend: StorageBackendKind; request: StorageRequest }): Promise<StorageReply>;
+  /** Renders managed networks into nftables rules (and dnsmasq on the gateway), validates, applies. */
+  netConfigure(args: NetConfigureArgs): Promise<NetConfigureResult>;
+  /** Dynamic DHCP leases dnsmasq holds for network `vni` (gateway node). */
+  netLeases(args: { vni: number }): Promise<DhcpLease[]>;
 }
 
 export type RpcCall = keyof NodeRpc;
@@ -250,6 +261,7 @@ export const NODE_RPC_CALLS = [
   "blockdevCreate", "blockdevRemove", "blockdevGrow", "blockdevRename", "blockdevAssemble",
   "blockdevShutdown", "blockdevSetInfo", "blockdevFind", "extStorageDiagnose",
   "osDiagnose", "osValidate", "instanceOsAdd", "instanceOsRename",
+  "storage", "netConfigure", "netLeases",
 ] as const satisfies readonly RpcCall[];
 
 // Compile-time guard: a call added to NodeRpc but not to NODE_RPC_CALLS fails here.
@@ -272,6 +284,7 @@ export function callTimeoutMs(call: RpcCall, args: unknown): number {
   switch (call) {
     case "instanceShutdown": return (secs(a.timeout) + 60) * 1000;
     case "instanceReboot": return (secs(a.shutdown_timeout) + 120) * 1000;
+    case "storage": return 10 * 60 * 1000;
     case "instanceOsAdd":
     case "instanceOsRename": return 4 * 3600 * 1000;
     case "migrateInstance": return 3600 * 1000;

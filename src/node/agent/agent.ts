@@ -41,6 +41,9 @@ import { FileBackend } from "../storage/file.ts";
 import { KeyedMutex } from "../util/lock.ts";
 import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
 import { checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
+import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
+import { NetworkConfigurator } from "../network/apply.ts";
+import { NodeStorage } from "../volumes/index.ts";
 
 export interface NodeAgentOptions {
   /** The agent's own directory: hypervisor state, file storage (by default), logs. */
@@ -65,6 +68,8 @@ export interface NodeAgentOptions {
   hypervisors?: Hypervisor[];
   /** How often a soft shutdown is checked for completion, ms (default 250). */
   shutdownPollMs?: number;
+  /** Managed networks (PVC API): load nftables/dnsmasq for real (default: render and check only), in a netns. */
+  networkApply?: { apply: boolean; netns?: string };
 }
 
 /** Longest soft-shutdown wait accepted, seconds: bounds every wait loop. */
@@ -81,6 +86,8 @@ export class NodeAgent implements NodeRpc {
   private readonly extSearchPath: string[];
   private readonly locks = new KeyedMutex();
   private readonly pollMs: number;
+  private readonly pvcStorage: NodeStorage;
+  readonly networks: NetworkConfigurator;
 
   constructor(opts: NodeAgentOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -109,6 +116,8 @@ export class NodeAgent implements NodeRpc {
       }),
     ];
     for (const b of backends) this.backends.set(b.template, b);
+    this.pvcStorage = new NodeStorage({ nodeName: this.nodeName, stateDir: this.stateDir, localRoot: join(this.sharedFileStorageDir, "pvc") });
+    this.networks = new NetworkConfigurator({ dir: join(this.stateDir, "network"), ...opts.networkApply });
     this.os = new OsRunner({
       searchPath: opts.osSearchPath ?? DEFAULT_OS_SEARCH_PATH,
       logDir: join(this.stateDir, "log", "os"),
@@ -172,7 +181,10 @@ export class NodeAgent implements NodeRpc {
       bootid,
       hypervisor: hv.name,
       ...hvInfo,
-      host: { memory_total: host.memory_total, memory_free: host.memory_free, cpu_total: host.cpu_total, loadavg: host.loadavg },
+      host: {
+        memory_total: host.memory_total, memory_free: host.memory_free, cpu_total: host.cpu_total, loadavg: host.loadavg,
+        kernel: host.kernel, os: host.os, arch: host.arch,
+      },
       storage,
     };
   }
@@ -451,5 +463,19 @@ export class NodeAgent implements NodeRpc {
       const disks = await this.attachAll(inst.name, inst.disks);
       return { log_file: await this.os.rename(inst, oldName, disks, debug) };
     });
+  }
+
+  // --- PVC API support: the storage layer and managed networks (src/node/volumes, src/node/network)
+
+  storage(args: { backend: StorageBackendKind; request: StorageRequest }): Promise<StorageReply> {
+    return this.locks.run("pvc-storage", () => this.pvcStorage.run(args));
+  }
+
+  netConfigure(args: NetConfigureArgs): Promise<NetConfigureResult> {
+    return this.locks.run("pvc-network", () => this.networks.configure(args));
+  }
+
+  netLeases(args: { vni: number }): Promise<DhcpLease[]> {
+    return this.networks.leases(args.vni);
   }
 }

@@ -1,7 +1,7 @@
 // Facts about the real machine the agent runs on, independent of any hypervisor.
 
 import { readFile } from "node:fs/promises";
-import { availableParallelism, freemem, hostname, loadavg, totalmem } from "node:os";
+import { availableParallelism, freemem, hostname, loadavg, machine, release, totalmem, type } from "node:os";
 
 const MiB = 1024 * 1024;
 
@@ -12,6 +12,10 @@ export interface HostFacts {
   memory_free: number;
   cpu_total: number;
   loadavg: number[];
+  /** `uname -r`, `uname -o` and `uname -m` (PVC's node view shows them). */
+  kernel: string;
+  os: string;
+  arch: string;
 }
 
 export async function hostFacts(): Promise<HostFacts> {
@@ -21,6 +25,9 @@ export async function hostFacts(): Promise<HostFacts> {
     memory_free: (await memAvailable()) ?? Math.floor(freemem() / MiB),
     cpu_total: availableParallelism(),
     loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+    kernel: release(),
+    os: type() === "Linux" ? "GNU/Linux" : type(),
+    arch: machine(),
   };
 }
 

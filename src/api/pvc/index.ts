@@ -1,0 +1,85 @@
+// The PVC HTTP API v1 over Corral's cluster: the route table (every endpoint of PVC v0.5's
+// manual, plus v0.6's path aliases) and the listener the master starts from pvc-api.yaml.
+
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { LOGIN_FORM, PvcAuth } from "./auth.ts";
+import type { PvcApiConfig } from "./config.ts";
+import type { PvcServices } from "./jobs.ts";
+import { networkRoutes } from "./networks.ts";
+import { nodeRoutes } from "./nodes.ts";
+import { createPvcServer, message, pvcRoute, type PvcHandler, type PvcRoute } from "./server.ts";
+import { storageRoutes } from "./storage.ts";
+import { vmRoutes } from "./vms.ts";
+
+export { loadPvcConfig, parsePvcConfig, PvcConfigError, type PvcApiConfig } from "./config.ts";
+export type { PvcServices } from "./jobs.ts";
+
+/** `/api/v1` answers 209, as PVC's manual says (a quick "is it there" check). */
+export const ROOT_STATUS = 209;
+
+function authRoutes(auth: PvcAuth): PvcRoute[] {
+  const disabled = () => message("Authentication is disabled", 200);
+  const login: Record<"GET" | "POST", PvcHandler> = {
+    GET: () => (auth.enabled ? { status: 200, html: LOGIN_FORM } : disabled()),
+    POST: ({ values }) => {
+      if (!auth.enabled) return disabled();
+      const token = values.get("token");
+      if (!auth.checkToken(token)) return message("Authentication failed", 401);
+      return { status: 302, json: { message: "Authenticated" }, headers: { Location: "/api/v1", "Set-Cookie": auth.sessionCookie(token!) } };
+    },
+  };
+  const logout: PvcHandler = () =>
+    auth.enabled ? { status: 302, json: { message: "Logged out" }, headers: { Location: "/api/v1", "Set-Cookie": auth.clearCookie() } } : disabled();
+  return [
+    pvcRoute("/api/v1/auth/login", login, { auth: false }),
+    pvcRoute("/api/v1/auth/logout", { GET: logout, POST: logout }, { auth: false }),
+    // v0.6 moved them to the top level.
+    pvcRoute("/api/v1/login", login, { auth: false }),
+    pvcRoute("/api/v1/logout", { GET: logout, POST: logout }, { auth: false }),
+  ];
+}
+
+export function pvcRoutes(s: PvcServices, auth: PvcAuth): PvcRoute[] {
+  return [
+    pvcRoute("/api/v1", { GET: () => message("PVC API version 1", ROOT_STATUS) }, { auth: false }),
+    ...authRoutes(auth),
+    ...nodeRoutes(s),
+    ...vmRoutes(s),
+    ...networkRoutes(s),
+    ...storageRoutes(s),
+  ];
+}
+
+export interface RunningPvcApi {
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the PVC listener; a port in use or unreadable certificates fail the start. */
+export async function startPvcApi(s: PvcServices, cfg: PvcApiConfig, serverHeader: string): Promise<RunningPvcApi> {
+  const auth = new PvcAuth(cfg, s.log);
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (cfg.ssl.enabled) tls = { cert: await readFile(cfg.ssl.certFile!), key: await readFile(cfg.ssl.keyFile!) };
+  const server = createPvcServer({ routes: pvcRoutes(s, auth), auth, tls, serverHeader, log: s.log });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(cfg.listenPort, cfg.listenAddress, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  s.log(`PVC API listening on ${tls ? "https" : "http"}://${cfg.listenAddress}:${port}/api/v1${cfg.auth.enabled ? " (authentication on)" : ""}`);
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

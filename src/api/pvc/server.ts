@@ -1,0 +1,154 @@
+// The PVC API's own listener: routes as a table (Flask-style `<name>` path parts), PVC's
+// authentication (X-Api-Key or a session cookie) read from the table's `auth` flag, values
+// from the query string, form or JSON body, and every answer JSON — failures as
+// {"message": ...}. It shares nothing with the RAPI listener but the idea of a route table.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { PvcAuth } from "./auth.ts";
+import { PvcError, pvcMessage } from "./errors.ts";
+import { PvcValues } from "./values.ts";
+
+export type PvcMethod = "GET" | "POST" | "PUT" | "DELETE";
+const METHODS: readonly PvcMethod[] = ["GET", "POST", "PUT", "DELETE"];
+
+export interface PvcRequest {
+  readonly method: PvcMethod;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly values: PvcValues;
+  readonly headers: IncomingMessage["headers"];
+}
+
+/** A JSON answer, or an HTML page (the login form), with extra headers (cookies, redirects). */
+export interface PvcReply {
+  status: number;
+  json?: unknown;
+  html?: string;
+  headers?: Record<string, string>;
+}
+
+export type PvcHandler = (req: PvcRequest) => PvcReply | Promise<PvcReply>;
+
+export interface PvcRoute {
+  readonly pattern: string;
+  readonly regex: RegExp;
+  readonly names: readonly string[];
+  /** false for the endpoints anyone may call (root, login, logout). */
+  readonly auth: boolean;
+  readonly methods: Partial<Record<PvcMethod, PvcHandler>>;
+}
+
+/** A route: `pvcRoute("/api/v1/vm/<vm>/state", { GET: ..., POST: ... })`. */
+export function pvcRoute(pattern: string, methods: Partial<Record<PvcMethod, PvcHandler>>, o: { auth?: boolean } = {}): PvcRoute {
+  const names: string[] = [];
+  const source = pattern
+    .split(/(<[a-z_]+>)/)
+    .map((part) => {
+      const m = /^<([a-z_]+)>$/.exec(part);
+      if (!m) return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      names.push(m[1]);
+      return "([^/]+)";
+    })
+    .join("");
+  return { pattern, regex: new RegExp(`^${source}$`), names, auth: o.auth ?? true, methods };
+}
+
+export const ok = (json: unknown, status = 200): PvcReply => ({ status, json });
+export const message = (text: string, status = 200): PvcReply => ({ status, json: { message: pvcMessage(text) } });
+
+export interface PvcServerOptions {
+  routes: readonly PvcRoute[];
+  auth: PvcAuth;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  serverHeader: string;
+  log: (line: string) => void;
+}
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+export function createPvcServer(o: PvcServerOptions): Server {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(o, req).then(
+      (reply) => send(res, reply, o.serverHeader),
+      (err: unknown) => {
+        if (err instanceof PvcError) return send(res, { status: err.status, json: { message: pvcMessage(err.message) }, headers: err.headers }, o.serverHeader);
+        o.log(`PVC API: internal error answering ${req.method} ${req.url?.split("?")[0]}: ${err instanceof Error ? err.message : String(err)}`);
+        send(res, { status: 500, json: { message: "Internal server error; see the master's log." } }, o.serverHeader);
+      },
+    );
+  };
+  const server = o.tls
+    ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: "TLSv1.2" }, onRequest)
+    : createHttpServer(onRequest);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15 * 60_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+function decodePart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+async function handle(o: PvcServerOptions, req: IncomingMessage): Promise<PvcReply> {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  let route: PvcRoute | undefined;
+  let match: RegExpExecArray | null = null;
+  for (const r of o.routes) {
+    match = r.regex.exec(path);
+    if (match) {
+      route = r;
+      break;
+    }
+  }
+  if (!route || !match) throw new PvcError(404, "The requested URL was not found on this server.");
+  const method = (req.method === "HEAD" ? "GET" : req.method) as PvcMethod;
+  const handler = METHODS.includes(method) ? route.methods[method] : undefined;
+  if (!handler) {
+    throw new PvcError(405, "The method is not allowed for the requested URL.", { Allow: Object.keys(route.methods).join(", ") });
+  }
+  if (route.auth && o.auth.enabled) {
+    const key = req.headers["x-api-key"];
+    if (!o.auth.validSession(req.headers.cookie)) {
+      if (key === undefined) throw new PvcError(401, "Authentication required");
+      if (!o.auth.checkToken(Array.isArray(key) ? key[0] : key)) throw new PvcError(401, "X-Api-Key Authentication failed");
+    }
+  }
+  const body = await readBody(req);
+  const params: Record<string, string> = {};
+  route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
+  const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body);
+  return handler({ method, path, params, values, headers: req.headers });
+}
+
+async function readBody(req: IncomingMessage): Promise<{ type: string; text: string } | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new PvcError(413, "The request body is too large.");
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  return { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: Buffer.concat(chunks).toString("utf8") };
+}
+
+function send(res: ServerResponse, reply: PvcReply, server: string): void {
+  if (res.headersSent) return;
+  const isHtml = reply.html !== undefined;
+  const payload = Buffer.from(isHtml ? reply.html! : JSON.stringify(reply.json ?? null) + "\n", "utf8");
+  res.writeHead(reply.status, {
+    "Content-Type": isHtml ? "text/html; charset=utf-8" : "application/json",
+    "Content-Length": res.req.method === "HEAD" ? 0 : payload.length,
+    Server: server,
+    ...reply.headers,
+  });
+  res.end(res.req.method === "HEAD" ? undefined : payload);
+}

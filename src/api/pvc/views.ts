@@ -1,0 +1,193 @@
+// PVC's views of Corral's objects, in PVC v0.5's shapes and JSON types (numbers PVC kept as
+// strings stay strings). They read the config snapshot, the live state the agents report
+// (what the query layer's fields read) and, for VM state intents, the job queue.
+
+import type { Job } from "../../model/job.ts";
+import { calcJobStatus, FINALIZED } from "../../model/job.ts";
+import type { Instance, Network, Node } from "../../model/objects.ts";
+import { pvcBridge, type PvcDomainState, type PvcReservation } from "../../model/pvc.ts";
+import { domainXml, parseDomainXml, type DomainFacts, type VmDefinition } from "../../ops/pvc/libvirt.ts";
+import { indexOf } from "../../query/context.ts";
+import type { LiveState } from "../../query/live.ts";
+import type { DhcpLease } from "../../rpc/pvc.ts";
+import type { ConfigSnapshot } from "../../store/store.ts";
+import { jobError } from "./jobs.ts";
+
+// ---- nodes
+
+export type DaemonState = "init" | "run" | "stop" | "dead";
+export type CoordinatorState = "primary" | "secondary" | "client";
+
+export function daemonState(node: Node, live: LiveState): DaemonState {
+  if (node.offline) return "stop";
+  const l = live.nodes.get(node.uuid);
+  if (!l) return "init";
+  return l.offline ? "dead" : "run";
+}
+
+/** Coordinators are the master (primary) and the master candidates (secondary). */
+export function coordinatorState(node: Node, snap: ConfigSnapshot): CoordinatorState {
+  if (node.uuid === snap.cluster.master_node) return "primary";
+  return node.master_candidate ? "secondary" : "client";
+}
+
+export function domainState(node: Node): PvcDomainState {
+  return node.pvc?.domain_state ?? (node.drained ? "flushed" : "ready");
+}
+
+export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Record<string, unknown> {
+  const facts = live.nodes.get(node.uuid)?.facts;
+  let allocMem = 0;
+  let allocCpu = 0;
+  const running: string[] = [];
+  for (const [uuid, r] of live.instances) {
+    if (r.node !== node.uuid || !r.running) continue;
+    allocMem += r.memory;
+    allocCpu += r.vcpus;
+    running.push(uuid);
+  }
+  const cpus = String(facts?.cpu_total ?? 0);
+  return {
+    name: node.name,
+    daemon_state: daemonState(node, live),
+    coordinator_state: coordinatorState(node, snap),
+    domain_state: domainState(node),
+    cpu_count: cpus,
+    kernel: facts?.host?.kernel ?? "",
+    os: facts?.host?.os ?? "",
+    arch: facts?.host?.arch ?? "",
+    load: String(facts?.host?.loadavg?.[0] ?? 0),
+    domains_count: String(running.length),
+    running_domains: running.sort(),
+    vcpu: { total: cpus, allocated: String(allocCpu) },
+    memory: {
+      total: facts?.memory_total ?? 0,
+      allocated: allocMem,
+      used: facts ? facts.memory_total - facts.memory_free : 0,
+      free: facts?.memory_free ?? 0,
+    },
+  };
+}
+
+// ---- VMs
+
+export type VmState = "start" | "restart" | "shutdown" | "stop" | "failed" | "migrate" | "unmigrate";
+
+/** What the VM's state is for PVC: the intent being carried out, a failed start, or its admin state. */
+export function vmState(inst: Instance, jobs: (id: number) => Job | undefined): { state: VmState; failedReason: string } {
+  const intent = inst.pvc?.intent;
+  const job = intent ? jobs(intent.job) : undefined;
+  if (intent && job) {
+    if (!FINALIZED.has(calcJobStatus(job))) return { state: intent.state, failedReason: "" };
+    const error = jobError(job);
+    if (error !== undefined) {
+      // A failed start leaves the instance marked up but not running: PVC's "failed".
+      const failed = (intent.state === "start" || intent.state === "restart") && inst.admin_state === "up";
+      return { state: failed ? "failed" : inst.admin_state === "up" ? "start" : "stop", failedReason: error };
+    }
+  }
+  return { state: inst.admin_state === "up" ? "start" : "stop", failedReason: "" };
+}
+
+function filledBe(snap: ConfigSnapshot, inst: Instance): { memory: number; vcpus: number } {
+  const be = indexOf(snap).instanceBeparams(inst) ?? inst.beparams;
+  return { memory: Number(be.maxmem ?? be.memory ?? 0), vcpus: Number(be.vcpus ?? 1) };
+}
+
+/** What a domain XML of the instance must say (the config decides name, memory, disks...). */
+export function domainFacts(snap: ConfigSnapshot, inst: Instance): DomainFacts {
+  const { memory, vcpus } = filledBe(snap, inst);
+  const defaultLink = indexOf(snap).defaultNicParams()["link"];
+  return {
+    name: inst.name,
+    uuid: inst.uuid,
+    memory,
+    vcpus,
+    disks: inst.disks.map((d, i) => {
+      const vol = d.name !== null && /^[^/]+\/[^/]+$/.test(d.name);
+      const path = Array.isArray(d.logical_id) && typeof d.logical_id[1] === "string" ? d.logical_id[1] : d.uuid;
+      return { type: vol ? "rbd" : "file", name: vol ? d.name! : path, dev: `sd${String.fromCharCode(97 + i)}`, bus: "scsi" };
+    }),
+    nics: inst.nics.map((n) => {
+      const pvcNet = n.network ? snap.networks.get(n.network)?.pvc : undefined;
+      const link = n.nicparams["link"] ?? (pvcNet ? pvcBridge(pvcNet.vni) : defaultLink);
+      return { type: "bridge", mac: n.mac, source: typeof link === "string" ? link : "", model: "virtio" };
+    }),
+  };
+}
+
+export function vmView(snap: ConfigSnapshot, jobs: (id: number) => Job | undefined, inst: Instance): Record<string, unknown> {
+  const xml = domainXml(inst.pvc?.xml, domainFacts(snap, inst));
+  let def: VmDefinition;
+  try {
+    def = parseDomainXml(xml);
+  } catch {
+    def = parseDomainXml(domainXml(undefined, domainFacts(snap, inst)));
+  }
+  const { state, failedReason } = vmState(inst, jobs);
+  const lastNode = inst.pvc?.last_node ? (snap.nodes.get(inst.pvc.last_node)?.name ?? "") : "";
+  return {
+    name: inst.name,
+    uuid: inst.uuid,
+    state,
+    node: snap.nodes.get(inst.primary_node)?.name ?? "",
+    last_node: lastNode,
+    migrated: lastNode ? `from ${lastNode}` : "no",
+    failed_reason: failedReason,
+    description: def.description ?? "N/A",
+    memory: String(def.memory),
+    vcpu: String(def.vcpus),
+    vcpu_topology: def.topology ?? "N/A",
+    networks: def.nics.map((n) => ({ type: n.type, mac: n.mac, source: n.source, model: n.model })),
+    type: def.type,
+    arch: def.arch,
+    machine: def.machine,
+    console: def.console,
+    emulator: def.emulator,
+    features: def.features,
+    disks: def.disks.map((d) => ({ type: d.type, name: d.name, dev: d.dev, bus: d.bus })),
+    controllers: def.controllers,
+    xml,
+  };
+}
+
+// ---- networks
+
+export function networkView(net: Network): Record<string, unknown> {
+  const p = net.pvc!;
+  return {
+    vni: String(p.vni),
+    description: net.name,
+    type: p.type,
+    domain: p.domain,
+    ip4: {
+      network: net.network,
+      gateway: net.gateway ?? "",
+      dhcp_flag: p.dhcp4 ? "True" : "False",
+      dhcp_start: p.dhcp4_start,
+      dhcp_end: p.dhcp4_end,
+    },
+    ip6: {
+      network: net.network6 ?? "",
+      gateway: net.gateway6 ?? "",
+      dhcp_flag: net.network6 ? "True" : "False",
+    },
+  };
+}
+
+export function staticLeaseView(r: PvcReservation): Record<string, unknown> {
+  return { hostname: r.hostname, ip4_address: r.ip, mac_address: r.mac, timestamp: "static" };
+}
+
+export function dynamicLeaseView(l: DhcpLease): Record<string, unknown> {
+  return { hostname: l.hostname, ip4_address: l.ip, mac_address: l.mac, timestamp: String(l.expiry) };
+}
+
+export function aclViews(net: Network, direction?: "in" | "out"): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const dir of ["in", "out"] as const) {
+    if (direction && direction !== dir) continue;
+    net.pvc!.acls[dir].forEach((a, order) => out.push({ description: a.description, direction: dir, order, rule: a.rule }));
+  }
+  return out;
+}
