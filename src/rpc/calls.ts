@@ -182,6 +182,12 @@ export interface ExtStorageDiagnosis {
   parameters: [string, string][];
 }
 
+/** Non-zero blocks of a file as [offset, base64 data] pairs, and the file's size in bytes. */
+export interface FileExtents {
+  size: number;
+  extents: [number, string][];
+}
+
 export interface ScriptRun {
   /** The log file on the node holding the script's output. */
   log_file: string;
@@ -237,6 +243,29 @@ export interface NodeRpc {
   instanceOsAdd(args: { instance: InstanceSpec; reinstall: boolean; debug: number }): Promise<ScriptRun>;
   instanceOsRename(args: { instance: InstanceSpec; old_name: string; debug: number }): Promise<ScriptRun>;
 
+  // --- exports (Ganeti's export_*/finalize_export; data moves through the OS export and
+  //     import scripts, as Ganeti's IEIO_SCRIPT transfers do)
+  /** Starts an export of the instance `name` on this node (a fresh "<name>.new"). */
+  exportPrepare(args: { name: string }): Promise<null>;
+  /** Runs the OS export script of disk `index` into the export being made; the dump is named after the disk uuid. */
+  exportDisk(args: { instance: InstanceSpec; index: number; name: string; debug?: number }): Promise<{ file: string; size: number }>;
+  /** Writes config.ini and puts the export in place. */
+  exportFinalize(args: { name: string; config: string }): Promise<{ path: string }>;
+  /** Drops a half-made export. */
+  exportAbort(args: { name: string }): Promise<null>;
+  exportList(args: Record<string, never>): Promise<string[]>;
+  /** An export's config.ini; `path` is an export name or its absolute path on the node. */
+  exportInfo(args: { path: string }): Promise<{ path: string; config: string }>;
+  exportRemove(args: { name: string }): Promise<null>;
+  /** Blocks of a dump, to copy an export to another node. */
+  exportRead(args: { path: string; file: string; offset: number; length: number }): Promise<FileExtents>;
+  /** Writes blocks of a dump into export `name` (receiving a copy). */
+  exportWrite(args: { name: string; file: string; size: number; extents: [number, string][] }): Promise<null>;
+  /** Runs the OS import script of disk `index` with a dump of export `path` on stdin. */
+  importDisk(args: { instance: InstanceSpec; index: number; path: string; file: string; debug?: number }): Promise<ScriptRun>;
+  /** Copies the data of `src` into `dst` (disk template conversion, both on this node). */
+  blockdevConvert(args: { src: DiskSpec; dst: DiskSpec }): Promise<null>;
+
   // --- PVC API support (types in pvc.ts). New calls only, so protocol 1 stands: an older
   //     agent answers them with UnknownCall.
   /** Pools, volumes, snapshots and OSDs of the storage layer (local files or Ceph). */
@@ -261,6 +290,8 @@ export const NODE_RPC_CALLS = [
   "blockdevCreate", "blockdevRemove", "blockdevGrow", "blockdevRename", "blockdevAssemble",
   "blockdevShutdown", "blockdevSetInfo", "blockdevFind", "extStorageDiagnose",
   "osDiagnose", "osValidate", "instanceOsAdd", "instanceOsRename",
+  "exportPrepare", "exportDisk", "exportFinalize", "exportAbort", "exportList", "exportInfo", "exportRemove",
+  "exportRead", "exportWrite", "importDisk", "blockdevConvert",
   "storage", "netConfigure", "netLeases",
 ] as const satisfies readonly RpcCall[];
 
@@ -286,7 +317,10 @@ export function callTimeoutMs(call: RpcCall, args: unknown): number {
     case "instanceReboot": return (secs(a.shutdown_timeout) + 120) * 1000;
     case "storage": return 10 * 60 * 1000;
     case "instanceOsAdd":
-    case "instanceOsRename": return 4 * 3600 * 1000;
+    case "instanceOsRename":
+    case "exportDisk":
+    case "importDisk":
+    case "blockdevConvert": return 4 * 3600 * 1000;
     case "migrateInstance": return 3600 * 1000;
     case "blockdevCreate":
     case "blockdevRemove":

@@ -3,6 +3,7 @@
 // everything it must remember across restarts lives there. It knows nothing of the master's
 // config, jobs or API: all it learns comes in the call arguments.
 
+import { stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +18,7 @@ import {
   type DiskSpec,
   type DiskStatus,
   type ExtStorageDiagnosis,
+  type FileExtents,
   type InstanceSpec,
   type MigrationStatus,
   type NodeInfo,
@@ -29,6 +31,7 @@ import {
   type StorageUnitInfo,
 } from "../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
+import { ExportStore } from "../export/exports.ts";
 import { hostFacts } from "../facts/facts.ts";
 import { FakeHypervisor, FAKE_HV } from "../hypervisor/fake.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
@@ -39,6 +42,7 @@ import { DisklessBackend } from "../storage/diskless.ts";
 import { diagnoseExtStorage, ExtStorageBackend } from "../storage/ext.ts";
 import { FileBackend } from "../storage/file.ts";
 import { KeyedMutex } from "../util/lock.ts";
+import { copySparse } from "../util/sparse.ts";
 import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
 import { checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
@@ -83,6 +87,7 @@ export class NodeAgent implements NodeRpc {
   private readonly hypervisors = new Map<string, Hypervisor>();
   private readonly backends = new Map<string, DiskBackend>();
   private readonly os: OsRunner;
+  private readonly exports: ExportStore;
   private readonly extSearchPath: string[];
   private readonly locks = new KeyedMutex();
   private readonly pollMs: number;
@@ -116,6 +121,7 @@ export class NodeAgent implements NodeRpc {
       }),
     ];
     for (const b of backends) this.backends.set(b.template, b);
+    this.exports = new ExportStore(join(this.stateDir, "export"));
     this.pvcStorage = new NodeStorage({ nodeName: this.nodeName, stateDir: this.stateDir, localRoot: join(this.sharedFileStorageDir, "pvc") });
     this.networks = new NetworkConfigurator({ dir: join(this.stateDir, "network"), ...opts.networkApply });
     this.os = new OsRunner({
@@ -463,6 +469,92 @@ export class NodeAgent implements NodeRpc {
       const disks = await this.attachAll(inst.name, inst.disks);
       return { log_file: await this.os.rename(inst, oldName, disks, debug) };
     });
+  }
+
+  // --- exports
+
+  async exportPrepare(args: { name: string }): Promise<null> {
+    await this.exports.prepare(checkName(args.name, "export name"));
+    return null;
+  }
+
+  async exportDisk(args: { instance: InstanceSpec; index: number; name: string; debug?: number }): Promise<{ file: string; size: number }> {
+    const inst = checkInstanceSpec(args.instance);
+    const index = checkInt(args.index, "disk index");
+    const disk = inst.disks[index];
+    if (!disk) throw argError(`Instance ${inst.name} has no disk ${index}`);
+    const file = checkName(disk.uuid, "disk uuid");
+    const out = this.exports.newDumpPath(checkName(args.name, "export name"), file);
+    const debug = args.debug === undefined ? 0 : checkInt(args.debug, "debug");
+    await this.locks.run(inst.name, async () => {
+      const disks = await this.attachAll(inst.name, inst.disks);
+      await this.os.exportDisk(inst, disks, index, out, debug);
+    });
+    return { file, size: (await stat(out)).size };
+  }
+
+  async exportFinalize(args: { name: string; config: string }): Promise<{ path: string }> {
+    return { path: await this.exports.finalize(checkName(args.name, "export name"), checkString(args.config, "config")) };
+  }
+
+  async exportAbort(args: { name: string }): Promise<null> {
+    await this.exports.abort(checkName(args.name, "export name"));
+    return null;
+  }
+
+  async exportList(): Promise<string[]> {
+    return this.exports.list();
+  }
+
+  async exportInfo(args: { path: string }): Promise<{ path: string; config: string }> {
+    return this.exports.info(checkString(args.path, "export path"));
+  }
+
+  async exportRemove(args: { name: string }): Promise<null> {
+    await this.exports.remove(checkName(args.name, "export name"));
+    return null;
+  }
+
+  async exportRead(args: { path: string; file: string; offset: number; length: number }): Promise<FileExtents> {
+    return this.exports.read(checkString(args.path, "export path"), checkString(args.file, "file"),
+      checkInt(args.offset, "offset"), checkInt(args.length, "length", 1));
+  }
+
+  async exportWrite(args: { name: string; file: string; size: number; extents: [number, string][] }): Promise<null> {
+    if (!Array.isArray(args.extents)) throw argError("extents must be a list");
+    const extents = args.extents.map((e, i): [number, string] => {
+      if (!Array.isArray(e) || e.length !== 2) throw argError(`extent ${i} must be [offset, data]`);
+      return [checkInt(e[0], `extent ${i} offset`), checkString(e[1], `extent ${i} data`)];
+    });
+    this.exports.write(checkName(args.name, "export name"), checkString(args.file, "file"), checkInt(args.size, "size"), extents);
+    return null;
+  }
+
+  async importDisk(args: { instance: InstanceSpec; index: number; path: string; file: string; debug?: number }): Promise<ScriptRun> {
+    const inst = checkInstanceSpec(args.instance);
+    const index = checkInt(args.index, "disk index");
+    if (!inst.disks[index]) throw argError(`Instance ${inst.name} has no disk ${index}`);
+    const dump = this.exports.dumpPath(checkString(args.path, "export path"), checkString(args.file, "file"));
+    const debug = args.debug === undefined ? 0 : checkInt(args.debug, "debug");
+    return this.locks.run(inst.name, async () => {
+      const disks = await this.attachAll(inst.name, inst.disks);
+      return { log_file: await this.os.importDisk(inst, disks, index, dump, debug) };
+    });
+  }
+
+  async blockdevConvert(args: { src: DiskSpec; dst: DiskSpec }): Promise<null> {
+    const src = checkDiskSpec(args.src, "source disk");
+    const dst = checkDiskSpec(args.dst, "target disk");
+    const [from, to] = [await this.backend(src).attach(src), await this.backend(dst).attach(dst)];
+    if (!from.path || !to.path) {
+      throw new AgentError(AGENT_ERRORS.blockDevice, `Can't copy disk ${src.uuid} to ${dst.uuid}: both need a local path`);
+    }
+    try {
+      copySparse(from.path, to.path);
+    } catch (err) {
+      throw new AgentError(AGENT_ERRORS.blockDevice, `Can't copy ${from.path} to ${to.path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return null;
   }
 
   // --- PVC API support: the storage layer and managed networks (src/node/volumes, src/node/network)

@@ -63,6 +63,39 @@ export class OsRunner {
     return logFile;
   }
 
+  /** Runs the export script of disk `index`; its output becomes `outFile` (sparse). */
+  exportDisk(inst: InstanceSpec, disks: AttachedDisk[], index: number, outFile: string, debug: number): Promise<string> {
+    return this.diskTransfer("export", inst, disks, index, { stdoutFile: outFile }, debug);
+  }
+
+  /** Runs the import script of disk `index` with `inFile` (an export's dump) on stdin. */
+  importDisk(inst: InstanceSpec, disks: AttachedDisk[], index: number, inFile: string, debug: number): Promise<string> {
+    return this.diskTransfer("import", inst, disks, index, { stdinFile: inFile }, debug);
+  }
+
+  /** Ganeti's IEIO_SCRIPT: the OS environment plus <MODE>_DEVICE, _DISK_PATH and _INDEX. */
+  private async diskTransfer(
+    mode: "export" | "import",
+    inst: InstanceSpec,
+    disks: AttachedDisk[],
+    index: number,
+    io: { stdinFile?: string; stdoutFile?: string },
+    debug: number,
+  ): Promise<string> {
+    const os = await this.find(inst.os);
+    const env = osEnvironment(inst, os, debug, disks);
+    const prefix = mode.toUpperCase();
+    const path = disks[index]?.path;
+    if (path) {
+      env[`${prefix}_DEVICE`] = path;
+      env[`${prefix}_DISK_PATH`] = path;
+    }
+    env[`${prefix}_INDEX`] = String(index);
+    const logFile = this.logName(mode, inst.os, `${inst.name}-${index}`);
+    await this.run(os, mode, os.scripts[mode]!, [], env, logFile, io);
+    return logFile;
+  }
+
   /** Ganeti's ValidateOS: unknown parameters fail; then `verify <checks>` must succeed. */
   async validate(fullName: string, osparams: ParamDict, checks: string[]): Promise<void> {
     const os = await this.find(fullName);
@@ -93,8 +126,16 @@ export class OsRunner {
     return join(this.logDir, `${kind}-${osName}-${what}-${timestampForFilename()}.log`);
   }
 
-  private async run(os: OsDefinition, what: OsScript, script: string, args: string[], env: Record<string, string>, logFile: string): Promise<void> {
-    const result = await this.exec(os, script, args, env, logFile);
+  private async run(
+    os: OsDefinition,
+    what: OsScript,
+    script: string,
+    args: string[],
+    env: Record<string, string>,
+    logFile: string,
+    io: { stdinFile?: string; stdoutFile?: string } = {},
+  ): Promise<void> {
+    const result = await this.exec(os, script, args, env, logFile, io);
     if (scriptFailed(result)) {
       const lines = await tailFile(logFile, 20);
       throw new AgentError(
@@ -104,9 +145,16 @@ export class OsRunner {
     }
   }
 
-  private async exec(os: OsDefinition, script: string, args: string[], env: Record<string, string>, logFile?: string): Promise<ScriptResult> {
+  private async exec(
+    os: OsDefinition,
+    script: string,
+    args: string[],
+    env: Record<string, string>,
+    logFile?: string,
+    io: { stdinFile?: string; stdoutFile?: string } = {},
+  ): Promise<ScriptResult> {
     try {
-      return await runScript({ path: script, args, env, cwd: os.path, logFile, timeoutMs: this.timeoutMs });
+      return await runScript({ path: script, args, env, cwd: os.path, logFile, timeoutMs: this.timeoutMs, ...io });
     } catch (err) {
       throw new AgentError(AGENT_ERRORS.osScript, `Could not run ${script}: ${errText(err)}`);
     }

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { SparseWriter } from "./sparse.ts";
 
 /** PATH given to scripts (Ganeti's HOOKS_PATH): the daemon's own environment is not inherited. */
 export const SCRIPT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -22,6 +23,8 @@ export interface ScriptOptions {
   captureStdout?: boolean;
   /** A file fed to the script's stdin. */
   stdinFile?: string;
+  /** stdout goes to this file (written sparsely: zero blocks stay holes). */
+  stdoutFile?: string;
   timeoutMs: number;
 }
 
@@ -56,18 +59,20 @@ export function runScript(opts: ScriptOptions): Promise<ScriptResult> {
   return new Promise<ScriptResult>((resolve, reject) => {
     let logFd: number | null = null;
     let stdinFd: number | "ignore" = "ignore";
+    let sink: SparseWriter | null = null;
     try {
       if (opts.logFile) {
         mkdirSync(dirname(opts.logFile), { recursive: true });
         logFd = open(opts.logFile, "a");
       }
       if (opts.stdinFile) stdinFd = open(opts.stdinFile, "r");
+      if (opts.stdoutFile) sink = new SparseWriter(opts.stdoutFile);
     } catch (err) {
       fds.forEach((fd) => closeSync(fd));
       reject(err);
       return;
     }
-    const stdout = opts.captureStdout || logFd === null ? "pipe" : logFd;
+    const stdout = opts.captureStdout || logFd === null || sink ? "pipe" : logFd;
     const stderr = logFd === null ? "pipe" : logFd;
     const child = spawn(opts.path, opts.args ?? [], {
       cwd: opts.cwd,
@@ -83,7 +88,10 @@ export function runScript(opts: ScriptOptions): Promise<ScriptResult> {
       if (into === "out") out = (out + text).slice(-CAPTURE_LIMIT);
       if (logFd === null) combined = (combined + text).slice(-CAPTURE_LIMIT);
     };
-    child.stdout?.on("data", collect(opts.captureStdout ? "out" : "both"));
+    if (sink) {
+      const writer = sink;
+      child.stdout?.on("data", (chunk: Buffer) => writer.write(chunk));
+    } else child.stdout?.on("data", collect(opts.captureStdout ? "out" : "both"));
     child.stderr?.on("data", collect("both"));
 
     let timedOut = false;
@@ -101,6 +109,7 @@ export function runScript(opts: ScriptOptions): Promise<ScriptResult> {
       settled = true;
       clearTimeout(timer);
       fds.forEach((fd) => closeSync(fd));
+      sink?.finish();
       resolve({ code, signal, timedOut, stdout: out, output: combined });
     };
     child.on("error", (err) => {
@@ -108,6 +117,7 @@ export function runScript(opts: ScriptOptions): Promise<ScriptResult> {
       settled = true;
       clearTimeout(timer);
       fds.forEach((fd) => closeSync(fd));
+      sink?.finish();
       reject(err);
     });
     // "close" waits for the pipes; if something the script left behind holds them, "exit" plus
