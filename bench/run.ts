@@ -344,16 +344,22 @@ async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
 /** Each Corral measure again, alone, under node --cpu-prof; summaries by measure. */
 async function profiles(o: Options, smallDir: string, bigDir: string | undefined, profDir: string): Promise<Record<string, ProfileSummary>> {
   const out: Record<string, ProfileSummary> = {};
-  const profiled = async (name: string, dir: string, body: (m: RunningMaster) => Promise<void>) => {
+  /** `body` returns false when the measure does not exist (yet): no summary then. */
+  const profiled = async (name: string, dir: string, body: (m: RunningMaster) => Promise<boolean | void>) => {
     // (NODE_OPTIONS is split at spaces: the directory name must have none.)
     const d = join(profDir, name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, ""));
     mkdirSync(d, { recursive: true });
     log(`profiling: ${name}`);
     const m = await startCorral(dir, o.port, d);
+    let ran: boolean | void;
     try {
-      await body(m);
+      ran = await body(m);
     } finally {
       await m.stop();
+    }
+    if (ran === false) {
+      log(`${name}: not available yet, no profile`);
+      return;
     }
     const file = readdirSync(d).find((f) => f.endsWith(".cpuprofile"));
     if (file) out[name] = summarizeProfile(join(d, file));
@@ -362,7 +368,8 @@ async function profiles(o: Options, smallDir: string, bigDir: string | undefined
   await profiled("GET /2/info (wrk)", smallDir, async (m) => void (await wrk(o, m.base, "/2/info")));
   await profiled("GET /2/instances?bulk=1 (wrk)", smallDir, async (m) => {
     const probe = await routeExists(corralTarget(m), "GET", "/2/instances");
-    if (probe.ok) await wrk(o, m.base, "/2/instances?bulk=1");
+    if (!probe.ok) return false;
+    await wrk(o, m.base, "/2/instances?bulk=1");
   });
   await profiled(`${o.profileJobs} tag jobs from ${o.clients} clients`, smallDir, async (m) => {
     await tagBurst(corralTarget(m), { jobs: o.profileJobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 600 });
@@ -373,7 +380,8 @@ async function profiles(o: Options, smallDir: string, bigDir: string | undefined
     await removeTags(corralTarget(m), ["bench-prof-single"]);
   });
   if (bigDir) {
-    await profiled("large cluster: start-up + lists", bigDir, async (m) => {
+    const big = `${o.bigInstances} instances on ${o.bigNodes} nodes`;
+    await profiled(`${big}: start-up, then the bulk list`, bigDir, async (m) => {
       const probe = await routeExists(corralTarget(m), "GET", "/2/instances");
       if (probe.ok) await timedRequests(corralTarget(m), "/2/instances?bulk=1", o.bigLists, 120);
     });
