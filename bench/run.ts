@@ -199,7 +199,11 @@ async function routeExists(t: Target, method: string, path: string, body?: unkno
   }
 }
 
-/** Creates the instances through POST /2/instances, as the Ganeti reference's grow script does. */
+/**
+ * Creates the instances through POST /2/instances with the bodies the Ganeti reference's grow
+ * script sends, except the OS: Corral ships `corral-marker+default` (nothing to do for a diskless
+ * instance) where the reference has Debian's `noop`, which is not on Corral's OS search path.
+ */
 async function createViaApi(t: Target, count: number): Promise<void> {
   const c = new Client(t, 8);
   const deadline = Date.now() + 30 * 60_000;
@@ -210,15 +214,18 @@ async function createViaApi(t: Target, count: number): Promise<void> {
         Number(
           await c.json("POST", "/2/instances", {
             __version__: 1, mode: "create", name: instanceName(k), disk_template: "diskless", disks: [],
-            nics: [{ ip: `127.101.${Math.floor(k / 200)}.${10 + (k % 200)}` }], os: "noop", pnode: MASTER_NODE,
+            nics: [{ ip: `127.101.${Math.floor(k / 200)}.${10 + (k % 200)}` }], os: "corral-marker+default", pnode: MASTER_NODE,
             name_check: false, ip_check: false, hypervisor: "fake", beparams: { maxmem: 128, minmem: 128, vcpus: 1 }, start: false,
           }),
         ),
       );
     }
     const statuses = await Promise.all(ids.map((id) => waitJob(c, id, deadline)));
-    const failed = statuses.filter((s) => s !== "success").length;
-    if (failed > 0) throw new Error(`${failed} of ${count} instance creation jobs did not succeed`);
+    const failed = ids.filter((_, i) => statuses[i] !== "success");
+    if (failed.length > 0) {
+      const job = (await c.json("GET", `/2/jobs/${failed[0]}`)) as { opresult?: unknown };
+      throw new Error(`${failed.length} of ${count} instance creation jobs did not succeed; job ${failed[0]}: ${JSON.stringify(job.opresult)}`);
+    }
   } finally {
     c.close();
   }
