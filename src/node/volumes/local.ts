@@ -12,6 +12,7 @@ import { ECODE } from "../../model/errors.ts";
 import type { OsdInfo, PoolInfo, SnapshotInfo, StorageReply, StorageRequest, VolumeInfo } from "../../rpc/pvc.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { errText, isErrno, readJson, writeJsonAtomic } from "../util/fsutil.ts";
+import { failReason, runScript, scriptFailed, SCRIPT_PATH } from "../util/exec.ts";
 import { argError } from "../util/names.ts";
 
 const MiB = 1024 * 1024;
@@ -292,8 +293,7 @@ export class LocalStorage {
     await mkdir(dir, { recursive: true });
     const dst = join(dir, snapshot);
     if (await exists(dst)) throw storageError(`Snapshot '${pool}/${volume}@${snapshot}' already exists`, ECODE.exists);
-    // A reflink where the file system has them (btrfs, XFS), else a full copy.
-    await copyFile(src, dst, fsc.COPYFILE_EXCL | fsc.COPYFILE_FICLONE);
+    await snapshotCopy(src, dst);
     return {};
   }
 
@@ -458,6 +458,22 @@ export class LocalStorage {
     const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join(" ").trimEnd()).join("\n");
     return `${table}\n\ntotal_objects    ${pools.reduce((a, p) => a + p.stats.num_objects, 0)}\ntotal_used       ${human(fs.total - fs.free)}\ntotal_avail      ${human(fs.free)}\ntotal_space      ${human(fs.total)}\n`;
   }
+}
+
+/**
+ * A snapshot file: a reflink where the file system has them (btrfs, XFS), else GNU cp's
+ * hole-aware copy, which skips the unwritten parts of a sparse volume instead of reading
+ * gigabytes of zeros.
+ */
+async function snapshotCopy(src: string, dst: string): Promise<void> {
+  try {
+    await copyFile(src, dst, fsc.COPYFILE_EXCL | fsc.COPYFILE_FICLONE_FORCE);
+    return;
+  } catch (err) {
+    if (isErrno(err, "EEXIST")) throw storageError(`${dst} already exists`, ECODE.exists);
+  }
+  const r = await runScript({ path: "cp", args: ["--reflink=auto", "--sparse=always", "--no-clobber", "--", src, dst], env: { PATH: SCRIPT_PATH }, cwd: "/", timeoutMs: 3600_000 });
+  if (scriptFailed(r)) throw storageError(`Cannot copy ${src} to ${dst}: cp ${failReason(r, 3600_000)} ${r.output.trim()}`);
 }
 
 async function exists(path: string): Promise<boolean> {
