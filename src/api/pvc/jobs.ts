@@ -81,9 +81,11 @@ export async function runJob(s: PvcServices, ops: Opcode[], o: { until?: number;
   const until = o.until ?? ops.length - 1;
   await awaitJob(s, id, (j) => jobFinished(j) || FINALIZED.has(j.ops[until].status), o.timeoutMs ?? JOB_WAIT_MS);
   const job = s.queue.get(id)!;
-  const error = errorOf(job);
   const op = job.ops[until];
-  return { id, job, ok: error === undefined && op.status === "success", result: op.result, error };
+  // Only what was waited for counts: a later opcode's failure shows in the job (and in PVC's
+  // failed state), not in this answer, so the answer does not depend on timing.
+  const ok = op.status === "success";
+  return { id, job, ok, result: op.result, error: ok ? undefined : errorOf(job) };
 }
 
 /** PVC's failure text for a job error: "ERROR: <message>". */

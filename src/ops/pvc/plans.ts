@@ -40,6 +40,7 @@ export function moveJob(inst: Instance, target: Node, running: boolean, state: "
   if (!running) return [intent(inst, state, { last_node: lastNode, move_to: target.name })];
   return [
     intent(inst, state, { last_node: lastNode }),
-    buildOpcode(OpInstanceMigrate, { instance_name: inst.name, target_node: target.name, allow_failover: true }) as Opcode,
+    // PVC has no instance policies: a VM that Ganeti's policy would not place still moves.
+    buildOpcode(OpInstanceMigrate, { instance_name: inst.name, target_node: target.name, allow_failover: true, ignore_ipolicy: true }) as Opcode,
   ];
 }
