@@ -13,6 +13,7 @@ import { nodePowercycleLU } from "./node/powercycle.ts";
 import { nodeSetParamsLU } from "./node/setparams.ts";
 import { nodeModifyStorageLU, nodeQueryStorageLU, repairNodeStorageLU } from "./node/storage.ts";
 import { tagsDelLU, tagsSetLU } from "./tags.ts";
+import { instanceLogicalUnits } from "./instance/index.ts";
 import { pvcLogicalUnits } from "./pvc/index.ts";
 
 const all: LogicalUnit<never, never>[] = [
@@ -43,5 +44,5 @@ const all: LogicalUnit<never, never>[] = [
 ] as never[];
 
 export const logicalUnits: ReadonlyMap<string, LogicalUnit> = new Map(
-  [...(all as unknown as LogicalUnit[]), ...pvcLogicalUnits].map((lu) => [lu.opcode.id, lu]),
+  [...(all as unknown as LogicalUnit[]), ...instanceLogicalUnits, ...pvcLogicalUnits].map((lu) => [lu.opcode.id, lu]),
 );

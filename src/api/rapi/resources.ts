@@ -11,6 +11,7 @@ import { tagRoutes } from "./tags.ts";
 import { clusterInfoRoute } from "./info.ts";
 import { filterRoutes } from "./filters.ts";
 import { groupRoutes } from "./groups.ts";
+import { instanceRoutes } from "./instances.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { queryRoutes } from "./query.ts";
@@ -37,6 +38,7 @@ export function rapiRoutes(s: RapiServices): Route[] {
     }),
     ...filterRoutes(s),
     ...groupRoutes(s),
+    ...instanceRoutes(s),
     ...networkRoutes(s),
     ...nodeRoutes(s),
     ...queryRoutes(s),

@@ -1,0 +1,302 @@
+// OP_INSTANCE_MIGRATE and OP_INSTANCE_FAILOVER (Ganeti's TLMigrateInstance). Corral's
+// templates are externally mirrored (sharedfile, ext: every node reaches the storage;
+// diskless: nothing to reach) or not mirrored at all (file). The former move to a target
+// node, given or chosen by the allocator; the latter cannot move.
+
+import { groupIPolicy, specViolations } from "../../alloc/policy.ts";
+import { ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import type { Instance, Node } from "../../model/objects.ts";
+import type { ParamSpec } from "../../model/params.ts";
+import { OpInstanceFailover, OpInstanceMigrate } from "../../model/opcodes/instance.ts";
+import type { InstanceSpec } from "../../rpc/calls.ts";
+import { RpcCallError } from "../../rpc/errors.ts";
+import type { ConfigSnapshot } from "../../store/store.ts";
+import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
+import { resolveObject } from "../resolve.ts";
+import {
+  assembleDisks, checkNodeFreeMemory, DTS_EXT_MIRROR, filledBeparams, filledHvparams, instanceLocks, instanceSpec, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
+} from "./common.ts";
+import { iallocatorOrNode, instanceShape, relocationTarget } from "./placement.ts";
+import { setDisksActive } from "./power.ts";
+
+/** What migrate and failover share of their opcodes. */
+interface MoveOp {
+  instance_name: string;
+  instance_uuid: string | null;
+  target_node: string | null;
+  target_node_uuid: string | null;
+  iallocator: string | null;
+  ignore_ipolicy: boolean;
+  cleanup: boolean;
+}
+
+interface MovePlan {
+  inst: Instance;
+  target: Node;
+  failover: boolean;
+  live: boolean;
+}
+
+/** Ganeti's CheckTargetNodeIPolicy. */
+function checkTargetPolicy(snap: ConfigSnapshot, inst: Instance, target: Node, ignore: boolean, warn: (m: string) => void): void {
+  const group = snap.groups.get(target.group);
+  const violations = specViolations(groupIPolicy(snap.cluster, group), instanceShape(snap, inst));
+  if (violations.length === 0) return;
+  const msg = `Instance ${inst.name} does not meet target node group's (${group?.name ?? target.group}) instance policy: ${violations.join(", ")}`;
+  if (ignore) warn(msg);
+  else throw new OpPrereqError(msg, ECODE.inval);
+}
+
+/** TLMigrateInstance.CheckPrereq for both opcodes. */
+function planMove(ctx: LuContext<ParamSpec>, op: MoveOp, failoverRequested: boolean, fallback: boolean): MovePlan {
+  const snap = ctx.snapshot();
+  const live = ctx.master.live;
+  const inst = opInstance(snap, op);
+  noteInstance(op, inst);
+  let failover = failoverRequested;
+  if (!op.cleanup && inst.admin_state !== "up" && !failover && fallback) {
+    logInfo(ctx, "Instance is marked down or offline, fallback allowed, switching to failover");
+    failover = true;
+  }
+  const notMirrored = [...new Set(inst.disks.map((d) => d.dev_type).filter((t) => !DTS_EXT_MIRROR.includes(t) && t !== "drbd"))];
+  if (notMirrored.length > 0) {
+    throw new OpPrereqError(`Instance's disk layout '${notMirrored.join(", ")}' does not allow ${failover ? "failovers" : "migrations"}`, ECODE.state);
+  }
+  const iallocator = iallocatorOrNode(snap, op.iallocator, op.target_node ?? op.target_node_uuid);
+  let target: Node;
+  if (iallocator !== null) {
+    op.iallocator = iallocator;
+    target = snap.nodes.get(relocationTarget(snap, live, iallocator, inst, op.ignore_ipolicy)) as Node;
+    logInfo(ctx, `Selected nodes for instance ${inst.name} via iallocator ${iallocator}: ${target.name}`);
+  } else {
+    target = resolveObject(snap, "node", (op.target_node ?? op.target_node_uuid) as string);
+  }
+  op.target_node = target.name;
+  op.target_node_uuid = target.uuid;
+  checkTargetPolicy(snap, inst, target, op.ignore_ipolicy, (m) => logWarning(ctx, m));
+  if (target.uuid === inst.primary_node) {
+    throw new OpPrereqError(`Cannot migrate instance ${inst.name} to its primary (${snap.nodes.get(inst.primary_node)?.name})`, ECODE.state);
+  }
+  if (target.offline) throw new OpPrereqError(`Can't use offline node: ${target.name}`, ECODE.state);
+  const be = filledBeparams(snap.cluster, inst.beparams);
+  if (!op.cleanup && (!failover || inst.admin_state === "up")) {
+    checkNodeFreeMemory(snap, live, target.uuid, `migrating instance ${inst.name}`, Number(be.minmem));
+  } else {
+    logInfo(ctx, "Not checking memory on the secondary node as instance will not be started");
+  }
+  if (!op.cleanup && !failover && be.always_failover === true) {
+    logInfo(ctx, "Instance configured to always failover; fallback to failover");
+    failover = true;
+  }
+  if (!op.cleanup) {
+    if (target.drained) throw new OpPrereqError(`Can't use drained node ${target.name}`, ECODE.state);
+    if (!target.vm_capable) throw new OpPrereqError(`Can't use non-vm_capable node ${target.name}`, ECODE.state);
+    if (!failover && !live.instances.get(inst.uuid)?.running) {
+      if (fallback) {
+        logInfo(ctx, "Can't migrate, instance offline, fallback to failover");
+        failover = true;
+      } else {
+        throw new OpPrereqError(`Can't migrate, please use failover: instance ${inst.name} is not running`, ECODE.state);
+      }
+    }
+  }
+  return { inst, target, failover, live: false };
+}
+
+/** The migration mode (Ganeti: the opcode's mode or live flag, else the hypervisor's migration_mode). */
+function migrationMode(snap: ConfigSnapshot, inst: Instance, mode: string | null, liveFlag: boolean | null): boolean {
+  if (liveFlag !== null && mode !== null) throw new OpPrereqError("Only one of the 'live' and 'mode' parameters are accepted", ECODE.inval);
+  if (liveFlag !== null) return liveFlag;
+  if (mode !== null) return mode === "live";
+  return filledHvparams(snap.cluster, inst.hypervisor, inst.os, inst.hvparams).migration_mode !== "non-live";
+}
+
+/** Moves the instance's disks (their node lists) and primary node to `target` in the config. */
+function setPrimary(ctx: LuContext<ParamSpec>, inst: Instance, target: string): Instance {
+  return ctx.master.store.transact((tx) =>
+    tx.update("instance", inst.uuid, (i) => {
+      i.primary_node = target;
+      for (const d of i.disks) d.nodes = [target];
+    }));
+}
+
+async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownTimeout: number, ignoreConsistency: boolean): Promise<void> {
+  const { inst, target } = plan;
+  const snap = ctx.snapshot();
+  const source = snap.nodes.get(inst.primary_node) as Node;
+  ctx.feedback(`Failover instance ${inst.name}`);
+  if (inst.disks_active) ctx.feedback("* checking disk consistency between source and target");
+  else ctx.feedback("* not checking disk consistency as instance is not running");
+  ctx.feedback("* shutting down instance on source node");
+  try {
+    await ctx.master.node(source).instanceShutdown({ name: inst.name, hypervisor: inst.hypervisor, timeout: shutdownTimeout });
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    if (ignoreConsistency || source.offline) {
+      logWarning(ctx, `Could not shutdown instance ${inst.name} on node ${source.name}, proceeding anyway; please make sure node ${source.name} is down; error details: ${err.message}`);
+    } else {
+      throw new OpExecError(`Could not shutdown instance ${inst.name} on node ${source.name}: ${err.message}`);
+    }
+  }
+  ctx.feedback("* deactivating the instance's disks on source node");
+  if (!(await shutdownDisks(ctx, inst)) && !source.offline && !ignoreConsistency) {
+    throw new OpExecError("Can't shut down the instance's disks");
+  }
+  const moved = setPrimary(ctx, inst, target.uuid);
+  if (moved.admin_state === "up") {
+    ctx.feedback(`* activating the instance's disks on target node ${target.name}`);
+    try {
+      await assembleDisks(ctx, moved);
+    } catch (err) {
+      await shutdownDisks(ctx, moved);
+      throw err instanceof OpExecError ? new OpExecError(`Can't activate the instance's disks: ${err.message}`) : err;
+    }
+    ctx.feedback(`* starting the instance on the target node ${target.name}`);
+    try {
+      await ctx.master.node(target).instanceStart({ instance: instanceSpec(ctx.snapshot(), moved) });
+    } catch (err) {
+      if (!(err instanceof RpcCallError)) throw err;
+      await shutdownDisks(ctx, moved);
+      throw new OpExecError(`Could not start instance ${inst.name} on node ${target.name}: ${err.message}`);
+    }
+  } else setDisksActive(ctx, moved, false);
+}
+
+async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRuntimeChanges: boolean): Promise<void> {
+  const { inst, target } = plan;
+  const snap = ctx.snapshot();
+  const source = snap.nodes.get(inst.primary_node) as Node;
+  const src = ctx.master.node(source);
+  const dst = ctx.master.node(target);
+  ctx.feedback(`Migrating instance ${inst.name}`);
+  let spec: InstanceSpec = instanceSpec(snap, inst);
+  const running = await raiseOnFail(src.instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }), `Error checking instance on node ${source.name}`);
+  if (!running) throw new OpExecError(`Can't migrate, please use failover: instance ${inst.name} is not running`);
+  const targetFree = ctx.master.live.nodes.get(target.uuid)?.facts?.memory_free ?? Infinity;
+  if (running.memory > targetFree) {
+    if (!allowRuntimeChanges) {
+      throw new OpExecError(
+        `Memory ballooning not allowed and not enough free memory to fit instance ${inst.name} on target node ${target.name} (have ${targetFree}MB, need ${running.memory}MB)`,
+      );
+    }
+    ctx.feedback(`* setting instance memory to ${targetFree}`);
+    await raiseOnFail(src.instanceBalloonMemory({ name: inst.name, hypervisor: inst.hypervisor, memory: targetFree }), "Cannot modify instance runtime memory");
+  }
+  const { info } = await raiseOnFail(src.migrationInfo({ instance: spec }), `Failed fetching source migration information from ${source.name}`);
+  ctx.feedback(`* preparing ${target.name} to accept the instance`);
+  try {
+    await dst.acceptInstance({ instance: spec, info, target: target.primary_ip });
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    ctx.feedback("Pre-migration failed, aborting");
+    throw new OpExecError(`Could not pre-migrate instance ${inst.name}: ${err.message}`);
+  }
+  const abort = async (why: string): Promise<never> => {
+    ctx.feedback("Migration failed, aborting");
+    await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
+    await src.finalizeMigrationSource({ instance: spec, success: false, live: plan.live }).catch(() => undefined);
+    throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`);
+  };
+  ctx.feedback(`* migrating instance to ${target.name}`);
+  try {
+    await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live });
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    await abort(err.message);
+  }
+  ctx.feedback("* starting memory transfer");
+  for (;;) {
+    let status: string;
+    try {
+      status = (await src.migrationStatus({ instance: spec })).status;
+    } catch (err) {
+      if (!(err instanceof RpcCallError)) throw err;
+      return abort(err.message);
+    }
+    if (status === "completed") break;
+    if (status !== "active") return abort("hypervisor returned failure");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  ctx.feedback("* memory transfer complete");
+  const errors: string[] = [];
+  try {
+    await dst.finalizeMigrationDst({ instance: spec, info, success: true });
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    errors.push(err.message);
+  }
+  try {
+    await src.finalizeMigrationSource({ instance: spec, success: true, live: plan.live });
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    errors.push(err.message);
+  }
+  if (errors.length > 0) throw new OpExecError(`Could not finalize instance migration: ${errors.join(" ")}`);
+  const moved = setPrimary(ctx, inst, target.uuid);
+  spec = instanceSpec(ctx.snapshot(), moved);
+  ctx.feedback("* done");
+}
+
+/** Migration cleanup: find where the instance runs and make the config say so. */
+async function execCleanup(ctx: LuContext<ParamSpec>, plan: MovePlan): Promise<void> {
+  const { inst, target } = plan;
+  const source = ctx.snapshot().nodes.get(inst.primary_node) as Node;
+  ctx.feedback("* checking where the instance actually runs (if this hangs, the hypervisor might be in a bad state)");
+  const runsOn = async (n: Node) => (await raiseOnFail(ctx.master.node(n).instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }),
+    `Can't contact node ${n.name}`)) !== null;
+  const [onSource, onTarget] = [await runsOn(source), await runsOn(target)];
+  ctx.feedback(`* instance running on: ${[onSource ? source.name : null, onTarget ? target.name : null].filter(Boolean).join(",")}`);
+  if (onSource && onTarget) {
+    throw new OpExecError("Instance seems to be running on two nodes, or the hypervisor is confused; you will have to ensure manually that it runs only on one and restart this operation");
+  }
+  if (!onSource && !onTarget) {
+    throw new OpExecError("Instance does not seem to be running at all; in this case it's safer to repair by running 'gnt-instance stop' to ensure disk shutdown, and then restarting it");
+  }
+  if (onTarget) {
+    ctx.feedback(`* instance running on secondary node (${target.name}), updating config`);
+    setPrimary(ctx, inst, target.uuid);
+  } else {
+    ctx.feedback(`* instance confirmed to be running on its primary node (${source.name})`);
+  }
+  ctx.feedback("* done");
+}
+
+export const instanceMigrateLU = defineLU({
+  opcode: OpInstanceMigrate,
+  locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive", allNodes: true }),
+  checkPrereq(ctx: LuContext<typeof OpInstanceMigrate.params>): MovePlan {
+    const op = ctx.op;
+    const plan = planMove(ctx, op, false, op.allow_failover);
+    if (!plan.failover) plan.live = migrationMode(ctx.snapshot(), plan.inst, op.mode, op.live);
+    if (!plan.failover && op.mode === null) op.mode = plan.live ? "live" : "non-live";
+    op.live = null;
+    return plan;
+  },
+  async exec(ctx, plan) {
+    try {
+      if (plan.failover) await execFailover(ctx, plan, 120, false);
+      else if (ctx.op.cleanup) await execCleanup(ctx, plan);
+      else await execMigration(ctx, plan, ctx.op.allow_runtime_changes);
+    } finally {
+      await refreshLive(ctx, [plan.inst.primary_node, plan.target.uuid]);
+    }
+    return null;
+  },
+});
+
+export const instanceFailoverLU = defineLU({
+  opcode: OpInstanceFailover,
+  locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive", allNodes: true }),
+  checkPrereq(ctx: LuContext<typeof OpInstanceFailover.params>): MovePlan {
+    return planMove(ctx, ctx.op, true, false);
+  },
+  async exec(ctx, plan) {
+    try {
+      if (ctx.op.cleanup) await execCleanup(ctx, plan);
+      else await execFailover(ctx, plan, ctx.op.shutdown_timeout, ctx.op.ignore_consistency);
+    } finally {
+      await refreshLive(ctx, [plan.inst.primary_node, plan.target.uuid]);
+    }
+    return null;
+  },
+});

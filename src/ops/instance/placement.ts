@@ -1,0 +1,102 @@
+// Choosing nodes for instance LUs: Ganeti's CheckIAllocatorOrNode and the iallocator runs
+// of instance creation and relocation, answered by Corral's allocator (src/alloc).
+
+import { allocate, allocateMany, capacityModel, isKnownAllocator, relocate, type AllocRequest } from "../../alloc/allocator.ts";
+import type { InstanceShape } from "../../alloc/policy.ts";
+import { ECODE, OpPrereqError } from "../../model/errors.ts";
+import type { Instance } from "../../model/objects.ts";
+import type { LiveState } from "../../query/live.ts";
+import type { ConfigSnapshot } from "../../store/store.ts";
+import { filledBeparams } from "./common.ts";
+
+/** Ganeti's DEFAULT_IALLOCATOR_SHORTCUT: "." means the cluster's default. */
+const DEFAULT_SHORTCUT = ".";
+
+/**
+ * Ganeti's CheckIAllocatorOrNode: at most one of the two; with neither (or "."), the
+ * cluster's default iallocator. Returns the iallocator to run, or null when a node was given.
+ */
+export function iallocatorOrNode(snap: ConfigSnapshot, iallocator: string | null, node: string | null): string | null {
+  if (node !== null && iallocator !== null) throw new OpPrereqError("Do not specify both, iallocator and node", ECODE.inval);
+  if ((node === null && iallocator === null) || iallocator === DEFAULT_SHORTCUT) {
+    const dflt = snap.cluster.default_iallocator;
+    if (!dflt) {
+      throw new OpPrereqError(
+        "No iallocator or node given and no cluster-wide default iallocator found; please specify either an iallocator or a node, or set a cluster-wide default iallocator",
+        ECODE.inval,
+      );
+    }
+    return dflt;
+  }
+  return iallocator;
+}
+
+function checkAllocator(name: string): void {
+  if (!isKnownAllocator(name)) {
+    throw new OpPrereqError(
+      `Failure while running the iallocator script: iallocator module '${name}' not found in the search path (Corral's allocator answers to "hail" and "corral")`,
+      ECODE.inval,
+    );
+  }
+}
+
+/** Runs the allocator for a new instance; the chosen node's uuid. */
+export function allocateNode(snap: ConfigSnapshot, live: LiveState, iallocator: string, req: AllocRequest): string {
+  checkAllocator(iallocator);
+  const result = allocate(capacityModel(snap, live), snap, req);
+  if (!result.ok) {
+    throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.info}`, ECODE.noRes);
+  }
+  return result.node;
+}
+
+/** The shape of an existing instance, as policies judge it. */
+export function instanceShape(snap: ConfigSnapshot, inst: Instance): InstanceShape {
+  const be = filledBeparams(snap.cluster, inst.beparams);
+  const num = (v: unknown) => (typeof v === "number" ? v : null);
+  return {
+    memory: num(be.maxmem),
+    vcpus: num(be.vcpus),
+    spindleUse: num(be.spindle_use),
+    nics: inst.nics.length,
+    diskSizes: inst.disks.map((d) => d.size),
+    diskTemplates: inst.disks.map((d) => d.dev_type),
+  };
+}
+
+/**
+ * Where a shared-storage instance can go from its primary (Ganeti's IAReqRelocate): a node
+ * of the same group with room for it; memory only counts when it is to run.
+ */
+export function relocationTarget(snap: ConfigSnapshot, live: LiveState, iallocator: string, inst: Instance, ignoreIpolicy: boolean): string {
+  checkAllocator(iallocator);
+  const be = filledBeparams(snap.cluster, inst.beparams);
+  const req: AllocRequest = {
+    name: inst.name,
+    memory: inst.admin_state === "up" ? Number(be.maxmem ?? 0) : 0,
+    vcpus: Number(be.vcpus ?? 1),
+    disk: null,
+    shape: instanceShape(snap, inst),
+    group: snap.nodes.get(inst.primary_node)?.group,
+    exclude: [inst.primary_node],
+    ignoreIpolicy,
+  };
+  const result = relocate(capacityModel(snap, live), snap, req);
+  if (!result.ok) {
+    throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.info}`, ECODE.noRes);
+  }
+  return result.node;
+}
+
+/**
+ * Places several new instances in turn (Ganeti's multi-instance allocation request); like
+ * hail, the request fails as a whole when one of them finds no node.
+ */
+export function allocateNodes(snap: ConfigSnapshot, live: LiveState, iallocator: string, reqs: AllocRequest[]): [string, string][] {
+  checkAllocator(iallocator);
+  const result = allocateMany(snap, live, reqs);
+  if (result.failed.length > 0) {
+    throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.infos[0]}`, ECODE.noRes);
+  }
+  return result.allocatable.map(([name, [node]]) => [name, node]);
+}
