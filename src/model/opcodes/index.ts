@@ -8,10 +8,11 @@ import * as network from "./network.ts";
 import * as node from "./node.ts";
 import * as nodeadd from "./nodeadd.ts";
 import * as os from "./os.ts";
+import * as pvc from "./pvc.ts";
 import * as query from "./query.ts";
 import * as tags from "./tags.ts";
 
-const modules: Record<string, unknown>[] = [backup, cluster, group, instance, network, node, nodeadd, os, query, tags];
+const modules: Record<string, unknown>[] = [backup, cluster, group, instance, network, node, nodeadd, os, pvc, query, tags];
 
 export const opcodeDefs: ReadonlyMap<string, OpcodeDef> = new Map(
   modules
