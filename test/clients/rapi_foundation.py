@@ -7,30 +7,15 @@ import sys
 
 from ganeti.rapi import client as rapi
 
-host, port, user, password, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-curl_config = rapi.GenericCurlConfig(cafile=cafile, verify_hostname=True, timeout=60)
-c = rapi.GanetiRapiClient(host, port=port, username=user, password=password, curl_config_fn=curl_config)
+from rapi_common import check, connect
+from rapi_common import poll as poll_job
 
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit("FAILED: %s" % what)
+host, port = sys.argv[1], int(sys.argv[2])
+c, curl_config = connect()
 
 
 def poll(job_id):
-    """Follows a job the way the client's PollJob helper does, with WaitForJobChange."""
-    prev_info, prev_serial = None, None
-    for _ in range(200):
-        result = c.WaitForJobChange(job_id, ["status"], prev_info, prev_serial)
-        if not result:
-            continue
-        info, log = result["job_info"], result["log_entries"]
-        if log:
-            prev_serial = max(entry[0] for entry in log)
-        if info[0] in rapi.JOB_STATUS_FINALIZED:
-            return c.GetJobStatus(job_id)
-        prev_info = info
-    raise SystemExit("FAILED: job %s did not finish" % job_id)
+    return poll_job(c, job_id)
 
 
 check(c.GetVersion() == 2, "GetVersion is 2")

@@ -112,10 +112,6 @@ export const nodeEvacuateLU = defineLU({
     }
     return { node, instances };
   },
-  dryRunResult(ctx) {
-    logInfo(ctx, "dry-run mode requested, not actually executing the operation");
-    return null;
-  },
   async exec(ctx, { instances }) {
     const jobs: Opcode[][] = [];
     const failed: string[] = [];

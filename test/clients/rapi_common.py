@@ -1,0 +1,34 @@
+"""What the official-client scripts share: connecting from the command line arguments,
+failing with a message, and following a job the way the client's PollJob helper does."""
+import sys
+
+from ganeti.rapi import client as rapi
+
+
+def connect(argv=None):
+    """HOST PORT USER PASSWORD CAFILE → (client, curl config), verifying the certificate."""
+    host, port, user, password, cafile = (argv or sys.argv)[1:6]
+    curl_config = rapi.GenericCurlConfig(cafile=cafile, verify_hostname=True, timeout=60)
+    client = rapi.GanetiRapiClient(host, port=int(port), username=user, password=password, curl_config_fn=curl_config)
+    return client, curl_config
+
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit("FAILED: %s" % what)
+
+
+def poll(c, job_id):
+    """Follows a job with WaitForJobChange until it is finalized; its GetJobStatus dict."""
+    prev_info, prev_serial = None, None
+    for _ in range(200):
+        result = c.WaitForJobChange(job_id, ["status"], prev_info, prev_serial)
+        if not result:
+            continue
+        info, log = result["job_info"], result["log_entries"]
+        if log:
+            prev_serial = max(entry[0] for entry in log)
+        if info[0] in rapi.JOB_STATUS_FINALIZED and not log:
+            return c.GetJobStatus(job_id)
+        prev_info = info
+    raise SystemExit("FAILED: job %s did not finish" % job_id)
