@@ -3,10 +3,10 @@
 // offline flag, OS parameters, network addresses from a pool.
 
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { call } from "../support/cluster.ts";
-import { createBody, fails, getInstance, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
+import { createBody, fails, getInstance, head, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
 
 describe("instance modification", () => {
   let c: InstanceCluster;
@@ -87,7 +87,7 @@ describe("instance modification", () => {
   });
 
   it("converts file → sharedfile → ext (filestore) → file, carrying the data", async () => {
-    const marker = () => readFileSync(String(snapInst("mod1")!.disks[0].logical_id[1])).subarray(0, 40).toString();
+    const marker = () => head(String(snapInst("mod1")!.disks[0].logical_id[1]), 40);
     const before = marker();
     assert.match(before, /^CORRAL-MARKER v1 name=mod1/);
     let result = await ok(port, "PUT", "/2/instances/mod1/modify", { disk_template: "sharedfile" });
@@ -104,7 +104,7 @@ describe("instance modification", () => {
     inst = snapInst("mod1")!;
     assert.deepEqual([inst.disks[0].dev_type, inst.disks[0].params], ["ext", { provider: "filestore", dir: extDir }]);
     const volume = `${extDir}/${String(inst.disks[0].logical_id[1])}`;
-    assert.equal(readFileSync(volume).subarray(0, 40).toString(), before);
+    assert.equal(head(volume, 40), before);
     assert.deepEqual(await fails(port, "PUT", "/2/instances/mod1/modify", { disk_template: "ext", ext_params: { provider: "filestore" } }),
       ["OpPrereqError", ["Not converting, 'disk/0' of type ExtStorage already using provider 'filestore'", "wrong_input"]]);
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createBody, fails, getInstance, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
+import { createBody, fails, getInstance, head, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
 
 describe("instances across nodes", () => {
   let c: InstanceCluster;
@@ -131,7 +131,7 @@ describe("instances across nodes", () => {
       const dir = join(c.dataDir, "ext-shared");
       await ok(port, "POST", "/2/instances", createBody("ext1", { disk_template: "ext", disks: [{ size: 1024, provider: "filestore", dir }], pnode: "node2" }));
       assert.equal(inst("ext1").disks[0].params.provider, "filestore");
-      assert.match(readFileSync(join(dir, String(inst("ext1").disks[0].logical_id[1]))).subarray(0, 30).toString(), /^CORRAL-MARKER v1 name=ext1/);
+      assert.match(head(join(dir, String(inst("ext1").disks[0].logical_id[1])), 30), /^CORRAL-MARKER v1 name=ext1/);
       await ok(port, "PUT", "/2/instances/ext1/migrate", { target_node: "node1" });
       assert.deepEqual(await runningOn("ext1"), ["node1"]);
       await ok(port, "PUT", "/2/instances/ext1/failover", { target_node: "node3" });
@@ -165,7 +165,7 @@ describe("instances across nodes", () => {
       assert.equal(op.os_type, "corral-marker+default");
       const copy = inst("copy1");
       assert.deepEqual([copy.disks.length, copy.disks[0].size, copy.osparams.marker_text], [1, 32, "exported"]);
-      const data = readFileSync(String(copy.disks[0].logical_id[1])).subarray(0, 200).toString();
+      const data = head(String(copy.disks[0].logical_id[1]), 200);
       assert.match(data, /^CORRAL-MARKER v1 name=src1\.corral\.test .* text=exported/, "the source's data, marker included");
       assert.equal((await getInstance(port, "copy1")).status, "running");
       const log = ((job.oplog as unknown[][])[0] as unknown[][]).map((e) => e[3]);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { call, waitJob } from "../support/cluster.ts";
-import { createBody, fails, getInstance, ok, run, startInstanceCluster, submit, type InstanceCluster } from "../support/instances.ts";
+import { createBody, fails, getInstance, head, ok, run, startInstanceCluster, submit, type InstanceCluster } from "../support/instances.ts";
 
 const GOLDEN_DIR = fileURLToPath(new URL("../../../shared/golden/ganeti-3.0/", import.meta.url));
 const haveGolden = existsSync(GOLDEN_DIR);
@@ -162,7 +162,7 @@ describe("instances", () => {
       const st = statSync(path);
       assert.equal(st.size, 1024 * MiB);
       assert.ok(st.blocks * 512 < 4 * MiB, "sparse");
-      assert.match(readFileSync(path).subarray(0, 200).toString(), /^CORRAL-MARKER v1 name=web1\.corral\.test os=corral-marker\+default variant=default/);
+      assert.match(head(path, 200), /^CORRAL-MARKER v1 name=web1\.corral\.test os=corral-marker\+default variant=default/);
       assert.equal(inst.status, "running");
       assert.equal(inst.oper_state, true);
       assert.deepEqual(inst.tags, ["kind:file"]);
@@ -280,7 +280,7 @@ describe("instances", () => {
       const path = diskPath();
       assert.match(path, /web2\.corral\.test\/[0-9a-f-]{36}\.file\.disk0$/);
       assert.equal(existsSync(old), false);
-      assert.match(readFileSync(path).subarray(0, 200).toString(), /^CORRAL-MARKER v1 name=web2\.corral\.test/);
+      assert.match(head(path, 200), /^CORRAL-MARKER v1 name=web2\.corral\.test/);
       assert.equal((await call(port, "GET", "/2/instances/web1")).status, 404);
       assert.equal((await getInstance(port, "web2")).uuid, uuid);
     });
@@ -290,7 +290,7 @@ describe("instances", () => {
       assert.equal(job.status, "success", JSON.stringify(job.opresult));
       assert.deepEqual(job.opresult, [null, null]);
       assert.deepEqual(job.summary, ["INSTANCE_SHUTDOWN(web2.corral.test)", "INSTANCE_REINSTALL(web2.corral.test)"]);
-      assert.match(readFileSync(diskPath()).subarray(0, 200).toString(), /variant=minimal/);
+      assert.match(head(diskPath(), 200), /variant=minimal/);
       job = await run(port, "POST", "/2/instances/web2/reinstall", {});
       assert.deepEqual(job.opresult, [null, null, null]);
       assert.equal((await getInstance(port, "web2")).status, "running");

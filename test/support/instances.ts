@@ -6,7 +6,7 @@
 // and lets a test pick the memory of each node.)
 
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dataPaths } from "../../src/master/datadir.ts";
@@ -145,4 +145,16 @@ export async function getInstance(port: number, name: string): Promise<Record<st
   const r = await call(port, "GET", `/2/instances/${name}`);
   if (r.status !== 200) throw new Error(`GET instance ${name}: ${r.status} ${r.text}`);
   return r.json as Record<string, unknown>;
+}
+
+/** The first `bytes` of a file (disk images are large; reading them whole is slow). */
+export function head(path: string, bytes = 200): string {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(bytes);
+    const n = readSync(fd, buf, 0, bytes, 0);
+    return buf.subarray(0, n).toString();
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -25,7 +25,7 @@ import { defineLU, type LuContext } from "../lu.ts";
 import { findObject, resolveObject } from "../resolve.ts";
 import { checkTag } from "../tags.ts";
 import {
-  agentOf, checkDiskTemplateEnabled, checkInstanceAbsent, checkNodeFreeMemory, createDisks, formatUnit,
+  agentOf, checkDiskTemplateEnabled, checkInstanceAbsent, checkNodeFreeMemory, checkNodeOnline, createDisks, formatUnit,
   instanceSpec, normalizeHostname, osBaseName, raiseOnFail, refreshLive, removeDisks, validateOs,
 } from "./common.ts";
 import {
@@ -475,23 +475,38 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
   return [plan.pnode.name];
 }
 
+/** An import whose disks or NICs come from the export: planned in exec, once the export is read. */
+interface DeferredImport {
+  deferred: true;
+  pnode: Node | null;
+}
+
 export const instanceCreateLU = defineLU({
   opcode: OpInstanceCreate,
   locks: createLocks,
-  checkPrereq(ctx: Ctx): CreatePlan {
+  checkPrereq(ctx: Ctx): CreatePlan | DeferredImport {
     const snap = ctx.snapshot();
-    checkCreateArguments(snap, ctx.op, ctx.feedback);
-    return planCreate(snap, ctx.master.live, ctx.op, ctx.feedback);
+    const op = ctx.op;
+    checkCreateArguments(snap, op, ctx.feedback);
+    if (op.mode === "import" && (op.disks.length === 0 || op.nics.length === 0)) {
+      checkInstanceAbsent(snap, op.instance_name);
+      const given = op.pnode ?? op.pnode_uuid;
+      const pnode = given ? resolveObject(snap, "node", given) : null;
+      if (pnode) checkNodeOnline(snap, pnode.uuid, "Cannot use offline primary node");
+      return { deferred: true, pnode };
+    }
+    return planCreate(snap, ctx.master.live, op, ctx.feedback);
   },
-  async exec(ctx, plan) {
+  async exec(ctx, prepared) {
+    let plan = prepared;
     if (ctx.op.mode === "import") {
       const source = await readExport(ctx);
       ctx.op.os_type = source.params.os;
       plan = planCreate(ctx.snapshot(), ctx.master.live, withExport(ctx.op, source.params), ctx.feedback, source);
     }
-    return execCreate(ctx, plan);
+    return execCreate(ctx, plan as CreatePlan);
   },
-  dryRunResult: (_ctx, plan) => [plan.pnode.uuid],
+  dryRunResult: (_ctx, plan) => ("deferred" in plan ? (plan.pnode ? [plan.pnode.uuid] : []) : [plan.pnode.uuid]),
 });
 
 // ---- multi-alloc ----
