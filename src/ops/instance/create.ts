@@ -165,6 +165,8 @@ export function checkCreateArguments(snap: ConfigSnapshot, op: CreateOp, log: (m
   }
   op.osparams_private ??= {};
   op.osparams_secret ??= {};
+  // An import takes the hypervisor from the export when the opcode names none.
+  if (op.mode !== "import") op.hypervisor ??= (snap.cluster.enabled_hypervisors[0] ?? null) as CreateOp["hypervisor"];
 }
 
 /** The opcode with what the export provides where the opcode says nothing (Ganeti's _ReadExportParams). */
