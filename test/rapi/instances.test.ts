@@ -452,6 +452,47 @@ describe("instances", () => {
       ]]);
     });
 
+    it("refuses to start an instance the node has no memory for (insufficient_resources)", async () => {
+      await ok(port, "POST", "/2/instances", createBody("fat", { disk_template: "diskless", disks: [], start: false, ignore_ipolicy: true, beparams: { maxmem: 40000, minmem: 40000, vcpus: 1 } }));
+      const err = await fails(port, "PUT", "/2/instances/fat/startup");
+      assert.equal(err[0], "OpPrereqError");
+      assert.match(String(err[1][0]), /^Not enough memory on node node1\.corral\.test for starting instance fat\.corral\.test: needed 40000 MiB, available \d+ MiB$/);
+      assert.equal(err[1][1], "insufficient_resources");
+      assert.equal((await getInstance(port, "fat")).admin_state, "down", "nothing changed");
+      await ok(port, "DELETE", "/2/instances/fat", {});
+    });
+
+    it("exports and removes an instance, then imports it back under its name with its MAC", async () => {
+      await ok(port, "POST", "/2/instances", createBody("round", { disks: [{ size: "64M" }], ignore_ipolicy: true, start: false }));
+      const before = await getInstance(port, "round");
+      assert.deepEqual(before["disk.sizes"], [64], "sizes may carry units");
+      const result = await ok(port, "PUT", "/2/instances/round/export", { destination: "node1", mode: "local", remove_instance: true });
+      assert.deepEqual(result, [true, [true]]);
+      assert.equal((await call(port, "GET", "/2/instances/round")).status, 404, "removed after the export");
+      const job = await run(port, "POST", "/2/instances", {
+        __version__: 1, mode: "import", name: "round.corral.test", disk_template: "file", disks: [], nics: [], pnode: "node1",
+        ignore_ipolicy: true, start: false,
+      });
+      assert.equal(job.status, "success", JSON.stringify(job.opresult));
+      const op = (job.ops as Record<string, unknown>[])[0];
+      assert.equal(op.src_node, "node1.corral.test", "found by searching the nodes' exports");
+      const after = await getInstance(port, "round");
+      assert.deepEqual([after["nic.macs"], after["disk.sizes"], after.os], [before["nic.macs"], [64], "corral-marker+default"]);
+      assert.match(head(String([...c.master.store.snapshot().instances.values()].find((i) => i.name === "round.corral.test")!.disks[0].logical_id[1]), 60),
+        /^CORRAL-MARKER v1 name=round\.corral\.test/);
+      const missing = await fails(port, "POST", "/2/instances", {
+        __version__: 1, mode: "import", name: "other.corral.test", disk_template: "file", disks: [], nics: [], pnode: "node1",
+      });
+      assert.deepEqual(missing, ["OpPrereqError", ["No export found for relative path other.corral.test", "wrong_input"]]);
+      await ok(port, "DELETE", "/2/instances/round", {});
+      await ok(port, "DELETE", "/2/instances/round.corral.test/export", {});
+    });
+
+    it("fails an info job for an unknown instance as Ganeti's name expansion does", async () => {
+      const job = await waitJob(port, await submit(port, "GET", "/2/instances/nosuch/info", undefined, "reader"));
+      assert.deepEqual(job.opresult, [["OpPrereqError", ["Instance 'nosuch' not known", "unknown_entity"]]]);
+    });
+
     it("lists the OSes as name+variant (capture 0006's shape)", async () => {
       const r = await call(port, "GET", "/2/os");
       assert.deepEqual(r.json, ["corral-marker+default", "corral-marker+minimal"]);

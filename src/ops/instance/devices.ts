@@ -6,7 +6,7 @@ import { AddressPool } from "../../model/addresspool.ts";
 import { ConfigurationError, ECODE, OpPrereqError } from "../../model/errors.ts";
 import { isIPv4Address, isIPv6Address } from "../../model/netaddr.ts";
 import type { Cluster, Disk, Network, Nic, ParamDict } from "../../model/objects.ts";
-import { forceDictType, type TypeTable } from "../../model/paramdicts.ts";
+import { forceDictType, parseUnit, type TypeTable } from "../../model/paramdicts.ts";
 import type { ConfigSnapshot, ConfigTx } from "../../store/store.ts";
 import { findObject } from "../resolve.ts";
 import { filledNicparams, nodeOf } from "./common.ts";
@@ -347,7 +347,14 @@ export function diskRequest(disk: Record<string, unknown>, template: string): Di
   if (!DISK_ACCESS_MODES.includes(mode)) throw new OpPrereqError(`Invalid disk access mode '${mode}'`, ECODE.inval);
   let size = disk.size;
   if (size === undefined || size === null) throw new OpPrereqError("Missing disk size", ECODE.inval);
-  if (typeof size === "string" && /^\s*\d+\s*$/.test(size)) size = Number(size);
+  // Ext disks skip the type check that converts "10G" (Ganeti then refuses it); Corral reads units for them too.
+  if (typeof size === "string") {
+    try {
+      size = parseUnit(size);
+    } catch {
+      throw new OpPrereqError(`Invalid disk size '${size}'`, ECODE.inval);
+    }
+  }
   if (typeof size !== "number" || !Number.isInteger(size)) throw new OpPrereqError(`Invalid disk size '${String(size)}'`, ECODE.inval);
   checkExtProvider(disk, template);
   if (disk.spindles !== undefined && disk.spindles !== null) {

@@ -7,7 +7,7 @@ import { OpInstanceConsole, OpInstanceQueryData } from "../../model/opcodes/inst
 import { RpcCallError } from "../../rpc/errors.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
-import { resolveObject } from "../resolve.ts";
+import { findObject, resolveObject } from "../resolve.ts";
 import {
   agentOf, diskSpec, filledBeparams, filledHvparams, filledNicparams, filledOsparams, instanceLocks, prereqInstance, instanceSpec, raiseOnFail,
 } from "./common.ts";
@@ -37,7 +37,11 @@ type QueryCtx = LuContext<typeof OpInstanceQueryData.params>;
 
 export const instanceQueryDataLU = defineLU({
   opcode: OpInstanceQueryData,
-  locks: () => ({ cluster: { names: "all", mode: "shared" }, instance: { names: "all", mode: "shared" } }),
+  locks: (op, snap) => {
+    const named = op.instances.map((n) => findObject(snap, "instance", n)?.uuid);
+    const names = op.instances.length === 0 || named.some((u) => u === undefined) ? "all" : (named as string[]);
+    return { cluster: { names: "all", mode: "shared" }, instance: { names, mode: "shared" } };
+  },
   checkPrereq(ctx: QueryCtx): Instance[] {
     const snap = ctx.snapshot();
     if (!ctx.op.static && ctx.op.use_locking) logWarning(ctx, "Non-static data requested, locks need to be acquired");
