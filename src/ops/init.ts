@@ -84,7 +84,7 @@ export function initialConfig(o: ClusterInitOptions): { cluster: Cluster; group:
     gluster_storage_dir: "",
     maintain_node_health: false,
     uid_pool: [],
-    default_iallocator: "",
+    default_iallocator: "hail",
     default_iallocator_params: {},
     reserved_lvs: [],
     primary_ip_family: 4,
