@@ -42,13 +42,14 @@ describe("instances across nodes", () => {
     });
 
     it("the cluster's default iallocator is used when neither node nor allocator is given; 'corral' is a name too", async () => {
+      const dflt = c.master.store.snapshot().cluster.default_iallocator;
       c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "corral")));
       try {
         const job = await run(port, "POST", "/2/instances", createBody("auto2", { pnode: null, disk_template: "diskless", disks: [], start: false }));
         assert.equal(job.status, "success", JSON.stringify(job.opresult));
         assert.equal((job.ops as Record<string, unknown>[])[0].pnode, "node2.corral.test");
       } finally {
-        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "")));
+        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
       }
     });
 

@@ -127,8 +127,14 @@ describe("instances", () => {
       assert.deepEqual(err, ["OpPrereqError", ["The 'provider' option is only valid for the ext disk template, not file", "wrong_input"]]);
       err = await fails(port, "POST", "/2/instances", createBody("bad4", { disk_template: "ext" }));
       assert.deepEqual(err, ["OpPrereqError", ["Missing provider for template 'ext'", "wrong_input"]]);
-      err = await fails(port, "POST", "/2/instances", createBody("bad5", { pnode: null }));
-      assert.match(String(err[1][0]), /^No iallocator or node given and no cluster-wide default iallocator found/);
+      const dflt = c.master.store.snapshot().cluster.default_iallocator;
+      c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "")));
+      try {
+        err = await fails(port, "POST", "/2/instances", createBody("bad5", { pnode: null }));
+        assert.match(String(err[1][0]), /^No iallocator or node given and no cluster-wide default iallocator found/);
+      } finally {
+        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
+      }
       err = await fails(port, "POST", "/2/instances", createBody("bad6", { pnode: null, iallocator: "nosuch" }));
       assert.match(String(err[1][0]), /iallocator module 'nosuch' not found/);
     });
