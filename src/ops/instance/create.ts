@@ -574,7 +574,7 @@ export const instanceMultiAllocLU = defineLU({
   async exec(ctx, plan) {
     const jobs = plan.ops.filter((o) => plan.allocatable.includes(o.instance_name)).map((o) => [o as Opcode]);
     const submitted = await submitChildJobs(ctx, jobs);
-    return { ...submitted, allocatable: plan.allocatable, failed: plan.failed };
+    return { allocatable: plan.allocatable, failed: plan.failed, jobs: submitted.jobs };
   },
   dryRunResult: (_ctx, plan) => ({ allocatable: plan.allocatable, failed: plan.failed, jobs: [] }),
 });

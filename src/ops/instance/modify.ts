@@ -549,20 +549,31 @@ function checkPrereq(ctx: Ctx): ModifyPlan {
   };
 }
 
-/** Creates and removes disks on the node, in the order given; the disk list with created storage. */
-async function applyDiskActions(ctx: Ctx, plan: ModifyPlan): Promise<Disk[]> {
+/**
+ * Creates the added disks (all or none: on a failure the ones made are removed again); the
+ * final disk list with their storage. Removed disks go only once the config no longer has them.
+ */
+async function createAddedDisks(ctx: Ctx, plan: ModifyPlan): Promise<Disk[]> {
   const inst = plan.inst;
   const created = new Map<string, Disk>();
-  for (const action of plan.diskActions) {
-    if (action.kind === "add") {
+  try {
+    for (const action of plan.diskActions) {
+      if (action.kind !== "add") continue;
       const [made] = await createDisks(ctx, inst, [action.disk], action.index);
       created.set(made.uuid, made);
-    } else if (action.kind === "remove") {
-      await shutdownDisks(ctx, inst, [action.disk]);
-      await removeDisks(ctx, inst, [action.disk]);
     }
+  } catch (err) {
+    await removeDisks(ctx, { ...inst, disks: [...created.values()] });
+    throw err;
   }
   return plan.disks.map((d) => created.get(d.uuid) ?? d);
+}
+
+async function dropRemovedDisks(ctx: Ctx, plan: ModifyPlan): Promise<void> {
+  const removed = plan.diskActions.flatMap((a) => (a.kind === "remove" ? [a.disk] : []));
+  if (removed.length === 0) return;
+  await shutdownDisks(ctx, plan.inst, removed);
+  await removeDisks(ctx, plan.inst, removed);
 }
 
 async function convertTemplate(ctx: Ctx, inst: Instance, conv: Conversion): Promise<Disk[]> {
@@ -593,6 +604,30 @@ async function convertTemplate(ctx: Ctx, inst: Instance, conv: Conversion): Prom
   return made;
 }
 
+/** Everything the modification changes in the config, in one transaction. */
+function commitChanges(ctx: Ctx, plan: ModifyPlan, disks: Disk[]): void {
+  const op = ctx.op;
+  ctx.master.store.transact((tx) => {
+    tx.update("instance", plan.inst.uuid, (i) => {
+      if (op.pnode_uuid) {
+        i.primary_node = op.pnode_uuid;
+        for (const d of disks) d.nodes = [op.pnode_uuid];
+      }
+      i.disks = disks;
+      i.disk_template = plan.conversion?.template ?? (disks.length === 0 ? "diskless" : disks[0].dev_type);
+      if (plan.nics) i.nics = plan.nics;
+      if (plan.hvparams) i.hvparams = plan.hvparams;
+      if (plan.beparams) i.beparams = plan.beparams;
+      if (op.os_name) i.os = op.os_name;
+      if (plan.osparams) i.osparams = plan.osparams;
+      if (plan.osparamsPrivate) i.osparams_private = plan.osparamsPrivate;
+      if (op.offline === true) i.admin_state = "offline";
+      else if (op.offline === false) i.admin_state = "down";
+    });
+    plan.ips.commit(tx);
+  });
+}
+
 export const instanceSetParamsLU = defineLU({
   opcode: OpInstanceSetParams,
   locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive", extraNodes: [nodeUuidOf(snap, op.pnode)] }),
@@ -609,7 +644,7 @@ export const instanceSetParamsLU = defineLU({
       );
       result.push(["runtime_memory", plan.runtimeMem]);
     }
-    let disks = await applyDiskActions(ctx, plan);
+    let disks = await createAddedDisks(ctx, plan);
     result.push(...plan.diskResult);
     let oldDisks: Disk[] = [];
     if (plan.conversion) {
@@ -622,28 +657,15 @@ export const instanceSetParamsLU = defineLU({
     for (const [k, v] of Object.entries(op.beparams)) result.push([`be/${k}`, v]);
     for (const [k, v] of Object.entries(op.osparams)) result.push([`os/${k}`, v]);
     for (const k of Object.keys(op.osparams_private ?? {})) result.push([`os_private/${k}`, "Private(...)"]);
-    ctx.master.store.transact((tx) => {
-      tx.update("instance", inst.uuid, (i) => {
-        if (op.pnode_uuid) {
-          i.primary_node = op.pnode_uuid;
-          for (const d of disks) d.nodes = [op.pnode_uuid];
-        }
-        i.disks = disks;
-        if (plan.conversion) i.disk_template = plan.conversion.template;
-        else if (disks.length === 0) i.disk_template = "diskless";
-        else i.disk_template = disks[0].dev_type;
-        if (plan.nics) i.nics = plan.nics;
-        if (plan.hvparams) i.hvparams = plan.hvparams;
-        if (plan.beparams) i.beparams = plan.beparams;
-        if (op.os_name) i.os = op.os_name;
-        if (plan.osparams) i.osparams = plan.osparams;
-        if (plan.osparamsPrivate) i.osparams_private = plan.osparamsPrivate;
-        if (op.offline === true) i.admin_state = "offline";
-        else if (op.offline === false) i.admin_state = "down";
-      });
-      plan.ips.commit(tx);
-    });
+    const made = disks.filter((d) => !inst.disks.some((o) => o.uuid === d.uuid));
+    try {
+      commitChanges(ctx, plan, disks);
+    } catch (err) {
+      await removeDisks(ctx, { ...inst, disks: made }, made);
+      throw err;
+    }
     if (op.offline !== null) result.push(["admin_state", op.offline ? "offline" : "down"]);
+    await dropRemovedDisks(ctx, plan);
     if (oldDisks.length > 0) {
       ctx.feedback(`Removing old block devices of type '${oldDisks[0].dev_type}'...`);
       await removeDisks(ctx, { ...inst, disks: oldDisks }, oldDisks);
