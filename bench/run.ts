@@ -58,6 +58,7 @@ const HELP = `Usage: bash bench/run.sh [options]
   --out DIR              where results go (default bench/results)
   --no-readme            do not update the table in bench/README.md
   --keep                 keep the data directories (bench/.work/...)
+  --render FILE.json     only rewrite FILE.md from a result file (after the report changed)
 `;
 
 interface Options {
@@ -117,12 +118,17 @@ function parseOptions(argv: string[]): Options {
       out: { type: "string" },
       "no-readme": { type: "boolean" },
       keep: { type: "boolean" },
+      render: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
   if (v.help) {
     process.stdout.write(HELP);
+    process.exit(0);
+  }
+  if (v.render) {
+    renderResult(v.render);
     process.exit(0);
   }
   const tiny = v.tiny ?? false;
@@ -423,6 +429,14 @@ async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: 
   writeFileSync(join(o.out, `${stamp}-profile.json`), JSON.stringify({ machine, options: { ...o, out: undefined }, profiles: profs }, null, 1) + "\n");
   writeFileSync(join(o.out, `${stamp}-profile.md`), `# CPU profiles ${stamp}\n\nCorral ${machine.corral_commit}, ${machine.nproc} × ${machine.cpu_model}, Node ${machine.node}.\n\n${text}`);
   process.stdout.write(text);
+}
+
+/** Rewrites the Markdown of a recorded result from its JSON (same name, .md). */
+function renderResult(jsonPath: string): void {
+  const r = JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResult;
+  const name = jsonPath.replace(/^.*\//, "").replace(/\.json$/, "");
+  const profText = r.profiles ? profileMarkdown(r.profiles) : undefined;
+  writeFileSync(jsonPath.replace(/\.json$/, ".md"), `# Bench run ${name}\n\n${markdown(r)}${profText ? `\n## CPU profiles\n\n${profText}` : ""}`);
 }
 
 function updateReadme(table: string, profileText: string | undefined): void {

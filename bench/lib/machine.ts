@@ -15,7 +15,7 @@ export interface MachineInfo {
   data_fs: string;
   corral_commit: string;
   /** 1-, 5- and 15-minute load averages when the run started and ended. */
-  loadavg_start: string;
+  loadavg_start?: string;
   loadavg_end?: string;
 }
 

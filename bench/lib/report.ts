@@ -60,8 +60,8 @@ export interface BigCluster {
   /** Median ready_ms of the starts. */
   startup_ms: number;
   memory_after_start: Memory;
-  /** The query engine's bulk encoder without HTTP (lib/engine.ts). */
-  engine: Maybe<EngineResult>;
+  /** The query engine's bulk encoder without HTTP (lib/engine.ts); absent in older results. */
+  engine?: Maybe<EngineResult>;
   bulk_list: Maybe<TimedRequests>;
   name_list: Maybe<TimedRequests>;
   memory_after_lists: Memory;
@@ -204,8 +204,14 @@ export function markdown(r: BenchResult): string {
   lines.push(`Run of ${r.started_at.replace("T", " ").slice(0, 16)} UTC, mode \`${r.mode}\`, Corral ${m.corral_commit}.`);
   lines.push("");
   lines.push(
-    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}, ${m.wrk}, data directories on ${m.data_fs}; load average ${m.loadavg_start} at the start, ${m.loadavg_end ?? "?"} at the end (the machine is shared: other work running at the same time shows up as noise).`,
+    `Machine: ${m.nproc} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}, ${m.wrk}, data directories on ${m.data_fs}; load average ${m.loadavg_start ?? "?"} at the start, ${m.loadavg_end ?? "?"} at the end (the machine is shared: other work running at the same time shows up as noise).`,
   );
+  // At the end the bench's own load shows; at the start, only other work does.
+  const before = Number((m.loadavg_start ?? "0").split(" ")[0]);
+  if (before > m.nproc / 2) {
+    lines.push(`**The machine was busy when this run started (1-minute load average ${before} on ${m.nproc} CPUs): the numbers are noisy.**`);
+    lines.push("");
+  }
   const g = r.ganeti;
   lines.push(
     g.used
@@ -248,7 +254,7 @@ export function markdown(r: BenchResult): string {
         `| ${size}: ${label}, one client | ${isAvailable(t) ? `p50 ${ms(t.ms.p50)} · max ${ms(t.ms.max)} (n=${t.ms.n}, ${fmt(t.bytes / 2 ** 20)} MiB)` : t.note} | | |`,
       );
     }
-    const e = b.engine;
+    const e = b.engine ?? unavailable("not measured in this run");
     lines.push(
       `| ${size}: bulk list in the query engine, no HTTP (\`bulkJson\`) | ${isAvailable(e) ? `first ${ms(e.cold_ms)} · then p50 ${ms(e.warm_ms.p50)} (${fmt(e.bytes / 2 ** 20)} MiB of JSON; store loaded in ${ms(e.load_ms)})` : e.note} | | |`,
     );
