@@ -58,7 +58,8 @@ const HELP = `Usage: bash bench/run.sh [options]
   --out DIR              where results go (default bench/results)
   --no-readme            do not update the table in bench/README.md
   --keep                 keep the data directories (bench/.work/...)
-  --render FILE.json     only rewrite FILE.md from a result file (after the report changed)
+  --render FILE.json     only rewrite FILE.md from a result file (after the report changed);
+                         for results/latest.json also the table in this README
 `;
 
 interface Options {
@@ -128,7 +129,7 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   if (v.render) {
-    renderResult(v.render);
+    renderResult(v.render, !(v["no-readme"] ?? false));
     process.exit(0);
   }
   const tiny = v.tiny ?? false;
@@ -432,11 +433,13 @@ async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: 
 }
 
 /** Rewrites the Markdown of a recorded result from its JSON (same name, .md). */
-function renderResult(jsonPath: string): void {
+function renderResult(jsonPath: string, readme: boolean): void {
   const r = JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResult;
   const name = jsonPath.replace(/^.*\//, "").replace(/\.json$/, "");
   const profText = r.profiles ? profileMarkdown(r.profiles) : undefined;
   writeFileSync(jsonPath.replace(/\.json$/, ".md"), `# Bench run ${name}\n\n${markdown(r)}${profText ? `\n## CPU profiles\n\n${profText}` : ""}`);
+  // results/latest.json is the README's table.
+  if (readme && resolve(jsonPath) === join(BENCH_DIR, "results", "latest.json")) updateReadme(markdown(r), undefined);
 }
 
 function updateReadme(table: string, profileText: string | undefined): void {
