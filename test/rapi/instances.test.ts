@@ -494,6 +494,22 @@ describe("instances", () => {
       await ok(port, "DELETE", "/2/instances/round.corral.test/export", {});
     });
 
+    it("gives secret OS parameters to the create script only; jobs show private values as null", async () => {
+      const job = await run(port, "POST", "/2/instances", createBody("secret1", {
+        disks: [{ size: 16 }], ignore_ipolicy: true, start: false, osparams_secret: { marker_text: "s3cret" }, osparams_private: { fail_create: "no" },
+      }));
+      assert.equal(job.status, "success", JSON.stringify(job.opresult));
+      const op = (job.ops as Record<string, unknown>[])[0];
+      assert.deepEqual([op.osparams_secret, op.osparams_private], [{ marker_text: null }, { fail_create: null }]);
+      assert.ok(!JSON.stringify((await call(port, "GET", `/2/jobs/${String(job.id)}`)).json).includes("s3cret"));
+      const inst = [...c.master.store.snapshot().instances.values()].find((i) => i.name === "secret1.corral.test")!;
+      assert.match(head(String(inst.disks[0].logical_id[1]), 200), /text=s3cret/);
+      assert.deepEqual([inst.osparams, inst.osparams_private], [{}, { fail_create: "no" }], "the secret is not kept");
+      const mod = await ok(port, "PUT", "/2/instances/secret1/modify", { osparams_private: { fail_create: "no" }, ignore_ipolicy: true });
+      assert.deepEqual(mod, [["os_private/fail_create", "Private(?, descr='fail_create')"]]);
+      await ok(port, "DELETE", "/2/instances/secret1", {});
+    });
+
     it("fails an info job for an unknown instance as Ganeti's name expansion does", async () => {
       const job = await waitJob(port, await submit(port, "GET", "/2/instances/nosuch/info", undefined, "reader"));
       assert.deepEqual(job.opresult, [["OpPrereqError", ["Instance 'nosuch' not known", "unknown_entity"]]]);

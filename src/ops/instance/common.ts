@@ -426,3 +426,11 @@ export function prereqInstance(ctx: Pick<Ctx, "snapshot"> & { op: InstanceOp }, 
   if (opts.primaryOnline) checkNodeOnline(snap, inst.primary_node);
   return inst;
 }
+
+/**
+ * Private and secret OS parameters as Ganeti shows them outside the config: every value
+ * null (its JSON encoder drops private values). The opcode keeps only this once read.
+ */
+export function hidePrivate(params: ParamDict | null): ParamDict | null {
+  return params === null ? null : Object.fromEntries(Object.keys(params).map((k) => [k, null]));
+}

@@ -26,7 +26,7 @@ import { findObject, resolveObject } from "../resolve.ts";
 import { checkTag } from "../tags.ts";
 import {
   agentOf, checkDiskTemplateEnabled, checkInstanceAbsent, checkNodeFreeMemory, checkNodeOnline, createDisks, formatUnit,
-  instanceSpec, normalizeHostname, osBaseName, raiseOnFail, refreshLive, removeDisks, validateOs,
+  hidePrivate, instanceSpec, normalizeHostname, osBaseName, raiseOnFail, refreshLive, removeDisks, validateOs,
 } from "./common.ts";
 import {
   computeDisks, computeNics, finishNic, INIC_PARAMS_TYPES, MacPool, NetworkIps, newDisk, validateDeviceNames,
@@ -68,6 +68,8 @@ export interface CreatePlan {
   hvparams: ParamDict;
   osparams: ParamDict;
   osparamsPrivate: ParamDict;
+  /** Given to the OS scripts of this creation only, never stored. */
+  osparamsSecret: ParamDict;
   osFull: ParamDict;
   tags: string[];
   ips: NetworkIps;
@@ -266,6 +268,7 @@ export function planCreate(snap: ConfigSnapshot, live: LiveState, op: CreateOp, 
     hvparams,
     osparams,
     osparamsPrivate,
+    osparamsSecret: structuredClone(op.osparams_secret ?? {}),
     osFull,
     tags: [...op.tags],
     ips,
@@ -447,8 +450,10 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
       if (plan.source) await runImport(ctx, plan, ctx.snapshot().instances.get(inst.uuid) as Instance);
       else {
         ctx.feedback("* running the instance OS create scripts...");
+        const spec = instanceSpec(ctx.snapshot(), inst);
+        spec.osparams_private = { ...spec.osparams_private, ...plan.osparamsSecret };
         await agentOf(ctx, plan.pnode.uuid).instanceOsAdd({
-          instance: instanceSpec(ctx.snapshot(), inst),
+          instance: spec,
           reinstall: false,
           debug: op.debug_level ?? 0,
         });
@@ -483,6 +488,14 @@ interface DeferredImport {
   pnode: Node | null;
 }
 
+/** The private and secret OS parameters, read before the opcode shows them hidden. */
+interface Secrets {
+  osparams_private: ParamDict | null;
+  osparams_secret: ParamDict | null;
+}
+
+const secretsOf = new WeakMap<object, Secrets>();
+
 export const instanceCreateLU = defineLU({
   opcode: OpInstanceCreate,
   locks: createLocks,
@@ -490,21 +503,27 @@ export const instanceCreateLU = defineLU({
     const snap = ctx.snapshot();
     const op = ctx.op;
     checkCreateArguments(snap, op, ctx.feedback);
+    const secrets: Secrets = { osparams_private: structuredClone(op.osparams_private), osparams_secret: structuredClone(op.osparams_secret) };
+    let prepared: CreatePlan | DeferredImport;
     if (op.mode === "import" && (op.disks.length === 0 || op.nics.length === 0)) {
       checkInstanceAbsent(snap, op.instance_name);
       const given = op.pnode ?? op.pnode_uuid;
       const pnode = given ? resolveObject(snap, "node", given) : null;
       if (pnode) checkNodeOnline(snap, pnode.uuid, "Cannot use offline primary node");
-      return { deferred: true, pnode };
-    }
-    return planCreate(snap, ctx.master.live, op, ctx.feedback);
+      prepared = { deferred: true, pnode };
+    } else prepared = planCreate(snap, ctx.master.live, op, ctx.feedback);
+    secretsOf.set(prepared, secrets);
+    op.osparams_private = hidePrivate(op.osparams_private);
+    op.osparams_secret = hidePrivate(op.osparams_secret);
+    return prepared;
   },
   async exec(ctx, prepared) {
     let plan = prepared;
     if (ctx.op.mode === "import") {
       const source = await readExport(ctx);
       ctx.op.os_type = source.params.os;
-      plan = planCreate(ctx.snapshot(), ctx.master.live, withExport(ctx.op, source.params), ctx.feedback, source);
+      const op = { ...ctx.op, ...secretsOf.get(prepared) };
+      plan = planCreate(ctx.snapshot(), ctx.master.live, withExport(op, source.params), ctx.feedback, source);
     }
     return execCreate(ctx, plan as CreatePlan);
   },

@@ -15,7 +15,7 @@ import { getUpdatedParams } from "../params.ts";
 import { findObject, resolveObject } from "../resolve.ts";
 import {
   agentOf, checkInstanceState, checkNodeFreeMemory, createDisks, diskSpec, filledBeparams, filledNicparams, filledOsparams,
-  formatUnit, INSTANCE_DOWN, INSTANCE_NOT_RUNNING, instanceLocks, instanceNodes, isRunning, nodeUuidOf, noteInstance,
+  formatUnit, hidePrivate, INSTANCE_DOWN, INSTANCE_NOT_RUNNING, instanceLocks, instanceNodes, isRunning, nodeUuidOf, noteInstance,
   opInstance, raiseOnFail, refreshLive, removeDisks, shutdownDisks, validateOs,
 } from "./common.ts";
 import {
@@ -476,6 +476,7 @@ function checkPrereq(ctx: Ctx): ModifyPlan {
     if (dupes.length > 0) throw new GanetiError("OpPrereqError", [`OS parameters repeated multiple times: ${dupes.join(", ")}`]);
     osparams = getUpdatedParams(inst.osparams, pub);
     osparamsPrivate = getUpdatedParams(inst.osparams_private, priv);
+    op.osparams_private = hidePrivate(op.osparams_private);
     validate = { os, params: { ...filledOsparams(snap.cluster, os, osparams), ...osparamsPrivate } };
   } else if (op.os_name && !op.force) {
     validate = { os, params: filledOsparams(snap.cluster, os, inst.osparams) };
@@ -656,7 +657,7 @@ export const instanceSetParamsLU = defineLU({
     for (const [k, v] of Object.entries(op.hvparams)) result.push([`hv/${k}`, v]);
     for (const [k, v] of Object.entries(op.beparams)) result.push([`be/${k}`, v]);
     for (const [k, v] of Object.entries(op.osparams)) result.push([`os/${k}`, v]);
-    for (const k of Object.keys(op.osparams_private ?? {})) result.push([`os_private/${k}`, "Private(...)"]);
+    for (const k of Object.keys(op.osparams_private ?? {})) result.push([`os_private/${k}`, `Private(?, descr='${k}')`]);
     const made = disks.filter((d) => !inst.disks.some((o) => o.uuid === d.uuid));
     try {
       commitChanges(ctx, plan, disks);

@@ -9,7 +9,7 @@ import { RpcCallError } from "../../rpc/errors.ts";
 import { defineLU, logInfo, type LuContext } from "../lu.ts";
 import { getUpdatedParams } from "../params.ts";
 import {
-  agentOf, assembleDisks, checkDiskTemplateEnabled, checkInstanceAbsent, checkInstanceState, checkNodeOnline, diskSpec,
+  agentOf, assembleDisks, hidePrivate, checkDiskTemplateEnabled, checkInstanceAbsent, checkInstanceState, checkNodeOnline, diskSpec,
   filledOsparams, INSTANCE_DOWN, INSTANCE_NOT_RUNNING, instanceLocks, instanceSpec, noteInstance, opInstance,
   raiseOnFail, refreshLive, shutdownDisks, validateOs, warnOnFail,
 } from "./common.ts";
@@ -45,6 +45,8 @@ export const instanceReinstallLU = defineLU({
     const osparams = getUpdatedParams(inst.osparams, op.osparams);
     const osparamsPrivate = getUpdatedParams(inst.osparams_private, op.osparams_private);
     const osFull = { ...filledOsparams(snap.cluster, os, osparams), ...osparamsPrivate, ...op.osparams_secret };
+    op.osparams_private = hidePrivate(op.osparams_private);
+    op.osparams_secret = hidePrivate(op.osparams_secret);
     return { inst, os, osparams, osparamsPrivate, osFull };
   },
   async exec(ctx, plan) {
