@@ -147,6 +147,24 @@ describe("instances across nodes", () => {
     });
   });
 
+  describe("recreating disks elsewhere", () => {
+    it("recreates a file instance's disks on another node, which becomes its primary", async () => {
+      const old = String(inst("local1").disks[0].logical_id[1]);
+      assert.deepEqual(await fails(port, "POST", "/2/instances/local1/recreate-disks", { disks: [0], nodes: ["node1", "node2"] }),
+        ["OpPrereqError", ["Instance local1.corral.test currently has 1 nodes, but 2 replacement nodes were specified", "wrong_input"]]);
+      const job = await run(port, "POST", "/2/instances/local1/recreate-disks", { nodes: ["node1"] });
+      assert.equal(job.status, "success", JSON.stringify(job.opresult));
+      const log = ((job.oplog as unknown[][])[0] as unknown[][]).map((e) => e[3]);
+      assert.ok(log.includes(" - WARNING: Changing the instance's nodes, you will have to remove any disks left on the older nodes manually"));
+      assert.equal(nodeName(inst("local1").primary_node), "node1.corral.test");
+      const now = String(inst("local1").disks[0].logical_id[1]);
+      assert.ok(now.startsWith(c.master.store.snapshot().cluster.file_storage_dir), now);
+      assert.ok(existsSync(now) && existsSync(old), "the new disk exists; the old one is left for the operator");
+      await ok(port, "PUT", "/2/instances/local1/startup");
+      assert.deepEqual(await runningOn("local1"), ["node1"]);
+    });
+  });
+
   describe("exports and imports between nodes", () => {
     it("exports a stopped instance to another node and imports it as a new instance on a third", async () => {
       await ok(port, "POST", "/2/instances", createBody("src1", { pnode: "node2", start: false, disks: [{ size: 32 }], ignore_ipolicy: true, osparams: { marker_text: "exported" } }));
