@@ -239,19 +239,42 @@ function instanceFragments(row: InstanceRow): readonly string[] {
  */
 export function bulkJson(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE): string {
   if (kind !== "instance") return JSON.stringify(bulkDicts(kind, snap, live));
+  return [...bulkJsonChunks(kind, snap, live)].join("");
+}
+
+/** Instances per chunk of bulkJsonChunks: about 1 MiB of JSON. */
+const INSTANCES_PER_CHUNK = 1000;
+
+/**
+ * The same text as bulkJson, in pieces of about a megabyte, computed as they are taken: a
+ * server writes them out as they come, so a list of 100,000 instances never exists whole.
+ * The snapshot and live state are read as they were when the generator started.
+ */
+export function* bulkJsonChunks(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE): Generator<string> {
+  if (kind !== "instance") {
+    yield JSON.stringify(bulkDicts(kind, snap, live));
+    return;
+  }
   const idx = indexOf(snap);
   const objects = sortedObjects("instance", idx);
-  // One join over flat pieces: concatenating per instance would build ropes to flatten again.
-  const pieces: string[] = ["["];
+  const nodes = live.nodes;
+  const instances = live.instances;
+  const frozen: LiveState = { nodes, instances };
+  // One join per chunk over flat pieces: concatenating per instance would build ropes.
+  let pieces: string[] = ["["];
   for (let i = 0; i < objects.length; i++) {
-    const row: InstanceRow = { inst: objects[i], idx, live };
+    const row: InstanceRow = { inst: objects[i], idx, live: frozen };
     const parts = instanceFragments(row);
     if (i > 0) pieces.push(",");
     pieces.push(parts[0]);
     for (let j = 0; j < instanceLiveGetters.length; j++) pieces.push(encode(instanceLiveGetters[j](row)), parts[j + 1]);
+    if ((i + 1) % INSTANCES_PER_CHUNK === 0) {
+      yield pieces.join("");
+      pieces = [];
+    }
   }
   pieces.push("]");
-  return pieces.join("");
+  yield pieces.join("");
 }
 
 /** `GET /2/<kind>s/X`: the object's dict; a node's also has `secondary_ip` (a copy of `sip`). */

@@ -22,11 +22,22 @@ export interface RequestContext {
   readonly signal: AbortSignal;
 }
 
-/** A response body that is already encoded JSON (for cached answers). */
+/** A response body that is already encoded JSON (for cached answers): encoded to bytes once. */
 export class RawJson {
-  readonly text: string;
+  readonly bytes: Buffer;
   constructor(text: string) {
-    this.text = text;
+    this.bytes = Buffer.from(text, "utf8");
+  }
+}
+
+/**
+ * A large JSON body produced piece by piece (bulk lists of many objects): written to the
+ * socket as it is generated, with backpressure, so the whole text never sits in memory.
+ */
+export class JsonStream {
+  readonly chunks: Iterable<string>;
+  constructor(chunks: Iterable<string>) {
+    this.chunks = chunks;
   }
 }
 

@@ -6,7 +6,7 @@ import { createServer as createHttpsServer } from "node:https";
 import { errorBody, HttpError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
-import { accessFor, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { accessFor, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 
 export interface ApiServerOptions {
@@ -29,6 +29,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
     gate.run(() => handle(opts, req, res)).catch((err: unknown) => {
       opts.log(`internal error answering ${req.method} ${req.url}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, req.method === "HEAD", 500, encodeJson(errorBody(new HttpError(500))), opts.serverHeader);
+      else res.destroy();
     });
   };
   const server = opts.tls
@@ -40,19 +41,44 @@ export function createApiServer(opts: ApiServerOptions): Server {
   return server;
 }
 
+const CLIENT_GONE = new Error("the client closed the connection");
+
 async function handle(opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
   const isHead = req.method === "HEAD";
   const abort = new AbortController();
-  res.on("close", () => abort.abort());
+  // Only a client that leaves before its answer aborts the handler (long polls, sync jobs);
+  // a prepared reason avoids building a DOMException per request.
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort(CLIENT_GONE);
+  });
+  let body: unknown;
   try {
-    const body = await answer(opts, req, url, abort.signal);
-    const text = body instanceof RawJson ? body.text : encodeJson(body);
-    send(res, isHead, 200, text, opts.serverHeader);
+    body = await answer(opts, req, url, abort.signal);
   } catch (err) {
     const httpErr = err instanceof HttpError ? err : internalError(opts, req, err);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), opts.serverHeader, httpErr.headers);
+    return;
   }
+  if (body instanceof JsonStream) await stream(res, isHead, body, opts.serverHeader);
+  else send(res, isHead, 200, body instanceof RawJson ? body.bytes : encodeJson(body), opts.serverHeader);
+}
+
+/** Writes a JsonStream body chunk by chunk (chunked encoding), waiting when the socket is full. */
+async function stream(res: ServerResponse, isHead: boolean, body: JsonStream, server: string): Promise<void> {
+  res.writeHead(200, { "Content-Type": "application/json", Server: server });
+  if (isHead) {
+    res.end();
+    return;
+  }
+  for (const chunk of body.chunks) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) await new Promise<void>((resolve) => {
+      res.once("drain", resolve);
+      res.once("close", resolve);
+    });
+  }
+  res.end("\n");
 }
 
 function internalError(opts: ApiServerOptions, req: IncomingMessage, err: unknown): HttpError {
@@ -138,11 +164,11 @@ function send(
   res: ServerResponse,
   isHead: boolean,
   code: number,
-  text: string,
+  body: string | Buffer,
   server: string,
   extra: Record<string, string> = {},
 ): void {
-  const payload = Buffer.from(text, "utf8");
+  const payload = typeof body === "string" ? Buffer.from(body, "utf8") : body;
   res.writeHead(code, {
     "Content-Type": "application/json",
     "Content-Length": isHead ? 0 : payload.length,

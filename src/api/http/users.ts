@@ -54,11 +54,14 @@ export function ha1Password(username: string, password: string): string {
   return "{HA1}" + createHash("md5").update(`${username}:${REALM}:${password}`).digest("hex");
 }
 
+const MAX_VERIFIED = 1024;
 const NO_SUCH_USER: RapiUser = { name: "", password: "{HA1}" + "0".repeat(32), options: [] };
 
 export class UsersFile {
   readonly path: string;
   private users = new Map<string, RapiUser>();
+  /** Credentials verified since the last reload (hashing per request is the costly part). */
+  private verified = new Map<string, RapiUser>();
   private watcher: FSWatcher | undefined;
 
   constructor(path: string) {
@@ -67,6 +70,7 @@ export class UsersFile {
   }
 
   reload(): void {
+    this.verified = new Map();
     let text: string;
     try {
       text = readFileSync(this.path, "utf8");
@@ -97,8 +101,14 @@ export class UsersFile {
 
   /** The user if the credentials are valid; always does the same work for unknown users. */
   authenticate(username: string, password: string): RapiUser | undefined {
+    const key = `${username}\u0000${password}`;
+    const known = this.verified.get(key);
+    if (known) return known;
     const user = this.users.get(username);
     const ok = verifyPassword(username, password, (user ?? NO_SUCH_USER).password);
-    return ok && user ? user : undefined;
+    if (!ok || !user) return undefined;
+    if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+    this.verified.set(key, user);
+    return user;
   }
 }

@@ -13,11 +13,11 @@ import {
 } from "../../model/opcodes/instance.ts";
 import { OpOsDiagnose } from "../../model/opcodes/os.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
-import { bulkJson, findOne, oneDict } from "../../query/rapi.ts";
+import { bulkJsonChunks, findOne, oneDict } from "../../query/rapi.ts";
 import { instanceSpec } from "../../ops/instance/common.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
 import { badRequest, HttpError, notFound } from "../http/errors.ts";
-import { RawJson, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
+import { JsonStream, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
 import { fillOpcode, opcodeResource, reasonTrail } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -251,7 +251,7 @@ export function instanceRoutes(s: RapiServices): Route[] {
         handle: (ctx) => {
           ctx.query.bool("lock");
           const snap = s.store.snapshot();
-          if (ctx.query.bool("bulk")) return new RawJson(bulkJson("instance", snap, live()) + "\n");
+          if (ctx.query.bool("bulk")) return new JsonStream(bulkJsonChunks("instance", snap, live()));
           const names = [...snap.instances.values()].map((i) => i.name).sort();
           return names.map((n) => ({ id: n, uri: `/2/instances/${n}` }));
         },
