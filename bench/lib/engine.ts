@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     bulkJson("instance", snap);
     warm.push(performance.now() - t);
   }
-  store.close();
+  await store.close();
   const result: EngineResult = {
     available: true,
     load_ms: Math.round(load),

@@ -47,7 +47,7 @@ function ip(i: number): string {
   return `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`;
 }
 
-export function seedDataDir(o: SeedOptions): SeedResult {
+export async function seedDataDir(o: SeedOptions): Promise<SeedResult> {
   const t0 = performance.now();
   const paths = dataPaths(o.dataDir);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
@@ -109,7 +109,7 @@ export function seedDataDir(o: SeedOptions): SeedResult {
       }
     });
   } finally {
-    store.close();
+    await store.close();
   }
   return {
     nodes: o.nodes,
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   if (!values["data-dir"]) throw new Error("--data-dir is required");
   const template = values["disk-template"];
   if (template !== "diskless" && template !== "file") throw new Error(`--disk-template: diskless or file, not ${template}`);
-  const result = seedDataDir({
+  const result = await seedDataDir({
     dataDir: values["data-dir"],
     nodes: Math.max(1, Number(values.nodes)),
     instances: Math.max(0, Number(values.instances)),

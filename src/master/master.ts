@@ -14,6 +14,7 @@ import { JobWriter } from "../jobs/writer.ts";
 import { initializeCluster } from "../ops/init.ts";
 import { logicalUnits } from "../ops/index.ts";
 import { clusterInfo } from "../query/cluster.ts";
+import { DurableLog, WorkerSink } from "../store/durable.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { LiveMonitor } from "./live.ts";
@@ -67,7 +68,14 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const pvcConfig = o.pvcConfigFile === undefined ? undefined : loadPvcConfig(o.pvcConfigFile);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(paths.database);
-  const store = new SqliteConfigStore(db);
+  // Config changes and job states share one group-committed log, written by a thread of its
+  // own so the event loop keeps serving while the disk syncs.
+  const log = new DurableLog(new WorkerSink(paths.database));
+  log.onFailure = (err) => {
+    o.log(`cannot write the config or job queue to ${paths.database}: ${(err as Error).message}; stopping, as memory is now ahead of the disk`);
+    process.exit(70);
+  };
+  const store = new SqliteConfigStore(db, log);
   const nodeName = o.nodeName ?? hostname();
   if (!store.isInitialized()) {
     initializeCluster(store, {
@@ -115,7 +123,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   await live.refresh();
   live.start(o.liveRefreshMs ?? 10_000);
 
-  const writer = new JobWriter(db);
+  const writer = new JobWriter(db, log);
   const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });
   await queue.recover();
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
@@ -160,7 +168,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       await queue.idle();
       connections.close();
       users.close();
-      store.close();
+      await log.close();
+      await store.close();
     },
   };
 

@@ -34,7 +34,7 @@ describe("SqliteConfigStore", () => {
     }
   });
 
-  it("commits all of a transaction or nothing", () => {
+  it("commits all of a transaction or nothing", async () => {
     const { dir, path, store } = fresh();
     try {
       const before = store.snapshot();
@@ -46,26 +46,26 @@ describe("SqliteConfigStore", () => {
       );
       assert.deepEqual(store.snapshot().cluster.tags, []);
       assert.equal(store.snapshot().serial, before.serial);
-      store.close();
+      await store.close();
       const reopened = new SqliteConfigStore(openDatabase(path));
       assert.deepEqual(reopened.snapshot().cluster.tags, []);
-      reopened.close();
+      await reopened.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("persists committed changes across reopening", () => {
+  it("persists committed changes across reopening", async () => {
     const { dir, path, store } = fresh();
     try {
       store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["kept"])));
       const node = [...store.snapshot().nodes.values()][0];
       store.transact((tx) => tx.remove("node", node.uuid));
-      store.close();
+      await store.close();
       const reopened = new SqliteConfigStore(openDatabase(path));
       assert.deepEqual(reopened.snapshot().cluster.tags, ["kept"]);
       assert.equal(reopened.snapshot().nodes.size, 0);
-      reopened.close();
+      await reopened.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

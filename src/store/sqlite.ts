@@ -1,8 +1,11 @@
 // SQLite (node:sqlite) persistence for the config and the job queue, in one database file
-// in WAL mode with synchronous=FULL: a commit is on disk before it is acknowledged.
+// in WAL mode with synchronous=FULL. Config transactions apply to the in-memory snapshot at
+// once and reach the disk through the durable log's next group commit, in order with the
+// job writes: a job that reports a config change is written after that change.
 
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
+import { applyOps, DurableLog, InlineSink, type WriteOp } from "./durable.ts";
 import { DraftTx } from "./memory.ts";
 import type { ConfigSnapshot, ConfigStore, ConfigTx } from "./store.ts";
 
@@ -38,11 +41,16 @@ export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
 
 export class SqliteConfigStore implements ConfigStore {
   private readonly db: DatabaseSync;
+  /** Where committed transactions are written; shared with the job queue in the master. */
+  readonly log: DurableLog;
+  private readonly ownsLog: boolean;
   private snap: ConfigSnapshot | undefined;
   private readonly listeners: ((snap: ConfigSnapshot) => void)[] = [];
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, log?: DurableLog) {
     this.db = db;
+    this.ownsLog = log === undefined;
+    this.log = log ?? new DurableLog(new InlineSink(db));
     this.snap = this.load();
   }
 
@@ -50,7 +58,7 @@ export class SqliteConfigStore implements ConfigStore {
     return this.snap !== undefined;
   }
 
-  /** Writes the first config of a new cluster. */
+  /** Writes the first config of a new cluster, durably before it returns. */
   initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void {
     if (this.snap) throw new Error("the cluster is already initialized");
     const empty: ConfigSnapshot = {
@@ -65,7 +73,8 @@ export class SqliteConfigStore implements ConfigStore {
     const tx = new DraftTx(empty);
     fill(tx);
     tx.changes.cluster = tx.current.cluster;
-    this.commit(tx, 1);
+    applyOps(this.db, writesOf(tx, 1));
+    this.publish(tx.result(1));
   }
 
   snapshot(): ConfigSnapshot {
@@ -76,34 +85,33 @@ export class SqliteConfigStore implements ConfigStore {
   transact<T>(fn: (tx: ConfigTx) => T): T {
     const tx = new DraftTx(this.snapshot());
     const result = fn(tx);
-    if (tx.touched) this.commit(tx, this.snapshot().serial + 1);
+    if (tx.touched) {
+      const serial = this.snapshot().serial + 1;
+      // Durability follows through the log; whoever acknowledges the change waits for it.
+      void this.log.append(writesOf(tx, serial)).catch(() => undefined);
+      this.publish(tx.result(serial));
+    }
     return result;
+  }
+
+  /** Resolves once every committed transaction is on disk. */
+  flush(): Promise<void> {
+    return this.log.flush();
   }
 
   onCommit(listener: (snap: ConfigSnapshot) => void): void {
     this.listeners.push(listener);
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    if (this.ownsLog) await this.log.close();
+    else await this.log.flush();
     this.db.close();
   }
 
-  private commit(tx: DraftTx, serial: number): void {
-    const upsert = this.db.prepare("INSERT OR REPLACE INTO objects (kind, uuid, data) VALUES (?, ?, ?)");
-    const del = this.db.prepare("DELETE FROM objects WHERE kind = ? AND uuid = ?");
-    const meta = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    inTransaction(this.db, () => {
-      if (tx.changes.cluster) meta.run("cluster", JSON.stringify(tx.changes.cluster));
-      for (const [kind, objs] of tx.changes.objects) {
-        for (const [uuid, obj] of objs) {
-          if (obj === null) del.run(kind, uuid);
-          else upsert.run(kind, uuid, JSON.stringify(obj));
-        }
-      }
-      meta.run("serial", String(serial));
-    });
-    this.snap = tx.result(serial);
-    for (const l of this.listeners) l(this.snap);
+  private publish(snap: ConfigSnapshot): void {
+    this.snap = snap;
+    for (const l of this.listeners) l(snap);
   }
 
   private load(): ConfigSnapshot | undefined {
@@ -132,4 +140,15 @@ export class SqliteConfigStore implements ConfigStore {
       filters: maps.filter,
     };
   }
+}
+
+/** The rows a transaction changes, with the new config serial. */
+function writesOf(tx: DraftTx, serial: number): WriteOp[] {
+  const ops: WriteOp[] = [];
+  if (tx.changes.cluster) ops.push({ t: "meta", key: "cluster", value: JSON.stringify(tx.changes.cluster) });
+  for (const [kind, objs] of tx.changes.objects) {
+    for (const [uuid, obj] of objs) ops.push({ t: "object", kind, uuid, data: obj === null ? null : JSON.stringify(obj) });
+  }
+  ops.push({ t: "meta", key: "serial", value: String(serial) });
+  return ops;
 }

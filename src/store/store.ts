@@ -40,11 +40,16 @@ export interface ConfigTx {
 
 export interface ConfigStore {
   snapshot(): ConfigSnapshot;
-  /** Runs `fn` atomically: all its changes are durable together, or none are. */
+  /**
+   * Runs `fn` atomically: readers see all its changes or none, and they reach the disk
+   * together (await `flush()` before acknowledging them outside a job).
+   */
   transact<T>(fn: (tx: ConfigTx) => T): T;
+  /** Resolves once every committed transaction is on disk. */
+  flush(): Promise<void>;
   /** Subscribe to commits (caches, waiters). */
   onCommit(listener: (snap: ConfigSnapshot) => void): void;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function snapshotMap<K extends ObjectKind>(snap: ConfigSnapshot, kind: K): ReadonlyMap<string, KindTypes[K]> {

@@ -1,0 +1,164 @@
+// Group commit for everything the master writes: config changes and job states go into one
+// ordered log of writes; all writes asked for during one turn of the event loop become one
+// SQLite transaction (one fsync), and each writer's promise resolves once its transaction is
+// on disk. The transaction runs on a sink: inline, or in a worker thread so the event loop
+// keeps serving while the disk syncs.
+
+import { Worker } from "node:worker_threads";
+import type { DatabaseSync } from "node:sqlite";
+
+export type WriteOp =
+  | { t: "object"; kind: string; uuid: string; data: string | null }
+  | { t: "meta"; key: string; value: string }
+  | { t: "job"; id: number; data: string }
+  | { t: "archive"; id: number };
+
+/** Writes a batch in one transaction: all of it or none. */
+export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
+  const upsert = db.prepare("INSERT OR REPLACE INTO objects (kind, uuid, data) VALUES (?, ?, ?)");
+  const del = db.prepare("DELETE FROM objects WHERE kind = ? AND uuid = ?");
+  const meta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  const job = db.prepare("INSERT OR REPLACE INTO jobs (id, data, archived) VALUES (?, ?, 0)");
+  const archive = db.prepare("UPDATE jobs SET archived = 1, data = json_set(data, '$.archived', json('true')) WHERE id = ?");
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const op of ops) {
+      switch (op.t) {
+        case "object":
+          if (op.data === null) del.run(op.kind, op.uuid);
+          else upsert.run(op.kind, op.uuid, op.data);
+          break;
+        case "meta":
+          meta.run(op.key, op.value);
+          break;
+        case "job":
+          job.run(op.id, op.data);
+          break;
+        case "archive":
+          archive.run(op.id);
+          break;
+      }
+    }
+    db.exec("COMMIT");
+  } catch (err) {
+    db.exec("ROLLBACK");
+    throw err;
+  }
+}
+
+export interface CommitSink {
+  commit(ops: WriteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Commits on the calling thread (tools, tests, small deployments). */
+export class InlineSink implements CommitSink {
+  private readonly db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+  async commit(ops: WriteOp[]): Promise<void> {
+    applyOps(this.db, ops);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Commits in a worker thread with its own connection to the database file. */
+export class WorkerSink implements CommitSink {
+  private readonly worker: Worker;
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(dbPath: string) {
+    this.worker = new Worker(new URL("./durable-worker.ts", import.meta.url), { workerData: { dbPath } });
+    this.worker.on("message", (m: { id: number; error?: string }) => {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error === undefined) p?.resolve();
+      else p?.reject(new Error(m.error));
+    });
+    this.worker.on("error", (err) => this.failAll(err));
+    this.worker.on("exit", () => this.failAll(new Error("the database writer thread stopped")));
+  }
+
+  commit(ops: WriteOp[]): Promise<void> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, ops });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+export class DurableLog {
+  private readonly sink: CommitSink;
+  private queued: WriteOp[] = [];
+  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+  private inFlight: Promise<void> | undefined;
+  /** Called when a batch cannot be written: memory is then ahead of the disk. */
+  onFailure: (err: unknown) => void = () => undefined;
+  /** Transactions committed so far. */
+  commits = 0;
+
+  constructor(sink: CommitSink) {
+    this.sink = sink;
+  }
+
+  /** Queues writes; resolves once they (and everything queued before them) are durable. */
+  append(ops: WriteOp[]): Promise<void> {
+    for (const op of ops) this.queued.push(op);
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.schedule();
+    return done;
+  }
+
+  /** Resolves when everything queued so far is durable. */
+  flush(): Promise<void> {
+    return this.queued.length === 0 && !this.inFlight ? Promise.resolve() : this.append([]);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.sink.close();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commitBatch();
+    });
+  }
+
+  /** One batch at a time keeps the disk order the order of the writes. */
+  private async commitBatch(): Promise<void> {
+    const ops = this.queued;
+    const waiters = this.waiters;
+    this.queued = [];
+    this.waiters = [];
+    this.inFlight = (async () => {
+      try {
+        if (ops.length > 0) await this.sink.commit(ops);
+        this.commits++;
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        for (const w of waiters) w.reject(err);
+        this.onFailure(err);
+      }
+    })();
+    await this.inFlight;
+    this.inFlight = undefined;
+    if (this.waiters.length > 0) this.schedule();
+  }
+}
