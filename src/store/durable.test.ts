@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { DurableLog, InlineSink, WorkerSink, type CommitSink, type WriteOp } from "./durable.ts";
+import { openDatabase } from "./sqlite.ts";
+
+function tempDb() {
+  const dir = mkdtempSync(join(tmpdir(), "corral-durable-"));
+  return { dir, path: join(dir, "config.db") };
+}
+
+describe("DurableLog", () => {
+  it("puts every write of one event-loop turn into one transaction, in order", async () => {
+    const batches: WriteOp[][] = [];
+    const sink: CommitSink = { commit: async (ops) => void batches.push(ops), close: async () => {} };
+    const log = new DurableLog(sink);
+    await Promise.all([
+      log.append([{ t: "meta", key: "a", value: "1" }]),
+      log.append([{ t: "meta", key: "b", value: "2" }]),
+      log.append([{ t: "meta", key: "a", value: "3" }]),
+    ]);
+    assert.equal(batches.length, 1);
+    assert.deepEqual(batches[0].map((o) => (o as { value: string }).value), ["1", "2", "3"]);
+  });
+
+  it("keeps one batch in flight and queues the next behind it", async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const sink: CommitSink = {
+      commit: async (ops) => {
+        order.push(`start ${ops.length}`);
+        if (order.length === 1) await gate;
+        order.push("end");
+      },
+      close: async () => {},
+    };
+    const log = new DurableLog(sink);
+    const first = log.append([{ t: "meta", key: "x", value: "1" }]);
+    await new Promise((r) => setImmediate(r));
+    const second = Promise.all([log.append([{ t: "meta", key: "y", value: "2" }]), log.append([{ t: "meta", key: "z", value: "3" }])]);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(order, ["start 1"]);
+    release();
+    await first;
+    await second;
+    assert.deepEqual(order, ["start 1", "end", "start 2", "end"]);
+  });
+
+  it("rejects the writers of a failed batch and reports the failure", async () => {
+    let reported: unknown;
+    const log = new DurableLog({ commit: async () => { throw new Error("disk full"); }, close: async () => {} });
+    log.onFailure = (err) => (reported = err);
+    await assert.rejects(log.append([{ t: "meta", key: "k", value: "v" }]), /disk full/);
+    assert.match(String(reported), /disk full/);
+  });
+
+  it("commits through a writer thread, visible to other connections, all or nothing", async () => {
+    const { dir, path } = tempDb();
+    const reader = openDatabase(path);
+    const log = new DurableLog(new WorkerSink(path));
+    try {
+      await log.append([{ t: "job", id: 7, data: '{"id":7}' }, { t: "meta", key: "serial", value: "9" }]);
+      assert.equal((reader.prepare("SELECT data FROM jobs WHERE id = 7").get() as { data: string }).data, '{"id":7}');
+      // A batch with a failing statement leaves nothing behind.
+      await assert.rejects(log.append([{ t: "meta", key: "serial", value: "10" }, { t: "object", kind: "node", uuid: "u", data: undefined as unknown as string }]));
+      assert.equal((reader.prepare("SELECT value FROM meta WHERE key = 'serial'").get() as { value: string }).value, "9");
+    } finally {
+      await log.close();
+      reader.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("inline sink writes on the calling thread", async () => {
+    const { dir, path } = tempDb();
+    const db = openDatabase(path);
+    const log = new DurableLog(new InlineSink(db));
+    await log.append([{ t: "meta", key: "k", value: "v" }]);
+    assert.equal((db.prepare("SELECT value FROM meta WHERE key = 'k'").get() as { value: string }).value, "v");
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
