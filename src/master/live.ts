@@ -8,6 +8,27 @@ import type { ConfigStore } from "../store/store.ts";
 import type { NodeInfo } from "../rpc/index.ts";
 import type { NodeConnections } from "./nodes.ts";
 
+/** Nodes asked at once, so a large cluster's refresh does not stall everything else. */
+const REFRESH_CONCURRENCY = 64;
+/** A node that has not answered by then counts as not answering (its call may still finish). */
+const REFRESH_TIMEOUT_MS = 5_000;
+
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no answer in time")), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function toFacts(info: NodeInfo): NodeFacts {
   return {
     memory_total: info.memory_total,
@@ -59,25 +80,26 @@ export class LiveMonitor implements LiveState {
   async refresh(nodeUuids?: Iterable<string>): Promise<void> {
     const snap = this.store.snapshot();
     const wanted = nodeUuids ? [...new Set(nodeUuids)] : [...snap.nodes.keys()];
-    await Promise.all(
-      wanted.map(async (uuid) => {
-        const node = snap.nodes.get(uuid);
-        if (!node || node.offline) {
-          this.reports.delete(uuid);
-          return;
-        }
-        const client = this.connections.client(node);
-        try {
-          const [info, running] = await Promise.all([client.nodeInfo({}), client.instanceList({})]);
-          this.reports.set(uuid, {
-            live: { facts: toFacts(info) },
-            instances: new Map(running.map((r) => [r.name, { running: r.state === "running" || r.state === "paused", memory: r.memory, vcpus: r.vcpus }])),
-          });
-        } catch {
-          this.reports.set(uuid, { live: { offline: true }, instances: new Map() });
-        }
-      }),
-    );
+    await forEachLimited(wanted, REFRESH_CONCURRENCY, async (uuid) => {
+      const node = snap.nodes.get(uuid);
+      if (!node || node.offline) {
+        this.reports.delete(uuid);
+        return;
+      }
+      const client = this.connections.client(node);
+      try {
+        const [info, running] = await withTimeout(
+          Promise.all([client.nodeInfo({}), client.instanceList({})]),
+          REFRESH_TIMEOUT_MS,
+        );
+        this.reports.set(uuid, {
+          live: { facts: toFacts(info) },
+          instances: new Map(running.map((r) => [r.name, { running: r.state === "running" || r.state === "paused", memory: r.memory, vcpus: r.vcpus }])),
+        });
+      } catch {
+        this.reports.set(uuid, { live: { offline: true }, instances: new Map() });
+      }
+    });
     this.rebuild();
   }
 
