@@ -32,3 +32,17 @@ def poll(c, job_id):
             return c.GetJobStatus(job_id)
         prev_info = info
     raise SystemExit("FAILED: job %s did not finish" % job_id)
+
+
+def poll_id(c, job_id):
+    """poll() after checking the submit answered a bare integer job id."""
+    check(isinstance(job_id, int), "a job id is an integer: %r" % (job_id,))
+    return poll(c, job_id)
+
+
+def succeeds(c, job_id, what):
+    """Waits for a job that must succeed; the first opcode's result."""
+    job = poll_id(c, job_id)
+    check(job["status"] == "success", "%s: %r" % (what, job["opresult"]))
+    return job["opresult"][0]
+

@@ -4,10 +4,12 @@ python3-ganeti-rapi) on a two-node cluster (node1 the master's own, node2).
 Usage: rapi_instances.py HOST PORT USER PASSWORD CAFILE
 Exits non-zero with a message on the first expectation that fails; prints "ok" at the end.
 """
+import functools
+
 from ganeti.rapi import client as rapi
 
-from rapi_common import check, connect
-from rapi_common import poll as poll_job
+from rapi_common import check, connect, poll_id
+from rapi_common import succeeds as job_succeeds
 
 c, _ = connect()
 N1, N2 = "node1.corral.test", "node2.corral.test"
@@ -15,15 +17,8 @@ OS = "corral-marker+default"
 BE = {"maxmem": 128, "minmem": 128, "vcpus": 1}
 
 
-def poll(job_id):
-    check(isinstance(job_id, int), "a job id is an integer: %r" % (job_id,))
-    return poll_job(c, job_id)
-
-
-def succeeds(job_id, what):
-    job = poll(job_id)
-    check(job["status"] == "success", "%s: %r" % (what, job["opresult"]))
-    return job["opresult"][0]
+poll = functools.partial(poll_id, c)
+succeeds = functools.partial(job_succeeds, c)
 
 
 def fails(job_id, what, message):

@@ -4,27 +4,21 @@
 Usage: rapi_nodes.py HOST PORT USER PASSWORD CAFILE
 Exits non-zero with a message on the first expectation that fails; prints "ok" at the end.
 """
+import functools
 import sys
 
 from ganeti.rapi import client as rapi
 
-from rapi_common import check, connect
-from rapi_common import poll as poll_job
+from rapi_common import check, connect, poll_id
+from rapi_common import succeeds as job_succeeds
 
 host, port = sys.argv[1], int(sys.argv[2])
 c, curl_config = connect()
 N1, N2, N3 = "node1.corral.test", "node2.corral.test", "node3.corral.test"
 
 
-def poll(job_id):
-    check(isinstance(job_id, int), "a job id is an integer: %r" % (job_id,))
-    return poll_job(c, job_id)
-
-
-def succeeds(job_id, what):
-    job = poll(job_id)
-    check(job["status"] == "success", "%s: %r" % (what, job["opresult"]))
-    return job["opresult"][0]
+poll = functools.partial(poll_id, c)
+succeeds = functools.partial(job_succeeds, c)
 
 
 def fails(job_id, what, message):
