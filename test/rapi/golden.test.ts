@@ -2,8 +2,8 @@
 // same JSON types (values differ: names, times, ids).
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { call, startTestMaster, waitJob, type TestMaster } from "../support/cluster.ts";
+import { describe, it } from "node:test";
+import { call, suiteMaster, waitJob } from "../support/cluster.ts";
 import { golden, haveGolden, replay } from "../support/golden.ts";
 
 /** JSON type of a value: what a client's parser sees. */
@@ -32,18 +32,12 @@ function assertSameShape(ours: unknown, theirs: unknown, where: string, depth = 
 }
 
 describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/golden is not beside the repo" }, () => {
-  let t: TestMaster;
-  let port: number;
-  before(async () => {
-    t = await startTestMaster();
-    port = t.master.port;
-  });
-  after(() => t.close());
+  const m = suiteMaster();
 
   it("answers the static and cluster resources with the same shapes", async () => {
     for (const file of ["0001-anon-root.json", "0002-anon-version.json", "0003-anon-v2.json", "0004-anon-features.json", "0005-anon-info.json", "0007-anon-cluster-tags.json"]) {
       const ex = golden(file);
-      const r = await replay(port, ex);
+      const r = await replay(m.port, ex);
       assert.equal(r.status, ex.response.status, file);
       assertSameShape(r.json, ex.response.body_json, file);
       if (file !== "0005-anon-info.json" && file !== "0004-anon-features.json") assert.deepEqual(r.json, ex.response.body_json, file);
@@ -51,7 +45,7 @@ describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/g
   });
 
   it("/2/info has the hypervisor parameter sets of Ganeti", async () => {
-    const ours = (await call(port, "GET", "/2/info")).json as Record<string, Record<string, unknown>>;
+    const ours = (await call(m.port, "GET", "/2/info")).json as Record<string, Record<string, unknown>>;
     const theirs = golden("0005-anon-info.json").response.body_json as Record<string, Record<string, unknown>>;
     assertSameShape(ours.hvparams, theirs.hvparams, "hvparams", 3);
     assertSameShape(ours.ipolicy, theirs.ipolicy, "ipolicy", 4);
@@ -69,7 +63,7 @@ describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/g
     ];
     for (const file of files) {
       const ex = golden(file);
-      const r = await replay(port, ex);
+      const r = await replay(m.port, ex);
       assert.equal(r.status, ex.response.status, file);
       assert.deepEqual(r.json, ex.response.body_json ?? undefined, file);
       const challenge = ex.response.headers.find(([k]) => k === "WWW-Authenticate")?.[1];
@@ -84,9 +78,9 @@ describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/g
       ["0117-cluster-tags-del-missing.json", "0118-cluster-tags-del-missing-job.json"],
       ["0418-redistribute-config.json", "0419-redistribute-config-job.json"],
     ]) {
-      const sub = await replay(port, golden(submitFile));
+      const sub = await replay(m.port, golden(submitFile));
       assert.equal(typeof sub.json, "number", submitFile);
-      const job = await waitJob(port, sub.json as number);
+      const job = await waitJob(m.port, sub.json as number);
       const theirs = golden(jobFile).response.body_json as Record<string, unknown>;
       assertSameShape(job, theirs, jobFile, 1);
       assert.deepEqual(job.status, theirs.status, jobFile);
@@ -96,19 +90,19 @@ describe("compared with Ganeti 3.0.2 captures", { skip: !haveGolden && "shared/g
       const theirOp = (theirs.ops as Record<string, unknown>[])[0];
       assert.deepEqual(Object.keys(ourOp), Object.keys(theirOp), `${jobFile}: opcode keys and order`);
     }
-    const bulk = (await call(port, "GET", "/2/jobs?bulk=1")).json as Record<string, unknown>[];
+    const bulk = (await call(m.port, "GET", "/2/jobs?bulk=1")).json as Record<string, unknown>[];
     const theirBulk = golden("0024-anon-jobs-bulk.json").response.body_json as Record<string, unknown>[];
     assert.deepEqual(Object.keys(bulk[0]), Object.keys(theirBulk[0]));
-    const unknown = await replay(port, golden("0059-404-unknown-job.json"));
+    const unknown = await replay(m.port, golden("0059-404-unknown-job.json"));
     assert.deepEqual(unknown.json, golden("0059-404-unknown-job.json").response.body_json);
   });
 
   it("wait-for-change answers like luxid", async () => {
-    const id = (await call(port, "PUT", "/2/tags?tag=for-wait", { user: "writer" })).json as number;
-    await waitJob(port, id);
+    const id = (await call(m.port, "PUT", "/2/tags?tag=for-wait", { user: "writer" })).json as number;
+    await waitJob(m.port, id);
     for (const file of ["0126-job-wait-unchanged.json", "0127-job-wait-changed.json"]) {
       const ex = golden(file);
-      const r = await replay(port, ex, `/2/jobs/${id}/wait`);
+      const r = await replay(m.port, ex, `/2/jobs/${id}/wait`);
       assert.equal(r.status, 200);
       assert.deepEqual(r.json, ex.response.body_json, file);
     }
