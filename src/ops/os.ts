@@ -5,7 +5,7 @@
 import { ECODE, OpPrereqError } from "../model/errors.ts";
 import { OpOsDiagnose } from "../model/opcodes/os.ts";
 import { plainValues } from "../query/fields.ts";
-import { niceCompare } from "../query/names.ts";
+import { niceCompare } from "../model/names.ts";
 import { osFields, type OsRow } from "../query/os.ts";
 import { RpcCallError } from "../rpc/errors.ts";
 import type { OsDiagnosis } from "../rpc/calls.ts";
