@@ -4,7 +4,8 @@
 
 import { ConfigurationError, ECODE, OpPrereqError } from "../model/errors.ts";
 import { checkIPolicySyntax, IPOLICY_ALL_KEYS, IPOLICY_PARAMETERS, isFloatLike, type PartialPolicy } from "../model/ipolicy.ts";
-import type { Cluster, Instance, ParamDict } from "../model/objects.ts";
+import type { Cluster, Instance, IPolicy, ParamDict } from "../model/objects.ts";
+import { specViolations } from "../alloc/policy.ts";
 import { fillDict, forceDictType, ISPECS_PARAMETER_TYPES } from "../model/paramdicts.ts";
 import { commaJoin, errorText, getUpdatedParams, VALUE_DEFAULT } from "./params.ts";
 
@@ -57,44 +58,23 @@ export function checkIpolicyVsDiskTemplates(policy: PartialPolicy, enabled: read
   }
 }
 
-type MinMax = { min: Record<string, number>; max: Record<string, number> };
-
-/** Ganeti's _ComputeMinMaxSpec: an error text when `value` is outside [min, max]. */
-function outOfRange(name: string, qualifier: string, range: MinMax, value: number | null): string | null {
-  if (value === null) return null;
-  const max = range.max[name] ?? value;
-  const min = range.min[name] ?? value;
-  if (value <= max && value >= min) return null;
-  return `${qualifier ? `${name}/${qualifier}` : name} value ${value} is not in range [${min}, ${max}]`;
-}
-
 /** Ganeti's ComputeIPolicyInstanceViolation: what is wrong with `inst` under `policy`. */
 export function instanceViolations(policy: PartialPolicy, inst: Instance, cluster: Cluster): string[] {
   const be = fillDict(cluster.beparams.default, inst.beparams);
-  const sizes = inst.disks.map((d) => d.size);
-  const tests: [string, string, number | null][] = [
-    ["memory-size", "", (be.maxmem as number | undefined) ?? null],
-    ["cpu-count", "", (be.vcpus as number | undefined) ?? null],
-    ["nic-count", "", inst.nics.length],
-    ["spindle-use", "", (be.spindle_use as number | undefined) ?? null],
-    ...sizes.map((s, i): [string, string, number] => ["disk-size", String(i), s]),
-  ];
-  const allowed = new Set((policy["disk-templates"] ?? []) as string[]);
-  const out: string[] = [];
-  if (sizes.length > 0) tests.push(["disk-count", "", sizes.length]);
-  else if (!allowed.has("diskless")) {
-    out.push(`Disk template diskless is not allowed (allowed templates ${commaJoin(allowed)})`);
-  }
-  const forbidden = new Set(inst.disks.map((d) => d.dev_type).filter((t) => !allowed.has(t)));
-  if (forbidden.size > 0) {
-    out.push(`Disk template ${commaJoin(forbidden)} is not allowed (allowed templates: ${commaJoin(allowed)})`);
-  }
-  let fewest: string[] | null = null;
-  for (const range of (policy.minmax ?? []) as MinMax[]) {
-    const errs = tests.map(([n, q, v]) => outOfRange(n, q, range, v)).filter((e): e is string => e !== null);
-    if (fewest === null || errs.length < fewest.length) fewest = errs;
-  }
-  return [...out, ...(fewest ?? [])];
+  const num = (v: unknown) => (typeof v === "number" ? v : null);
+  const full = {
+    ...policy,
+    minmax: (policy.minmax ?? []) as IPolicy["minmax"],
+    "disk-templates": (policy["disk-templates"] ?? []) as string[],
+  } as IPolicy;
+  return specViolations(full, {
+    memory: num(be.maxmem),
+    vcpus: num(be.vcpus),
+    spindleUse: num(be.spindle_use),
+    nics: inst.nics.length,
+    diskSizes: inst.disks.map((d) => d.size),
+    diskTemplates: inst.disks.map((d) => d.dev_type),
+  });
 }
 
 /** Names of the instances that violate `next` but not `current` (Ganeti's ComputeNewInstanceViolations). */

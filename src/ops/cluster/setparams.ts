@@ -4,6 +4,7 @@
 // nodes) are not made: Corral's nodes have no LVM or DRBD, and its hypervisor and OS
 // parameter syntax is checked on the master.
 
+import { isKnownAllocator } from "../../alloc/allocator.ts";
 import { DEFAULT_HVPARAMS } from "../../model/defaults.ts";
 import { ConfigurationError, ECODE, GanetiError, HypervisorError, OpPrereqError } from "../../model/errors.ts";
 import { fillIPolicy, type PartialPolicy } from "../../model/ipolicy.ts";
@@ -31,7 +32,6 @@ export const CORRAL_DISK_TEMPLATES: readonly string[] = ["diskless", "file", "sh
 /** Hypervisors Corral's node agents implement. */
 export const CORRAL_HYPERVISORS: readonly string[] = ["fake"];
 /** Allocator names Corral's built-in allocator answers to (Ganeti's usual "hail", and its own). */
-const IALLOCATORS: readonly string[] = ["hail", "corral"];
 
 const UIDPOOL_UID_MAX = 2 ** 32 - 1;
 const NIC_VALID_MODES = ["bridged", "routed", "openvswitch", "pool"];
@@ -422,7 +422,7 @@ function planHypervisors({ op, snap, c, set }: Draft, diskparams: NestedParams |
 
 /** The iallocator, communication network, tools, collectors and the plain values. */
 function planOthers({ ctx, op, snap, c, set, notes }: Draft): void {
-  if (op.default_iallocator && !IALLOCATORS.includes(op.default_iallocator)) {
+  if (op.default_iallocator && !isKnownAllocator(op.default_iallocator)) {
     throw new OpPrereqError(`Invalid default iallocator script '${op.default_iallocator}' specified`, ECODE.inval);
   }
   if (op.instance_communication_network) {
