@@ -15,7 +15,7 @@ import { openDatabase } from "../src/store/sqlite.ts";
 import { startCeiling, runNodeScript } from "./lib/children.ts";
 import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
 import { Client, type Target } from "./lib/http.ts";
-import { removeTags, singleJobs, tagBurst, waitJob, type SingleResult } from "./lib/jobs.ts";
+import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type SingleResult } from "./lib/jobs.ts";
 import type { EngineResult } from "./lib/engine.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
@@ -42,6 +42,8 @@ const HELP = `Usage: bash bench/run.sh [options]
   --build seed|api       how the small cluster gets its instances (default seed; api uses
                          POST /2/instances when it exists and falls back to seeding)
   --jobs N --clients N   tag-job burst (default 50 jobs from 8 clients)
+  --bursts N             measured bursts after one unmeasured first burst (default 3; the
+                         median counts, the first is reported as "first burst")
   --single N             one-at-a-time jobs on an idle master (default 30, after 3 warm-up)
   --big-nodes N --big-instances N
                          the large seeded cluster (default 2000 nodes, 100000 instances)
@@ -71,6 +73,7 @@ interface Options {
   build: "seed" | "api";
   jobs: number;
   clients: number;
+  bursts: number;
   single: number;
   warmup: number;
   bigNodes: number;
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options {
       build: { type: "string" },
       jobs: { type: "string" },
       clients: { type: "string" },
+      bursts: { type: "string" },
       single: { type: "string" },
       "big-nodes": { type: "string" },
       "big-instances": { type: "string" },
@@ -153,6 +157,7 @@ function parseOptions(argv: string[]): Options {
     build,
     jobs: num("jobs", v.jobs, tiny ? 10 : 50, 1),
     clients: num("clients", v.clients, tiny ? 4 : 8, 1),
+    bursts: num("bursts", v.bursts, tiny ? 1 : 3, 1),
     single: num("single", v.single, tiny ? 5 : 30, 1),
     warmup: tiny ? 1 : 3,
     bigNodes: num("big-nodes", v["big-nodes"], tiny ? 20 : 2000, 1),
@@ -409,8 +414,8 @@ async function ganetiMeasures(o: Options, g: GanetiHandle) {
   const info = await wrk(o, t.base, "/2/info");
   log("Ganeti: GET /2/instances?bulk=1");
   const bulk = await wrkIfAvailable(o, t, "/2/instances?bulk=1", "Ganeti");
-  log(`Ganeti: ${o.jobs} tag jobs from ${o.clients} clients`);
-  const burst = await tagBurst(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 900 });
+  log(`Ganeti: ${o.jobs} tag jobs from ${o.clients} clients, ${o.bursts + 1} times`);
+  const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 900, repeats: o.bursts });
   log(`Ganeti: ${o.single} single jobs`);
   const single = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 900 });
   await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
@@ -506,8 +511,8 @@ async function main(): Promise<void> {
       await ceilingProc.stop();
     }
 
-    log(`Corral: ${o.jobs} tag jobs from ${o.clients} clients`);
-    const burst = await tagBurst(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300 });
+    log(`Corral: ${o.jobs} tag jobs from ${o.clients} clients, ${o.bursts + 1} times`);
+    const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300, repeats: o.bursts });
     log(`Corral: ${o.single} single jobs on an idle master`);
     const single: SingleResult = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 300 });
     await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
@@ -556,7 +561,15 @@ async function main(): Promise<void> {
         memory_after_measures: memory,
         info: { corral: info, ceiling, ganeti: g?.info ?? notMeasured },
         instances_bulk: { corral: bulk, ganeti: g?.bulk ?? notMeasured },
-        tag_burst: { corral: burst, ganeti: g?.burst ?? notMeasured, durability },
+        tag_burst: {
+          corral: burst.median,
+          ganeti: g?.burst.median ?? notMeasured,
+          corral_first: burst.first,
+          ganeti_first: g?.burst.first ?? notMeasured,
+          corral_runs_jobs_per_s: burst.runs_jobs_per_s,
+          ganeti_runs_jobs_per_s: g?.burst.runs_jobs_per_s ?? [],
+          durability,
+        },
         single_job: { corral: single, ganeti: g?.single ?? notMeasured },
       },
       big,

@@ -139,6 +139,31 @@ export async function singleJobs(target: Target, o: { jobs: number; warmup: numb
   };
 }
 
+export interface BurstSeries {
+  /** The median run (by jobs/s) of the measured bursts. */
+  median: BurstResult;
+  /** The first burst after the master started (cold code paths), not counted in the median. */
+  first: BurstResult;
+  /** jobs/s of every measured burst, in order. */
+  runs_jobs_per_s: number[];
+  /** Every job id acknowledged in the series (first burst included). */
+  job_ids: number[];
+}
+
+/** One unmeasured burst, then `repeats` measured ones; the median of those is the result. */
+export async function tagBurstSeries(target: Target, o: { jobs: number; clients: number; tagPrefix: string; timeoutS: number; repeats: number }): Promise<BurstSeries> {
+  const first = await tagBurst(target, o);
+  const runs: BurstResult[] = [];
+  for (let i = 0; i < o.repeats; i++) runs.push(await tagBurst(target, o));
+  const byRate = [...runs].sort((a, b) => a.jobs_per_s - b.jobs_per_s);
+  return {
+    median: byRate[Math.floor((byRate.length - 1) / 2)] ?? first,
+    first,
+    runs_jobs_per_s: runs.map((r) => r.jobs_per_s),
+    job_ids: [first, ...runs].flatMap((r) => r.job_ids),
+  };
+}
+
 /** Ganeti's received_ts → end_ts of each job, as the server recorded them. */
 async function serverLatencies(target: Target, ids: number[]): Promise<Percentiles> {
   const c = new Client(target, 4);

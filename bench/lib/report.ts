@@ -83,7 +83,16 @@ export interface BenchResult {
     memory_after_measures?: Memory;
     info: { corral: WrkResult; ceiling: WrkResult; ganeti: Maybe<WrkResult> };
     instances_bulk: { corral: Maybe<WrkResult>; ganeti: Maybe<WrkResult> };
-    tag_burst: { corral: BurstResult; ganeti: Maybe<BurstResult>; durability: Durability };
+    /** corral/ganeti: the median of the measured bursts; *_first: the first burst after start. */
+    tag_burst: {
+      corral: BurstResult;
+      ganeti: Maybe<BurstResult>;
+      corral_first?: BurstResult;
+      ganeti_first?: Maybe<BurstResult>;
+      corral_runs_jobs_per_s?: number[];
+      ganeti_runs_jobs_per_s?: number[];
+      durability: Durability;
+    };
     single_job: { corral: SingleResult; ganeti: Maybe<SingleResult> };
   };
   big: Maybe<BigCluster>;
@@ -145,7 +154,7 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
     value: `${fmt(share * 100)}% (${fmt(s.info.corral.req_per_s)} of ${fmt(s.info.ceiling.req_per_s)} req/s)`,
     met: share >= 0.5,
   });
-  rows.push(ratioTarget(`${s.tag_burst.corral.jobs} tag jobs, ${s.tag_burst.corral.clients} clients: jobs/s`, 500, s.tag_burst.corral.jobs_per_s, gBurst, g, "jobs/s"));
+  rows.push(ratioTarget(`${s.tag_burst.corral.jobs} tag jobs, ${s.tag_burst.corral.clients} clients: jobs/s (median burst)`, 500, s.tag_burst.corral.jobs_per_s, gBurst, g, "jobs/s"));
   const d = s.tag_burst.durability;
   rows.push({
     measure: "every acknowledged job durable",
@@ -233,9 +242,16 @@ export function markdown(r: BenchResult): string {
   lines.push(`| GET /2/instances?bulk=1 | ${cell(wrkCell(s.instances_bulk.corral))} | ${cell(wrkCell(s.instances_bulk.ganeti))} | ${ratio(cb?.req_per_s, gb?.req_per_s)} |`);
   const tb = s.tag_burst;
   const gtb = isAvailable(tb.ganeti) ? tb.ganeti : undefined;
+  const runs = tb.corral_runs_jobs_per_s && tb.corral_runs_jobs_per_s.length > 1 ? `median of ${tb.corral_runs_jobs_per_s.length} after one unmeasured` : "one run";
   lines.push(
-    `| ${tb.corral.jobs} tag jobs from ${tb.corral.clients} clients, submit → all success | ${burstCell(tb.corral)} | ${cell(burstCell(tb.ganeti))} | ${ratio(tb.corral.jobs_per_s, gtb?.jobs_per_s)} jobs/s; latency ÷${ratio(tb.corral.latency_ms.p50, gtb?.latency_ms.p50, true)} |`,
+    `| ${tb.corral.jobs} tag jobs from ${tb.corral.clients} clients, submit → all success (${runs}) | ${burstCell(tb.corral)} | ${cell(burstCell(tb.ganeti))} | ${ratio(tb.corral.jobs_per_s, gtb?.jobs_per_s)} jobs/s; latency ÷${ratio(tb.corral.latency_ms.p50, gtb?.latency_ms.p50, true)} |`,
   );
+  if (tb.corral_first) {
+    const gf = tb.ganeti_first && isAvailable(tb.ganeti_first) ? tb.ganeti_first : undefined;
+    lines.push(
+      `| the same, first burst after start (cold code paths) | ${burstCell(tb.corral_first)} | ${gf ? burstCell(gf) : "—"} | ${ratio(tb.corral_first.jobs_per_s, gf?.jobs_per_s)} jobs/s |`,
+    );
+  }
   const gs = isAvailable(s.single_job.ganeti) ? s.single_job.ganeti : undefined;
   lines.push(
     `| one tag job on an idle master, submit → success | ${singleCell(s.single_job.corral)} | ${cell(singleCell(s.single_job.ganeti))} | latency ÷${ratio(s.single_job.corral.latency_ms.p50, gs?.latency_ms.p50, true)} |`,
