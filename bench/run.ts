@@ -440,6 +440,7 @@ async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: 
 /** Rewrites the Markdown of a recorded result from its JSON (same name, .md). */
 function renderResult(jsonPath: string, readme: boolean): void {
   const r = JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResult;
+  r.targets = checkTargets(r);
   const name = jsonPath.replace(/^.*\//, "").replace(/\.json$/, "");
   const profText = r.profiles ? profileMarkdown(r.profiles) : undefined;
   writeFileSync(jsonPath.replace(/\.json$/, ".md"), `# Bench run ${name}\n\n${markdown(r)}${profText ? `\n## CPU profiles\n\n${profText}` : ""}`);

@@ -171,7 +171,12 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
     const scaled = full ? "" : " (small size: not the target's)";
     rows.push(
       isAvailable(b.bulk_list)
-        ? { measure: `${size}: bulk instance list`, target: "< 1 s", value: `p50 ${ms(b.bulk_list.ms.p50)}${scaled}`, met: full ? b.bulk_list.ms.p50 < 1000 : null }
+        ? {
+          measure: `${size}: bulk instance list`,
+          target: "< 1 s",
+          value: `p50 ${ms(b.bulk_list.ms.p50)}, first after start ${ms(b.bulk_list.ms.max)}${scaled}`,
+          met: full ? b.bulk_list.ms.p50 < 1000 : null,
+        }
         : { measure: `${size}: bulk instance list`, target: "< 1 s", value: "not available yet", met: null },
     );
     const peak = b.memory_after_lists.peak_rss_mib;
