@@ -248,11 +248,17 @@ async function smallCluster(o: Options, dir: string): Promise<{ master: RunningM
   if (o.build === "api") {
     const base = await seed(dir, 1, 0, "diskless");
     const master = await startCorral(dir, o.port);
-    const probe = await routeExists(corralTarget(master), "POST", "/2/instances?dry-run=1", { __version__: 1 });
-    if (probe.ok) {
-      const t0 = performance.now();
-      await createViaApi(corralTarget(master), o.instances);
-      return { master, cluster: { ...base, instances: o.instances, build: "api", build_s: (performance.now() - t0) / 1000 } };
+    let probe: { ok: boolean; status: number };
+    try {
+      probe = await routeExists(corralTarget(master), "POST", "/2/instances?dry-run=1", { __version__: 1 });
+      if (probe.ok) {
+        const t0 = performance.now();
+        await createViaApi(corralTarget(master), o.instances);
+        return { master, cluster: { ...base, instances: o.instances, build: "api", build_s: (performance.now() - t0) / 1000 } };
+      }
+    } catch (err) {
+      await master.stop();
+      throw err;
     }
     log(`POST /2/instances answered ${probe.status}: not available yet, seeding the store instead`);
     await master.stop();

@@ -35,6 +35,7 @@ export async function startCeiling(o: { port: number; pem: string; body: string;
   const proc = spawn(process.execPath, [...NODE_ARGS, path, "--port", String(o.port), "--pem", o.pem, "--body", o.body, "--server", o.server], {
     stdio: ["ignore", "ignore", "pipe"],
   });
+  process.once("exit", () => proc.kill("SIGKILL"));
   let log = "";
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ceiling server did not start: ${log}`)), 20_000);

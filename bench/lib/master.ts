@@ -34,6 +34,15 @@ export interface RunningMaster {
   kill(): Promise<void>;
 }
 
+/** Masters still running: killed when the bench exits, whatever way it exits. */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const p of live) p.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => process.exit(130));
+}
+
 export async function startMasterProc(o: MasterProcOptions): Promise<RunningMaster> {
   const env = { ...process.env };
   if (o.cpuProfDir && /\s/.test(o.cpuProfDir)) throw new Error(`profile directory may not contain spaces: ${o.cpuProfDir}`);
@@ -44,6 +53,8 @@ export async function startMasterProc(o: MasterProcOptions): Promise<RunningMast
     ["master", "--data-dir", o.dataDir, "-p", String(o.port), "-b", "127.0.0.1", "--users-file", o.usersFile, "--node-name", o.nodeName],
     { stdio: ["ignore", "pipe", "pipe"], env },
   );
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
   let output = "";
   proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (output += c.toString()));
