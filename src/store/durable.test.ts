@@ -25,28 +25,48 @@ describe("DurableLog", () => {
     assert.deepEqual(batches[0].map((o) => (o as { value: string }).value), ["1", "2", "3"]);
   });
 
-  it("keeps one batch in flight and queues the next behind it", async () => {
-    const order: string[] = [];
+  it("hands later batches to the sink at once, in order, and flush waits for all", async () => {
+    const started: number[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const sink: CommitSink = {
       commit: async (ops) => {
-        order.push(`start ${ops.length}`);
-        if (order.length === 1) await gate;
-        order.push("end");
+        started.push(ops.length);
+        if (started.length === 1) await gate;
       },
       close: async () => {},
     };
     const log = new DurableLog(sink);
     const first = log.append([{ t: "meta", key: "x", value: "1" }]);
-    await new Promise((r) => setImmediate(r));
+    await Promise.resolve();
     const second = Promise.all([log.append([{ t: "meta", key: "y", value: "2" }]), log.append([{ t: "meta", key: "z", value: "3" }])]);
     await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(order, ["start 1"]);
+    assert.deepEqual(started, [1, 2], "the second batch did not wait for the first");
+    let flushed = false;
+    const flushing = log.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(flushed, false);
     release();
-    await first;
-    await second;
-    assert.deepEqual(order, ["start 1", "end", "start 2", "end"]);
+    await Promise.all([first, second, flushing]);
+  });
+
+  it("commits a burst from many writers in few transactions through the writer thread", async () => {
+    const { dir, path } = tempDb();
+    const log = new DurableLog(new WorkerSink(path));
+    try {
+      const writes = [];
+      for (let i = 0; i < 200; i++) {
+        writes.push(log.append([{ t: "job", id: i + 1, data: `{"id":${i + 1}}` }]));
+        if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(writes);
+      const reader = openDatabase(path);
+      assert.equal((reader.prepare("SELECT COUNT(*) AS n FROM jobs").get() as { n: number }).n, 200);
+      reader.close();
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects the writers of a failed batch and reports the failure", async () => {

@@ -13,13 +13,24 @@ export type WriteOp =
   | { t: "job"; id: number; data: string }
   | { t: "archive"; id: number };
 
+function prepareWrites(db: DatabaseSync) {
+  return {
+    upsert: db.prepare("INSERT OR REPLACE INTO objects (kind, uuid, data) VALUES (?, ?, ?)"),
+    del: db.prepare("DELETE FROM objects WHERE kind = ? AND uuid = ?"),
+    meta: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
+    job: db.prepare("INSERT OR REPLACE INTO jobs (id, data, archived) VALUES (?, ?, 0)"),
+    archive: db.prepare("UPDATE jobs SET archived = 1, data = json_set(data, '$.archived', json('true')) WHERE id = ?"),
+  };
+}
+
+/** Prepared once per connection: preparing costs more than a small batch's inserts. */
+const statements = new WeakMap<DatabaseSync, ReturnType<typeof prepareWrites>>();
+
 /** Writes a batch in one transaction: all of it or none. */
 export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
-  const upsert = db.prepare("INSERT OR REPLACE INTO objects (kind, uuid, data) VALUES (?, ?, ?)");
-  const del = db.prepare("DELETE FROM objects WHERE kind = ? AND uuid = ?");
-  const meta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-  const job = db.prepare("INSERT OR REPLACE INTO jobs (id, data, archived) VALUES (?, ?, 0)");
-  const archive = db.prepare("UPDATE jobs SET archived = 1, data = json_set(data, '$.archived', json('true')) WHERE id = ?");
+  let st = statements.get(db);
+  if (!st) statements.set(db, (st = prepareWrites(db)));
+  const { upsert, del, meta, job, archive } = st;
   db.exec("BEGIN IMMEDIATE");
   try {
     for (const op of ops) {
@@ -63,7 +74,11 @@ export class InlineSink implements CommitSink {
   async close(): Promise<void> {}
 }
 
-/** Commits in a worker thread with its own connection to the database file. */
+/**
+ * Commits in a worker thread with its own connection to the database file. Batches are
+ * posted as they come; the thread commits everything that arrived while it was busy as one
+ * transaction, so batches never wait for each other on this side.
+ */
 export class WorkerSink implements CommitSink {
   private readonly worker: Worker;
   private next = 1;
@@ -71,11 +86,13 @@ export class WorkerSink implements CommitSink {
 
   constructor(dbPath: string) {
     this.worker = new Worker(new URL("./durable-worker.ts", import.meta.url), { workerData: { dbPath } });
-    this.worker.on("message", (m: { id: number; error?: string }) => {
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.error === undefined) p?.resolve();
-      else p?.reject(new Error(m.error));
+    this.worker.on("message", (m: { ids: number[]; error?: string }) => {
+      for (const id of m.ids) {
+        const p = this.pending.get(id);
+        this.pending.delete(id);
+        if (m.error === undefined) p?.resolve();
+        else p?.reject(new Error(m.error));
+      }
     });
     this.worker.on("error", (err) => this.failAll(err));
     this.worker.on("exit", () => this.failAll(new Error("the database writer thread stopped")));
@@ -99,15 +116,19 @@ export class WorkerSink implements CommitSink {
   }
 }
 
+/**
+ * The ordered log of writes. Everything appended during one synchronous run of the event
+ * loop goes to the sink as one batch; the sink keeps batches in order.
+ */
 export class DurableLog {
   private readonly sink: CommitSink;
   private queued: WriteOp[] = [];
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
-  private inFlight: Promise<void> | undefined;
+  private last: Promise<void> = Promise.resolve();
   /** Called when a batch cannot be written: memory is then ahead of the disk. */
   onFailure: (err: unknown) => void = () => undefined;
-  /** Transactions committed so far. */
+  /** Batches committed so far. */
   commits = 0;
 
   constructor(sink: CommitSink) {
@@ -118,13 +139,17 @@ export class DurableLog {
   append(ops: WriteOp[]): Promise<void> {
     for (const op of ops) this.queued.push(op);
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    this.schedule();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => this.send());
+    }
     return done;
   }
 
   /** Resolves when everything queued so far is durable. */
-  flush(): Promise<void> {
-    return this.queued.length === 0 && !this.inFlight ? Promise.resolve() : this.append([]);
+  async flush(): Promise<void> {
+    if (this.queued.length > 0) await this.append([]);
+    await this.last.catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -132,33 +157,24 @@ export class DurableLog {
     await this.sink.close();
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.inFlight) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.commitBatch();
-    });
-  }
-
-  /** One batch at a time keeps the disk order the order of the writes. */
-  private async commitBatch(): Promise<void> {
+  private send(): void {
+    this.scheduled = false;
     const ops = this.queued;
     const waiters = this.waiters;
     this.queued = [];
     this.waiters = [];
-    this.inFlight = (async () => {
-      try {
-        if (ops.length > 0) await this.sink.commit(ops);
+    // A batch counts as durable once it and every batch before it are.
+    const before = this.last.catch(() => undefined);
+    const committed = ops.length > 0 ? Promise.all([before, this.sink.commit(ops)]) : before;
+    this.last = committed.then(
+      () => {
         this.commits++;
         for (const w of waiters) w.resolve();
-      } catch (err) {
+      },
+      (err: unknown) => {
         for (const w of waiters) w.reject(err);
         this.onFailure(err);
-      }
-    })();
-    await this.inFlight;
-    this.inFlight = undefined;
-    if (this.waiters.length > 0) this.schedule();
+      },
+    );
   }
 }
