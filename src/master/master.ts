@@ -13,6 +13,7 @@ import { JobQueue } from "../jobs/queue.ts";
 import { JobWriter } from "../jobs/writer.ts";
 import { initializeCluster } from "../ops/init.ts";
 import { logicalUnits } from "../ops/index.ts";
+import { warmBulkCache } from "../query/rapi.ts";
 import { clusterInfo } from "../query/cluster.ts";
 import { DurableLog, WorkerSink } from "../store/durable.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
@@ -144,6 +145,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     server.listen(o.port, o.bind, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  void warmBulkCache(store.snapshot(), live);
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
 
   let pvc: RunningPvcApi | undefined;
