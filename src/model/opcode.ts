@@ -94,8 +94,19 @@ export function serializeOpcode(op: Opcode): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (dry_run !== null && dry_run !== undefined) out.dry_run = dry_run;
   Object.assign(out, { debug_level, priority, depends, comment, reason, OP_ID });
-  for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(rest)) {
+    if (v === null || v === undefined) continue;
+    out[k] = PRIVATE_PARAMS.has(k) ? hideValues(v) : v;
+  }
   return out;
+}
+
+/** Parameters whose values are never shown: Ganeti serializes private values as null. */
+const PRIVATE_PARAMS: ReadonlySet<string> = new Set(["osparams_private", "osparams_secret", "osparams_private_cluster"]);
+
+function hideValues(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, typeof inner === "object" && inner !== null ? hideValues(inner) : null]));
 }
 
 /** Job summary entry: "TAGS_SET", "INSTANCE_REBOOT(inst1.example.com)". */

@@ -71,3 +71,19 @@ describe("SqliteConfigStore", () => {
     }
   });
 });
+
+describe("database file", () => {
+  it("is readable by its owner only, its journal too", async () => {
+    const { statSync, existsSync } = await import("node:fs");
+    const { dir, path, store } = fresh();
+    try {
+      store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["x"])));
+      await store.flush();
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      if (existsSync(`${path}-wal`)) assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

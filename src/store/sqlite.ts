@@ -3,6 +3,7 @@
 // once and reach the disk through the durable log's next group commit, in order with the
 // job writes: a job that reports a config change is written after that change.
 
+import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
 import { applyOps, DurableLog, InlineSink, type WriteOp } from "./durable.ts";
@@ -18,6 +19,9 @@ CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL, arc
 `;
 
 export function openDatabase(path: string): DatabaseSync {
+  // The config and the queued jobs may hold secrets (OS parameters): readable by the owner only.
+  closeSync(openSync(path, "a", 0o600));
+  chmodSync(path, 0o600);
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
