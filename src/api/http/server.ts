@@ -27,7 +27,7 @@ export function createApiServer(opts: ApiServerOptions): Server {
   const gate = new Gate(opts.maxClients);
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     gate.run(() => handle(opts, req, res)).catch((err: unknown) => {
-      opts.log(`internal error answering ${req.method} ${req.url}: ${(err as Error).message}`);
+      opts.log(`internal error answering ${req.method} ${req.url?.split("?")[0]}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, req.method === "HEAD", 500, encodeJson(errorBody(new HttpError(500))), opts.serverHeader);
       else res.destroy();
     });
