@@ -194,3 +194,14 @@ test("DELETE /vm/<vm> stops and undefines; delete_disks also removes the volumes
   assert.equal((await m.pvc.get("/storage/ceph/volume/vms/web2_disk0")).status, 404);
   assert.equal(msg(await m.pvc.del("/vm/web2")), "ERROR: Could not find VM 'web2' in the cluster!");
 });
+
+test("a domain without <uuid> gets a random one, as libvirt gives it", async () => {
+  const xml = "<domain type='kvm'><name>nouuid</name><memory unit='MiB'>256</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices/></domain>";
+  const r = await m.pvc.post("/vm", { xml });
+  assert.equal(r.status, 200, r.text);
+  const m2 = /UUID '([0-9a-f-]{36})'/.exec(msg(r));
+  assert.ok(m2, msg(r));
+  const inst = await rapiInstance("nouuid");
+  assert.equal(inst.uuid, m2[1]);
+  assert.equal((await m.pvc.del("/vm/nouuid")).status, 200);
+});

@@ -2,6 +2,7 @@
 // from the XML (name, uuid, memory, vCPUs, disks, NICs) plus what PVC shows, and writes a
 // domain XML for instances that were made without one (over RAPI).
 
+import { randomUUID } from "node:crypto";
 import { child, childrenNamed, elements, h, parseXml, serializeXml, setText, textOf, XmlError, type XmlElement } from "./xml.ts";
 
 export interface VmDisk {
@@ -78,7 +79,9 @@ export function parseDomainXml(xml: string): VmDefinition {
   if (root.name !== "domain") throw new DomainXmlError(`the root element is <${root.name}>, not <domain>`);
   const name = textOf(child(root, "name")) ?? "";
   if (!VM_NAME_RE.test(name)) throw new DomainXmlError(`<name> '${name}' is not a valid VM name`);
-  const uuid = (textOf(child(root, "uuid")) ?? "").toLowerCase();
+  // Like libvirt, a domain defined without a <uuid> gets a random one.
+  const givenUuid = textOf(child(root, "uuid"));
+  const uuid = givenUuid === undefined ? randomUUID() : givenUuid.toLowerCase();
   if (!UUID_RE.test(uuid)) throw new DomainXmlError(`<uuid> '${uuid}' is not a UUID`);
   const vcpuText = textOf(child(root, "vcpu")) ?? "1";
   if (!/^\d+$/.test(vcpuText) || Number(vcpuText) < 1) throw new DomainXmlError("<vcpu> must be a positive whole number");
