@@ -6,6 +6,7 @@ import { ConfigurationError, ECODE, OpPrereqError } from "../model/errors.ts";
 import { checkIPolicySyntax, IPOLICY_ALL_KEYS, IPOLICY_PARAMETERS, isFloatLike, type PartialPolicy } from "../model/ipolicy.ts";
 import type { Cluster, Instance, IPolicy, ParamDict } from "../model/objects.ts";
 import { specViolations } from "../alloc/policy.ts";
+import { instanceShape } from "./instance/placement.ts";
 import { fillDict, forceDictType, ISPECS_PARAMETER_TYPES } from "../model/paramdicts.ts";
 import { commaJoin, errorText, getUpdatedParams, VALUE_DEFAULT } from "./params.ts";
 
@@ -60,21 +61,12 @@ export function checkIpolicyVsDiskTemplates(policy: PartialPolicy, enabled: read
 
 /** Ganeti's ComputeIPolicyInstanceViolation: what is wrong with `inst` under `policy`. */
 export function instanceViolations(policy: PartialPolicy, inst: Instance, cluster: Cluster): string[] {
-  const be = fillDict(cluster.beparams.default, inst.beparams);
-  const num = (v: unknown) => (typeof v === "number" ? v : null);
   const full = {
     ...policy,
     minmax: (policy.minmax ?? []) as IPolicy["minmax"],
     "disk-templates": (policy["disk-templates"] ?? []) as string[],
   } as IPolicy;
-  return specViolations(full, {
-    memory: num(be.maxmem),
-    vcpus: num(be.vcpus),
-    spindleUse: num(be.spindle_use),
-    nics: inst.nics.length,
-    diskSizes: inst.disks.map((d) => d.size),
-    diskTemplates: inst.disks.map((d) => d.dev_type),
-  });
+  return specViolations(full, instanceShape(cluster, inst));
 }
 
 /** Names of the instances that violate `next` but not `current` (Ganeti's ComputeNewInstanceViolations). */

@@ -113,7 +113,7 @@ export const instanceRecreateDisksLU = defineLU({
     }
     let node: string | null = nodes[0] ?? null;
     if (op.iallocator) {
-      const shape = instanceShape(snap, inst);
+      const shape = instanceShape(snap.cluster, inst);
       node = allocateNode(snap, ctx.master.live, op.iallocator, {
         name: inst.name,
         memory: 0,

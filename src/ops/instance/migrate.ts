@@ -40,7 +40,7 @@ interface MovePlan {
 /** Ganeti's CheckTargetNodeIPolicy. */
 function checkTargetPolicy(snap: ConfigSnapshot, inst: Instance, target: Node, ignore: boolean, warn: (m: string) => void): void {
   const group = snap.groups.get(target.group);
-  const violations = specViolations(groupIPolicy(snap.cluster, group), instanceShape(snap, inst));
+  const violations = specViolations(groupIPolicy(snap.cluster, group), instanceShape(snap.cluster, inst));
   if (violations.length === 0) return;
   const msg = `Instance ${inst.name} does not meet target node group's (${group?.name ?? target.group}) instance policy: ${violations.join(", ")}`;
   if (ignore) warn(msg);

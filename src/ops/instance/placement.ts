@@ -4,7 +4,7 @@
 import { allocate, allocateMany, capacityModel, isKnownAllocator, relocate, type AllocRequest } from "../../alloc/allocator.ts";
 import type { InstanceShape } from "../../alloc/policy.ts";
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
-import type { Instance } from "../../model/objects.ts";
+import type { Cluster, Instance } from "../../model/objects.ts";
 import type { LiveState } from "../../query/live.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { filledBeparams } from "./common.ts";
@@ -51,8 +51,8 @@ export function allocateNode(snap: ConfigSnapshot, live: LiveState, iallocator: 
 }
 
 /** The shape of an existing instance, as policies judge it. */
-export function instanceShape(snap: ConfigSnapshot, inst: Instance): InstanceShape {
-  const be = filledBeparams(snap.cluster, inst.beparams);
+export function instanceShape(cluster: Cluster, inst: Instance): InstanceShape {
+  const be = filledBeparams(cluster, inst.beparams);
   const num = (v: unknown) => (typeof v === "number" ? v : null);
   return {
     memory: num(be.maxmem),
@@ -76,7 +76,7 @@ export function relocationTarget(snap: ConfigSnapshot, live: LiveState, iallocat
     memory: inst.admin_state === "up" ? Number(be.maxmem ?? 0) : 0,
     vcpus: Number(be.vcpus ?? 1),
     disk: null,
-    shape: instanceShape(snap, inst),
+    shape: instanceShape(snap.cluster, inst),
     group: snap.nodes.get(inst.primary_node)?.group,
     exclude: [inst.primary_node],
     ignoreIpolicy,
