@@ -7,7 +7,7 @@ import { checkIPolicySyntax, IPOLICY_ALL_KEYS, IPOLICY_PARAMETERS, isFloatLike, 
 import type { Cluster, Instance, IPolicy, ParamDict } from "../model/objects.ts";
 import { specViolations } from "../alloc/policy.ts";
 import { instanceShape } from "./instance/placement.ts";
-import { fillDict, forceDictType, ISPECS_PARAMETER_TYPES } from "../model/paramdicts.ts";
+import { forceDictType, ISPECS_PARAMETER_TYPES } from "../model/paramdicts.ts";
 import { commaJoin, errorText, getUpdatedParams, VALUE_DEFAULT } from "./params.ts";
 
 /** Ganeti's GetUpdatedIPolicy: a changed policy, checked; a group may unset keys. */
