@@ -33,6 +33,9 @@ Agent options:
       --cluster-key FILE       its key, from DATA_DIR/cluster/cluster.key (default STATE_DIR/cluster.key)
       --memory MIB             memory the fake hypervisor offers (default 32768)
       --file-storage-dir DIR   where file disks live (default STATE_DIR/file-storage)
+      --shared-file-storage-dir DIR
+                               where sharedfile disks live: the same shared file system on
+                               every node (default STATE_DIR/shared-file-storage)
 
 corral node add options:
       --endpoint URL           the agent, https://host:port (required)
@@ -68,6 +71,7 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
       "cluster-key": { type: "string" },
       memory: { type: "string" },
       "file-storage-dir": { type: "string" },
+      "shared-file-storage-dir": { type: "string" },
     },
   });
   if (v.help) return void process.stdout.write(NODE_USAGE);
@@ -90,6 +94,7 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
     nodeName,
     memoryTotal: intOption("memory", v.memory),
     fileStorageDir: v["file-storage-dir"],
+    sharedFileStorageDir: v["shared-file-storage-dir"],
   });
   log(`node agent for ${nodeName} listening on ${running.endpoint} (state in ${stateDir})`);
   stopOnSignals(() => running.close(), log);
