@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
 import { defaultIPolicy } from "../model/defaults.ts";
 import type { Instance, Node, NodeGroup } from "../model/objects.ts";
 import { initialConfig } from "../ops/init.ts";
 import type { InstanceLive, LiveState, NodeLive } from "../query/live.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
-import { allocate, allocateMany, capacityModel, isKnownAllocator, relocate, type AllocRequest } from "./allocator.ts";
+import { allocate, allocateMany, allocatorRanking, capacityModel, isKnownAllocator, place, relocate, type AllocRequest, type Ranking } from "./allocator.ts";
 import { groupIPolicy, specViolations } from "./policy.ts";
 
 interface NodeSpec {
@@ -78,9 +78,10 @@ const pick = (nodes: NodeSpec[], req = request(), instances: Partial<Instance>[]
   return r.ok ? snap.nodes.get(r.node)!.name : r.info;
 };
 
-test("knows its names: hail (what clients send) and corral", () => {
+test("knows its names: hail (what clients send), corral, and PVC's selectors as pvc-*", () => {
   assert.ok(isKnownAllocator("hail") && isKnownAllocator("corral"));
-  assert.ok(!isKnownAllocator("dumb"));
+  assert.deepEqual(["hail", "corral", "pvc-mem", "pvc-vcpus", "pvc-load", "pvc-vms"].map(allocatorRanking), ["score", "score", "mem", "vcpus", "load", "vms"]);
+  for (const unknown of ["dumb", "mem", "pvc-", "pvc-best", "PVC-MEM"]) assert.ok(!isKnownAllocator(unknown), unknown);
 });
 
 test("prefers the node with the most memory left, then disk, then spare CPU", () => {
@@ -159,4 +160,76 @@ test("policy violations read as Ganeti's", () => {
     "memory-size value 64 is not in range [128, 32768]",
     "disk-size/0 value 128 is not in range [1024, 1048576]",
   ]);
+});
+
+describe("PVC rankings", () => {
+  // n1: one big running instance; n2: one small one with many vCPUs; n3: one running and two
+  // stopped instances, the lowest load. The score would pick n3, which has the most memory.
+  const world = () => {
+    const { snap, live } = cluster(
+      [{ name: "n1", memFree: 8000 }, { name: "n2", memFree: 9000 }, { name: "n3", memFree: 20000 }],
+      [
+        { name: "a", primary_node: "u-n1" },
+        { name: "b", primary_node: "u-n2" },
+        { name: "c", primary_node: "u-n3" },
+        { name: "d", primary_node: "u-n3", admin_state: "down" },
+        { name: "e", primary_node: "u-n3", admin_state: "down" },
+      ],
+      { a: true, b: true, c: true },
+    );
+    const runs = live.instances as Map<string, InstanceLive>;
+    runs.set("i-0", { running: true, node: "u-n1", memory: 4096, vcpus: 1 });
+    runs.set("i-1", { running: true, node: "u-n2", memory: 512, vcpus: 8 });
+    runs.set("i-2", { running: true, node: "u-n3", memory: 2048, vcpus: 2 });
+    const loads: Record<string, number> = { "u-n1": 3, "u-n2": 1.5, "u-n3": 0.25 };
+    for (const [uuid, n] of live.nodes) n.facts!.host = { loadavg: [loads[uuid], 0, 0] };
+    return { snap, live };
+  };
+  const pickBy = (ranking: Ranking, over: Partial<AllocRequest> = {}, change?: (w: ReturnType<typeof world>) => void) => {
+    const w = world();
+    change?.(w);
+    const r = allocate(capacityModel(w.snap, w.live), w.snap, request({ ranking, disk: null, ...over }));
+    return r.ok ? w.snap.nodes.get(r.node)!.name : r.info;
+  };
+
+  it("rank by what each selector counts, lowest first", () => {
+    assert.equal(pickBy("score"), "n3");
+    assert.equal(pickBy("mem"), "n2", "least memory of running instances");
+    assert.equal(pickBy("vcpus"), "n1", "fewest running vCPUs");
+    assert.equal(pickBy("load"), "n3", "lowest load average");
+    assert.equal(pickBy("vms"), "n1", "fewest instances, stopped ones counted (n1 before n2 by name)");
+  });
+
+  it("keep the allocator's candidates: drained, flushed, full or excluded nodes are never chosen", () => {
+    const drain = (name: string) => (w: ReturnType<typeof world>) => void ((w.snap.nodes.get(`u-${name}`) as Node).drained = true);
+    assert.equal(pickBy("mem", {}, drain("n2")), "n3");
+    assert.equal(pickBy("vcpus", {}, (w) => void ((w.snap.nodes.get("u-n1") as Node).pvc = { domain_state: "flush", jobs: [] })), "n3");
+    assert.equal(pickBy("mem", { memory: 8500 }), "n2", "n2 still has room");
+    assert.equal(pickBy("mem", { memory: 9500 }), "n3", "n2 cannot hold it (FailMem), n3 can");
+    assert.equal(pickBy("load", { exclude: ["u-n3"] }), "n2");
+    assert.match(pickBy("vms", { memory: 50000 }), /FailMem: 3/);
+  });
+
+  it("a node that did not report its load comes last for the load ranking", () => {
+    assert.equal(pickBy("load", {}, (w) => void delete w.live.nodes.get("u-n3")!.facts!.host), "n2");
+  });
+
+  it("count what was placed before: running memory, vCPUs and instances", () => {
+    const { snap, live } = world();
+    const model = capacityModel(snap, live);
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const req = request({ name: `new${i}`, ranking: "vms", disk: null });
+      const r = allocate(model, snap, req);
+      assert.ok(r.ok);
+      place(model, r.node, req);
+      names.push(snap.nodes.get(r.node)!.name);
+    }
+    assert.deepEqual(names, ["n1", "n2", "n1", "n2"]);
+    const n2 = model.find((m) => m.node.name === "n2")!;
+    assert.deepEqual([n2.instances, n2.runningMemory, n2.runningVcpus], [3, 512 + 2048, 8 + 2]);
+    const stopped = request({ memory: 0, disk: null });
+    place(model, n2.node.uuid, stopped);
+    assert.deepEqual([n2.instances, n2.runningMemory, n2.runningVcpus], [4, 512 + 2048, 8 + 2], "an instance that will not run adds no running memory");
+  });
 });

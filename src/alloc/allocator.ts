@@ -1,8 +1,19 @@
 // Corral's instance allocator (what Ganeti delegates to an iallocator script such as hail):
-// pure functions over a config snapshot and the live facts the agents last reported.
+// pure functions over a config snapshot and the live facts the agents last reported. One
+// allocator with several rankings; the iallocator name picks the ranking, and everything
+// else (which nodes can take the instance, which groups come first) is the same for all.
+//
+// Names (RAPI's `iallocator`, the cluster's default_iallocator):
+//   "hail", "corral"   the score below (hail is what Ganeti clients send);
+//   "pvc-mem"          PVC's "mem" selector: least memory of running instances;
+//   "pvc-vcpus"        PVC's "vcpus": fewest vCPUs of running instances;
+//   "pvc-load"         PVC's "load": lowest 1-minute load average the node reported;
+//   "pvc-vms"          PVC's "vms": fewest instances whose primary it is (running or not).
+// The PVC API's `selector` values (mem, vcpus, load, vms) are these rankings too.
 //
 // Which nodes can take an instance:
-//   - online, not drained, vm_capable, in a group whose alloc_policy is not "unallocable";
+//   - online, not drained, vm_capable, in a group whose alloc_policy is not "unallocable",
+//     and not being flushed (PVC domain state other than "ready");
 //     a node whose agent has not reported facts is never chosen;
 //   - memory: the node's free memory (as its hypervisor reports it, minus the maxmem of
 //     instances that are marked up there but do not run) must hold the request (FailMem);
@@ -13,23 +24,41 @@
 // Where to look first: groups the instance's shape fits the policy of, "preferred" before
 // "last_resort"; groups whose policy it violates only when no other group can take it (the
 // logical unit then reports the violation in Ganeti's words).
-// Which node wins: the highest score, where
+// Which node wins, with the score ranking: the highest score, where
 //     score = 0.5 · free memory after / total memory
 //           + 0.3 · free disk after / total disk   (1 when the disks need no node space)
 //           + 0.2 · (1 − vCPUs after / vCPU limit)
-// so memory headroom counts most, then disk, then CPU load; ties go to the node with fewer
-// primary instances, then to the first name in nice order.
+// so memory headroom counts most, then disk, then CPU load; with a PVC ranking, the lowest
+// value of what it counts. Ties go to the node with fewer primary instances, then to the
+// first name in nice order.
 
 import type { ConfigSnapshot } from "../store/store.ts";
 import type { Node, NodeGroup } from "../model/objects.ts";
 import type { LiveState } from "../query/live.ts";
 import { groupIPolicy, specViolations, type InstanceShape } from "./policy.ts";
 
-/** Allocator names the API accepts: Ganeti's usual "hail", and Corral's own. */
-export const ALLOCATOR_NAMES: readonly string[] = ["hail", "corral"];
+/** How nodes that can take an instance are ranked: the score, or what a PVC selector counts. */
+export type Ranking = "score" | "mem" | "vcpus" | "load" | "vms";
+
+const RANKINGS: ReadonlyMap<string, Ranking> = new Map([
+  ["hail", "score"],
+  ["corral", "score"],
+  ["pvc-mem", "mem"],
+  ["pvc-vcpus", "vcpus"],
+  ["pvc-load", "load"],
+  ["pvc-vms", "vms"],
+]);
+
+/** Allocator names the API accepts: Ganeti's usual "hail", Corral's own, PVC's selectors. */
+export const ALLOCATOR_NAMES: readonly string[] = [...RANKINGS.keys()];
 
 export function isKnownAllocator(name: string): boolean {
-  return ALLOCATOR_NAMES.includes(name);
+  return RANKINGS.has(name);
+}
+
+/** The ranking an allocator name stands for (undefined for an unknown name). */
+export function allocatorRanking(name: string): Ranking | undefined {
+  return RANKINGS.get(name);
 }
 
 /** Hail's failure kinds, in its order (Ganeti.HTools.Types.FailMode). */
@@ -48,7 +77,15 @@ export interface NodeCapacity {
   vcpusUsed: number;
   /** Storage unit type → {total, free} MiB. */
   readonly storage: Map<string, { total: number; free: number }>;
+  /** Primary instances that are not admin-offline. */
   primaries: number;
+  /** What the PVC rankings count: memory and vCPUs of instances running there, MiB and count. */
+  runningMemory: number;
+  runningVcpus: number;
+  /** Instances whose primary it is, whatever their state. */
+  instances: number;
+  /** 1-minute load average; Infinity when the agent did not report it. */
+  readonly load: number;
 }
 
 export interface AllocRequest {
@@ -65,6 +102,8 @@ export interface AllocRequest {
   /** Nodes never chosen (the nodes an instance moves away from). */
   exclude?: readonly string[];
   ignoreIpolicy?: boolean;
+  /** How the nodes that can take it are ranked (default: the score). */
+  ranking?: Ranking;
 }
 
 export type AllocResult = { ok: true; node: string; info: string } | { ok: false; info: string };
@@ -85,12 +124,15 @@ export function capacityModel(snap: ConfigSnapshot, live: LiveState): NodeCapaci
     const group = snap.groups.get(node.group);
     const facts = live.nodes.get(node.uuid)?.facts;
     if (!group || !facts || node.offline || node.drained || !node.vm_capable) continue;
-    if (group.alloc_policy === "unallocable") continue;
+    if (group.alloc_policy === "unallocable" || (node.pvc && node.pvc.domain_state !== "ready")) continue;
     let memFree = facts.memory_free;
     let vcpusUsed = 0;
     let primaries = 0;
+    let instances = 0;
     for (const inst of snap.instances.values()) {
-      if (inst.primary_node !== node.uuid || inst.admin_state === "offline") continue;
+      if (inst.primary_node !== node.uuid) continue;
+      instances++;
+      if (inst.admin_state === "offline") continue;
       primaries++;
       vcpusUsed += num(inst.beparams.vcpus, num(be.vcpus, 1));
       const running = live.instances.get(inst.uuid)?.running === true;
@@ -107,7 +149,19 @@ export function capacityModel(snap: ConfigSnapshot, live: LiveState): NodeCapaci
       vcpusUsed,
       storage,
       primaries,
+      runningMemory: 0,
+      runningVcpus: 0,
+      instances,
+      load: facts.host?.loadavg?.[0] ?? Infinity,
     });
+  }
+  // What runs where, as the hypervisors report it (an instance may run away from its primary).
+  const byUuid = new Map(out.map((c) => [c.node.uuid, c]));
+  for (const run of live.instances.values()) {
+    const cap = byUuid.get(run.node);
+    if (!cap || !run.running) continue;
+    cap.runningMemory += run.memory;
+    cap.runningVcpus += run.vcpus;
   }
   return out;
 }
@@ -145,9 +199,26 @@ function describeFailures(fails: FailMode[]): string {
   return `No valid allocation solutions, failure reasons: ${reasonCounts(fails) || "unknown reasons"}`;
 }
 
+/** What a PVC ranking counts on a node: lower is better. */
+function selectorValue(cap: NodeCapacity, ranking: Exclude<Ranking, "score">): number {
+  switch (ranking) {
+    case "mem": return cap.runningMemory;
+    case "vcpus": return cap.runningVcpus;
+    case "load": return cap.load;
+    case "vms": return cap.instances;
+  }
+}
+
 function better(a: NodeCapacity, b: NodeCapacity, req: AllocRequest): boolean {
-  const d = score(a, req) - score(b, req);
-  if (Math.abs(d) > 1e-12) return d > 0;
+  const ranking = req.ranking ?? "score";
+  if (ranking === "score") {
+    const d = score(a, req) - score(b, req);
+    if (Math.abs(d) > 1e-12) return d > 0;
+  } else {
+    const va = selectorValue(a, ranking);
+    const vb = selectorValue(b, ranking);
+    if (va !== vb) return va < vb;
+  }
   if (a.primaries !== b.primaries) return a.primaries < b.primaries;
   return byName(a.node, b.node) < 0;
 }
@@ -195,6 +266,12 @@ export function place(model: readonly NodeCapacity[], nodeUuid: string, req: All
   cap.memFree -= req.memory;
   cap.vcpusUsed += req.vcpus;
   cap.primaries++;
+  cap.instances++;
+  // A request with memory is an instance that will run there.
+  if (req.memory > 0) {
+    cap.runningMemory += req.memory;
+    cap.runningVcpus += req.vcpus;
+  }
   if (req.disk) {
     const unit = cap.storage.get(req.disk.type);
     if (unit) unit.free -= req.disk.size;

@@ -2,10 +2,12 @@
 // state changes and moves are Ganeti's instance opcodes behind a recorded intent (the
 // handler answers once the intent is recorded, as PVC answers once it wrote the state).
 
+import { capacityModel, type AllocRequest } from "../../alloc/allocator.ts";
 import { isPvcSelector, PVC_SELECTORS, selectNode, DEFAULT_SELECTOR, type PvcSelector } from "../../alloc/selectors.ts";
 import { buildOpcode, type Opcode } from "../../model/opcode.ts";
 import { OpPvcVmDefine, OpPvcVmFlushLocks, OpPvcVmModify, OpPvcVmUndefine } from "../../model/opcodes/pvc.ts";
 import type { Instance, Node } from "../../model/objects.ts";
+import { moveRequest } from "../../ops/instance/placement.ts";
 import { findVm } from "../../ops/pvc/common.ts";
 import { DomainXmlError, parseDomainXml } from "../../ops/pvc/libvirt.ts";
 import { moveJob, stateJob } from "../../ops/pvc/plans.ts";
@@ -26,13 +28,25 @@ function selector(values: PvcValues): PvcSelector {
 }
 
 /** `node` when it names a node that can take VMs, else the selector's choice (the manual's rule). */
-function targetNode(s: PvcServices, values: PvcValues, exclude: string[]): Node | undefined {
+function targetNode(s: PvcServices, values: PvcValues, req: Omit<AllocRequest, "ranking">): Node | undefined {
   const snap = s.store.snapshot();
   const sel = selector(values);
   const named = values.get("node");
   const given = named ? findObject(snap, "node", named) : undefined;
   if (given && given.vm_capable && !given.offline) return given;
-  return selectNode(sel, snap, s.live, { exclude });
+  return selectNode(sel, capacityModel(snap, s.live), snap, req);
+}
+
+/** A VM about to be defined, as the allocator sees it: it does not run yet, its disks are volumes. */
+function defineRequest(xml: string): Omit<AllocRequest, "ranking"> {
+  const def = parseDomainXml(xml);
+  return {
+    name: def.name,
+    memory: 0,
+    vcpus: def.vcpus,
+    disk: null,
+    shape: { memory: def.memory, vcpus: def.vcpus, spindleUse: null, nics: def.nics.length, diskSizes: [], diskTemplates: [] },
+  };
 }
 
 function commandVm(s: PvcServices, vm: string): Instance {
@@ -82,7 +96,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
       },
       POST: async ({ values }) => {
         const xml = parseXmlValue(values);
-        const target = targetNode(s, values, []);
+        const target = targetNode(s, values, defineRequest(xml));
         if (!target) throw pvcFailure("ERROR: No node can take the VM.");
         const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name }) as Opcode;
         return message(await commandJob(s, [op], "VM defined."));
@@ -154,7 +168,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         const permanent = action === "move" || values.flag("permanent");
         const force = values.flag("force");
         if (last && !force && !permanent) throw pvcFailure(`ERROR: VM '${params.vm}' has been previously migrated.`);
-        const target = targetNode(s, values, current ? [current.uuid] : []);
+        const target = targetNode(s, values, moveRequest(snap, inst));
         if (!target) throw pvcFailure(`ERROR: No node can take VM '${params.vm}'.`);
         if (target.uuid === current?.uuid) throw pvcFailure(`ERROR: VM '${params.vm}' is already running on node '${target.name}'.`);
         if (permanent) {

@@ -1,7 +1,7 @@
 // Choosing nodes for instance LUs: Ganeti's CheckIAllocatorOrNode and the iallocator runs
 // of instance creation and relocation, answered by Corral's allocator (src/alloc).
 
-import { allocate, allocateMany, capacityModel, isKnownAllocator, relocate, type AllocRequest } from "../../alloc/allocator.ts";
+import { allocate, allocateMany, allocatorRanking, ALLOCATOR_NAMES, capacityModel, relocate, type AllocRequest, type Ranking } from "../../alloc/allocator.ts";
 import type { InstanceShape } from "../../alloc/policy.ts";
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
 import type { Cluster, Instance } from "../../model/objects.ts";
@@ -31,19 +31,23 @@ export function iallocatorOrNode(snap: ConfigSnapshot, iallocator: string | null
   return iallocator;
 }
 
-function checkAllocator(name: string): void {
-  if (!isKnownAllocator(name)) {
+/** The ranking the iallocator name stands for; an unknown name fails as Ganeti's missing script. */
+function checkAllocator(name: string): Ranking {
+  const ranking = allocatorRanking(name);
+  if (!ranking) {
+    const names = ALLOCATOR_NAMES.map((n) => `"${n}"`).join(", ");
     throw new OpPrereqError(
-      `Failure while running the iallocator script: iallocator module '${name}' not found in the search path (Corral's allocator answers to "hail" and "corral")`,
+      `Failure while running the iallocator script: iallocator module '${name}' not found in the search path (Corral's allocator answers to ${names})`,
       ECODE.inval,
     );
   }
+  return ranking;
 }
 
 /** Runs the allocator for a new instance; the chosen node's uuid. */
 export function allocateNode(snap: ConfigSnapshot, live: LiveState, iallocator: string, req: AllocRequest): string {
-  checkAllocator(iallocator);
-  const result = allocate(capacityModel(snap, live), snap, req);
+  const ranking = checkAllocator(iallocator);
+  const result = allocate(capacityModel(snap, live), snap, { ...req, ranking });
   if (!result.ok) {
     throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.info}`, ECODE.noRes);
   }
@@ -65,22 +69,28 @@ export function instanceShape(cluster: Cluster, inst: Instance): InstanceShape {
 }
 
 /**
+ * An existing instance moving to another node, as the allocator sees it: no new disk space,
+ * and memory only when it is to run (`memory`: MiB it will use there, else its maxmem when up).
+ */
+export function moveRequest(snap: ConfigSnapshot, inst: Instance, memory?: number): AllocRequest {
+  const be = filledBeparams(snap.cluster, inst.beparams);
+  return {
+    name: inst.name,
+    memory: memory ?? (inst.admin_state === "up" ? Number(be.maxmem ?? 0) : 0),
+    vcpus: Number(be.vcpus ?? 1),
+    disk: null,
+    shape: instanceShape(snap.cluster, inst),
+    exclude: [inst.primary_node],
+  };
+}
+
+/**
  * Where a shared-storage instance can go from its primary (Ganeti's IAReqRelocate): a node
  * of the same group with room for it; memory only counts when it is to run.
  */
 export function relocationTarget(snap: ConfigSnapshot, live: LiveState, iallocator: string, inst: Instance, ignoreIpolicy: boolean): string {
-  checkAllocator(iallocator);
-  const be = filledBeparams(snap.cluster, inst.beparams);
-  const req: AllocRequest = {
-    name: inst.name,
-    memory: inst.admin_state === "up" ? Number(be.maxmem ?? 0) : 0,
-    vcpus: Number(be.vcpus ?? 1),
-    disk: null,
-    shape: instanceShape(snap.cluster, inst),
-    group: snap.nodes.get(inst.primary_node)?.group,
-    exclude: [inst.primary_node],
-    ignoreIpolicy,
-  };
+  const ranking = checkAllocator(iallocator);
+  const req: AllocRequest = { ...moveRequest(snap, inst), group: snap.nodes.get(inst.primary_node)?.group, ignoreIpolicy, ranking };
   const result = relocate(capacityModel(snap, live), snap, req);
   if (!result.ok) {
     throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.info}`, ECODE.noRes);
@@ -93,8 +103,8 @@ export function relocationTarget(snap: ConfigSnapshot, live: LiveState, iallocat
  * hail, the request fails as a whole when one of them finds no node.
  */
 export function allocateNodes(snap: ConfigSnapshot, live: LiveState, iallocator: string, reqs: AllocRequest[]): [string, string][] {
-  checkAllocator(iallocator);
-  const result = allocateMany(snap, live, reqs);
+  const ranking = checkAllocator(iallocator);
+  const result = allocateMany(snap, live, reqs.map((r) => ({ ...r, ranking })));
   if (result.failed.length > 0) {
     throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.infos[0]}`, ECODE.noRes);
   }

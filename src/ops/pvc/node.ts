@@ -1,6 +1,6 @@
 // PVC node domain states. Flush drains the node and moves its running VMs away one job
-// after another (each picks its target with PVC's "mem" selector, counting the VMs placed
-// before it), then a last job marks the node flushed. Ready undrains it, brings back the
+// after another (each picks its target with PVC's "mem" selector, the allocator's "pvc-mem"
+// ranking, counting the VMs placed before it), then a last job marks the node flushed. Ready undrains it, brings back the
 // VMs whose last node it is, then marks it ready. The jobs wait for each other through
 // job dependencies, so a failed move does not stop the ones after it.
 
@@ -9,7 +9,9 @@ import { buildOpcode, type Opcode } from "../../model/opcode.ts";
 import { OpPvcNodeDomainState, OpPvcNodeFlush, OpPvcNodeReady } from "../../model/opcodes/pvc.ts";
 import type { Node } from "../../model/objects.ts";
 import type { PvcDomainState } from "../../model/pvc.ts";
+import { capacityModel, place } from "../../alloc/allocator.ts";
 import { selectNode } from "../../alloc/selectors.ts";
+import { moveRequest } from "../instance/placement.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
 import type { ParamSpec } from "../../model/params.ts";
@@ -49,21 +51,20 @@ export const pvcNodeFlushLU = defineLU({
     setDomainState(ctx, node, "flush", [], true);
     const snap = ctx.snapshot();
     const live = ctx.master.live;
-    const planned = new Map<string, { memory: number; vcpus: number; vms: number }>();
+    const model = capacityModel(snap, live);
     const jobs: Opcode[][] = [];
     const running = [...snap.instances.values()]
       .filter((i) => live.instances.get(i.uuid)?.running && live.instances.get(i.uuid)?.node === node.uuid)
       .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
     for (const inst of running) {
-      const target = selectNode("mem", snap, live, { exclude: [node.uuid], planned });
+      const req = { ...moveRequest(snap, inst, live.instances.get(inst.uuid)!.memory), exclude: [node.uuid, inst.primary_node] };
+      const target = selectNode("mem", model, snap, req);
       if (!target) {
         logWarning(ctx, `No node can take VM '${inst.name}': it is shut down instead`);
         jobs.push(stateJob(inst, "shutdown"));
         continue;
       }
-      const r = live.instances.get(inst.uuid)!;
-      const p = planned.get(target.uuid) ?? { memory: 0, vcpus: 0, vms: 0 };
-      planned.set(target.uuid, { memory: p.memory + r.memory, vcpus: p.vcpus + r.vcpus, vms: p.vms + 1 });
+      place(model, target.uuid, req);
       // A VM migrated before keeps the node it first came from (PVC's rule).
       const last = inst.pvc?.last_node ? snap.nodes.get(inst.pvc.last_node)?.name ?? node.name : node.name;
       logInfo(ctx, `VM '${inst.name}' goes to node ${target.name}`);
