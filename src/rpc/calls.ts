@@ -253,6 +253,7 @@ export interface NodeRpc {
   exportFinalize(args: { name: string; config: string }): Promise<{ path: string }>;
   /** Drops a half-made export. */
   exportAbort(args: { name: string }): Promise<null>;
+  /** Finished exports on this node, by name, sorted (Ganeti's export_list; read by /2/query/export). */
   exportList(args: Record<string, never>): Promise<string[]>;
   /** An export's config.ini; `path` is an export name or its absolute path on the node. */
   exportInfo(args: { path: string }): Promise<{ path: string; config: string }>;

@@ -105,7 +105,46 @@ describe("/2/query", () => {
     const jobs = answer(await get("/2/query/job?fields=id,status,summary"));
     assert.ok(jobs.data.some((row) => JSON.stringify(row[2]) === JSON.stringify([0, ["TAGS_SET"]])));
     const exports = answer(await get("/2/query/export?fields=node,export"));
-    assert.deepEqual(exports.data, [[[0, "node1.corral.test"], [2, null]]], "no node lists its exports yet: no data");
+    assert.deepEqual(exports.data, [], "node1 answers that it holds no exports: no rows");
+  });
+
+  it("lists an export on its node, shaped as capture 0429; a node that does not answer has no data, an offline one shows offline", { skip: !haveGolden && "no captures" }, async () => {
+    const name = "exp1.corral.test";
+    const created = await runJob(m.port, "POST", "/2/instances", {
+      __version__: 1, mode: "create", name, disk_template: "diskless", disks: [], nics: [{}], os: "corral-marker+default",
+      pnode: "node1.corral.test", beparams: { maxmem: 128, minmem: 128, vcpus: 1 }, start: false,
+    });
+    assert.equal(created.status, "success", JSON.stringify(created.opresult));
+    const exported = await runJob(m.port, "PUT", `/2/instances/${name}/export`, { mode: "local", destination: "node1.corral.test", shutdown: false });
+    assert.equal(exported.status, "success", JSON.stringify(exported.opresult));
+
+    const theirs = golden("0429-query-export.json").response.body_json as QueryAnswer;
+    const ours = answer(await get("/2/query/export?fields=node,export"));
+    assert.deepEqual(ours.fields, theirs.fields);
+    assert.deepEqual(ours.data, [[[0, "node1.corral.test"], [0, name]]]);
+    const shape = (rows: [number, unknown][][]) => rows.map((row) => row.map(([status, value]) => [typeof status, status === 0 ? typeof value : value]));
+    assert.deepEqual(shape(ours.data), [[["number", "string"], ["number", "string"]]]);
+    assert.deepEqual(shape(theirs.data)[0][0], shape(ours.data)[0][0], "the node cell as Ganeti's");
+
+    // node2's agent cannot be reached; node3 is marked offline and not asked.
+    const store = m.t.master.store;
+    const node1 = [...store.snapshot().nodes.values()][0];
+    const extra = [
+      { ...node1, uuid: "00000000-0000-4000-8000-0000000e0002", name: "node2.corral.test", primary_ip: "127.0.1.2", secondary_ip: "127.0.1.2", agent_endpoint: "https://127.0.0.1:1" },
+      { ...node1, uuid: "00000000-0000-4000-8000-0000000e0003", name: "node3.corral.test", primary_ip: "127.0.1.3", secondary_ip: "127.0.1.3", agent_endpoint: "https://127.0.0.1:1", offline: true },
+    ];
+    store.transact((tx) => extra.forEach((n) => tx.add("node", n)));
+    try {
+      assert.deepEqual(answer(await get("/2/query/export?fields=node,export")).data, [
+        [[0, "node1.corral.test"], [0, name]],
+        [[0, "node2.corral.test"], [2, null]],
+        [[0, "node3.corral.test"], [4, null]],
+      ]);
+      const filtered = answer(await put("/2/query/export", { fields: ["export"], qfilter: ["=", "node", "node1.corral.test"] }));
+      assert.deepEqual(filtered.data, [[[0, name]]]);
+    } finally {
+      store.transact((tx) => extra.forEach((n) => tx.remove("node", n.uuid)));
+    }
   });
 
   it("lists field definitions: all nice-sorted (as capture 0431), or the ones asked for", { skip: !haveGolden && "no captures" }, async () => {
