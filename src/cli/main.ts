@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultDataDir } from "../master/datadir.ts";
 import { CORRAL_VERSION, startMaster } from "../master/master.ts";
 import { intOption, stopOnSignals } from "./args.ts";
-import { nodeAgentCommand, nodeCommand } from "./node.ts";
+import { NETWORK_OPTIONS, NETWORK_USAGE, networkFlags, nodeAgentCommand, nodeCommand } from "./node.ts";
 
 const USAGE = `Usage: corral <command> [options]
 
@@ -30,6 +30,9 @@ corral master options (ganeti-rapi's own, plus Corral's):
       --node-ip ADDRESS        this node's address in a new cluster (default 127.0.0.1)
       --pvc-config FILE        serve the PVC HTTP API v1 as pvc-api.yaml FILE says
                                (default: $PVC_CONFIG_FILE; none: no PVC API)
+${NETWORK_USAGE}
+                               (for the master's own node; give other nodes' agents the
+                               same flags)
 `;
 
 function fail(message: string): never {
@@ -61,6 +64,7 @@ async function master(args: string[]): Promise<void> {
         "node-name": { type: "string" },
         "node-ip": { type: "string" },
         "pvc-config": { type: "string" },
+        ...NETWORK_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -73,6 +77,7 @@ async function master(args: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
+  const networks = networkFlags(v);
   const running = await startMaster({
     dataDir: v["data-dir"] ?? defaultDataDir(),
     port: intOption("port", v.port, 5080),
@@ -87,6 +92,8 @@ async function master(args: string[]): Promise<void> {
     nodeName: v["node-name"],
     nodeIp: v["node-ip"],
     pvcConfigFile: v["pvc-config"] ?? (process.env.PVC_CONFIG_FILE || undefined),
+    pvcApplyNetworks: networks.apply,
+    pvcNetworksNetns: networks.netns,
     log,
     announce: (line) => process.stdout.write(`${line}\n`),
   });

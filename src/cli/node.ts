@@ -17,6 +17,32 @@ export function defaultNodeStateDir(): string {
   return join(base, "corral-node");
 }
 
+/** Flags for PVC managed networks, the same on `corral master` and the agent. */
+export const NETWORK_OPTIONS = {
+  "pvc-apply-networks": { type: "boolean" },
+  "pvc-networks-netns": { type: "string" },
+} as const;
+
+export const NETWORK_USAGE = `      --pvc-apply-networks     PVC managed networks: load their nftables rules, create their
+                               bridges with the gateway addresses and run dnsmasq on this
+                               machine (default: only render and check the configuration)
+      --pvc-networks-netns NAME
+                               with --pvc-apply-networks: all of that inside the network
+                               namespace NAME, not the machine's own`;
+
+/** The PVC network flags, checked: a namespace without applying is a mistake worth stopping for. */
+export function networkFlags(v: { "pvc-apply-networks"?: boolean; "pvc-networks-netns"?: string }): { apply: boolean; netns?: string } {
+  const netns = v["pvc-networks-netns"];
+  if (netns !== undefined && !v["pvc-apply-networks"]) throw new Error("--pvc-networks-netns needs --pvc-apply-networks");
+  return netns === undefined ? { apply: v["pvc-apply-networks"] === true } : { apply: true, netns };
+}
+
+/** How the agent's log names the network setting, when it applies anything. */
+export function networkNote(net: { apply: boolean; netns?: string }): string {
+  if (!net.apply) return "";
+  return `PVC managed networks are applied${net.netns ? ` in network namespace ${net.netns}` : " on this machine"}`;
+}
+
 export const NODE_USAGE = `Usage:
   corral node [agent options]            run the node agent (also: corral node-agent)
   corral node add NAME --endpoint URL    join the agent at URL to the cluster as node NAME
@@ -36,6 +62,7 @@ Agent options:
       --shared-file-storage-dir DIR
                                where sharedfile disks live: the same shared file system on
                                every node (default STATE_DIR/shared-file-storage)
+${NETWORK_USAGE}
 
 corral node add options:
       --endpoint URL           the agent, https://host:port (required)
@@ -72,10 +99,12 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
       memory: { type: "string" },
       "file-storage-dir": { type: "string" },
       "shared-file-storage-dir": { type: "string" },
+      ...NETWORK_OPTIONS,
     },
   });
   if (v.help) return void process.stdout.write(NODE_USAGE);
   if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'\n\n${NODE_USAGE}`);
+  const networkApply = networkFlags(v);
   const stateDir = v["state-dir"] ?? defaultNodeStateDir();
   const certFile = v["cluster-cert"] ?? join(stateDir, "cluster.pem");
   const keyFile = v["cluster-key"] ?? join(stateDir, "cluster.key");
@@ -95,8 +124,10 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
     memoryTotal: intOption("memory", v.memory),
     fileStorageDir: v["file-storage-dir"],
     sharedFileStorageDir: v["shared-file-storage-dir"],
+    networkApply,
   });
   log(`node agent for ${nodeName} listening on ${running.endpoint} (state in ${stateDir})`);
+  if (networkApply.apply) log(networkNote(networkApply));
   stopOnSignals(() => running.close(), log);
 }
 

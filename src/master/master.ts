@@ -46,6 +46,13 @@ export interface MasterOptions {
   liveRefreshMs?: number;
   /** pvc-api.yaml: when given, the PVC HTTP API v1 listens as it says (PVC_CONFIG_FILE). */
   pvcConfigFile?: string;
+  /**
+   * PVC managed networks on the master's own node: load the nftables rules, create the
+   * bridges and run dnsmasq for real (default off: the agent renders and checks them only).
+   */
+  pvcApplyNetworks?: boolean;
+  /** With pvcApplyNetworks: apply inside this network namespace, not the machine's own. */
+  pvcNetworksNetns?: string;
   /** Diagnostics (stderr); never given secrets. */
   log: (line: string) => void;
   /** What the operator must see once (the generated password). */
@@ -119,7 +126,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     sharedFileStorageDir: store.snapshot().cluster.shared_file_storage_dir,
     memoryTotal: o.localMemoryMiB,
     osSearchPath: o.osSearchPath,
+    networkApply: o.pvcApplyNetworks ? { apply: true, netns: o.pvcNetworksNetns } : undefined,
   });
+  if (o.pvcApplyNetworks) o.log(`PVC managed networks are applied on this node${o.pvcNetworksNetns ? ` in network namespace ${o.pvcNetworksNetns}` : ""}`);
   const live = new LiveMonitor(store, connections);
   await live.refresh();
   live.start(o.liveRefreshMs ?? 10_000);

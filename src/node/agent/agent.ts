@@ -93,6 +93,8 @@ export class NodeAgent implements NodeRpc {
   private readonly pollMs: number;
   private readonly pvcStorage: NodeStorage;
   readonly networks: NetworkConfigurator;
+  /** Whether managed networks are applied, and in which namespace, as the agent was started. */
+  readonly networkApply: { readonly apply: boolean; readonly netns?: string };
 
   constructor(opts: NodeAgentOptions) {
     this.stateDir = resolve(opts.stateDir);
@@ -123,7 +125,8 @@ export class NodeAgent implements NodeRpc {
     for (const b of backends) this.backends.set(b.template, b);
     this.exports = new ExportStore(join(this.stateDir, "export"));
     this.pvcStorage = new NodeStorage({ nodeName: this.nodeName, stateDir: this.stateDir, localRoot: join(this.sharedFileStorageDir, "pvc") });
-    this.networks = new NetworkConfigurator({ dir: join(this.stateDir, "network"), ...opts.networkApply });
+    this.networkApply = { apply: false, ...opts.networkApply };
+    this.networks = new NetworkConfigurator({ dir: join(this.stateDir, "network"), ...this.networkApply });
     this.os = new OsRunner({
       searchPath: opts.osSearchPath ?? DEFAULT_OS_SEARCH_PATH,
       logDir: join(this.stateDir, "log", "os"),
