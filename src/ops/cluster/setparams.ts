@@ -31,7 +31,6 @@ import { findObject } from "../resolve.ts";
 export const CORRAL_DISK_TEMPLATES: readonly string[] = ["diskless", "file", "sharedfile", "ext"];
 /** Hypervisors Corral's node agents implement. */
 export const CORRAL_HYPERVISORS: readonly string[] = ["fake"];
-/** Allocator names Corral's built-in allocator answers to (Ganeti's usual "hail", and its own). */
 
 const UIDPOOL_UID_MAX = 2 ** 32 - 1;
 const NIC_VALID_MODES = ["bridged", "routed", "openvswitch", "pool"];
