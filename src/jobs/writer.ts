@@ -20,9 +20,13 @@ export class JobWriter {
     return this.log.commits;
   }
 
-  /** Queues the job's current state for writing; resolves once it is durable. */
+  /**
+   * Queues the job's state for writing; resolves once it is durable. The state is rendered
+   * when the batch goes to disk: the job as it is then (never older than now), written once
+   * however many times it changed meanwhile.
+   */
   write(job: Job): Promise<void> {
-    return this.log.append([{ t: "job", id: job.id, data: JSON.stringify(job) }]);
+    return this.log.append([{ t: "lazy", key: `job:${job.id}`, render: () => ({ t: "job", id: job.id, data: JSON.stringify(job) }) }]);
   }
 
   /** Marks jobs archived: they leave the active queue but stay readable by id. */

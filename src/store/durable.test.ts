@@ -25,6 +25,33 @@ describe("DurableLog", () => {
     assert.deepEqual(batches[0].map((o) => (o as { value: string }).value), ["1", "2", "3"]);
   });
 
+  it("renders a job's state when its batch is sent: one row, the latest state", async () => {
+    const batches: WriteOp[][] = [];
+    const sink: CommitSink = { commit: async (ops) => void batches.push(ops), close: async () => {} };
+    const log = new DurableLog(sink);
+    const job = { id: 4, status: "queued" };
+    const row = { t: "lazy" as const, key: "job:4", render: () => ({ t: "job" as const, id: 4, data: JSON.stringify(job) }) };
+    const writes = [log.append([row])];
+    job.status = "running";
+    writes.push(log.append([{ t: "meta", key: "serial", value: "2" }]));
+    writes.push(log.append([row]));
+    job.status = "success";
+    await Promise.all(writes);
+    assert.deepEqual(batches, [[{ t: "job", id: 4, data: '{"id":4,"status":"success"}' }, { t: "meta", key: "serial", value: "2" }]]);
+    // A write after the batch went out is a row of the next batch.
+    await log.append([row]);
+    assert.equal(batches.length, 2);
+  });
+
+  it("fails the batch, not the writer, when a state cannot be rendered", async () => {
+    let reported: unknown;
+    const log = new DurableLog({ commit: async () => {}, close: async () => {} });
+    log.onFailure = (err) => (reported = err);
+    const bad = log.append([{ t: "lazy", key: "job:1", render: () => { throw new Error("cyclic"); } }]);
+    await assert.rejects(bad, /cyclic/);
+    assert.match(String(reported), /cyclic/);
+  });
+
   it("hands later batches to the sink at once, in order, and flush waits for all", async () => {
     const started: number[] = [];
     let release!: () => void;
@@ -38,7 +65,7 @@ describe("DurableLog", () => {
     };
     const log = new DurableLog(sink);
     const first = log.append([{ t: "meta", key: "x", value: "1" }]);
-    await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
     const second = Promise.all([log.append([{ t: "meta", key: "y", value: "2" }]), log.append([{ t: "meta", key: "z", value: "3" }])]);
     await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(started, [1, 2], "the second batch did not wait for the first");

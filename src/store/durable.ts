@@ -1,8 +1,8 @@
 // Group commit for everything the master writes: config changes and job states go into one
-// ordered log of writes; all writes asked for during one turn of the event loop become one
-// SQLite transaction (one fsync), and each writer's promise resolves once its transaction is
-// on disk. The transaction runs on a sink: inline, or in a worker thread so the event loop
-// keeps serving while the disk syncs.
+// ordered log of writes; all writes asked for during one turn of the event loop (its I/O
+// callbacks and microtasks included) become one SQLite transaction (one fsync), and each
+// writer's promise resolves once its transaction is on disk. The transaction runs on a sink:
+// inline, or in a worker thread so the event loop keeps serving while the disk syncs.
 
 import { Worker } from "node:worker_threads";
 import type { DatabaseSync } from "node:sqlite";
@@ -12,6 +12,21 @@ export type WriteOp =
   | { t: "meta"; key: string; value: string }
   | { t: "job"; id: number; data: string }
   | { t: "archive"; id: number };
+
+/**
+ * A row given as a function that renders it when its batch goes to the sink. `key` names the
+ * row ("job:12", "meta:cluster", "object:node:<uuid>"); a row already waiting in the batch
+ * is not queued twice. The batch then holds each row's state as it is when the batch is
+ * sent: the state every write queued before then leads to, since every change made before
+ * then queued its row in this batch or an earlier one.
+ */
+export interface LazyRow {
+  t: "lazy";
+  key: string;
+  render: () => WriteOp;
+}
+
+export type LogOp = WriteOp | LazyRow;
 
 function prepareWrites(db: DatabaseSync) {
   return {
@@ -117,12 +132,14 @@ export class WorkerSink implements CommitSink {
 }
 
 /**
- * The ordered log of writes. Everything appended during one synchronous run of the event
- * loop goes to the sink as one batch; the sink keeps batches in order.
+ * The ordered log of writes. Everything appended during one turn of the event loop goes to
+ * the sink as one batch (lazy rows rendered then); the sink keeps batches in order.
  */
 export class DurableLog {
   private readonly sink: CommitSink;
-  private queued: WriteOp[] = [];
+  private queued: LogOp[] = [];
+  /** Keys of the lazy rows in `queued`: a later write of theirs is already covered. */
+  private queuedKeys = new Set<string>();
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
   private last: Promise<void> = Promise.resolve();
@@ -136,12 +153,20 @@ export class DurableLog {
   }
 
   /** Queues writes; resolves once they (and everything queued before them) are durable. */
-  append(ops: WriteOp[]): Promise<void> {
-    for (const op of ops) this.queued.push(op);
+  append(ops: LogOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.t === "lazy") {
+        if (this.queuedKeys.has(op.key)) continue;
+        this.queuedKeys.add(op.key);
+      }
+      this.queued.push(op);
+    }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(() => this.send());
+      // After this turn's other I/O callbacks and their microtasks: the requests that arrived
+      // together, and the jobs they started, share one transaction.
+      setImmediate(() => this.send());
     }
     return done;
   }
@@ -159,13 +184,23 @@ export class DurableLog {
 
   private send(): void {
     this.scheduled = false;
-    const ops = this.queued;
+    const queued = this.queued;
     const waiters = this.waiters;
     this.queued = [];
+    this.queuedKeys.clear();
     this.waiters = [];
+    let ops: WriteOp[];
+    let rendered: Promise<void>;
+    try {
+      ops = queued.map((op) => (op.t === "lazy" ? op.render() : op));
+      rendered = Promise.resolve();
+    } catch (err) {
+      ops = [];
+      rendered = Promise.reject(err);
+    }
     // A batch counts as durable once it and every batch before it are.
     const before = this.last.catch(() => undefined);
-    const committed = ops.length > 0 ? Promise.all([before, this.sink.commit(ops)]) : before;
+    const committed = ops.length > 0 ? Promise.all([before, this.sink.commit(ops)]) : Promise.all([before, rendered]);
     this.last = committed.then(
       () => {
         this.commits++;

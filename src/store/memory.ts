@@ -20,6 +20,29 @@ export interface TxChanges {
 
 export const nowSeconds = (): number => Date.now() / 1000;
 
+/**
+ * A changed copy of a config object, which stays as it is: `change` gets a copy whose
+ * properties are copied at once and whose object-valued properties (parameter dicts, lists)
+ * are deep-copied the first time `change` reads them. Those it never reads are shared with
+ * the original, as everything in a snapshot is immutable. (A tag change on the cluster no
+ * longer copies its hypervisor parameters.)
+ */
+export function changedCopy<T extends object>(original: T, change: (copy: T) => void): T {
+  const copy = { ...original };
+  change(
+    new Proxy(copy, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key);
+        if (typeof value !== "object" || value === null || value !== Reflect.get(original, key)) return value;
+        const own: unknown = structuredClone(value);
+        Reflect.set(target, key, own);
+        return own;
+      },
+    }),
+  );
+  return copy;
+}
+
 export class DraftTx implements ConfigTx {
   private readonly base: ConfigSnapshot;
   private cluster: Cluster;
@@ -49,8 +72,7 @@ export class DraftTx implements ConfigTx {
   }
 
   updateCluster(change: (cluster: Cluster) => void): Cluster {
-    const copy = structuredClone(this.cluster);
-    change(copy);
+    const copy = changedCopy(this.cluster, change);
     copy.serial_no += 1;
     copy.mtime = nowSeconds();
     this.cluster = copy;
@@ -73,8 +95,7 @@ export class DraftTx implements ConfigTx {
   update<K extends ObjectKind>(kind: K, uuid: string, change: (obj: KindTypes[K]) => void): KindTypes[K] {
     const existing = this.writable(kind).get(uuid);
     if (existing === undefined) throw new Error(`${kind} ${uuid} does not exist`);
-    const copy = structuredClone(existing) as KindTypes[K];
-    change(copy);
+    const copy = changedCopy(existing as KindTypes[K], change);
     if ("serial_no" in copy) {
       copy.serial_no += 1;
       copy.mtime = nowSeconds();

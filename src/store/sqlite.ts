@@ -6,9 +6,9 @@
 import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
-import { applyOps, DurableLog, InlineSink, type WriteOp } from "./durable.ts";
+import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
 import { DraftTx } from "./memory.ts";
-import type { ConfigSnapshot, ConfigStore, ConfigTx } from "./store.ts";
+import { snapshotMap, type ConfigSnapshot, type ConfigStore, type ConfigTx } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,7 +92,7 @@ export class SqliteConfigStore implements ConfigStore {
     if (tx.touched) {
       const serial = this.snapshot().serial + 1;
       // Durability follows through the log; whoever acknowledges the change waits for it.
-      void this.log.append(writesOf(tx, serial)).catch(() => undefined);
+      void this.log.append(this.lazyWritesOf(tx)).catch(() => undefined);
       this.publish(tx.result(serial));
     }
     return result;
@@ -111,6 +111,29 @@ export class SqliteConfigStore implements ConfigStore {
     if (this.ownsLog) await this.log.close();
     else await this.log.flush();
     this.db.close();
+  }
+
+  /**
+   * The rows a transaction changes, rendered from the published config when the log sends
+   * its batch: several transactions in one batch write each row once, as the last left it.
+   */
+  private lazyWritesOf(tx: DraftTx): LogOp[] {
+    const ops: LogOp[] = [];
+    if (tx.changes.cluster) ops.push({ t: "lazy", key: "meta:cluster", render: () => ({ t: "meta", key: "cluster", value: JSON.stringify(this.snapshot().cluster) }) });
+    for (const [kind, objs] of tx.changes.objects) {
+      for (const uuid of objs.keys()) {
+        ops.push({
+          t: "lazy",
+          key: `object:${kind}:${uuid}`,
+          render: () => {
+            const obj = snapshotMap(this.snapshot(), kind).get(uuid);
+            return { t: "object", kind, uuid, data: obj === undefined ? null : JSON.stringify(obj) };
+          },
+        });
+      }
+    }
+    ops.push({ t: "lazy", key: "meta:serial", render: () => ({ t: "meta", key: "serial", value: String(this.snapshot().serial) }) });
+    return ops;
   }
 
   private publish(snap: ConfigSnapshot): void {
