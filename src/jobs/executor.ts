@@ -3,7 +3,7 @@
 
 import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
-import type { LogicalUnit, LuContext } from "../ops/lu.ts";
+import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
 import type { LockManager } from "./locks.ts";
 import type { JobQueue } from "./queue.ts";
 
@@ -112,8 +112,7 @@ export class Executor {
       signal.throwIfAborted();
       op.status = "running";
       op.exec_timestamp = timestampNow();
-      queue.touch(job);
-      const ctx = this.context(job, op, signal);
+      const ctx = this.context(job, op, signal, queue.touch(job));
       const prepared = lu.checkPrereq(ctx);
       if (op.input.dry_run) {
         ctx.feedback(" - INFO: dry-run mode requested, not actually executing the operation");
@@ -133,7 +132,13 @@ export class Executor {
     }
   }
 
-  private context(job: Job, op: QueuedOpcode, signal: AbortSignal): LuContext<never> {
+  /**
+   * `running`: resolves once the opcode's "running" state is on disk. Config changes need
+   * not wait for it (they go into the same ordered log after it), node RPCs do: a job found
+   * running after a crash is failed, never run again, so nothing may reach a node before
+   * that state is durable.
+   */
+  private context(job: Job, op: QueuedOpcode, signal: AbortSignal, running: Promise<void>): LuContext<never> {
     const { queue } = this.opts;
     return {
       op: op.input as never,
@@ -173,4 +178,26 @@ export class Executor {
       }
     }
   }
+}
+
+/** The services with every node RPC held back until `ready` resolves. */
+function afterDurable(services: MasterServices, ready: Promise<void>): MasterServices {
+  let passed = false;
+  void ready.then(() => (passed = true));
+  const hold: ProxyHandler<ReturnType<MasterServices["node"]>> = {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (passed || typeof value !== "function" || key === "close") return value;
+      return async (...args: unknown[]) => {
+        await ready;
+        return Reflect.apply(value, target, args);
+      };
+    },
+  };
+  return {
+    store: services.store,
+    live: services.live,
+    submitJobs: (jobs) => services.submitJobs(jobs),
+    node: (n) => new Proxy(services.node(n), hold),
+  };
 }

@@ -149,12 +149,17 @@ export class JobQueue {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
       if (this.admission(job) === "reject") this.cancelAll(job);
     }
-    await Promise.all(jobs.map((job) => this.writer.write(job)));
+    const durable = Promise.all(jobs.map((job) => this.writer.write(job)));
     for (const job of jobs) {
       this.jobs.set(job.id, job);
       if (!FINALIZED.has(calcJobStatus(job))) this.executor.enqueue(job);
     }
+    // The jobs may start before their submission is on disk: whatever they write lands in
+    // the same transaction or a later one, they wait for their "running" state to be
+    // durable before any node RPC (Executor), and their ids go out only once durable. A
+    // failed write stops the master (memory is then ahead of the disk).
     this.executor.schedule();
+    await durable;
     return jobs.map((j) => j.id);
   }
 
@@ -204,10 +209,14 @@ export class JobQueue {
     this.events.emit(`job:${job.id}`);
   }
 
-  /** Tells waiters without waiting for the disk (log lines, intermediate states). */
-  touch(job: Job): void {
-    void this.writer.write(job).catch(() => undefined);
+  /**
+   * Tells waiters without waiting for the disk (log lines, intermediate states); the
+   * promise says when the state is durable (never rejects: a failed write stops the master).
+   */
+  touch(job: Job): Promise<void> {
+    const durable = this.writer.write(job).catch(() => undefined);
     this.events.emit(`job:${job.id}`);
+    return durable;
   }
 
   onChange(id: number, listener: () => void): () => void {
