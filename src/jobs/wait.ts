@@ -25,7 +25,8 @@ export async function waitForJobChange(
   prevInfo: unknown[] | null,
   prevSerial: number | null,
   timeoutMs: number,
-  signal: AbortSignal,
+  /** Read only when the answer is not there yet (a request's signal is made on first use). */
+  request: { readonly signal: AbortSignal },
 ): Promise<JobChange | undefined> {
   const job = queue.get(id);
   if (!job) return undefined;
@@ -33,6 +34,7 @@ export async function waitForJobChange(
     FINALIZED.has(calcJobStatus(job)) || c.log_entries.length > 0 || !isDeepStrictEqual(c.job_info, prevInfo);
   const now = current(job, fields, prevSerial);
   if (changed(now)) return now;
+  const signal = request.signal;
   return await new Promise<JobChange>((resolve) => {
     const finish = () => {
       clearTimeout(timer);

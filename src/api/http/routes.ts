@@ -79,8 +79,44 @@ export interface RouteMatch {
   params: Record<string, string>;
 }
 
-export function matchRoute(routes: readonly Route[], path: string): RouteMatch | undefined {
+/**
+ * Routes by the first two segments and the number of segments of their pattern (a path
+ * parameter never holds a "/"), in table order; patterns with a parameter in their first two
+ * segments go under "*" and are tried for every path of that length.
+ */
+type RouteIndex = Map<string, readonly Route[]>;
+const indexes = new WeakMap<readonly Route[], RouteIndex>();
+
+function keyOf(path: string): [string, string] {
+  const parts = path.split("/");
+  return [`${parts.length}:${parts[1] ?? ""}/${parts[2] ?? ""}`, `${parts.length}:*`];
+}
+
+function indexOf(routes: readonly Route[]): RouteIndex {
+  let index = indexes.get(routes);
+  if (index) return index;
+  const lists = new Map<string, Route[]>();
   for (const r of routes) {
+    const [exact, any] = keyOf(r.pattern);
+    const key = /\[/.test(r.pattern.split("/").slice(0, 3).join("/")) ? any : exact;
+    const list = lists.get(key);
+    if (list) list.push(r);
+    else lists.set(key, [r]);
+  }
+  index = new Map();
+  // Each key's candidates in table order, "*" patterns of the same length included.
+  for (const [key, list] of lists) {
+    const wild = key.endsWith(":*") ? [] : (lists.get(`${key.slice(0, key.indexOf(":"))}:*`) ?? []);
+    index.set(key, wild.length === 0 ? list : routes.filter((r) => list.includes(r) || wild.includes(r)));
+  }
+  indexes.set(routes, index);
+  return index;
+}
+
+export function matchRoute(routes: readonly Route[], path: string): RouteMatch | undefined {
+  const index = indexOf(routes);
+  const [exact, any] = keyOf(path);
+  for (const r of index.get(exact) ?? index.get(any) ?? []) {
     const m = r.regex.exec(path);
     if (m) return { route: r, params: { ...m.groups } };
   }

@@ -43,18 +43,32 @@ export function createApiServer(opts: ApiServerOptions): Server {
 
 const CLIENT_GONE = new Error("the client closed the connection");
 
+/**
+ * The request's abort signal, made when a handler first asks for it (long polls, synchronous
+ * jobs): only a client that leaves before its answer aborts it, with a prepared reason
+ * rather than a DOMException per request.
+ */
+function lazySignal(res: ServerResponse): () => AbortSignal {
+  let abort: AbortController | undefined;
+  return () => {
+    if (abort) return abort.signal;
+    const controller = (abort = new AbortController());
+    if (res.destroyed && !res.writableFinished) controller.abort(CLIENT_GONE);
+    else {
+      res.once("close", () => {
+        if (!res.writableFinished) controller.abort(CLIENT_GONE);
+      });
+    }
+    return controller.signal;
+  };
+}
+
 async function handle(opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
   const isHead = req.method === "HEAD";
-  const abort = new AbortController();
-  // Only a client that leaves before its answer aborts the handler (long polls, sync jobs);
-  // a prepared reason avoids building a DOMException per request.
-  res.on("close", () => {
-    if (!res.writableFinished) abort.abort(CLIENT_GONE);
-  });
   let body: unknown;
   try {
-    body = await answer(opts, req, url, abort.signal);
+    body = await answer(opts, req, url, lazySignal(res));
   } catch (err) {
     const httpErr = err instanceof HttpError ? err : internalError(opts, req, err);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), opts.serverHeader, httpErr.headers);
@@ -87,7 +101,7 @@ function internalError(opts: ApiServerOptions, req: IncomingMessage, err: unknow
   return new HttpError(500, message);
 }
 
-async function answer(opts: ApiServerOptions, req: IncomingMessage, url: string, signal: AbortSignal): Promise<unknown> {
+async function answer(opts: ApiServerOptions, req: IncomingMessage, url: string, signal: () => AbortSignal): Promise<unknown> {
   const authHeader = req.headers.authorization;
   if (opts.requireAuthentication && authHeader === undefined) throw new HttpError(401, undefined, AUTH_CHALLENGE);
 
@@ -105,7 +119,7 @@ async function answer(opts: ApiServerOptions, req: IncomingMessage, url: string,
     throw new HttpError(403);
   }
 
-  const body = await readBody(req);
+  const body = hasBody(req) ? await readBody(req) : undefined;
   const ctx: RequestContext = {
     method,
     path,
@@ -114,7 +128,9 @@ async function answer(opts: ApiServerOptions, req: IncomingMessage, url: string,
     query: new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1)),
     body,
     user,
-    signal,
+    get signal() {
+      return signal();
+    },
   };
   return await spec.handle(ctx);
 }
@@ -142,14 +158,31 @@ function decodeBasic(token: string): string | undefined {
   return /^[\x00-\x7f]*$/.test(text) ? text : undefined;
 }
 
+/** False when the headers say there is no body (no length or a zero one, not chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return length === undefined ? req.headers["transfer-encoding"] !== undefined : length !== "0";
+}
+
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413);
-    chunks.push(chunk);
-  }
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > MAX_BODY) {
+        req.off("data", onData);
+        req.off("end", resolve);
+        // Not read any further: the connection goes.
+        req.destroy();
+        reject(new HttpError(413));
+      }
+    };
+    req.on("data", onData);
+    req.once("end", resolve);
+    req.once("error", reject);
+  });
   if (size === 0) return undefined;
   const type = (req.headers["content-type"] ?? "application/octet-stream").toLowerCase();
   if (type !== "application/json") throw new HttpError(415);
@@ -186,8 +219,11 @@ class Gate {
   constructor(limit: number) {
     this.limit = Math.max(1, limit);
   }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.limit) return this.runNow(fn);
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.runNow(fn));
+  }
+  private async runNow<T>(fn: () => Promise<T>): Promise<T> {
     this.active++;
     try {
       return await fn();

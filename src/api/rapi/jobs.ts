@@ -55,7 +55,7 @@ export function jobRoutes(s: RapiServices): Route[] {
             throw badRequest("The 'previous_log_serial' parameter should be a number");
           }
           const id = Number(ctx.params.job_id);
-          const change = await waitForJobChange(s.queue, id, fields, prevInfo, prevSerial as number | null, WAIT_TIMEOUT_MS, ctx.signal);
+          const change = await waitForJobChange(s.queue, id, fields, prevInfo, prevSerial as number | null, WAIT_TIMEOUT_MS, ctx);
           if (!change) throw new HttpError(404, `Job ${id} not found`);
           return change;
         },
