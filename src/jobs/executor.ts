@@ -143,7 +143,7 @@ export class Executor {
     return {
       op: op.input as never,
       jobId: job.id,
-      master: queue.services,
+      master: afterDurable(queue.services, running),
       snapshot: () => queue.store.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);
