@@ -142,6 +142,8 @@ export class DurableLog {
   private queuedKeys = new Set<string>();
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
+  /** A batch is with the sink; the next one waits for it, growing meanwhile. */
+  private inFlight = false;
   private last: Promise<void> = Promise.resolve();
   /** Called when a batch cannot be written: memory is then ahead of the disk. */
   onFailure: (err: unknown) => void = () => undefined;
@@ -162,13 +164,16 @@ export class DurableLog {
       this.queued.push(op);
     }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // After this turn's other I/O callbacks and their microtasks: the requests that arrived
-      // together, and the jobs they started, share one transaction.
-      setImmediate(() => this.send());
-    }
+    this.schedule();
     return done;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    // After this turn's other I/O callbacks and their microtasks: the requests that arrived
+    // together, and the jobs they started, share one transaction.
+    setImmediate(() => this.send());
   }
 
   /** Resolves when everything queued so far is durable. */
@@ -184,6 +189,7 @@ export class DurableLog {
 
   private send(): void {
     this.scheduled = false;
+    this.inFlight = true;
     const queued = this.queued;
     const waiters = this.waiters;
     this.queued = [];
@@ -198,9 +204,9 @@ export class DurableLog {
       ops = [];
       rendered = Promise.reject(err);
     }
-    // A batch counts as durable once it and every batch before it are.
-    const before = this.last.catch(() => undefined);
-    const committed = ops.length > 0 ? Promise.all([before, this.sink.commit(ops)]) : Promise.all([before, rendered]);
+    // One batch at a time: everything queued while it is with the sink goes out as the next
+    // one when it is done, so a batch counts as durable once it and every batch before it are.
+    const committed = ops.length > 0 ? this.sink.commit(ops) : rendered;
     this.last = committed.then(
       () => {
         this.commits++;
@@ -211,5 +217,9 @@ export class DurableLog {
         this.onFailure(err);
       },
     );
+    void this.last.finally(() => {
+      this.inFlight = false;
+      if (this.waiters.length > 0) this.schedule();
+    });
   }
 }
