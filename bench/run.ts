@@ -15,7 +15,7 @@ import { openDatabase } from "../src/store/sqlite.ts";
 import { startCeiling, runNodeScript } from "./lib/children.ts";
 import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
 import { Client, type Target } from "./lib/http.ts";
-import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type SingleResult } from "./lib/jobs.ts";
+import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
 import type { EngineResult } from "./lib/engine.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
@@ -42,6 +42,9 @@ const HELP = `Usage: bash bench/run.sh [options]
   --build seed|api       how the small cluster gets its instances (default seed; api uses
                          POST /2/instances when it exists and falls back to seeding)
   --jobs N --clients N   tag-job burst (default 50 jobs from 8 clients)
+  --job-client lean|node how the job measures' clients speak HTTP: lean (default) one
+                         hand-written keep-alive connection each; node node:https's Agent
+                         (what the bench used before; it costs the bench more CPU)
   --bursts N             measured bursts after one unmeasured first burst (default 3; the
                          median counts, the first is reported as "first burst")
   --single N             one-at-a-time jobs on an idle master (default 30, after 3 warm-up)
@@ -73,6 +76,7 @@ interface Options {
   build: "seed" | "api";
   jobs: number;
   clients: number;
+  jobClient: JobClientKind;
   bursts: number;
   single: number;
   warmup: number;
@@ -95,6 +99,11 @@ interface Options {
   keep: boolean;
 }
 
+function jobClientKind(value: string | undefined): JobClientKind {
+  if (value === undefined || value === "lean" || value === "node") return value ?? "lean";
+  throw new Error(`--job-client: lean or node, not ${value}`);
+}
+
 function parseOptions(argv: string[]): Options {
   const { values: v } = parseArgs({
     args: argv,
@@ -107,6 +116,7 @@ function parseOptions(argv: string[]): Options {
       build: { type: "string" },
       jobs: { type: "string" },
       clients: { type: "string" },
+      "job-client": { type: "string" },
       bursts: { type: "string" },
       single: { type: "string" },
       "big-nodes": { type: "string" },
@@ -157,6 +167,7 @@ function parseOptions(argv: string[]): Options {
     build,
     jobs: num("jobs", v.jobs, tiny ? 10 : 50, 1),
     clients: num("clients", v.clients, tiny ? 4 : 8, 1),
+    jobClient: jobClientKind(v["job-client"]),
     bursts: num("bursts", v.bursts, tiny ? 1 : 3, 1),
     single: num("single", v.single, tiny ? 5 : 30, 1),
     warmup: tiny ? 1 : 3,
@@ -345,7 +356,7 @@ async function bigCluster(o: Options, dir: string): Promise<BigCluster> {
     }
     const memoryAfterLists = memoryOf(m.pid);
     const info = await wrk(o, m.base, "/2/info", undefined, Math.min(o.duration, 5));
-    const single = await singleJobs(t, { jobs: Math.min(o.single, 10), warmup: 1, tag: "bench-big", timeoutS: 300 });
+    const single = await singleJobs(t, { jobs: Math.min(o.single, 10), warmup: 1, tag: "bench-big", timeoutS: 300, client: o.jobClient });
     await removeTags(t, ["bench-big"]);
     const sorted = startups.map((s) => s.ready_ms).sort((a, b) => a - b);
     return {
@@ -397,11 +408,11 @@ async function profiles(o: Options, smallDir: string, bigDir: string | undefined
     await wrk(o, m.base, "/2/instances?bulk=1");
   });
   await profiled(`${o.profileJobs} tag jobs from ${o.clients} clients`, smallDir, async (m) => {
-    await tagBurst(corralTarget(m), { jobs: o.profileJobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 600 });
+    await tagBurst(corralTarget(m), { jobs: o.profileJobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 600, client: o.jobClient });
     await removeTags(corralTarget(m), Array.from({ length: o.clients }, (_, k) => `bench-prof-${k}`));
   });
   await profiled(`${o.profileJobs / 2} single jobs, idle master`, smallDir, async (m) => {
-    await singleJobs(corralTarget(m), { jobs: o.profileJobs / 2, warmup: 0, tag: "bench-prof-single", timeoutS: 600 });
+    await singleJobs(corralTarget(m), { jobs: o.profileJobs / 2, warmup: 0, tag: "bench-prof-single", timeoutS: 600, client: o.jobClient });
     await removeTags(corralTarget(m), ["bench-prof-single"]);
   });
   if (bigDir) {
@@ -421,9 +432,9 @@ async function ganetiMeasures(o: Options, g: GanetiHandle) {
   log("Ganeti: GET /2/instances?bulk=1");
   const bulk = await wrkIfAvailable(o, t, "/2/instances?bulk=1", "Ganeti");
   log(`Ganeti: ${o.jobs} tag jobs from ${o.clients} clients, ${o.bursts + 1} times`);
-  const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 900, repeats: o.bursts });
+  const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 900, repeats: o.bursts, client: o.jobClient });
   log(`Ganeti: ${o.single} single jobs`);
-  const single = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 900 });
+  const single = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 900, client: o.jobClient });
   await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
   return { info, bulk, burst, single };
 }
@@ -519,9 +530,9 @@ async function main(): Promise<void> {
     }
 
     log(`Corral: ${o.jobs} tag jobs from ${o.clients} clients, ${o.bursts + 1} times`);
-    const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300, repeats: o.bursts });
+    const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300, repeats: o.bursts, client: o.jobClient });
     log(`Corral: ${o.single} single jobs on an idle master`);
-    const single: SingleResult = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 300 });
+    const single: SingleResult = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 300, client: o.jobClient });
     await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
     const memory = memoryOf(master.pid);
     log("durability: SIGKILL the master, look up every acknowledged job in its database");

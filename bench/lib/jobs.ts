@@ -3,13 +3,24 @@
 // at a time on an idle master. A job is done when /2/jobs/N/wait reports a final status —
 // the long poll every Ganeti client uses — so completion is seen without polling delay.
 
-import { Client, type Target } from "./http.ts";
+import { Client, Connection, type JsonClient, type Target } from "./http.ts";
 import { percentiles, type Percentiles } from "./stats.ts";
 
 const FINAL = new Set(["success", "error", "canceled"]);
 
+/**
+ * How the timed clients talk HTTP: "lean" (default) one hand-written keep-alive connection
+ * each (`Connection`), "node" node:https's Agent (`Client`, as the bench did before): the
+ * same requests, but the bench process then spends more CPU per burst than the server.
+ */
+export type JobClientKind = "lean" | "node";
+
+function jobClient(target: Target, kind: JobClientKind = "lean"): JsonClient {
+  return kind === "node" ? new Client(target, 1) : new Connection(target);
+}
+
 /** Waits until the job is final (bounded by `deadline`, epoch ms); returns its status. */
-export async function waitJob(c: Client, id: number, deadline: number): Promise<string> {
+export async function waitJob(c: JsonClient, id: number, deadline: number): Promise<string> {
   let prev: unknown[] | null = null;
   for (;;) {
     if (Date.now() > deadline) throw new Error(`job ${id} not finished in time (last: ${JSON.stringify(prev)})`);
@@ -25,7 +36,7 @@ export async function waitJob(c: Client, id: number, deadline: number): Promise<
   }
 }
 
-async function submitTag(c: Client, tag: string): Promise<number> {
+async function submitTag(c: JsonClient, tag: string): Promise<number> {
   const id = await c.json("PUT", `/2/tags?tag=${encodeURIComponent(tag)}`);
   if (typeof id !== "number" && typeof id !== "string") throw new Error(`PUT /2/tags answered ${JSON.stringify(id)}, not a job id`);
   return Number(id);
@@ -52,13 +63,13 @@ export interface BurstResult {
  * `jobs` tag jobs from `clients` clients: every client submits its share back to back
  * (each submit waits for its answer), then waits for its jobs in order.
  */
-export async function tagBurst(target: Target, o: { jobs: number; clients: number; tagPrefix: string; timeoutS: number }): Promise<BurstResult> {
+export async function tagBurst(target: Target, o: { jobs: number; clients: number; tagPrefix: string; timeoutS: number; client?: JobClientKind }): Promise<BurstResult> {
   const deadline = Date.now() + o.timeoutS * 1000;
   const shares = Array.from({ length: o.clients }, (_, k) => Math.floor(o.jobs / o.clients) + (k < o.jobs % o.clients ? 1 : 0));
   const t0 = performance.now();
   const perClient = await Promise.all(
     shares.map(async (share, k) => {
-      const c = new Client(target, 1);
+      const c = jobClient(target, o.client);
       try {
         const sent: { id: number; t: number; acked: number }[] = [];
         for (let j = 0; j < share; j++) {
@@ -106,9 +117,9 @@ export interface SingleResult {
 }
 
 /** `jobs` tag jobs one after another; `warmup` more before them, not counted. */
-export async function singleJobs(target: Target, o: { jobs: number; warmup: number; tag: string; timeoutS: number }): Promise<SingleResult> {
+export async function singleJobs(target: Target, o: { jobs: number; warmup: number; tag: string; timeoutS: number; client?: JobClientKind }): Promise<SingleResult> {
   const deadline = Date.now() + o.timeoutS * 1000;
-  const c = new Client(target, 1);
+  const c = jobClient(target, o.client);
   const lat: number[] = [];
   const sub: number[] = [];
   const ids: number[] = [];
@@ -151,7 +162,7 @@ export interface BurstSeries {
 }
 
 /** One unmeasured burst, then `repeats` measured ones; the median of those is the result. */
-export async function tagBurstSeries(target: Target, o: { jobs: number; clients: number; tagPrefix: string; timeoutS: number; repeats: number }): Promise<BurstSeries> {
+export async function tagBurstSeries(target: Target, o: { jobs: number; clients: number; tagPrefix: string; timeoutS: number; repeats: number; client?: JobClientKind }): Promise<BurstSeries> {
   const first = await tagBurst(target, o);
   const runs: BurstResult[] = [];
   for (let i = 0; i < o.repeats; i++) runs.push(await tagBurst(target, o));

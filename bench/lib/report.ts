@@ -232,9 +232,10 @@ export function markdown(r: BenchResult): string {
       ? `Real Ganeti ${g.version} (${g.instances} fake instances, one node) at ${g.url}, measured in this run${g.started_by_bench ? " (started and stopped by the bench)" : ""}.`
       : `Real Ganeti: not measured in this run (${g.note ?? "not reachable"}); ratios use the numbers recorded in issue 5.`,
   );
-  const o = r.options as { duration: number; connections: number; threads: number };
+  const o = r.options as { duration: number; connections: number; threads: number; jobClient?: string };
+  const jobClient = o.jobClient === "lean" ? "one hand-written keep-alive HTTP/1.1 connection per client" : "node:https's Agent, one per client";
   lines.push(
-    `HTTP measures: wrk -t${o.threads} -c${o.connections} -d${o.duration}s over TLS, keep-alive. Corral's small cluster: ${s.cluster.instances} instances on ${s.cluster.nodes} node(s), ${s.cluster.build}${s.cluster.note ? ` (${s.cluster.note})` : ""}.`,
+    `HTTP measures: wrk -t${o.threads} -c${o.connections} -d${o.duration}s over TLS, keep-alive. Job measures: ${jobClient}, over TLS. Corral's small cluster: ${s.cluster.instances} instances on ${s.cluster.nodes} node(s), ${s.cluster.build}${s.cluster.note ? ` (${s.cluster.note})` : ""}.`,
   );
   lines.push("");
   lines.push("| measure | Corral | real Ganeti | Corral ÷ Ganeti |");
