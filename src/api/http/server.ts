@@ -141,15 +141,30 @@ function authenticate(opts: ApiServerOptions, header: string | undefined, needed
     if (needed) throw new HttpError(401, undefined, AUTH_CHALLENGE);
     return undefined;
   }
+  const credentials = basicCredentials(header);
+  const user = opts.users.authenticate(credentials[0], credentials[1]);
+  if (!user) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+  return user;
+}
+
+/** Authorization headers already taken apart (clients send the same one on every request). */
+const parsedHeaders = new Map<string, [string, string]>();
+const MAX_PARSED_HEADERS = 256;
+
+/** [user, password] of a Basic Authorization header; throws the 401 or 400 Ganeti answers. */
+function basicCredentials(header: string): [string, string] {
+  const known = parsedHeaders.get(header);
+  if (known) return known;
   const m = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(header);
   if (!m || m[1].toLowerCase() !== "basic") throw new HttpError(401, undefined, AUTH_CHALLENGE);
   if (!m[2]) throw new HttpError(400, "Basic authentication requires credentials");
   const decoded = decodeBasic(m[2]);
   const colon = decoded === undefined ? -1 : decoded.indexOf(":");
   if (decoded === undefined || colon < 0) throw new HttpError(401, undefined, AUTH_CHALLENGE);
-  const user = opts.users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
-  if (!user) throw new HttpError(401, undefined, AUTH_CHALLENGE);
-  return user;
+  const credentials: [string, string] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
+  if (parsedHeaders.size >= MAX_PARSED_HEADERS) parsedHeaders.clear();
+  parsedHeaders.set(header, credentials);
+  return credentials;
 }
 
 function decodeBasic(token: string): string | undefined {
@@ -201,14 +216,14 @@ function send(
   server: string,
   extra: Record<string, string> = {},
 ): void {
-  const payload = typeof body === "string" ? Buffer.from(body, "utf8") : body;
   res.writeHead(code, {
     "Content-Type": "application/json",
-    "Content-Length": isHead ? 0 : payload.length,
+    "Content-Length": isHead ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.length,
     Server: server,
     ...extra,
   });
-  res.end(isHead ? undefined : payload);
+  // A string goes out in one write with the headers (a Buffer takes a writev of two).
+  res.end(isHead ? undefined : body);
 }
 
 /** Bounds how many requests are handled at once; the rest wait their turn. */
