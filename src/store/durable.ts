@@ -91,8 +91,8 @@ export class InlineSink implements CommitSink {
 
 /**
  * Commits in a worker thread with its own connection to the database file. Batches are
- * posted as they come; the thread commits everything that arrived while it was busy as one
- * transaction, so batches never wait for each other on this side.
+ * posted as they come (DurableLog sends one at a time); the thread commits everything that
+ * arrived while it was busy as one transaction.
  */
 export class WorkerSink implements CommitSink {
   private readonly worker: Worker;
