@@ -3,7 +3,8 @@
 # packages. With --test-deps it also installs the Debian packages the test suite uses
 # (Ganeti's official RAPI client, htools and ansible-core, run as real clients against Corral;
 # iproute2, nftables and dnsmasq-base, which the PVC network tests drive inside a network
-# namespace they create — dnsmasq-base has no service, and nothing touches the host's network).
+# namespace they create — dnsmasq-base has no service, and nothing touches the host's network;
+# wrk, the load generator of the benchmark the suite runs at a toy size).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/node-env.sh"
@@ -13,7 +14,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
-  for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base; do
+  for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then
