@@ -57,6 +57,15 @@ function writeTags(tx: ConfigTx, t: TagTarget, tags: string[]): void {
   else tx.update(STORE_KIND[t.kind as Exclude<TagKind, "cluster">], t.uuid, (o) => void ((o as ConfigObject).tags = tags));
 }
 
+/** Replaces the named object's tags with `change(current tags)`, in one transaction. */
+function changeTags(ctx: LuContext<typeof OpTagsSet.params>, kind: TagKind, change: (tags: readonly string[]) => string[]): null {
+  ctx.master.store.transact((tx) => {
+    const fresh = target(tx.current, kind, ctx.op.name);
+    writeTags(tx, fresh, change(fresh.tags));
+  });
+  return null;
+}
+
 export const tagsSetLU = defineLU({
   opcode: OpTagsSet,
   locks: tagLocks,
@@ -67,13 +76,7 @@ export const tagsSetLU = defineLU({
     if (merged.size > MAX_TAGS_PER_OBJ) throw new TagError("Too many tags set on object");
     return t;
   },
-  exec(ctx, t) {
-    ctx.master.store.transact((tx) => {
-      const fresh = target(tx.current, t.kind, ctx.op.name);
-      writeTags(tx, fresh, [...new Set([...fresh.tags, ...ctx.op.tags])]);
-    });
-    return null;
-  },
+  exec: (ctx, t) => changeTags(ctx, t.kind, (tags) => [...new Set([...tags, ...ctx.op.tags])]),
 });
 
 export const tagsDelLU = defineLU({
@@ -89,12 +92,8 @@ export const tagsDelLU = defineLU({
     }
     return t;
   },
-  exec(ctx, t) {
-    ctx.master.store.transact((tx) => {
-      const fresh = target(tx.current, t.kind, ctx.op.name);
-      const drop = new Set(ctx.op.tags);
-      writeTags(tx, fresh, fresh.tags.filter((tag) => !drop.has(tag)));
-    });
-    return null;
+  exec: (ctx, t) => {
+    const drop = new Set(ctx.op.tags);
+    return changeTags(ctx, t.kind, (tags) => tags.filter((tag) => !drop.has(tag)));
   },
 });
