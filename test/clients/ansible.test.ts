@@ -2,25 +2,25 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startTestMaster, type TestMaster } from "../support/cluster.ts";
+import { requireTools } from "../support/tools.ts";
 
-const PLAYBOOK = "/usr/bin/ansible-playbook";
+const ansible = requireTools({ tools: ["ansible-playbook"] });
 
 function playbook(file: string, vars: Record<string, string>): Promise<{ code: number; out: string }> {
   const args = [fileURLToPath(new URL(file, import.meta.url)), "-i", "localhost,", "-c", "local"];
   for (const [k, v] of Object.entries(vars)) args.push("-e", `${k}=${v}`);
   return new Promise((resolve) => {
-    execFile(PLAYBOOK, args, { timeout: 180_000, env: { ...process.env, ANSIBLE_NOCOLOR: "1", ANSIBLE_LOCALHOST_WARNING: "0" } }, (err, stdout, stderr) => {
+    execFile(ansible.path("ansible-playbook"), args, { timeout: 180_000, env: { ...process.env, ANSIBLE_NOCOLOR: "1", ANSIBLE_LOCALHOST_WARNING: "0" } }, (err, stdout, stderr) => {
       resolve({ code: err ? 1 : 0, out: stdout + stderr });
     });
   });
 }
 
-describe("ansible-core", { skip: !existsSync(PLAYBOOK) && "ansible-core is not installed" }, () => {
+ansible.describe("ansible-core", () => {
   let t: TestMaster;
   before(async () => {
     t = await startTestMaster({ ssl: true, nodeName: "localhost" });

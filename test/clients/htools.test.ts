@@ -7,28 +7,26 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
+import { requireTools } from "../support/tools.ts";
 
-const TOOLS = ["hscan", "hinfo", "hbal", "hspace"];
-const BIN = ["/usr/bin", "/usr/sbin", "/usr/local/bin"];
-const path = (tool: string) => BIN.map((d) => join(d, tool)).find((p) => existsSync(p));
-const missing = TOOLS.filter((t) => !path(t));
+const htools = requireTools({ tools: ["hscan", "hinfo", "hbal", "hspace"] });
 
 /** Runs a tool asynchronously: the master it reads runs in this process. */
 function htool(tool: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(path(tool) as string, args, { timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(htools.path(tool), args, { timeout: 120_000 }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === "number" ? code : 1, out: stdout + stderr });
     });
   });
 }
 
-describe("htools against a three-node cluster", { skip: missing.length > 0 && `not installed: ${missing.join(", ")}` }, () => {
+htools.describe("htools against a three-node cluster", () => {
   let c: MultiNodeCluster;
   let dir: string;
   let url: string;

@@ -4,15 +4,12 @@
 // multi-alloc, delete, and the job waits between them.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
-import { runPython } from "../support/python.ts";
+import { officialClient, runPython } from "../support/python.ts";
 
-const haveClient = existsSync("/usr/bin/python3") && existsSync("/usr/lib/python3/dist-packages/ganeti/rapi/client.py");
-
-describe("official Ganeti RAPI client on instances", { skip: !haveClient && "python3-ganeti-rapi is not installed" }, () => {
+officialClient().describe("official Ganeti RAPI client on instances", () => {
   let c: InstanceCluster;
   before(async () => {
     c = await startInstanceCluster({ extraNodes: 1, master: { ssl: true } });

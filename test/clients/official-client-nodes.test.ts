@@ -2,15 +2,12 @@
 // resources of a three-node Corral cluster over HTTPS, verifying Corral's certificate.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import { suiteCluster } from "../support/multinode.ts";
-import { runPython } from "../support/python.ts";
+import { officialClient, runPython } from "../support/python.ts";
 
-const haveClient = existsSync("/usr/bin/python3") && existsSync("/usr/lib/python3/dist-packages/ganeti/rapi/client.py");
-
-describe("official Ganeti RAPI client on nodes, queries and jobs", { skip: !haveClient && "python3-ganeti-rapi is not installed" }, () => {
+officialClient().describe("official Ganeti RAPI client on nodes, queries and jobs", () => {
   const m = suiteCluster({ master: { ssl: true } });
 
   it("lists, reads, re-roles, modifies, power-cycles, evacuates, migrates and queries nodes", async () => {

@@ -2,16 +2,12 @@
 // verifying Corral's generated certificate.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { startTestMaster, type TestMaster } from "../support/cluster.ts";
-import { PYTHON, runPython } from "../support/python.ts";
+import { officialClient, runPython } from "../support/python.ts";
 
-const CLIENT = "/usr/lib/python3/dist-packages/ganeti/rapi/client.py";
-const haveClient = existsSync(PYTHON) && existsSync(CLIENT);
-
-describe("official Ganeti RAPI client", { skip: !haveClient && "python3-ganeti-rapi is not installed" }, () => {
+officialClient().describe("official Ganeti RAPI client", () => {
   let t: TestMaster;
   before(async () => {
     t = await startTestMaster({ ssl: true, nodeName: "localhost" });

@@ -14,11 +14,11 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { clusterCertPaths, ensureClusterCert } from "../../src/master/nodes.ts";
 import { startTestMaster } from "../support/cluster.ts";
+import { requireTools } from "../support/tools.ts";
 import { msg, startPvcMaster } from "./support.ts";
 
 const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
-const have = (tool: string) => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].some((d) => existsSync(join(d, tool)));
-const isRoot = process.getuid?.() === 0;
+const applying = requireTools({ tools: ["ip", "nft", "dnsmasq"], root: true });
 
 test("off by default; the master's options reach its own agent", async () => {
   const plain = await startTestMaster();
@@ -37,12 +37,10 @@ test("off by default; the master's options reach its own agent", async () => {
   }
 });
 
-test("with applying on, a managed network is loaded: nftables, bridge and dnsmasq, in the namespace", {
-  skip: !(isRoot && have("ip") && have("nft") && have("dnsmasq")) && "needs root, ip, nft and dnsmasq",
-}, async () => {
+applying.test("with applying on, a managed network is loaded: nftables, bridge and dnsmasq, in the namespace", async () => {
   const ns = `corral-pvc-${process.pid}`;
   const vni = 4700 + (process.pid % 100);
-  execFileSync("ip", ["netns", "add", ns]);
+  execFileSync(applying.path("ip"), ["netns", "add", ns]);
   const m = await startPvcMaster(undefined, { pvcApplyNetworks: true, pvcNetworksNetns: ns });
   const agent = m.master.connections.localAgent;
   try {
@@ -53,16 +51,16 @@ test("with applying on, a managed network is loaded: nftables, bridge and dnsmas
       ip4_network: "10.47.0.0/24", ip4_gateway: "10.47.0.1", dhcp4: "", dhcp4_start: "10.47.0.100", dhcp4_end: "10.47.0.199",
     });
     assert.equal(msg(r), "Network 'applied' added successfully!");
-    const inNs = (...args: string[]) => execFileSync("ip", ["netns", "exec", ns, ...args], { encoding: "utf8" });
+    const inNs = (...args: string[]) => execFileSync(applying.path("ip"), ["netns", "exec", ns, ...args], { encoding: "utf8" });
     assert.match(inNs("nft", "list", "table", "inet", "corral_pvc"), new RegExp(`chain vxlan${vni}-in`));
     assert.match(inNs("ip", "-4", "addr", "show", `vmbr${vni}`), /inet 10\.47\.0\.1\/24/);
     const pid = Number(readFileSync(join(m.dataDir, "node", "network", "dnsmasq", String(vni), "dnsmasq.pid"), "utf8").trim());
     assert.ok(existsSync(`/proc/${pid}`), "dnsmasq runs");
-    assert.throws(() => execFileSync("ip", ["link", "show", `vmbr${vni}`], { stdio: "ignore" }), "no bridge in the machine's own namespace");
+    assert.throws(() => execFileSync(applying.path("ip"), ["link", "show", `vmbr${vni}`], { stdio: "ignore" }), "no bridge in the machine's own namespace");
   } finally {
     await agent.networks.stopAll();
     await m.close();
-    execFileSync("ip", ["netns", "del", ns]);
+    execFileSync(applying.path("ip"), ["netns", "del", ns]);
   }
 });
 

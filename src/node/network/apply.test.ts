@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { NetConfigSpec } from "../../rpc/pvc.ts";
 import { NetworkConfigurator, parseLeaseFile } from "./apply.ts";
 import { renderDnsmasq, renderNftables } from "./render.ts";
+import { requireTools } from "../../../test/support/tools.ts";
 
 const NET: NetConfigSpec = {
   vni: 4242,
@@ -26,8 +27,9 @@ const NET: NetConfigSpec = {
   acls: { in: [{ description: "ssh", rule: "tcp dport 22 accept" }], out: [] },
 };
 
-const have = (tool: string) => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].some((d) => existsSync(join(d, tool)));
-const isRoot = process.getuid?.() === 0;
+// Real tools: skipped when missing outside CI, a failure with CI=true (test/support/tools.ts).
+const checking = requireTools({ tools: ["nft", "dnsmasq"] });
+const applying = requireTools({ tools: ["ip", "nft", "dnsmasq"], root: true });
 
 test("rendering: one nftables table with per-network chains; dnsmasq per network", () => {
   const nft = renderNftables([NET, { ...NET, vni: 7, name: "br", type: "bridged" }]);
@@ -48,13 +50,13 @@ test("dnsmasq's lease file is read as PVC's leases", () => {
   ]);
 });
 
-test("check only: the tools validate; a bad rule is reported, nothing is written for real", { skip: !have("nft") && "nft is not installed" }, async () => {
+checking.test("check only: the tools validate; a bad rule is reported, nothing is written for real", async () => {
   const dir = mkdtempSync(join(tmpdir(), "corral-net-"));
   try {
     const c = new NetworkConfigurator({ dir });
     const good = await c.configure({ networks: [NET], gateway: true, check_only: true });
     assert.equal(good.nftables.status, "validated", good.nftables.detail);
-    if (have("dnsmasq")) assert.equal(good.dnsmasq.status, "validated", good.dnsmasq.detail);
+    assert.equal(good.dnsmasq.status, "validated", good.dnsmasq.detail);
     const bad = await c.configure({ networks: [{ ...NET, acls: { in: [{ description: "x", rule: "tcp dport banana accept" }], out: [] } }], gateway: false, check_only: true });
     assert.equal(bad.nftables.status, "failed");
     assert.ok(!existsSync(join(dir, "nftables.conf")));
@@ -63,20 +65,18 @@ test("check only: the tools validate; a bad rule is reported, nothing is written
   }
 });
 
-test("applied in a network namespace: nftables loaded, bridge with gateway, dnsmasq serving", {
-  skip: !(isRoot && have("ip") && have("nft") && have("dnsmasq")) && "needs root, ip, nft and dnsmasq",
-}, async () => {
+applying.test("applied in a network namespace: nftables loaded, bridge with gateway, dnsmasq serving", async () => {
   const ns = `corral-test-${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), "corral-net-"));
-  execFileSync("ip", ["netns", "add", ns]);
+  execFileSync(applying.path("ip"), ["netns", "add", ns]);
   const c = new NetworkConfigurator({ dir, apply: true, netns: ns });
   try {
     const r = await c.configure({ networks: [NET], gateway: true });
     assert.equal(r.nftables.status, "applied", r.nftables.detail);
     assert.equal(r.dnsmasq.status, "applied", r.dnsmasq.detail);
-    const ruleset = execFileSync("ip", ["netns", "exec", ns, "nft", "list", "table", "inet", "corral_pvc"], { encoding: "utf8" });
+    const ruleset = execFileSync(applying.path("ip"), ["netns", "exec", ns, "nft", "list", "table", "inet", "corral_pvc"], { encoding: "utf8" });
     assert.match(ruleset, /tcp dport 22 accept comment "ssh"/);
-    const addr = execFileSync("ip", ["netns", "exec", ns, "ip", "-4", "addr", "show", "vmbr4242"], { encoding: "utf8" });
+    const addr = execFileSync(applying.path("ip"), ["netns", "exec", ns, "ip", "-4", "addr", "show", "vmbr4242"], { encoding: "utf8" });
     assert.match(addr, /inet 10\.42\.0\.1\/24/);
     const pid = Number(readFileSync(join(dir, "dnsmasq", "4242", "dnsmasq.pid"), "utf8").trim());
     assert.ok(existsSync(`/proc/${pid}`), "dnsmasq runs");
@@ -90,7 +90,7 @@ test("applied in a network namespace: nftables loaded, bridge with gateway, dnsm
     assert.ok(!existsSync(join(dir, "dnsmasq", "4242")));
   } finally {
     await c.stopAll();
-    execFileSync("ip", ["netns", "del", ns]);
+    execFileSync(applying.path("ip"), ["netns", "del", ns]);
     rmSync(dir, { recursive: true, force: true });
   }
 });
