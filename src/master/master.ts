@@ -20,6 +20,7 @@ import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { LiveMonitor } from "./live.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
+import type { RpcCall } from "../rpc/index.ts";
 
 export const CORRAL_VERSION = "0.1.0";
 /** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
@@ -44,6 +45,11 @@ export interface MasterOptions {
   osSearchPath?: string[];
   /** How often live state is refreshed from the agents, ms (default 10 s). */
   liveRefreshMs?: number;
+  /**
+   * How long the master waits for each call to another node's agent, ms (default the
+   * per-call deadlines of callTimeoutMs); e.g. shorter ones to see a frozen node fail fast.
+   */
+  nodeRpcDeadlineMs?: (call: RpcCall, args: unknown) => number;
   /** pvc-api.yaml: when given, the PVC HTTP API v1 listens as it says (PVC_CONFIG_FILE). */
   pvcConfigFile?: string;
   /**
@@ -119,7 +125,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   users.watch();
 
   const clusterCert = await ensureClusterCert(o.dataDir, store.snapshot().cluster.name);
-  const connections = new NodeConnections(clusterCert, {
+  const connections = new NodeConnections(clusterCert, o.nodeRpcDeadlineMs, {
     stateDir: paths.nodeState,
     nodeName,
     fileStorageDir: store.snapshot().cluster.file_storage_dir,

@@ -7,7 +7,7 @@ import type { Node } from "../model/objects.ts";
 import { NodeAgent, type NodeAgentOptions } from "../node/agent/agent.ts";
 import {
   generateClusterCert, httpsClient, inProcessClient, loadClusterCert, saveClusterCert,
-  type ClusterCert, type NodeRpcClient,
+  type ClusterCert, type NodeRpcClient, type RpcCall,
 } from "../rpc/index.ts";
 
 export const LOCAL_ENDPOINT = "local";
@@ -29,10 +29,13 @@ export async function ensureClusterCert(dataDir: string, clusterName: string): P
 export class NodeConnections {
   readonly localAgent: NodeAgent;
   private readonly cert: ClusterCert;
+  private readonly deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined;
   private readonly clients = new Map<string, NodeRpcClient>();
 
-  constructor(cert: ClusterCert, localAgentOptions: NodeAgentOptions) {
+  /** `deadlineMs`: how long to wait for each call to another node (default: callTimeoutMs). */
+  constructor(cert: ClusterCert, deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined, localAgentOptions: NodeAgentOptions) {
     this.cert = cert;
+    this.deadlineMs = deadlineMs;
     this.localAgent = new NodeAgent(localAgentOptions);
   }
 
@@ -43,7 +46,7 @@ export class NodeConnections {
     if (!c) {
       c = node.agent_endpoint === LOCAL_ENDPOINT
         ? inProcessClient(this.localAgent, { node: node.name })
-        : httpsClient({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name });
+        : httpsClient({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name, timeoutMs: this.deadlineMs });
       this.clients.set(key, c);
     }
     return c;

@@ -38,11 +38,33 @@ export class OpPrereqError extends GanetiError {
   }
 }
 
-/** Execution failed after the checks passed (a node call, a script). */
+/**
+ * Execution failed after the checks passed (a node call, a script). The classification is
+ * given when it helps a client decide on a retry, as Ganeti's result.Raise(ecode=...) does:
+ * ECODE.environ for a node that did not answer.
+ */
 export class OpExecError extends GanetiError {
-  constructor(message: string) {
-    super("OpExecError", [message]);
+  constructor(message: string, ecode?: Ecode) {
+    super("OpExecError", ecode === undefined ? [message] : [message, ecode]);
   }
+}
+
+/** An error that knows how a job failing with it is classified without being a GanetiError (a node call). */
+export interface ClassifiedError extends Error {
+  readonly failureEcode: Ecode | undefined;
+}
+
+const ECODES: ReadonlySet<string> = new Set(Object.values(ECODE));
+
+/**
+ * The classification `err` carries (a GanetiError's second argument, or a failed node
+ * call's), so that an error wrapping it with more context can keep it.
+ */
+export function classificationOf(err: unknown): Ecode | undefined {
+  const ecode: unknown = err instanceof GanetiError ? err.args[1]
+    : err instanceof Error ? (err as Partial<ClassifiedError>).failureEcode
+    : undefined;
+  return typeof ecode === "string" && ECODES.has(ecode) ? (ecode as Ecode) : undefined;
 }
 
 export class TagError extends GanetiError {
@@ -79,9 +101,12 @@ export class HypervisorError extends GanetiError {
   }
 }
 
-/** Encodes any thrown value as Ganeti does: unknown exceptions become OpExecError. */
+/**
+ * Encodes any thrown value as Ganeti does: unknown exceptions become OpExecError, keeping
+ * the classification of one that carries it (a node call that got no answer).
+ */
 export function encodeError(err: unknown): [string, unknown[]] {
   if (err instanceof GanetiError) return err.encode();
-  const message = err instanceof Error ? err.message : String(err);
-  return ["OpExecError", [message]];
+  if (!(err instanceof Error)) return ["OpExecError", [String(err)]];
+  return new OpExecError(err.message, classificationOf(err)).encode();
 }

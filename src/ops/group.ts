@@ -19,7 +19,7 @@ import {
   checkDiskAccessModeConsistency, checkDiskAccessModes, checkDiskParamKeys, commaJoin, errorText, getUpdatedParams,
   groupInstances, mergeAndVerifyDiskState, mergeAndVerifyHvState, verifyDiskParams, verifyingDiskParams,
 } from "./params.ts";
-import { findObject, lockName, resolveObject } from "./resolve.ts";
+import { findObject, groupInstanceUuids, lockName, resolveObject } from "./resolve.ts";
 
 /** Locks on one group (by name), the cluster shared; the group lock is skipped if unknown. */
 function oneGroup(snap: ConfigSnapshot, name: string, extra: LockRequest = {}): LockRequest {
@@ -96,7 +96,8 @@ export const groupAddLU = defineLU({
 
 export const groupRemoveLU = defineLU({
   opcode: OpGroupRemove,
-  locks: (op, snap) => oneGroup(snap, op.group_name, { node: { names: "all", mode: "shared" } }),
+  // The group alone, as in Ganeti: assigning a node to or from it takes the group's lock.
+  locks: (op, snap) => oneGroup(snap, op.group_name),
   checkPrereq(ctx) {
     const snap = ctx.snapshot();
     const group = resolveObject(snap, "nodegroup", ctx.op.group_name);
@@ -150,7 +151,10 @@ interface GroupChanges {
 
 export const groupSetParamsLU = defineLU({
   opcode: OpGroupSetParams,
-  locks: (op, snap) => oneGroup(snap, op.group_name, { instance: { names: "all", mode: "shared" } }),
+  // The group's instances shared (their policy is checked), as in Ganeti; not every instance.
+  locks: (op, snap) => oneGroup(snap, op.group_name, {
+    instance: { names: groupInstanceUuids(snap, lockName(snap, "nodegroup", op.group_name)), mode: "shared" },
+  }),
   checkPrereq(ctx): GroupChanges {
     const { op } = ctx;
     const changes = [op.ndparams, op.diskparams, op.alloc_policy, op.hv_state, op.disk_state, op.ipolicy];
@@ -229,8 +233,9 @@ export const groupAssignNodesLU = defineLU({
     return {
       cluster: { names: "all", mode: "shared" },
       nodegroup: { names: [...groups].filter(Boolean), mode: "exclusive" },
+      // The moved nodes exclusive keep every job on their instances out (those lock their
+      // nodes); Ganeti takes no instance locks here either.
       node: { names: known, mode: "exclusive" },
-      instance: { names: "all", mode: "shared" },
     };
   },
   checkPrereq(ctx) {

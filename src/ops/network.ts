@@ -15,7 +15,7 @@ import type { ConfigSnapshot } from "../store/store.ts";
 import { childOpcode } from "./childjobs.ts";
 import { defineLU, logInfo, logWarning } from "./lu.ts";
 import { commaJoin, groupInstances, normalizeMacPrefix } from "./params.ts";
-import { findObject, lockName, resolveObject } from "./resolve.ts";
+import { findObject, groupInstanceUuids, lockName, resolveObject } from "./resolve.ts";
 import { checkTag } from "./tags.ts";
 
 type Feedback = Parameters<typeof logWarning>[0];
@@ -282,9 +282,10 @@ function refuseConflicts(ctx: Feedback, found: string[], network: string, action
 /** Both connect and disconnect lock the group, read the network and the group's instances. */
 function connectionLocks(op: { network_name: string; group_name: string }, snap: ConfigSnapshot): LockRequest {
   const group = lockName(snap, "nodegroup", op.group_name);
+  // The group's instances (their NICs are checked for conflicts), as in Ganeti; not every instance.
   return oneNetwork(snap, op.network_name, "shared", {
     ...(group ? { nodegroup: { names: [group], mode: "exclusive" } } : {}),
-    instance: shared,
+    instance: { names: groupInstanceUuids(snap, group), mode: "shared" },
   });
 }
 

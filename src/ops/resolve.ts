@@ -38,3 +38,12 @@ export function resolveObject<K extends Named>(snap: ConfigSnapshot, kind: K, na
 export function lockName(snap: ConfigSnapshot, kind: Named, name: string): string | undefined {
   return findObject(snap, kind, name)?.uuid;
 }
+
+/** The UUIDs of the instances with a node in group `groupUuid` (Ganeti's GetNodeGroupInstances), for lock requests. */
+export function groupInstanceUuids(snap: ConfigSnapshot, groupUuid: string | undefined): string[] {
+  if (groupUuid === undefined) return [];
+  const inGroup = (node: string) => snap.nodes.get(node)?.group === groupUuid;
+  return [...snap.instances.values()]
+    .filter((i) => inGroup(i.primary_node) || i.secondary_nodes.some(inGroup))
+    .map((i) => i.uuid);
+}

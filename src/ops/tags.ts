@@ -40,8 +40,14 @@ function target(snap: ConfigSnapshot, kind: TagKind, name: string | null): TagTa
   return { kind, uuid: obj.uuid, tags: obj.tags };
 }
 
+/**
+ * Ganeti's tag LUs: the tagged object's lock, exclusive, under the shared big lock; cluster
+ * tags take only the shared big lock (an exclusive one would queue every job behind any
+ * job that waits on a node). Concurrent changes to one object's tags cannot lose each
+ * other's: each job's read-modify-write is one config transaction (changeTags).
+ */
 function tagLocks(op: Opcode<typeof OpTagsSet.params>, snap: ConfigSnapshot): LockRequest {
-  if (op.kind === "cluster") return { cluster: { names: "all", mode: "exclusive" } };
+  if (op.kind === "cluster") return { cluster: { names: "all", mode: "shared" } };
   const level = LOCK_LEVEL[op.kind];
   let uuid: string;
   try {

@@ -306,29 +306,93 @@ export function isRpcCall(name: string): name is RpcCall {
   return callSet.has(name);
 }
 
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+/** What the agent gives the scripts it runs (src/node): the master waits a little longer, so the agent's own timeout error is what a job reports. */
+const OS_SCRIPT_LIMIT = 4 * HOUR;
+const EXT_SCRIPT_LIMIT = 10 * MINUTE;
+const SCRIPT_MARGIN = 2 * MINUTE;
+
 /**
- * How long a client waits for a call, in ms. Calls that run OS scripts or wait for a guest
- * get long timeouts, like Ganeti's RPC_TMO_* classes.
+ * How long the master waits for each call's answer, in ms, and why. A call that outlives
+ * its deadline fails as RpcTimeout (the node did not answer), failing only the job that
+ * made it. Calls that read the agent's memory answer in milliseconds, so a few seconds
+ * tell a frozen agent from a busy one; calls that run scripts or move data wait as long as
+ * the agent lets the work run. Ganeti's RPC_TMO_* classes are the model, shorter where the
+ * work here is shorter.
  */
-export function callTimeoutMs(call: RpcCall, args: unknown): number {
-  const a = (typeof args === "object" && args !== null ? args : {}) as Record<string, unknown>;
-  const secs = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
-  switch (call) {
-    case "instanceShutdown": return (secs(a.timeout) + 60) * 1000;
-    case "instanceReboot": return (secs(a.shutdown_timeout) + 120) * 1000;
-    case "storage": return 10 * 60 * 1000;
-    case "instanceOsAdd":
-    case "instanceOsRename":
-    case "exportDisk":
-    case "importDisk":
-    case "blockdevConvert": return 4 * 3600 * 1000;
-    case "migrateInstance": return 3600 * 1000;
-    case "blockdevCreate":
-    case "blockdevRemove":
-    case "blockdevGrow":
-    case "blockdevAssemble":
-    case "blockdevShutdown":
-    case "blockdevFind": return 15 * 60 * 1000;
-    default: return 60 * 1000;
-  }
+const CALL_DEADLINES: { readonly [C in RpcCall]: number | ((args: RpcArgs<C>) => number) } = {
+  // Reads of the agent's own state (its hypervisor's table, /proc, its directories).
+  version: 5 * SECOND,
+  nodeInfo: 5 * SECOND,
+  instanceList: 5 * SECOND,
+  instanceInfo: 5 * SECOND,
+  instanceConsole: 5 * SECOND,
+  migrationStatus: 5 * SECOND,
+  exportList: 5 * SECOND,
+  exportInfo: 5 * SECOND,
+  netLeases: 5 * SECOND,
+  osDiagnose: 10 * SECOND, // reads every OS definition directory in the search path
+  extStorageDiagnose: 10 * SECOND, // reads every ExtStorage provider directory
+  // The agent schedules the reboot and answers at once.
+  nodePowercycle: 30 * SECOND,
+  // Launching the hypervisor's process for the guest; the guest boots after the answer.
+  instanceStart: 2 * MINUTE,
+  // The soft shutdown waits up to `timeout` s, then the instance is destroyed: a minute for that.
+  instanceShutdown: (a) => (positiveSeconds(a.timeout) * SECOND) + MINUTE,
+  // A shutdown as above, then a start.
+  instanceReboot: (a) => (positiveSeconds(a.shutdown_timeout) * SECOND) + 2 * MINUTE,
+  instanceBalloonMemory: MINUTE, // the guest's balloon driver may take a while to give memory back
+  // Migration steps that prepare or settle state on one side.
+  migrationInfo: MINUTE,
+  acceptInstance: MINUTE,
+  finalizeMigrationDst: MINUTE,
+  finalizeMigrationSource: MINUTE,
+  // The memory copy of a large guest over the secondary network (Ganeti's RPC_TMO_SLOW).
+  migrateInstance: HOUR,
+  // Disk calls may run an ExtStorage script (create, attach, grow, remove...).
+  blockdevCreate: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevRemove: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevGrow: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevRename: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevAssemble: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevShutdown: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevSetInfo: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  blockdevFind: EXT_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  // The OS verify script: short by the OS API's contract (Ganeti's RPC_TMO_FAST).
+  osValidate: 5 * MINUTE,
+  // OS create/rename/export/import scripts copy whole disks.
+  instanceOsAdd: OS_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  instanceOsRename: OS_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  exportDisk: OS_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  importDisk: OS_SCRIPT_LIMIT + SCRIPT_MARGIN,
+  // A whole-disk copy (cp, which the agent gives an hour).
+  blockdevConvert: HOUR + SCRIPT_MARGIN,
+  // Export bookkeeping: directories and config.ini; removing one deletes its disk dumps.
+  exportPrepare: MINUTE,
+  exportFinalize: MINUTE,
+  exportAbort: 5 * MINUTE,
+  exportRemove: 5 * MINUTE,
+  // One 16 MiB window of a dump (read or written and synced).
+  exportRead: 2 * MINUTE,
+  exportWrite: 2 * MINUTE,
+  // Ceph tools run up to 5 min each on the agent; a request may run two.
+  storage: 10 * MINUTE + SCRIPT_MARGIN,
+  // nft and dnsmasq checks and loads, 30 s each on the agent.
+  netConfigure: 2 * MINUTE,
+};
+
+function positiveSeconds(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/** The deadline of one call with its arguments, in ms (see CALL_DEADLINES). */
+export function callTimeoutMs<C extends RpcCall>(call: C, args: RpcArgs<C> | unknown): number {
+  const deadline = CALL_DEADLINES[call] as number | ((args: RpcArgs<C>) => number);
+  if (typeof deadline === "number") return deadline;
+  // Arguments come from the master's own code; guard anyway, a deadline must be a number.
+  const a = (typeof args === "object" && args !== null ? args : {}) as RpcArgs<C>;
+  return deadline(a);
 }

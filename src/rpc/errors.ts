@@ -3,7 +3,7 @@
 // carries it as a WireError; the master receives an RpcCallError that knows the node and the
 // call and can become the OpExecError a job reports.
 
-import { OpExecError, type Ecode } from "../model/errors.ts";
+import { ECODE, OpExecError, type ClassifiedError, type Ecode } from "../model/errors.ts";
 
 /** An error as it travels on the wire. */
 export interface WireError {
@@ -56,8 +56,10 @@ export function toWireError(err: unknown): WireError {
   return { class: AGENT_ERRORS.internal, message };
 }
 
-/** A failed call as the master sees it. */
-export class RpcCallError extends Error {
+const TRANSPORT_CLASSES: ReadonlySet<string> = new Set(Object.values(TRANSPORT_ERRORS));
+
+/** A failed call as the master sees it; `ecode` is the agent's own classification, if any. */
+export class RpcCallError extends Error implements ClassifiedError {
   readonly node: string;
   readonly call: string;
   readonly errClass: string;
@@ -72,12 +74,21 @@ export class RpcCallError extends Error {
 
   /** True when the agent never answered (node down, TLS refused, timeout). */
   get unreachable(): boolean {
-    return (Object.values(TRANSPORT_ERRORS) as string[]).includes(this.errClass);
+    return TRANSPORT_CLASSES.has(this.errClass);
+  }
+
+  /**
+   * What a job failing with this error is classified as: ECODE.environ when the agent never
+   * answered, as Ganeti raises a node it cannot reach (a retry may work once the node is
+   * back); an error the agent reported stays unclassified, as in Ganeti's result.Raise.
+   */
+  get failureEcode(): Ecode | undefined {
+    return this.unreachable ? ECODE.environ : undefined;
   }
 
   /** The job-level error: "<what> on node <node>: <message>", as Ganeti's result.Raise does. */
   toOpExecError(what = `Call ${this.call} failed`): OpExecError {
-    return new OpExecError(`${what} on node ${this.node}: ${this.message}`);
+    return new OpExecError(`${what} on node ${this.node}: ${this.message}`, this.failureEcode);
   }
 }
 

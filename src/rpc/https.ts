@@ -142,9 +142,21 @@ export interface HttpsClientOptions {
   tls: TlsIdentity;
   /** Node name for error messages (default: the endpoint's host). */
   node?: string;
-  /** Overrides the per-call timeouts of callTimeoutMs. */
+  /** Overrides the per-call deadlines of callTimeoutMs. */
   timeoutMs?: (call: RpcCall, args: unknown) => number;
+  /** Deadline of the TCP connect and TLS handshake of a new connection (default HANDSHAKE_DEADLINE_MS). */
+  handshakeMs?: number;
 }
+
+/**
+ * A live agent completes TCP and TLS in milliseconds even when busy (its event loop does
+ * nothing else for long); one that takes this long is frozen or its machine is overloaded.
+ * A new connection fails after this long even for calls whose answer may take hours.
+ */
+export const HANDSHAKE_DEADLINE_MS = 10_000;
+
+/** Sockets whose TLS handshake completed (the server's certificate was pinned). */
+const secured = new WeakSet<object>();
 
 export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
   const base = new URL(opts.endpoint);
@@ -163,19 +175,24 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
       cert.fingerprint256 === fingerprint ? undefined : new Error("Server certificate is not the cluster certificate"),
   });
   const timeoutOf = opts.timeoutMs ?? callTimeoutMs;
+  const handshakeMs = opts.handshakeMs ?? HANDSHAKE_DEADLINE_MS;
   let closed = false;
 
   const send = (call: RpcCall, body: string, args: unknown): Promise<string> => {
     const failure = (cls: string, message: string) =>
       JSON.stringify({ ok: false, error: { class: cls, message } } satisfies WireResponse);
-    if (closed) return Promise.resolve(failure(TRANSPORT_ERRORS.unreachable, "Client is closed"));
+    if (closed) return Promise.resolve(failure(TRANSPORT_ERRORS.unreachable, `${node}: the client is closed`));
     const timeout = timeoutOf(call, args);
     return new Promise((resolve) => {
       let done = false;
+      let handshakeTimer: NodeJS.Timeout | undefined;
+      /** Whether this call's socket finished its TLS handshake (a reused one did earlier). */
+      let handshakeDone = false;
       const finish = (text: string) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearTimeout(handshakeTimer);
         resolve(text);
       };
       const req = request(
@@ -192,18 +209,36 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
             size += chunk.length;
             if (size > MAX_RESPONSE_BYTES) {
               res.destroy();
-              finish(failure(TRANSPORT_ERRORS.protocol, `Response over ${MAX_RESPONSE_BYTES} bytes`));
+              finish(failure(TRANSPORT_ERRORS.protocol, `${node}: response to ${call} over ${MAX_RESPONSE_BYTES} bytes`));
             } else chunks.push(chunk);
           });
           res.on("end", () => finish(Buffer.concat(chunks).toString("utf8")));
-          res.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, err.message)));
+          res.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, describeFailure(node, base.host, call, err, true))));
         },
       );
+      req.on("socket", (socket) => {
+        if (secured.has(socket)) {
+          handshakeDone = true;
+          return;
+        }
+        socket.once("secureConnect", () => {
+          secured.add(socket);
+          handshakeDone = true;
+          clearTimeout(handshakeTimer);
+        });
+        if (handshakeMs < timeout) {
+          handshakeTimer = setTimeout(() => {
+            req.destroy();
+            finish(failure(TRANSPORT_ERRORS.timeout,
+              `${node}: no TLS connection to the agent at ${base.host} within ${seconds(handshakeMs)} (it accepts no connections or does not answer: frozen or overloaded)`));
+          }, handshakeMs);
+        }
+      });
       const timer = setTimeout(() => {
         req.destroy();
-        finish(failure(TRANSPORT_ERRORS.timeout, `No answer from ${node} to ${call} within ${Math.round(timeout / 1000)}s`));
+        finish(failure(TRANSPORT_ERRORS.timeout, `${node} did not answer ${call} within ${seconds(timeout)}`));
       }, timeout);
-      req.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, describeFailure(base.host, err))));
+      req.on("error", (err) => finish(failure(TRANSPORT_ERRORS.unreachable, describeFailure(node, base.host, call, err, handshakeDone))));
       req.end(body);
     });
   };
@@ -212,6 +247,11 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
     closed = true;
     agent.destroy();
   });
+}
+
+/** "30 s", "1.5 s", "250 ms". */
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 const SERVER_CERT_ERRORS = new Set([
@@ -223,13 +263,34 @@ const SERVER_CERT_ERRORS = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
-/** A transport failure in words an operator can act on. */
-function describeFailure(host: string, err: NodeJS.ErrnoException): string {
+/** Connection failures that mean "nothing answers at that address". */
+const UNREACHABLE_CODES = new Set(["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
+
+/**
+ * A transport failure in words an operator can act on, naming the node. Only a failure of
+ * the TLS handshake itself is called a certificate or TLS problem: once the handshake is
+ * done both ends hold the cluster certificate (the server's was pinned), so a reset after
+ * it is the agent going away, not a refusal of ours.
+ */
+function describeFailure(node: string, host: string, call: string, err: NodeJS.ErrnoException, handshakeDone: boolean): string {
   const code = err.code ?? "";
   if (SERVER_CERT_ERRORS.has(code) || err.message.includes("not the cluster certificate")) {
-    return `Node agent at ${host} does not present the cluster certificate (${code || err.message})`;
+    return `${node}: the agent at ${host} does not present the cluster certificate (${code || err.message})`;
   }
-  if (code.startsWith("ERR_SSL_")) return `TLS handshake with ${host} failed: the agent refused our certificate? (${code})`;
-  if (code === "ECONNRESET") return `Connection to ${host} was reset (a wrong client certificate is refused this way): ${err.message}`;
-  return `Cannot reach ${host}: ${err.message}`;
+  if (code === "ECONNREFUSED") return `${node}: connection refused at ${host} (no agent listens there)`;
+  if (UNREACHABLE_CODES.has(code)) return `${node}: cannot reach ${host} (${code})`;
+  if (code.startsWith("ERR_SSL_") && code.includes("ALERT")) {
+    return `${node}: the agent at ${host} rejected the TLS session: ${err.message} (${code}); is its cluster certificate this cluster's?`;
+  }
+  if (code.startsWith("ERR_SSL_")) return `${node}: TLS handshake with ${host} failed (${code})`;
+  if (code === "ECONNRESET" || code === "EPIPE") {
+    if (!handshakeDone) {
+      // A TLS 1.2 server refusing our certificate drops the connection this way.
+      return `${node}: the agent at ${host} closed the connection during the TLS handshake (it does not accept our TLS session: another cluster certificate, or TLS settings)`;
+    }
+    return err.message === "socket hang up"
+      ? `${node}: the agent at ${host} closed the connection without answering ${call}`
+      : `${node}: connection to ${host} reset while waiting for ${call}`;
+  }
+  return `${node}: cannot reach ${host}: ${err.message}`;
 }

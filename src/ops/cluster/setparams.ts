@@ -491,8 +491,10 @@ function planOthers({ ctx, op, snap, c, set, notes }: Draft): void {
 
 export const clusterSetParamsLU = defineLU({
   opcode: OpClusterSetParams,
+  // Ganeti's LUClusterSetParams runs beside other jobs (no exclusive big lock): every node,
+  // instance and group shared keeps changes to them out while the defaults change.
   locks: () => ({
-    cluster: { names: "all", mode: "exclusive" },
+    cluster: { names: "all", mode: "shared" },
     node: { names: "all", mode: "shared" },
     instance: { names: "all", mode: "shared" },
     nodegroup: { names: "all", mode: "shared" },

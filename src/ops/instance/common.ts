@@ -2,7 +2,7 @@
 // checks Ganeti's LUs make (with its messages), filled parameters, the description of an
 // instance the node agents get, and node calls whose failures become OpExecErrors.
 
-import { ECODE, GanetiError, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { ECODE, GanetiError, OpExecError, OpPrereqError, type Ecode } from "../../model/errors.ts";
 import type { Cluster, Disk, Instance, Nic, Node, ParamDict } from "../../model/objects.ts";
 import type { LockRequest } from "../../jobs/locks.ts";
 import type { LiveState } from "../../query/live.ts";
@@ -55,19 +55,19 @@ export function instanceNodes(inst: Instance): string[] {
 }
 
 /**
- * Locks of an instance opcode: the cluster shared, the instance exclusive, its nodes (and
- * `extraNodes`) in `nodeMode`. An unknown instance locks only the cluster; checkPrereq then
- * reports it.
+ * Locks of an instance opcode: the cluster shared, the instance in `instanceMode` (default
+ * exclusive), its nodes (and `extraNodes`) in `nodeMode`. An unknown instance locks only
+ * the cluster; checkPrereq then reports it.
  */
 export function instanceLocks(
   op: InstanceOp,
   snap: ConfigSnapshot,
-  opts: { nodeMode?: "shared" | "exclusive"; extraNodes?: (string | undefined)[]; allNodes?: boolean } = {},
+  opts: { nodeMode?: "shared" | "exclusive"; instanceMode?: "shared" | "exclusive"; extraNodes?: (string | undefined)[]; allNodes?: boolean } = {},
 ): LockRequest {
   const inst = findObject(snap, "instance", op.instance_name);
   const req: LockRequest = { cluster: { names: "all", mode: "shared" } };
   if (!inst) return req;
-  req.instance = { names: [inst.uuid], mode: "exclusive" };
+  req.instance = { names: [inst.uuid], mode: opts.instanceMode ?? "exclusive" };
   const mode = opts.nodeMode ?? "shared";
   if (opts.allNodes) req.node = { names: "all", mode };
   else {
@@ -249,7 +249,7 @@ export async function raiseOnFail<T>(call: Promise<T>, what: string): Promise<T>
   try {
     return await call;
   } catch (err) {
-    if (err instanceof RpcCallError) throw new OpExecError(`${what}: ${err.message}`);
+    if (err instanceof RpcCallError) throw new OpExecError(`${what}: ${err.message}`, err.failureEcode);
     throw err;
   }
 }
@@ -352,6 +352,7 @@ export async function createDisks(ctx: Ctx, inst: Pick<Instance, "name" | "prima
       await removeDisks(ctx, { ...inst, disks: made }, made);
       throw new OpExecError(
         `Can't create block device disk/${index} (${disk.dev_type}, size ${formatUnit(disk.size)}) on node ${node.name} for instance ${inst.name}: ${err.message}`,
+        err.failureEcode,
       );
     }
   }
@@ -401,7 +402,7 @@ export async function validateOs(ctx: Ctx, nodes: string[], os: string, osparams
     const node = nodeOf(ctx.snapshot(), uuid);
     if (node.offline) continue;
     const client = ctx.master.node(node);
-    const fail = (msg: string) => new OpExecError(`OS Parameters validation failed on node ${node.name}: ${msg}`);
+    const fail = (msg: string, ecode?: Ecode) => new OpExecError(`OS Parameters validation failed on node ${node.name}: ${msg}`, ecode);
     try {
       await client.osValidate({ name: os, osparams, checks: ["parameters"] });
       if (forceVariant) continue;
@@ -412,7 +413,7 @@ export async function validateOs(ctx: Ctx, nodes: string[], os: string, osparams
       } else if (!variant) throw fail(`OS name '${os}' must include a variant`);
       else if (!variants.includes(variant)) throw fail(`OS '${base}' does not support variant '${variant}'`);
     } catch (err) {
-      if (err instanceof RpcCallError) throw fail(err.message);
+      if (err instanceof RpcCallError) throw fail(err.message, err.failureEcode);
       throw err;
     }
   }

@@ -542,7 +542,9 @@ interface MultiPlan {
 
 export const instanceMultiAllocLU = defineLU({
   opcode: OpInstanceMultiAlloc,
-  locks: (op) => ({ cluster: { names: "all", mode: "shared" }, node: { names: "all", mode: op.iallocator ? "exclusive" : "shared" } }),
+  // Only plans and submits one creation job per instance (each locks its nodes), so the
+  // nodes are shared, as in Ganeti.
+  locks: () => ({ cluster: { names: "all", mode: "shared" }, node: { names: "all", mode: "shared" } }),
   checkPrereq(ctx: LuContext<MultiSpec>): MultiPlan {
     const op = ctx.op;
     const snap = ctx.snapshot();

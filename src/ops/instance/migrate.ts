@@ -4,17 +4,18 @@
 // node, given or chosen by the allocator; the latter cannot move.
 
 import { groupIPolicy, specViolations } from "../../alloc/policy.ts";
-import { ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { classificationOf, ECODE, OpExecError, OpPrereqError, type Ecode } from "../../model/errors.ts";
 import type { Instance, Node } from "../../model/objects.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { OpInstanceFailover, OpInstanceMigrate } from "../../model/opcodes/instance.ts";
 import type { InstanceSpec } from "../../rpc/calls.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
+import type { LockRequest } from "../../jobs/locks.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
 import { resolveObject } from "../resolve.ts";
 import {
-  assembleDisks, checkNodeFreeMemory, DTS_EXT_MIRROR, filledBeparams, filledHvparams, instanceLocks, instanceSpec, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
+  assembleDisks, checkNodeFreeMemory, DTS_EXT_MIRROR, filledBeparams, filledHvparams, instanceLocks, instanceSpec, nodeUuidOf, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
 } from "./common.ts";
 import { iallocatorOrNode, instanceShape, relocationTarget } from "./placement.ts";
 import { setDisksActive } from "./power.ts";
@@ -135,7 +136,7 @@ async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownT
     if (ignoreConsistency || source.offline) {
       logWarning(ctx, `Could not shutdown instance ${inst.name} on node ${source.name}, proceeding anyway; please make sure node ${source.name} is down; error details: ${err.message}`);
     } else {
-      throw new OpExecError(`Could not shutdown instance ${inst.name} on node ${source.name}: ${err.message}`);
+      throw new OpExecError(`Could not shutdown instance ${inst.name} on node ${source.name}: ${err.message}`, err.failureEcode);
     }
   }
   ctx.feedback("* deactivating the instance's disks on source node");
@@ -149,7 +150,7 @@ async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownT
       await assembleDisks(ctx, moved);
     } catch (err) {
       await shutdownDisks(ctx, moved);
-      throw err instanceof OpExecError ? new OpExecError(`Can't activate the instance's disks: ${err.message}`) : err;
+      throw err instanceof OpExecError ? new OpExecError(`Can't activate the instance's disks: ${err.message}`, classificationOf(err)) : err;
     }
     ctx.feedback(`* starting the instance on the target node ${target.name}`);
     try {
@@ -157,7 +158,7 @@ async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownT
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
       await shutdownDisks(ctx, moved);
-      throw new OpExecError(`Could not start instance ${inst.name} on node ${target.name}: ${err.message}`);
+      throw new OpExecError(`Could not start instance ${inst.name} on node ${target.name}: ${err.message}`, err.failureEcode);
     }
   } else setDisksActive(ctx, moved, false);
 }
@@ -189,20 +190,20 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     ctx.feedback("Pre-migration failed, aborting");
-    throw new OpExecError(`Could not pre-migrate instance ${inst.name}: ${err.message}`);
+    throw new OpExecError(`Could not pre-migrate instance ${inst.name}: ${err.message}`, err.failureEcode);
   }
-  const abort = async (why: string): Promise<never> => {
+  const abort = async (why: string, ecode?: Ecode): Promise<never> => {
     ctx.feedback("Migration failed, aborting");
     await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
     await src.finalizeMigrationSource({ instance: spec, success: false, live: plan.live }).catch(() => undefined);
-    throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`);
+    throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`, ecode);
   };
   ctx.feedback(`* migrating instance to ${target.name}`);
   try {
     await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live });
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
-    await abort(err.message);
+    await abort(err.message, err.failureEcode);
   }
   ctx.feedback("* starting memory transfer");
   for (;;) {
@@ -211,7 +212,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
       status = (await src.migrationStatus({ instance: spec })).status;
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
-      return abort(err.message);
+      return abort(err.message, err.failureEcode);
     }
     if (status === "completed") break;
     if (status !== "active") return abort("hypervisor returned failure");
@@ -261,9 +262,20 @@ async function execCleanup(ctx: LuContext<ParamSpec>, plan: MovePlan): Promise<v
   ctx.feedback("* done");
 }
 
+/**
+ * Ganeti's locks for a move of an externally mirrored instance: the primary and the target
+ * node when the target is given, every node when the allocator is to choose one.
+ */
+function moveLocks(op: MoveOp, snap: ConfigSnapshot): LockRequest {
+  const target = nodeUuidOf(snap, op.target_node ?? op.target_node_uuid);
+  return target
+    ? instanceLocks(op, snap, { nodeMode: "exclusive", extraNodes: [target] })
+    : instanceLocks(op, snap, { nodeMode: "exclusive", allNodes: true });
+}
+
 export const instanceMigrateLU = defineLU({
   opcode: OpInstanceMigrate,
-  locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive", allNodes: true }),
+  locks: moveLocks,
   checkPrereq(ctx: LuContext<typeof OpInstanceMigrate.params>): MovePlan {
     const op = ctx.op;
     const plan = planMove(ctx, op, false, op.allow_failover);
@@ -286,7 +298,7 @@ export const instanceMigrateLU = defineLU({
 
 export const instanceFailoverLU = defineLU({
   opcode: OpInstanceFailover,
-  locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive", allNodes: true }),
+  locks: moveLocks,
   checkPrereq(ctx: LuContext<typeof OpInstanceFailover.params>): MovePlan {
     return planMove(ctx, ctx.op, true, false);
   },

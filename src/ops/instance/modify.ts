@@ -4,7 +4,7 @@
 // The job result lists what changed as [name, value] pairs, in Ganeti's order and words.
 
 import { groupIPolicy, specViolations } from "../../alloc/policy.ts";
-import { ECODE, GanetiError, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { classificationOf, ECODE, GanetiError, OpExecError, OpPrereqError } from "../../model/errors.ts";
 import type { Disk, Instance, Nic, ParamDict } from "../../model/objects.ts";
 import type { Opcode } from "../../model/opcode.ts";
 import { OpInstanceSetParams } from "../../model/opcodes/instance.ts";
@@ -597,7 +597,7 @@ async function convertTemplate(ctx: Ctx, inst: Instance, conv: Conversion): Prom
       logInfo(ctx, `Removing newly created disks of type '${conv.label}'...`);
       await removeDisks(ctx, { ...inst, disks: made }, made);
       logInfo(ctx, "Newly created disks removed successfully");
-      throw new OpExecError(`Error while converting the instance's template: ${err instanceof Error ? err.message : String(err)}`);
+      throw new OpExecError(`Error while converting the instance's template: ${err instanceof Error ? err.message : String(err)}`, classificationOf(err));
     }
   }
   ctx.feedback(`Detaching old disks (${old}) from the instance and removing them from cluster config`);

@@ -2,7 +2,7 @@
 // the operator wants: up, down, offline) is recorded in the config; whether the instance
 // runs is the hypervisor's business, read back into the live view at the end.
 
-import { GanetiError, OpExecError } from "../../model/errors.ts";
+import { classificationOf, GanetiError, OpExecError } from "../../model/errors.ts";
 import type { Instance, ParamDict } from "../../model/objects.ts";
 import { OpInstanceReboot, OpInstanceShutdown, OpInstanceStartup } from "../../model/opcodes/instance.ts";
 import { BES_PARAMETER_TYPES, forceDictType } from "../../model/paramdicts.ts";
@@ -149,7 +149,8 @@ type RebootCtx = LuContext<typeof OpInstanceReboot.params>;
 
 export const instanceRebootLU = defineLU({
   opcode: OpInstanceReboot,
-  locks: (op, snap) => instanceLocks(op, snap, { nodeMode: "exclusive" }),
+  // The instance keeps its memory across a reboot: the node is shared (Ganeti locks the instance only).
+  locks: (op, snap) => instanceLocks(op, snap),
   checkPrereq(ctx: RebootCtx) {
     const op = ctx.op;
     const snap = ctx.snapshot();
@@ -182,7 +183,7 @@ export const instanceRebootLU = defineLU({
           await client.instanceStart({ instance: spec });
         } catch (err) {
           await shutdownDisks(ctx, inst);
-          throw new OpExecError(`Could not start instance for full reboot: ${err instanceof Error ? err.message : String(err)}`);
+          throw new OpExecError(`Could not start instance for full reboot: ${err instanceof Error ? err.message : String(err)}`, classificationOf(err));
         }
       }
       setAdminState(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, "up");

@@ -113,7 +113,7 @@ async function diskStatus(ctx: QueryCtx, inst: Instance, disk: Disk, index: numb
       if (found?.exists) pstatus = [found.path, null, null, null, null, false, LDS_OKAY];
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
-      throw new OpExecError(`Can't compute disk status for ${inst.name}: ${err.message}`);
+      throw new OpExecError(`Can't compute disk status for ${inst.name}: ${err.message}`, err.failureEcode);
     }
   }
   return {
@@ -134,7 +134,8 @@ async function diskStatus(ctx: QueryCtx, inst: Instance, disk: Disk, index: numb
 
 export const instanceConsoleLU = defineLU({
   opcode: OpInstanceConsole,
-  locks: (op, snap) => instanceLocks(op, snap),
+  // Only reads: the instance shared, as in Ganeti.
+  locks: (op, snap) => instanceLocks(op, snap, { instanceMode: "shared" }),
   checkPrereq(ctx: LuContext<typeof OpInstanceConsole.params>) {
     const inst = prereqInstance(ctx, { primaryOnline: true });
     return inst;

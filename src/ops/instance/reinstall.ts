@@ -138,6 +138,7 @@ export const instanceRenameLU = defineLU({
         }
         throw new OpExecError(
           `Could not rename on node ${node} directory '${dirname(String(disk.logical_id[1]))}' to '${dirname(String(target[1]))}': ${err.message}`,
+          err.failureEcode,
         );
       }
     }

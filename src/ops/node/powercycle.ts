@@ -2,15 +2,16 @@
 // run the fake hypervisor, whose power cycle is simulated: the agent forgets its running
 // fake instances and gets a new boot id; the real machine is never touched.
 
-import { ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { classificationOf, ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
 import { OpNodePowercycle } from "../../model/opcodes/node.ts";
 import { defineLU } from "../lu.ts";
 import { expandNode } from "./common.ts";
 
 export const nodePowercycleLU = defineLU({
   opcode: OpNodePowercycle,
-  // A last resort that must not wait behind other jobs: Ganeti takes no locks for it.
-  locks: () => ({}),
+  // A last resort that must not wait behind other jobs: Ganeti takes no locks for it but
+  // the shared big lock, which only node add and remove hold exclusively.
+  locks: () => ({ cluster: { names: "all", mode: "shared" } }),
   checkPrereq(ctx) {
     const snap = ctx.snapshot();
     const node = expandNode(snap, ctx.op);
@@ -25,7 +26,7 @@ export const nodePowercycleLU = defineLU({
     try {
       ({ message } = await ctx.master.node(node).nodePowercycle({ hypervisor }));
     } catch (err) {
-      throw new OpExecError(`Failed to schedule the reboot: ${err instanceof Error ? err.message : String(err)}`);
+      throw new OpExecError(`Failed to schedule the reboot: ${err instanceof Error ? err.message : String(err)}`, classificationOf(err));
     }
     ctx.feedback(message);
     await ctx.master.live.refresh([node.uuid]);

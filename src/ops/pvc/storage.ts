@@ -2,7 +2,7 @@
 // the request runs on the storage node (or the OSD's node) and the job ends when it is done,
 // as PVC's Ceph commands are synchronous.
 
-import { ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { classificationOf, ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
 import { OpPvcStorage } from "../../model/opcodes/pvc.ts";
 import type { StorageOp, StorageRequest } from "../../rpc/pvc.ts";
 import { storageRequest } from "../../storage/service.ts";
@@ -30,7 +30,7 @@ export const pvcStorageLU = defineLU({
     try {
       return await storageRequest(ctx.snapshot(), ctx.master.node, request, node);
     } catch (err) {
-      throw new OpExecError(err instanceof Error ? err.message : String(err));
+      throw new OpExecError(err instanceof Error ? err.message : String(err), classificationOf(err));
     }
   },
 });

@@ -2,7 +2,7 @@
 // record a state intent (and reassign a stopped VM), flush storage locks.
 
 import { randomUUID } from "node:crypto";
-import { ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
+import { classificationOf, ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
 import type { Disk, Instance, Nic } from "../../model/objects.ts";
 import { OpPvcVmDefine, OpPvcVmFlushLocks, OpPvcVmIntent, OpPvcVmModify, OpPvcVmUndefine } from "../../model/opcodes/pvc.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
@@ -55,7 +55,7 @@ async function volumeDisks(ctx: LuContext<ParamSpec>, def: VmDefinition, nodeUui
     try {
       disk = (await storageRequest(snap, ctx.master.node, { op: "volume_disk", pool, volume })).disk;
     } catch (err) {
-      throw new OpExecError(`Disk ${i} of VM '${def.name}': ${err instanceof Error ? err.message : String(err)}`);
+      throw new OpExecError(`Disk ${i} of VM '${def.name}': ${err instanceof Error ? err.message : String(err)}`, classificationOf(err));
     }
     if (!disk) throw new OpExecError(`Disk ${i} of VM '${def.name}': the storage layer did not describe volume '${d.name}'`);
     const keep = old.find((o) => o.name === d.name);
