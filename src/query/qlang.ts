@@ -4,6 +4,7 @@
 
 import { NoValue, type FieldTable, type FilterMode } from "./fields.ts";
 import { nameMatches } from "./names.ts";
+import { compilePattern, type ClientPattern } from "../model/pattern.ts";
 
 /** A filter operand: a string, or an integer (Ganeti accepts no other values). */
 export type FilterValue = string | number;
@@ -14,7 +15,7 @@ export type Filter =
   | { op: "not"; arg: Filter }
   | { op: "true"; field: string }
   | { op: "eq" | "lt" | "gt" | "le" | "ge" | "contains"; field: string; value: FilterValue }
-  | { op: "regexp"; field: string; pattern: string; regex: RegExp };
+  | { op: "regexp"; field: string; pattern: string; regex: ClientPattern };
 
 /**
  * A filter Ganeti would refuse. `stage` says when: "parse" (malformed; Ganeti's luxid
@@ -87,17 +88,10 @@ function readValue(v: unknown): FilterValue {
   throw parseError(`Cannot deserialise filter value, expecting string or integer, got ${ppValue(v)}`);
 }
 
-/** PCRE's leading inline flags "(?i)" become RegExp flags; the rest is taken as it is. */
-function compileRegex(pattern: string): RegExp {
-  let source = pattern;
-  let flags = "";
-  const inline = /^\(\?([ims]+)\)/.exec(source);
-  if (inline) {
-    flags = [...new Set(inline[1])].join("");
-    source = source.slice(inline[0].length);
-  }
+/** Compiled by RE2 (linear-time matching; see model/pattern.ts); inline flags like "(?i)" work. */
+function compileRegex(pattern: string): ClientPattern {
   try {
-    return new RegExp(source, flags);
+    return compilePattern(pattern);
   } catch (e) {
     throw parseError(`Invalid regular expression '${pattern}': ${(e as Error).message}`);
   }
@@ -114,9 +108,13 @@ function fieldValuePair(args: unknown[]): [unknown, unknown] {
   return [args[0], args[1]];
 }
 
+/** Deeper filters are refused: parsing and evaluation recurse once per level. */
+const MAX_FILTER_DEPTH = 64;
+
 /** Parses a filter in its JSON form; null means no filter. Throws QueryFilterError("parse"). */
-export function parseFilter(raw: unknown): Filter {
+export function parseFilter(raw: unknown, depth = 0): Filter {
   if (raw === null || raw === undefined) return { op: "empty" };
+  if (depth > MAX_FILTER_DEPTH) throw parseError(`Filter nested deeper than ${MAX_FILTER_DEPTH} levels`);
   if (!Array.isArray(raw) || typeof raw[0] !== "string") {
     throw parseError(`Cannot deserialise filter: expected array [string, args], got ${ppValue(raw)}`);
   }
@@ -125,10 +123,10 @@ export function parseFilter(raw: unknown): Filter {
   switch (op) {
     case "&":
     case "|":
-      return { op: op === "&" ? "and" : "or", args: args.map(parseFilter) };
+      return { op: op === "&" ? "and" : "or", args: args.map((a) => parseFilter(a, depth + 1)) };
     case "!":
       if (args.length !== 1) throw parseError(`Cannot deserialise field, expected [filter] but got ${ppValue(args)}`);
-      return { op: "not", arg: parseFilter(args[0]) };
+      return { op: "not", arg: parseFilter(args[0], depth + 1) };
     case "?":
       if (args.length !== 1) throw parseError(`Cannot deserialise field, expected [fieldname] but got ${ppValue(args)}`);
       return { op: "true", field: readField(args[0]) };

@@ -2,6 +2,7 @@
 // re.match), with `.*` added on each side that is not anchored by `^` or `$`, so "hv"
 // finds hv1 and myhv2 while "^hv" finds only hv1. Element GETs match exactly instead.
 
+import { compilePattern, type ClientPattern } from "../../model/pattern.ts";
 import { pvcFailure } from "./errors.ts";
 
 const MAX_LIMIT = 256;
@@ -15,9 +16,9 @@ export function limitMatcher(limit: string | undefined): Matcher {
   let source = limit;
   if (!source.startsWith("^")) source = `.*${source}`;
   if (!source.endsWith("$")) source = `${source}.*`;
-  let re: RegExp;
+  let re: ClientPattern;
   try {
-    re = new RegExp(`^(?:${source.replace(/^\^/, "")})`);
+    re = compilePattern(`^(?:${source.replace(/^\^/, "")})`);
   } catch (err) {
     throw pvcFailure(`ERROR: Regex Error: ${err instanceof Error ? err.message : String(err)}`);
   }
