@@ -8,6 +8,7 @@ const STATUS_TEXT: Record<number, [string, string]> = {
   401: ["Unauthorized", "No permission -- see authorization schemes"],
   403: ["Forbidden", "Request forbidden -- authorization will not help"],
   404: ["Not Found", "Nothing matches the given URI"],
+  408: ["Request Timeout", "Request timed out; try again later."],
   413: ["Request Entity Too Large", "Entity is too large."],
   415: ["Unsupported Media Type", "Entity body in unsupported format"],
   500: ["Internal Server Error", "Server got itself in trouble"],

@@ -1,6 +1,7 @@
 // Routes as data: a URI pattern, and per method the access it needs and its handler.
 // The server reads authorization from here, never from inside a handler.
 
+import { DEFAULT_BODY, type BodyRule } from "./body.ts";
 import type { QueryArgs } from "./query.ts";
 import type { RapiUser } from "./users.ts";
 
@@ -44,6 +45,8 @@ export class JsonStream {
 export interface MethodSpec {
   /** Options of which the user needs one; [] is public. Default: GET public, others write. */
   readonly access?: readonly AccessOption[];
+  /** Whether a body is read, and up to what size. Default: GET none, others DEFAULT_BODY. */
+  readonly body?: BodyRule;
   handle(ctx: RequestContext): unknown;
 }
 
@@ -72,6 +75,10 @@ export function route(pattern: string, methods: RouteMethods): Route {
 
 export function accessFor(method: Method, spec: MethodSpec): readonly AccessOption[] {
   return spec.access ?? (method === "GET" ? [] : ["write"]);
+}
+
+export function bodyFor(method: Method, spec: MethodSpec): BodyRule {
+  return spec.body ?? (method === "GET" ? "none" : DEFAULT_BODY);
 }
 
 export interface RouteMatch {

@@ -3,10 +3,12 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { BodyBudget, hasBody, parseJsonBody, readBody } from "./body.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
-import { accessFor, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { accessFor, bodyFor, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { HTTP_TIMEOUTS, TLS_SERVER_POLICY } from "../../net/tls.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 
 export interface ApiServerOptions {
@@ -20,25 +22,41 @@ export interface ApiServerOptions {
   log: (line: string) => void;
 }
 
-const MAX_BODY = 10 * 1024 * 1024;
 const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
 
+/**
+ * Handlers run behind a gate of --max-clients places; authenticated and anonymous requests
+ * have a gate each, so anonymous clients can never take the places of authenticated ones.
+ * Everything before the handler (headers, authentication, reading the body under its
+ * deadline) happens outside the gates: a slow client holds its socket, not a place.
+ */
+interface Gates {
+  authenticated: Gate;
+  anonymous: Gate;
+  bodies: BodyBudget;
+}
+
 export function createApiServer(opts: ApiServerOptions): Server {
-  const gate = new Gate(opts.maxClients);
+  const gates: Gates = { authenticated: new Gate(opts.maxClients), anonymous: new Gate(opts.maxClients), bodies: new BodyBudget() };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    gate.run(() => handle(opts, req, res)).catch((err: unknown) => {
+    handle(opts, gates, req, res).catch((err: unknown) => {
       opts.log(`internal error answering ${req.method} ${req.url?.split("?")[0]}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, req.method === "HEAD", 500, encodeJson(errorBody(new HttpError(500))), opts.serverHeader);
       else res.destroy();
     });
   };
   const server = opts.tls
-    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: "TLSv1.2" }, onRequest)
-    : createHttpServer(onRequest);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
-  server.keepAliveTimeout = 5_000;
+    ? createHttpsServer({ ...HTTP_TIMEOUTS, ...TLS_SERVER_POLICY, cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+    : createHttpServer(HTTP_TIMEOUTS, onRequest);
+  applyTimeouts(server);
   return server;
+}
+
+/** Header and whole-request deadlines (the body has its own, by its length). */
+export function applyTimeouts(server: Server): void {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 5 * 60_000;
+  server.keepAliveTimeout = 5_000;
 }
 
 const CLIENT_GONE = new Error("the client closed the connection");
@@ -74,12 +92,12 @@ class HandlerContext implements RequestContext {
   }
 }
 
-async function handle(opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(opts: ApiServerOptions, gates: Gates, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
   const isHead = req.method === "HEAD";
   let body: unknown;
   try {
-    body = await answer(opts, req, res, url);
+    body = await answer(opts, gates, req, res, url);
   } catch (err) {
     const httpErr = err instanceof HttpError ? err : internalError(opts, req, err);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), opts.serverHeader, httpErr.headers);
@@ -112,7 +130,8 @@ function internalError(opts: ApiServerOptions, req: IncomingMessage, err: unknow
   return new HttpError(500, message);
 }
 
-async function answer(opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
+async function answer(opts: ApiServerOptions, gates: Gates, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
+  if (hasDuplicateHost(req)) throw new HttpError(400, "More than one Host header", { Connection: "close" });
   const authHeader = req.headers.authorization;
   if (opts.requireAuthentication && authHeader === undefined) throw new HttpError(401, undefined, AUTH_CHALLENGE);
 
@@ -130,9 +149,38 @@ async function answer(opts: ApiServerOptions, req: IncomingMessage, res: ServerR
     throw new HttpError(403);
   }
 
-  const body = hasBody(req) ? await readBody(req) : undefined;
+  let body: unknown;
+  if (hasBody(req)) {
+    // Ganeti refuses a body that is not JSON on every method (415), GET included.
+    const type = (req.headers["content-type"] ?? "application/octet-stream").toLowerCase();
+    const rule = bodyFor(method, spec);
+    if (rule === "none") {
+      // Not read: the answer closes the connection instead.
+      if (type !== "application/json") throw new HttpError(415, undefined, { Connection: "close" });
+      res.setHeader("Connection", "close");
+    } else {
+      if (type !== "application/json") throw new HttpError(415, undefined, { Connection: "close" });
+      const bytes = await readBody(req, rule, gates.bodies);
+      body = bytes.length === 0 ? undefined : parseJsonBody(bytes.toString("utf8"));
+    }
+  }
   const query = new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1));
-  return await spec.handle(new HandlerContext({ method, path, url, params: match.params, query, body, user }, res));
+  const ctx = new HandlerContext({ method, path, url, params: match.params, query, body, user }, res);
+  return await (user ? gates.authenticated : gates.anonymous).run(async () => spec.handle(ctx));
+}
+
+/** RFC 9112: a request with more than one Host header is refused with 400. */
+function hasDuplicateHost(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && name.toLowerCase() === "host") {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
 }
 
 /** Ganeti checks credentials whenever they are sent, even on public resources. */
@@ -171,41 +219,6 @@ function decodeBasic(token: string): string | undefined {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(token) || token.length % 4 !== 0) return undefined;
   const text = Buffer.from(token, "base64").toString("latin1");
   return /^[\x00-\x7f]*$/.test(text) ? text : undefined;
-}
-
-/** False when the headers say there is no body (no length or a zero one, not chunked). */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return length === undefined ? req.headers["transfer-encoding"] !== undefined : length !== "0";
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      chunks.push(chunk);
-      if (size > MAX_BODY) {
-        req.off("data", onData);
-        req.off("end", resolve);
-        // Not read any further: the connection goes.
-        req.destroy();
-        reject(new HttpError(413));
-      }
-    };
-    req.on("data", onData);
-    req.once("end", resolve);
-    req.once("error", reject);
-  });
-  if (size === 0) return undefined;
-  const type = (req.headers["content-type"] ?? "application/octet-stream").toLowerCase();
-  if (type !== "application/json") throw new HttpError(415);
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw new HttpError(400, "Unable to parse JSON data");
-  }
 }
 
 function send(

@@ -5,6 +5,10 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { HTTP_TIMEOUTS, TLS_SERVER_POLICY } from "../../net/tls.ts";
+import { BodyBudget, DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts";
+import { HttpError } from "../http/errors.ts";
+import { applyTimeouts } from "../http/server.ts";
 import type { PvcAuth } from "./auth.ts";
 import { PvcError, pvcMessage } from "./errors.ts";
 import { PvcValues } from "./values.ts";
@@ -65,25 +69,27 @@ export interface PvcServerOptions {
   log: (line: string) => void;
 }
 
-const MAX_BODY = 16 * 1024 * 1024;
+/** The endpoints anyone may call (login) take small forms only. */
+const PUBLIC_BODY: BodyLimit = { maxBytes: 64 * 1024 };
 
 export function createPvcServer(o: PvcServerOptions): Server {
+  const bodies = new BodyBudget();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handle(o, req).then(
+    handle(o, bodies, req, res).then(
       (reply) => send(res, reply, o.serverHeader),
       (err: unknown) => {
         if (err instanceof PvcError) return send(res, { status: err.status, json: { message: pvcMessage(err.message) }, headers: err.headers }, o.serverHeader);
+        // The shared body reader's refusals (413, 408, 503…), in PVC's format.
+        if (err instanceof HttpError) return send(res, { status: err.code, json: { message: pvcMessage(err.message) }, headers: err.headers }, o.serverHeader);
         o.log(`PVC API: internal error answering ${req.method} ${req.url?.split("?")[0]}: ${err instanceof Error ? err.message : String(err)}`);
         send(res, { status: 500, json: { message: "Internal server error; see the master's log." } }, o.serverHeader);
       },
     );
   };
   const server = o.tls
-    ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: "TLSv1.2" }, onRequest)
-    : createHttpServer(onRequest);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15 * 60_000;
-  server.keepAliveTimeout = 5_000;
+    ? createHttpsServer({ ...HTTP_TIMEOUTS, ...TLS_SERVER_POLICY, cert: o.tls.cert, key: o.tls.key }, onRequest)
+    : createHttpServer(HTTP_TIMEOUTS, onRequest);
+  applyTimeouts(server);
   return server;
 }
 
@@ -95,7 +101,7 @@ function decodePart(s: string): string {
   }
 }
 
-async function handle(o: PvcServerOptions, req: IncomingMessage): Promise<PvcReply> {
+async function handle(o: PvcServerOptions, bodies: BodyBudget, req: IncomingMessage, res: ServerResponse): Promise<PvcReply> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
@@ -121,23 +127,19 @@ async function handle(o: PvcServerOptions, req: IncomingMessage): Promise<PvcRep
       if (!o.auth.checkToken(Array.isArray(key) ? key[0] : key)) throw new PvcError(401, "X-Api-Key Authentication failed");
     }
   }
-  const body = await readBody(req);
+  let body: { type: string; text: string } | undefined;
+  if (hasBody(req)) {
+    // PVC's clients send values in the query string on GET; a GET body is not read.
+    if (method === "GET") res.setHeader("Connection", "close");
+    else {
+      const bytes = await readBody(req, route.auth ? DEFAULT_BODY : PUBLIC_BODY, bodies);
+      if (bytes.length > 0) body = { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: bytes.toString("utf8") };
+    }
+  }
   const params: Record<string, string> = {};
   route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
   const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body);
   return handler({ method, path, params, values, headers: req.headers });
-}
-
-async function readBody(req: IncomingMessage): Promise<{ type: string; text: string } | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new PvcError(413, "The request body is too large.");
-    chunks.push(chunk);
-  }
-  if (size === 0) return undefined;
-  return { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: Buffer.concat(chunks).toString("utf8") };
 }
 
 function send(res: ServerResponse, reply: PvcReply, server: string): void {

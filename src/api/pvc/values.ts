@@ -2,6 +2,7 @@
 // request.values, the query string first), and from a JSON object body for clients that
 // speak JSON. A value-less option such as `?restart` is on by its presence.
 
+import { MAX_JSON_DEPTH, jsonDepth } from "../http/body.ts";
 import { PVC_FAILURE_STATUS, PvcError } from "./errors.ts";
 
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
@@ -16,6 +17,9 @@ export class PvcValues {
     if (!body || body.text === "") return;
     const type = body.type.split(";")[0].trim().toLowerCase();
     if (type === "application/json") {
+      if (jsonDepth(body.text) > MAX_JSON_DEPTH) {
+        throw new PvcError(PVC_FAILURE_STATUS, `The request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.text);

@@ -16,6 +16,7 @@ import { pyTypeName } from "../../model/pyrepr.ts";
 import { bulkJsonChunks, findOne, oneDict } from "../../query/rapi.ts";
 import { instanceSpec } from "../../ops/instance/common.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
+import { LARGE_BODY } from "../http/body.ts";
 import { badRequest, HttpError, notFound } from "../http/errors.ts";
 import { JsonStream, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
 import { fillOpcode, opcodeResource, reasonTrail } from "./opcodeResource.ts";
@@ -134,6 +135,7 @@ function replaceDisks(s: RapiServices): MethodSpec {
 /** POST /2/instances-multi-alloc: each instance becomes an OpInstanceCreate (no reason, no dry_run of its own). */
 function multiAlloc(s: RapiServices): MethodSpec {
   return {
+    body: LARGE_BODY,
     async handle(ctx) {
       if (!isDict(ctx.body) || !("instances" in ctx.body)) throw badRequest("Request is missing required 'instances' field in body");
       const instances = ctx.body.instances;
@@ -256,7 +258,7 @@ export function instanceRoutes(s: RapiServices): Route[] {
           return names.map((n) => ({ id: n, uri: `/2/instances/${n}` }));
         },
       },
-      POST: opcodeResource(s, OpInstanceCreate, { rapiName: "instances", static: dryRun, renames: RENAME_CREATE, prepareBody: createBody }),
+      POST: opcodeResource(s, OpInstanceCreate, { rapiName: "instances", static: dryRun, renames: RENAME_CREATE, prepareBody: createBody, body: LARGE_BODY }),
     }),
     route("/2/instances-multi-alloc", { POST: multiAlloc(s) }),
     route("/2/instances/[instance_name]", {

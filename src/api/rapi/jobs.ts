@@ -3,6 +3,7 @@
 import { J_FIELDS, J_FIELDS_BULK, jobFields } from "../../query/job.ts";
 import { toDict } from "../../query/fields.ts";
 import { waitForJobChange } from "../../jobs/wait.ts";
+import { DEFAULT_BODY } from "../http/body.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import { route, type Route } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
@@ -37,6 +38,7 @@ export function jobRoutes(s: RapiServices): Route[] {
     route("/2/jobs/[job_id]/wait", {
       GET: {
         access: ["write"],
+        body: DEFAULT_BODY,
         handle: async (ctx) => {
           const body = ctx.body;
           if (typeof body !== "object" || body === null || Array.isArray(body)) {

@@ -5,6 +5,7 @@
 import { buildOpcode, OpcodeInputError, type Opcode, type OpcodeDef } from "../../model/opcode.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { pyRepr, pyTypeName } from "../../model/pyrepr.ts";
+import { DEFAULT_BODY, type BodyRule } from "../http/body.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import type { AccessOption, MethodSpec, RequestContext } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
@@ -23,6 +24,8 @@ export interface OpcodeResourceSpec {
   /** Turns the body before filling (e.g. instance creation's __version__ handling). */
   readonly prepareBody?: (body: Record<string, unknown>, ctx: RequestContext) => Record<string, unknown>;
   readonly access?: readonly AccessOption[];
+  /** Default DEFAULT_BODY, GETs included: every job-submitting route reads a `depends`. */
+  readonly body?: BodyRule;
 }
 
 /** The reason trail RAPI puts on every opcode it builds (PROTOCOL.md §6). */
@@ -69,6 +72,7 @@ export function fillOpcode<S extends ParamSpec>(
 export function opcodeResource<S extends ParamSpec>(services: RapiServices, def: OpcodeDef<S>, spec: OpcodeResourceSpec): MethodSpec {
   return {
     access: spec.access,
+    body: spec.body ?? DEFAULT_BODY,
     async handle(ctx) {
       if (spec.forbidden) checkForbidden(ctx, spec.forbidden, spec.renames ?? {});
       let body: unknown = ctx.body;
