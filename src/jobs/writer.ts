@@ -2,7 +2,8 @@
 // order with config changes); the promise of a write resolves once it is on disk.
 
 import type { DatabaseSync } from "node:sqlite";
-import type { Job } from "../model/job.ts";
+import { ECODE } from "../model/errors.ts";
+import { FINALIZED, type Job } from "../model/job.ts";
 import { DurableLog, InlineSink } from "../store/durable.ts";
 
 export class JobWriter {
@@ -26,7 +27,7 @@ export class JobWriter {
    * however many times it changed meanwhile.
    */
   write(job: Job): Promise<void> {
-    return this.log.append([{ t: "lazy", key: `job:${job.id}`, render: () => ({ t: "job", id: job.id, data: JSON.stringify(job) }) }]);
+    return this.log.append([{ t: "lazy", key: `job:${job.id}`, render: () => ({ t: "job", id: job.id, data: jobRow(job) }) }]);
   }
 
   /** Marks jobs archived: they leave the active queue but stay readable by id. */
@@ -48,5 +49,28 @@ export class JobWriter {
   highestId(): number {
     const row = this.db.prepare("SELECT MAX(id) AS id FROM jobs").get() as { id: number | null };
     return row.id ?? 0;
+  }
+}
+
+/**
+ * The stored form of a job. Input that passed validation always serializes (bodies are
+ * depth-limited JSON); should one still fail, that job alone fails instead of the batch it
+ * is in, and with it the master: its opcodes keep only their OP_ID (other parameters at
+ * their defaults) and its unfinished opcodes end in error saying why.
+ */
+export function jobRow(job: Job): string {
+  try {
+    return JSON.stringify(job);
+  } catch (err) {
+    const why = `The job could not be stored: ${err instanceof Error ? err.message : String(err)}`;
+    for (const op of job.ops) {
+      op.input = { OP_ID: op.input.OP_ID, dry_run: false, debug_level: 0, priority: op.priority, depends: null, comment: null, reason: [] };
+      if (!FINALIZED.has(op.status)) {
+        op.status = "error";
+        op.result = ["OpExecError", [why, ECODE.fault]];
+        op.log = [];
+      }
+    }
+    return JSON.stringify(job);
   }
 }
