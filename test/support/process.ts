@@ -1,0 +1,52 @@
+// A master as a real process (`bin/corral master`, plain HTTP on loopback), for the tests that
+// kill it, measure its memory, or load it from many sockets.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
+
+export interface MasterProcess {
+  proc: ChildProcess;
+  port: number;
+}
+
+/** Starts `corral master` on a free loopback port; resolves once RAPI listens. */
+export async function startMasterProcess(dataDir: string, usersFile: string, extraArgs: readonly string[] = []): Promise<MasterProcess> {
+  const proc = spawn(
+    CORRAL,
+    ["master", "--no-ssl", "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, "--users-file", usersFile, "--node-name", "node1.corral.test", ...extraArgs],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`master did not start: ${seen}`)), 20_000);
+    proc.stderr!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = /RAPI listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`master exited with ${code}: ${seen}`)));
+  });
+  return { proc, port };
+}
+
+/** SIGKILL, and resolves once the process is gone. */
+export function killProcess(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once("exit", () => resolve());
+    proc.kill("SIGKILL");
+  });
+}
+
+/** Resident memory of a live process, in MiB (VmRSS). */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
