@@ -3,13 +3,18 @@
 // runtime state refresh the nodes they touched before they finish, and a background
 // refresh picks up changes made outside Corral.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import type { InstanceLive, LiveState, NodeFacts, NodeLive } from "../query/live.ts";
 import type { ConfigStore } from "../store/store.ts";
-import type { NodeInfo } from "../rpc/index.ts";
+import type { InstanceEvent, NodeInfo } from "../rpc/index.ts";
 import type { NodeConnections } from "./nodes.ts";
 
 /** Nodes asked at once, so a large cluster's refresh does not stall everything else. */
 const REFRESH_CONCURRENCY = 64;
+/** How long one instanceEvents long poll waits, seconds. */
+const EVENT_POLL_S = 25;
+/** The longest pause between tries to reach an agent that does not answer its event poll. */
+const EVENT_RETRY_MAX_MS = 10_000;
 /** A node that has not answered by then counts as not answering (its call may still finish). */
 const REFRESH_TIMEOUT_MS = 5_000;
 
@@ -59,6 +64,10 @@ export class LiveMonitor implements LiveState {
   private timer: NodeJS.Timeout | undefined;
   /** Instance names map to uuids through the config: rebuilt lazily after config commits. */
   private stale = false;
+  /** One long poll of instanceEvents per node being followed, stopped through its controller. */
+  private readonly watchers = new Map<string, AbortController>();
+  private readonly eventListeners: ((nodeUuid: string, event: InstanceEvent) => void)[] = [];
+  private watching = false;
 
   constructor(store: ConfigStore, connections: NodeConnections) {
     this.store = store;
@@ -114,6 +123,68 @@ export class LiveMonitor implements LiveState {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.watching = false;
+    for (const c of this.watchers.values()) c.abort();
+    this.watchers.clear();
+  }
+
+  /**
+   * Follows every node's hypervisor events (a long poll per node): when a guest powers off or
+   * a hypervisor process dies, that node is refreshed at once, not at the next periodic
+   * refresh, and `onInstanceEvent` listeners hear of it.
+   */
+  watch(): void {
+    this.watching = true;
+    this.syncWatchers();
+    this.store.onCommit(() => this.syncWatchers());
+  }
+
+  onInstanceEvent(listener: (nodeUuid: string, event: InstanceEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** One watcher per node that is not offline; watchers of removed or offlined nodes stop. */
+  private syncWatchers(): void {
+    if (!this.watching) return;
+    const nodes = this.store.snapshot().nodes;
+    for (const [uuid, c] of this.watchers) {
+      if (nodes.get(uuid)?.offline !== false) {
+        c.abort();
+        this.watchers.delete(uuid);
+      }
+    }
+    for (const node of nodes.values()) {
+      if (node.offline || this.watchers.has(node.uuid)) continue;
+      const c = new AbortController();
+      this.watchers.set(node.uuid, c);
+      void this.watchNode(node.uuid, c.signal);
+    }
+  }
+
+  private async watchNode(uuid: string, signal: AbortSignal): Promise<void> {
+    let epoch: string | null = null;
+    let since = 0;
+    let failures = 0;
+    while (!signal.aborted) {
+      const node = this.store.snapshot().nodes.get(uuid);
+      if (!node || node.offline) return;
+      try {
+        const r = await this.connections.client(node).instanceEvents({ epoch, since, timeout: EVENT_POLL_S });
+        failures = 0;
+        // The first answer only tells the epoch; a new epoch (the agent restarted) or missed
+        // events mean anything may have changed.
+        const changed = epoch !== null && (r.events.length > 0 || r.missed || r.epoch !== epoch);
+        epoch = r.epoch;
+        since = r.next;
+        if (signal.aborted || !changed) continue;
+        await this.refresh([uuid]);
+        for (const e of r.events) for (const l of this.eventListeners) l(uuid, e);
+      } catch {
+        // An unreachable agent: try again, less and less often (the periodic refresh marks it down).
+        failures++;
+        await sleep(Math.min(EVENT_RETRY_MAX_MS, 250 * 2 ** failures), undefined, { signal }).catch(() => undefined);
+      }
+    }
   }
 
   private rebuild(): void {

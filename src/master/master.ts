@@ -18,6 +18,7 @@ import { clusterInfo } from "../query/cluster.ts";
 import { DurableLog, WorkerSink } from "../store/durable.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
+import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 import type { RpcCall } from "../rpc/index.ts";
@@ -138,10 +139,12 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const live = new LiveMonitor(store, connections);
   await live.refresh();
   live.start(o.liveRefreshMs ?? 10_000);
+  // live.watch();
 
   const writer = new JobWriter(db, log);
   const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });
   await queue.recover();
+  followGuestPowerOffs(live, store, queue, o.log);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 

@@ -102,7 +102,8 @@ export interface NodeInfo extends HvNodeInfo {
   storage: StorageUnitInfo[];
 }
 
-export type HvInstanceState = "running" | "paused";
+/** "shutdown": the guest powered off and the domain is kept for the user to restart (user_shutdown). */
+export type HvInstanceState = "running" | "paused" | "shutdown";
 
 /** An instance as the hypervisor sees it (Ganeti: name, id, memory, vcpus, state, time). */
 export interface RunningInstance {
@@ -135,6 +136,28 @@ export interface ConsoleInfo {
   user?: string;
   command?: string[];
   display?: number;
+}
+
+/** A hypervisor event as the agent keeps it for the master (see HvEvent in node/hypervisor). */
+export interface InstanceEvent {
+  /** Position in the agent's event sequence. */
+  seq: number;
+  instance: string;
+  hypervisor: string;
+  kind: "stopped" | "user-down" | "crashed" | "started" | "reset";
+  detail: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface InstanceEvents {
+  /** Changes each time the agent starts: a new epoch means events may have been missed. */
+  epoch: string;
+  /** The `since` to ask with next. */
+  next: number;
+  events: InstanceEvent[];
+  /** True when events after `since` were dropped (too old, or another epoch): refresh everything. */
+  missed: boolean;
 }
 
 export interface MigrationStatus {
@@ -213,6 +236,19 @@ export interface NodeRpc {
   instanceList(args: { hypervisors?: string[] }): Promise<RunningInstance[]>;
   instanceInfo(args: { name: string; hypervisor: string }): Promise<RunningInstance | null>;
   instanceConsole(args: { instance: InstanceSpec; host: string }): Promise<ConsoleInfo>;
+  /**
+   * Events of this node's hypervisors after `since` (a long poll: answers at once when there
+   * are some, else after `timeout` seconds with none). How the master hears at once of a
+   * guest that powered off or a hypervisor process that died.
+   */
+  instanceEvents(args: { epoch: string | null; since: number; timeout: number }): Promise<InstanceEvents>;
+  /** Tells the running instance that disk `index` grew to `size` MiB (after blockdevGrow). */
+  instanceDiskResize(args: { instance: InstanceSpec; index: number; size: number }): Promise<null>;
+  /**
+   * Plugs device `index` of the instance into its running domain, or unplugs it (Ganeti's
+   * hotplug_device). For "add" the instance lists the new device; for "remove" it still does.
+   */
+  instanceHotplug(args: { instance: InstanceSpec; action: "add" | "remove"; device: "disk" | "nic"; index: number }): Promise<null>;
 
   // --- migration: source migrationInfo → target acceptInstance → source migrateInstance
   //     → target finalizeMigrationDst → source finalizeMigrationSource
@@ -285,7 +321,7 @@ export type RpcResult<C extends RpcCall> = Awaited<ReturnType<NodeRpc[C]>>;
 export const NODE_RPC_CALLS = [
   "version", "nodeInfo", "nodePowercycle",
   "instanceStart", "instanceShutdown", "instanceReboot", "instanceBalloonMemory",
-  "instanceList", "instanceInfo", "instanceConsole",
+  "instanceList", "instanceInfo", "instanceConsole", "instanceEvents", "instanceDiskResize", "instanceHotplug",
   "migrationInfo", "acceptInstance", "migrateInstance", "migrationStatus",
   "finalizeMigrationDst", "finalizeMigrationSource",
   "blockdevCreate", "blockdevRemove", "blockdevGrow", "blockdevRename", "blockdevAssemble",
@@ -307,6 +343,8 @@ export function isRpcCall(name: string): name is RpcCall {
 }
 
 const SECOND = 1000;
+/** The longest instanceEvents long poll an agent serves, seconds. */
+export const MAX_EVENT_WAIT_S = 60;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
@@ -330,6 +368,11 @@ const CALL_DEADLINES: { readonly [C in RpcCall]: number | ((args: RpcArgs<C>) =>
   instanceList: 5 * SECOND,
   instanceInfo: 5 * SECOND,
   instanceConsole: 5 * SECOND,
+  // A long poll: the agent answers after `timeout` s at the latest.
+  instanceEvents: (args) => Math.min(Math.max(0, Number(args.timeout) || 0), MAX_EVENT_WAIT_S) * SECOND + 5 * SECOND,
+  // One QMP command each (block_resize; device_add/del and what it needs).
+  instanceDiskResize: MINUTE,
+  instanceHotplug: 2 * MINUTE,
   migrationStatus: 5 * SECOND,
   exportList: 5 * SECOND,
   exportInfo: 5 * SECOND,

@@ -3,6 +3,7 @@
 // the cluster cert and equal to it; the client trusts only the cluster cert and checks the
 // server presents exactly that cert (hostnames do not matter: nodes are reached by IP).
 
+import { TLS_SERVER_POLICY } from "../net/tls.ts";
 import { Agent, createServer, request, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -54,7 +55,7 @@ export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<
       ca: [opts.tls.cert],
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: "TLSv1.2",
+      ...TLS_SERVER_POLICY,
     },
     (req, res) => {
       handle(agent, fingerprint, req, res).catch(() => {

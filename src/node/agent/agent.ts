@@ -19,6 +19,7 @@ import {
   type DiskStatus,
   type ExtStorageDiagnosis,
   type FileExtents,
+  type InstanceEvents,
   type InstanceSpec,
   type MigrationStatus,
   type NodeInfo,
@@ -29,6 +30,7 @@ import {
   type ScriptRun,
   type ShutdownResult,
   type StorageUnitInfo,
+  MAX_EVENT_WAIT_S,
 } from "../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { ExportStore } from "../export/exports.ts";
@@ -44,6 +46,7 @@ import { FileBackend } from "../storage/file.ts";
 import { KeyedMutex } from "../util/lock.ts";
 import { copySparse } from "../util/sparse.ts";
 import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
+import { EventLog } from "./events.ts";
 import { checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
 import { NetworkConfigurator } from "../network/apply.ts";
@@ -92,6 +95,8 @@ export class NodeAgent implements NodeRpc {
   private readonly locks = new KeyedMutex();
   private readonly pollMs: number;
   private readonly pvcStorage: NodeStorage;
+  /** What the hypervisors noticed by themselves (a guest powered off, a process died). */
+  private readonly events = new EventLog();
   readonly networks: NetworkConfigurator;
   /** Whether managed networks are applied, and in which namespace, as the agent was started. */
   readonly networkApply: { readonly apply: boolean; readonly netns?: string };
@@ -110,7 +115,10 @@ export class NodeAgent implements NodeRpc {
         cpuTotal: opts.cpuTotal,
       }),
     ];
-    for (const hv of hvs) this.hypervisors.set(hv.name, hv);
+    for (const hv of hvs) {
+      this.hypervisors.set(hv.name, hv);
+      hv.onEvent((e) => this.events.add({ ...e, hypervisor: hv.name }));
+    }
     this.extSearchPath = opts.extStorageSearchPath ?? DEFAULT_EXTSTORAGE_SEARCH_PATH;
     const backends: DiskBackend[] = [
       new DisklessBackend(),
@@ -228,7 +236,7 @@ export class NodeAgent implements NodeRpc {
       }
       // Ganeti's startup memory: as much as maxmem allows, never below minmem.
       const memory = Math.max(minmem, Math.min(maxmem, free));
-      return hv.start({ name: inst.name, memory, vcpus, hvparams: inst.hvparams, disks, paused });
+      return hv.start({ instance: inst, memory, vcpus, disks, paused });
     });
   }
 
@@ -321,6 +329,52 @@ export class NodeAgent implements NodeRpc {
     return hv.console(inst, typeof args.host === "string" && args.host !== "" ? args.host : this.nodeName);
   }
 
+  async instanceEvents(args: { epoch: string | null; since: number; timeout: number }): Promise<InstanceEvents> {
+    const epoch = args.epoch === null || args.epoch === undefined ? null : checkString(args.epoch, "epoch");
+    const since = checkInt(args.since, "since", 0);
+    const timeout = Math.min(checkNumber(args.timeout, "timeout"), MAX_EVENT_WAIT_S);
+    return this.events.since(epoch, since, Math.max(0, timeout) * 1000);
+  }
+
+  async instanceDiskResize(args: { instance: InstanceSpec; index: number; size: number }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const index = checkInt(args.index, "index", 0);
+    const size = checkInt(args.size, "size", 1);
+    const disk = inst.disks[index];
+    if (!disk) throw argError(`Instance ${inst.name} has no disk ${index}`);
+    await this.locks.run(inst.name, async () => {
+      const hv = this.hypervisor(inst.hypervisor);
+      if (!(await hv.instanceInfo(inst.name))) return; // not running: the next start sees the new size
+      const attached = await this.locks.run(`disk:${disk.uuid}`, () => this.backend(disk).attach(disk));
+      await hv.resizeDisk(inst.name, index, attached, size);
+    });
+    return null;
+  }
+
+  async instanceHotplug(args: { instance: InstanceSpec; action: "add" | "remove"; device: "disk" | "nic"; index: number }): Promise<null> {
+    const inst = checkInstanceSpec(args.instance);
+    const { action, device } = args;
+    if (action !== "add" && action !== "remove") throw argError(`Invalid hotplug action ${JSON.stringify(action)}, expected add or remove`);
+    if (device !== "disk" && device !== "nic") throw argError(`Invalid hotplug device ${JSON.stringify(device)}, expected disk or nic`);
+    const index = checkInt(args.index, "index", 0);
+    await this.locks.run(inst.name, async () => {
+      const hv = this.hypervisor(inst.hypervisor);
+      if (!(await hv.instanceInfo(inst.name))) {
+        throw new AgentError(AGENT_ERRORS.hypervisor, `Cannot hotplug into instance ${inst.name}: it is not running`, ECODE.state);
+      }
+      if (device === "nic") {
+        const nic = inst.nics[index];
+        if (!nic) throw argError(`Instance ${inst.name} has no NIC ${index}`);
+        return hv.hotplugNic(inst.name, action, index, nic);
+      }
+      const disk = inst.disks[index];
+      if (!disk) throw argError(`Instance ${inst.name} has no disk ${index}`);
+      const attached = action === "add" ? (await this.attachAll(inst.name, [disk]))[0] : null;
+      return hv.hotplugDisk(inst.name, action, index, disk, attached);
+    });
+    return null;
+  }
+
   // --- migration
 
   async migrationInfo(args: { instance: InstanceSpec }): Promise<{ info: string }> {
@@ -332,7 +386,10 @@ export class NodeAgent implements NodeRpc {
     const inst = checkInstanceSpec(args.instance);
     const info = checkString(args.info, "info");
     const hv = this.hypervisor(inst.hypervisor);
-    await this.locks.run(inst.name, () => this.locks.run("memory", () => hv.acceptInstance(inst, info)));
+    await this.locks.run(inst.name, async () => {
+      const disks = await this.attachAll(inst.name, inst.disks);
+      await this.locks.run("memory", () => hv.acceptInstance(inst, info, disks));
+    });
     return null;
   }
 
@@ -340,7 +397,13 @@ export class NodeAgent implements NodeRpc {
     const inst = checkInstanceSpec(args.instance);
     const target = checkString(args.target, "target");
     const hv = this.hypervisor(inst.hypervisor);
-    await this.locks.run(inst.name, () => hv.migrate(inst.name, target, args.live === true));
+    const hvp = inst.hvparams;
+    const options = {
+      live: args.live === true,
+      bandwidth: typeof hvp.migration_bandwidth === "number" ? hvp.migration_bandwidth : undefined,
+      downtime: typeof hvp.migration_downtime === "number" ? hvp.migration_downtime : undefined,
+    };
+    await this.locks.run(inst.name, () => hv.migrate(inst.name, target, options));
     return null;
   }
 

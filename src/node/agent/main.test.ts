@@ -34,6 +34,8 @@ describe("node agents over HTTPS", () => {
         keyFile: join(root, "cluster.key"),
         memoryTotal: 4096,
         memoryDom0: 256,
+        // One shared directory, as sharedfile storage is on a real cluster.
+        sharedFileStorageDir: join(root, "shared"),
         osSearchPath: [join(SHARE_DIR, "os")],
         extStorageSearchPath: [join(SHARE_DIR, "extstorage")],
       });

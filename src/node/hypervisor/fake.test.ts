@@ -4,7 +4,7 @@ import { AgentError } from "../../rpc/errors.ts";
 import { instanceSpec, tempDir } from "../testkit.ts";
 import { FakeHypervisor } from "./fake.ts";
 
-const spec = (name: string, memory: number) => ({ name, memory, vcpus: 2, hvparams: {}, disks: [], paused: false });
+const spec = (name: string, memory: number) => ({ instance: instanceSpec({ name }), memory, vcpus: 2, disks: [], paused: false });
 
 test("a started domain is listed with its memory and vCPUs until it is stopped", async (t) => {
   const hv = new FakeHypervisor({ stateDir: await tempDir(t), memoryTotal: 4096, memoryDom0: 512, cpuTotal: 8 });
@@ -80,13 +80,34 @@ test("migration hands the domain from source to target", async (t) => {
   const inst = instanceSpec({ name: "mig" });
   await src.start(spec("mig", 1000));
   const info = await src.migrationInfo("mig");
-  await dst.acceptInstance(inst, info);
+  await dst.acceptInstance(inst, info, []);
   assert.equal(await dst.instanceInfo("mig"), null, "an incoming domain is not running yet");
   assert.equal((await dst.nodeInfo()).memory_free, 3096, "but its memory is reserved");
-  await src.migrate("mig", "dst", true);
+  await src.migrate("mig", "dst", { live: true });
   assert.equal((await src.migrationStatus("mig")).status, "completed");
   await dst.finalizeMigrationDst(inst, info, true);
   await src.finalizeMigrationSource("mig", true);
   assert.equal(await src.instanceInfo("mig"), null);
   assert.equal((await dst.instanceInfo("mig"))?.memory, 1000);
+});
+
+test("a guest that powers itself off or a domain that dies is reported as an event", async (t) => {
+  const hv = new FakeHypervisor({ stateDir: await tempDir(t), memoryTotal: 4096, memoryDom0: 0 });
+  const seen: string[] = [];
+  const stop = hv.onEvent((e) => seen.push(`${e.instance}:${e.kind}`));
+  await hv.start(spec("a", 100));
+  await hv.start(spec("b", 100));
+  await hv.simulateExit("a", "stopped");
+  await hv.simulateExit("b", "crashed");
+  stop();
+  assert.deepEqual(seen, ["a:stopped", "b:crashed"]);
+  assert.deepEqual(await hv.listInstances(), []);
+});
+
+test("a running domain's disk can grow but never shrink", async (t) => {
+  const hv = new FakeHypervisor({ stateDir: await tempDir(t), memoryTotal: 4096, memoryDom0: 0 });
+  await hv.start(spec("a", 100));
+  const disk = { path: "/x", uris: [] };
+  await hv.resizeDisk("a", 0, disk, 2048);
+  await assert.rejects(hv.resizeDisk("a", 0, disk, 1024), /shrink/);
 });

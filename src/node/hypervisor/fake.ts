@@ -7,10 +7,11 @@ import { randomUUID } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ECODE } from "../../model/errors.ts";
-import type { ConsoleInfo, InstanceSpec, MigrationStatus, RunningInstance } from "../../rpc/calls.ts";
+import { EventEmitter } from "node:events";
+import type { AttachedDisk, ConsoleInfo, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { readJsonSync, writeJsonAtomic } from "../util/fsutil.ts";
-import type { HvNodeInfo, HvStartSpec, Hypervisor } from "./hypervisor.ts";
+import type { HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "./hypervisor.ts";
 
 export const FAKE_HV = "fake";
 
@@ -36,6 +37,10 @@ interface FakeDomain {
   /** Epoch ms of the last (re)start. */
   started: number;
   disks: (string | null)[];
+  /** Disk sizes as the domain was last told (resizeDisk), MiB, by index. */
+  disk_sizes?: Record<number, number>;
+  /** NIC MACs plugged into the domain, by index. */
+  nics?: Record<number, string>;
   reboots: number;
   /** Simulated guest that ignores soft shutdown requests (ACPI), for tests of forced stop. */
   ignore_shutdown?: boolean;
@@ -66,6 +71,7 @@ export class FakeHypervisor implements Hypervisor {
   private readonly file: string;
   private readonly state: FakeState;
   private saving: Promise<void> = Promise.resolve();
+  private readonly events = new EventEmitter<{ event: [HvEvent] }>();
 
   constructor(opts: FakeHypervisorOptions) {
     this.memoryTotal = opts.memoryTotal ?? 32768;
@@ -103,21 +109,23 @@ export class FakeHypervisor implements Hypervisor {
   }
 
   async start(spec: HvStartSpec): Promise<RunningInstance> {
-    if (this.state.domains[spec.name]) {
-      throw hvError(`Failed to start instance ${spec.name}: already running`, ECODE.state);
+    const name = spec.instance.name;
+    if (this.state.domains[name]) {
+      throw hvError(`Failed to start instance ${name}: already running`, ECODE.state);
     }
-    await this.reserve(spec.name, spec.memory);
+    await this.reserve(name, spec.memory);
     const d: FakeDomain = {
-      name: spec.name,
+      name,
       id: this.state.next_id++,
       memory: spec.memory,
       vcpus: spec.vcpus,
       state: spec.paused ? "paused" : "running",
       started: Date.now(),
       disks: spec.disks.map((disk) => disk.path),
+      nics: Object.fromEntries(spec.instance.nics.map((n, i) => [i, n.mac])),
       reboots: 0,
     };
-    this.state.domains[spec.name] = d;
+    this.state.domains[name] = d;
     await this.save();
     return this.view(d);
   }
@@ -144,6 +152,43 @@ export class FakeHypervisor implements Hypervisor {
     return this.view(d);
   }
 
+  async resizeDisk(name: string, index: number, _disk: AttachedDisk, sizeMiB: number): Promise<void> {
+    const d = this.running(name, "resize a disk of");
+    const known = d.disk_sizes?.[index];
+    if (known !== undefined && sizeMiB < known) throw hvError(`Refusing to shrink disk ${index} of instance ${name} from ${known} to ${sizeMiB} MiB`, ECODE.inval);
+    d.disk_sizes = { ...d.disk_sizes, [index]: sizeMiB };
+    await this.save();
+  }
+
+  async hotplugDisk(name: string, action: "add" | "remove", index: number, _spec: DiskSpec, disk: AttachedDisk | null): Promise<void> {
+    const d = this.running(name, "hotplug a disk into");
+    if (action === "add") d.disks[index] = disk?.path ?? null;
+    else d.disks.splice(index, 1);
+    await this.save();
+  }
+
+  async hotplugNic(name: string, action: "add" | "remove", index: number, nic: NicSpec): Promise<void> {
+    const d = this.running(name, "hotplug a NIC into");
+    const nics = { ...d.nics };
+    if (action === "add") nics[index] = nic.mac;
+    else delete nics[index];
+    d.nics = nics;
+    await this.save();
+  }
+
+  onEvent(listener: (event: HvEvent) => void): () => void {
+    this.events.on("event", listener);
+    return () => this.events.off("event", listener);
+  }
+
+  /** Test hook (not a node call): the simulated guest powers itself off, or its domain dies. */
+  async simulateExit(name: string, kind: "stopped" | "crashed"): Promise<void> {
+    this.running(name, "stop");
+    delete this.state.domains[name];
+    await this.save();
+    this.events.emit("event", { instance: name, kind, detail: kind === "stopped" ? "guest-shutdown" : "simulated crash", at: Date.now() });
+  }
+
   console(instance: InstanceSpec): ConsoleInfo {
     return { instance: instance.name, kind: "msg", message: "Console not available for fake hypervisor" };
   }
@@ -153,7 +198,7 @@ export class FakeHypervisor implements Hypervisor {
     return JSON.stringify({ memory: d.memory, vcpus: d.vcpus } satisfies MigrationInfo);
   }
 
-  async acceptInstance(instance: InstanceSpec, info: string): Promise<void> {
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[]): Promise<void> {
     if (this.state.domains[instance.name]) throw hvError("Can't accept instance, already running", ECODE.state);
     const mi = parseMigrationInfo(info);
     await this.reserve(instance.name, mi.memory);
@@ -164,14 +209,14 @@ export class FakeHypervisor implements Hypervisor {
       vcpus: mi.vcpus,
       state: "incoming",
       started: Date.now(),
-      disks: [],
+      disks: disks.map((disk) => disk.path),
       reboots: 0,
     };
     await this.save();
   }
 
-  /** Live or not makes no difference to a simulated domain. */
-  async migrate(name: string, target: string, _live = true): Promise<void> {
+  /** Live or not, and how fast, makes no difference to a simulated domain. */
+  async migrate(name: string, target: string, _options: HvMigrateOptions): Promise<void> {
     const d = this.running(name, "migrate");
     if (d.state === "migrating") throw hvError(`Instance ${name} is already migrating to ${d.migration_target}`, ECODE.state);
     d.state = "migrating";
