@@ -62,7 +62,19 @@ describe("bench/run.sh --tiny", () => {
     assert.equal(burst.statuses.success, 10);
     assert.ok(isNumber(burst.jobs_per_s) && isNumber(burst.latency_ms.p50));
     assert.ok(s.tag_burst.corral_first && s.tag_burst.corral_first.jobs === 10);
-    assert.equal(s.tag_burst.durability.checked, 10 * (1 + (s.tag_burst.corral_runs_jobs_per_s?.length ?? 0)) + s.single_job.corral.jobs);
+    const h = s.hostile;
+    assert.ok(h && !("available" in h), "the hostile run ran");
+    if (h && !("available" in h)) {
+      // The bursts again under the attack; the attacker did something of each kind and stopped by itself.
+      assert.equal(h.burst.jobs, 10);
+      assert.equal(h.burst.statuses.success, 10);
+      assert.ok(isNumber(h.ratio) && h.ratio > 0 && h.quiet_jobs_per_s === burst.jobs_per_s);
+      assert.ok(h.attack.fuzz.requests > 0 && Object.keys(h.attack.fuzz.by_class).length > 0, JSON.stringify(h.attack.fuzz));
+      assert.ok(h.attack.slow.connections >= h.attack.slow.body_clients + h.attack.slow.header_clients, JSON.stringify(h.attack.slow));
+      assert.ok(h.attack.seconds < 30);
+    }
+    const hostileJobs = h && !("available" in h) ? h.job_ids.length : 0;
+    assert.equal(s.tag_burst.durability.checked, 10 * (1 + (s.tag_burst.corral_runs_jobs_per_s?.length ?? 0)) + s.single_job.corral.jobs + hostileJobs);
     assert.equal(s.tag_burst.durability.ok, true);
     assert.equal(s.single_job.corral.statuses.success, s.single_job.corral.jobs);
     assert.ok(isNumber(s.memory_after_measures?.rss_mib));
@@ -74,6 +86,8 @@ describe("bench/run.sh --tiny", () => {
       assert.ok(isNumber(r.big.memory_after_lists.peak_rss_mib));
     }
     assert.ok(r.targets.length >= 8);
-    assert.ok(readFileSync(join(out, "latest.md"), "utf8").includes("| GET /2/info |"));
+    const md = readFileSync(join(out, "latest.md"), "utf8");
+    assert.ok(md.includes("| GET /2/info |"));
+    assert.ok(md.includes("under attack"));
   });
 });

@@ -4,6 +4,7 @@
 // Run it with `bash bench/run.sh [options]` (see bench/README.md); `--help` lists options.
 
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -12,17 +13,17 @@ import { dataPaths } from "../src/master/datadir.ts";
 import { JobWriter } from "../src/jobs/writer.ts";
 import { calcJobStatus } from "../src/model/job.ts";
 import { openDatabase } from "../src/store/sqlite.ts";
-import { startCeiling, runNodeScript } from "./lib/children.ts";
+import { startCeiling, startHostile, runNodeScript } from "./lib/children.ts";
 import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
-import { Client, type Target } from "./lib/http.ts";
-import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
+import { Client, sleep, type Target } from "./lib/http.ts";
+import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type BurstResult, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
 import type { EngineResult } from "./lib/engine.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import {
   checkTargets, isAvailable, markdown, profileMarkdown, unavailable,
-  type BenchResult, type BigCluster, type ClusterBuild, type Durability, type Maybe, type TimedRequests,
+  type BenchResult, type BigCluster, type ClusterBuild, type Durability, type HostileRun, type Maybe, type TimedRequests,
 } from "./lib/report.ts";
 import { MASTER_NODE, instanceName } from "./lib/seed.ts";
 import { percentiles } from "./lib/stats.ts";
@@ -31,6 +32,9 @@ import { runWrk, type WrkResult } from "./lib/wrk.ts";
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const REPO = resolve(BENCH_DIR, "..");
 const WRITER = { name: "writer", password: "writerpass" };
+/** The hostile run's fuzz also speaks as a read-only user and as one with no access option. */
+const READER = { name: "reader", password: "readerpass" };
+const NOBODY = { name: "nobody", password: "nobodypass" };
 
 const HELP = `Usage: bash bench/run.sh [options]
 
@@ -48,6 +52,15 @@ const HELP = `Usage: bash bench/run.sh [options]
   --bursts N             measured bursts after one unmeasured first burst (default 3; the
                          median counts, the first is reported as "first burst")
   --single N             one-at-a-time jobs on an idle master (default 30, after 3 warm-up)
+  --hostile-seconds S    the hostile run (issue 9): an attacker process holds slow clients
+                         and sends a seeded fuzz stream for S seconds (default 20) while the
+                         tag-job bursts run again; jobs/s under attack vs quiet
+  --slow-clients N       slow-body sockets of the attack (default 300: half anonymous
+                         GET /version, half PUT /2/tags as the write user)
+  --slow-header-clients N  sockets that trickle their headers (default slow clients / 10)
+  --fuzz-concurrency N   fuzz requests in flight (default 4)
+  --hostile-seed N       the fuzz generator's seed (default 9)
+  --no-hostile           skip the hostile run
   --big-nodes N --big-instances N
                          the large seeded cluster (default 2000 nodes, 100000 instances)
   --big-disk-template T  diskless or file (default file: one 1 GiB disk each)
@@ -80,6 +93,12 @@ interface Options {
   bursts: number;
   single: number;
   warmup: number;
+  hostile: boolean;
+  hostileSeconds: number;
+  slowClients: number;
+  slowHeaderClients: number;
+  fuzzConcurrency: number;
+  hostileSeed: number;
   bigNodes: number;
   bigInstances: number;
   bigDiskTemplate: "diskless" | "file";
@@ -119,6 +138,12 @@ function parseOptions(argv: string[]): Options {
       "job-client": { type: "string" },
       bursts: { type: "string" },
       single: { type: "string" },
+      "hostile-seconds": { type: "string" },
+      "slow-clients": { type: "string" },
+      "slow-header-clients": { type: "string" },
+      "fuzz-concurrency": { type: "string" },
+      "hostile-seed": { type: "string" },
+      "no-hostile": { type: "boolean" },
       "big-nodes": { type: "string" },
       "big-instances": { type: "string" },
       "big-disk-template": { type: "string" },
@@ -157,6 +182,7 @@ function parseOptions(argv: string[]): Options {
   if (template !== "diskless" && template !== "file") throw new Error(`--big-disk-template: diskless or file, not '${template}'`);
   const build = v.build ?? "seed";
   if (build !== "seed" && build !== "api") throw new Error(`--build: seed or api, not '${build}'`);
+  const slowClients = num("slow-clients", v["slow-clients"], tiny ? 40 : 300);
   const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--profile-only", "--no-readme", "--keep"].includes(a));
   return {
     mode: v["profile-only"] ? "profile" : tiny ? "tiny" : custom ? "custom" : "full",
@@ -171,6 +197,12 @@ function parseOptions(argv: string[]): Options {
     bursts: num("bursts", v.bursts, tiny ? 1 : 3, 1),
     single: num("single", v.single, tiny ? 5 : 30, 1),
     warmup: tiny ? 1 : 3,
+    hostile: !(v["no-hostile"] ?? false),
+    hostileSeconds: num("hostile-seconds", v["hostile-seconds"], tiny ? 4 : 20, 1),
+    slowClients,
+    slowHeaderClients: num("slow-header-clients", v["slow-header-clients"], Math.round(slowClients / 10)),
+    fuzzConcurrency: num("fuzz-concurrency", v["fuzz-concurrency"], 4),
+    hostileSeed: num("hostile-seed", v["hostile-seed"], 9),
     bigNodes: num("big-nodes", v["big-nodes"], tiny ? 20 : 2000, 1),
     bigInstances: num("big-instances", v["big-instances"], tiny ? 200 : 100_000),
     bigDiskTemplate: template,
@@ -194,7 +226,13 @@ function parseOptions(argv: string[]): Options {
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 function usersFileText(): string {
-  return `# bench users (the Ganeti reference cluster's writer, same {HA1} scheme)\n${WRITER.name} ${ha1Password(WRITER.name, WRITER.password)} write,read\n`;
+  return [
+    "# bench users (the Ganeti reference cluster's writer, same {HA1} scheme; the hostile run's reader and no-access user)",
+    `${WRITER.name} ${ha1Password(WRITER.name, WRITER.password)} write,read`,
+    `${READER.name} ${ha1Password(READER.name, READER.password)} read`,
+    `${NOBODY.name} ${ha1Password(NOBODY.name, NOBODY.password)}`,
+    "",
+  ].join("\n");
 }
 
 /** A fresh data directory seeded by the separate seed script (the master is not running). */
@@ -293,6 +331,63 @@ async function wrkIfAvailable(o: Options, t: Target, path: string, who: string):
   if (!probe.ok) return unavailable(`not available yet (${who} answers ${probe.status})`);
   if (probe.status !== 200) return unavailable(`${who} answers ${probe.status}`);
   return await wrk(o, t.base, path);
+}
+
+/**
+ * Issue 9's hostile run: lib/hostile.ts attacks the master from a process of its own (slow
+ * clients and a fuzz stream, bounded by --hostile-seconds, stopping by itself) and, once the
+ * attack is at full strength, the tag-job bursts of the quiet measure run again, spread over
+ * the attack's window. The attacker, the master and this process share the machine's cores.
+ */
+async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: number): Promise<HostileRun> {
+  const t = corralTarget(m);
+  log(
+    `hostile: ${o.slowClients} slow-body and ${o.slowHeaderClients} slow-header clients, fuzz ${o.fuzzConcurrency} in flight, ` +
+      `${o.hostileSeconds} s; ${o.bursts} burst(s) of ${o.jobs} tag jobs under it`,
+  );
+  const attack = await startHostile({
+    base: m.base,
+    seconds: o.hostileSeconds,
+    slow: o.slowClients,
+    slowHeaders: o.slowHeaderClients,
+    concurrency: o.fuzzConcurrency,
+    seed: o.hostileSeed,
+    users: Object.fromEntries([WRITER, READER, NOBODY].map((u) => [u.name, `${u.name}:${u.password}`])),
+    existing: { instance_name: instanceName(0), node_name: MASTER_NODE, group_name: "default", job_id: "1", disk_index: "0", network_name: "nosuch", filter_uuid: "nosuch" },
+  });
+  const attackEnd = attack.endsAt;
+  const ready = performance.now();
+  // Burst i starts at ready + i × step: the bursts sample the attack at different moments
+  // (slow sockets reconnecting, fuzz jobs queued) and all start before its last fifth.
+  const step = (0.8 * Math.max(0, attackEnd - ready)) / o.bursts;
+  const runs: BurstResult[] = [];
+  const ends: number[] = [];
+  try {
+    for (let i = 0; i < o.bursts; i++) {
+      await sleep(Math.max(0, ready + i * step - performance.now()));
+      runs.push(await tagBurst(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-h-", timeoutS: 300, client: o.jobClient }));
+      ends.push(performance.now());
+    }
+  } catch (err) {
+    attack.kill();
+    throw err;
+  }
+  const memory = memoryOf(m.pid);
+  const summary = await attack.finished;
+  const byRate = [...runs].sort((a, b) => a.jobs_per_s - b.jobs_per_s);
+  const median = byRate[Math.floor((byRate.length - 1) / 2)];
+  return {
+    cores: availableParallelism(),
+    attack_ready_ms: attack.readyMs,
+    attack: summary,
+    quiet_jobs_per_s: quietJobsPerS,
+    burst: median,
+    runs_jobs_per_s: runs.map((r) => r.jobs_per_s),
+    ratio: Math.round((median.jobs_per_s / quietJobsPerS) * 1000) / 1000,
+    all_under_attack: ends.every((e) => e <= attackEnd),
+    memory_after_attack: memory,
+    job_ids: runs.flatMap((r) => r.job_ids),
+  };
 }
 
 /** After SIGKILL: every acknowledged job is in the database, finished with success. */
@@ -411,6 +506,14 @@ async function profiles(o: Options, smallDir: string, bigDir: string | undefined
     await tagBurst(corralTarget(m), { jobs: o.profileJobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 600, client: o.jobClient });
     await removeTags(corralTarget(m), Array.from({ length: o.clients }, (_, k) => `bench-prof-${k}`));
   });
+  if (o.hostile) {
+    // The attack's whole window is in this profile: the bursts, the fuzz and the slow clients.
+    await profiled(`${o.bursts} bursts of ${o.jobs} tag jobs under attack (${o.hostileSeconds} s)`, smallDir, async (m) => {
+      const quiet = await tagBurstSeries(corralTarget(m), { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-prof-", timeoutS: 300, repeats: o.bursts, client: o.jobClient });
+      await hostileMeasure(o, m, quiet.median.jobs_per_s);
+      await removeTags(corralTarget(m), Array.from({ length: o.clients }, (_, k) => [`bench-prof-${k}`, `bench-h-${k}`]).flat());
+    });
+  }
   await profiled(`${o.profileJobs / 2} single jobs, idle master`, smallDir, async (m) => {
     await singleJobs(corralTarget(m), { jobs: o.profileJobs / 2, warmup: 0, tag: "bench-prof-single", timeoutS: 600, client: o.jobClient });
     await removeTags(corralTarget(m), ["bench-prof-single"]);
@@ -533,12 +636,15 @@ async function main(): Promise<void> {
     const burst = await tagBurstSeries(t, { jobs: o.jobs, clients: o.clients, tagPrefix: "bench-", timeoutS: 300, repeats: o.bursts, client: o.jobClient });
     log(`Corral: ${o.single} single jobs on an idle master`);
     const single: SingleResult = await singleJobs(t, { jobs: o.single, warmup: o.warmup, tag: "bench-single", timeoutS: 300, client: o.jobClient });
-    await removeTags(t, [...Array.from({ length: o.clients }, (_, k) => `bench-${k}`), "bench-single"]);
     const memory = memoryOf(master.pid);
+    const hostile: Maybe<HostileRun> = o.hostile ? await hostileMeasure(o, master, burst.median.jobs_per_s) : unavailable("skipped (--no-hostile)");
+    if (isAvailable(hostile)) log(`hostile: ${hostile.burst.jobs_per_s} jobs/s under attack, ${hostile.quiet_jobs_per_s} quiet (ratio ${hostile.ratio})`);
+    const tags = Array.from({ length: o.clients }, (_, k) => [`bench-${k}`, `bench-h-${k}`]).flat();
+    await removeTags(t, [...tags, "bench-single"]);
     log("durability: SIGKILL the master, look up every acknowledged job in its database");
     await master.kill();
     master = undefined;
-    const durability = checkDurable(smallDir, [...burst.job_ids, ...single.job_ids]);
+    const durability = checkDurable(smallDir, [...burst.job_ids, ...single.job_ids, ...(isAvailable(hostile) ? hostile.job_ids : [])]);
 
     // ---- real Ganeti
     let g: Awaited<ReturnType<typeof ganetiMeasures>> | undefined;
@@ -589,6 +695,7 @@ async function main(): Promise<void> {
           durability,
         },
         single_job: { corral: single, ganeti: g?.single ?? notMeasured },
+        hostile,
       },
       big,
       profiles: profs,

@@ -1,7 +1,9 @@
-// Child processes of the bench other than the master: the seeder and the ceiling server.
+// Child processes of the bench other than the master: the seeder, the ceiling server and the
+// hostile run's attacker.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { HostileAttack } from "./hostile.ts";
 
 const NODE_ARGS = ["--disable-warning=ExperimentalWarning"];
 
@@ -64,4 +66,71 @@ export async function startCeiling(o: { port: number; pem: string; body: string;
       clearTimeout(t);
     },
   };
+}
+
+export interface HostileOptions {
+  base: string;
+  seconds: number;
+  slow: number;
+  slowHeaders: number;
+  concurrency: number;
+  seed: number;
+  /** user name → "user:password" for the fuzz's writer, reader and nobody. */
+  users: Record<string, string>;
+  /** Path parameter values naming existing objects. */
+  existing: Record<string, string>;
+}
+
+export interface HostileProc {
+  /** Spawn → every slow socket connected once (or failed), ms. */
+  readyMs: number;
+  /** performance.now() of this process when the attack ends by itself. */
+  endsAt: number;
+  /** The attacker's own summary, when it has stopped by itself. */
+  finished: Promise<HostileAttack>;
+  /** Ends it early (SIGKILL); `finished` then rejects. */
+  kill(): void;
+}
+
+/** Starts the attacker (lib/hostile.ts) and waits until it is at full strength. */
+export async function startHostile(o: HostileOptions): Promise<HostileProc> {
+  const path = fileURLToPath(new URL("./hostile.ts", import.meta.url));
+  const args = [
+    "--base", o.base, "--seconds", String(o.seconds), "--slow", String(o.slow), "--slow-headers", String(o.slowHeaders),
+    "--concurrency", String(o.concurrency), "--seed", String(o.seed), "--users", JSON.stringify(o.users), "--existing", JSON.stringify(o.existing),
+  ];
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [...NODE_ARGS, path, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const killIt = () => proc.kill("SIGKILL");
+  process.once("exit", killIt);
+  let out = "";
+  let log = "";
+  proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  // It stops by itself after --seconds; this guard only catches a hung attacker.
+  const guard = setTimeout(killIt, (o.seconds + 60) * 1000);
+  const finished = new Promise<HostileAttack>((resolve, reject) => {
+    proc.once("exit", (code, signal) => {
+      clearTimeout(guard);
+      process.off("exit", killIt);
+      if (code === 0) resolve(JSON.parse(out) as HostileAttack);
+      else reject(new Error(`hostile attacker ended with ${code ?? signal}: ${log.trim()}`));
+    });
+  });
+  finished.catch(() => undefined); // observed by the caller; not an unhandled rejection meanwhile
+  // "hostile ready N ms": N since the attack began (after the attacker loaded its modules).
+  const sinceStart = await new Promise<number>((resolve, reject) => {
+    const onData = (c: Buffer) => {
+      log += c.toString();
+      const m = /hostile ready (\d+) ms/.exec(log);
+      if (m) {
+        proc.stderr!.off("data", onData);
+        proc.stderr!.on("data", (more: Buffer) => (log += more.toString()));
+        resolve(Number(m[1]));
+      }
+    };
+    proc.stderr!.on("data", onData);
+    finished.then(() => reject(new Error(`hostile attacker ended before it was ready: ${log.trim()}`)), reject);
+  });
+  const now = performance.now();
+  return { readyMs: Math.round(now - t0), endsAt: now + o.seconds * 1000 - sinceStart, finished, kill: killIt };
 }

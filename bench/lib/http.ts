@@ -32,6 +32,9 @@ function checkLoopback(url: URL): void {
   }
 }
 
+/** An Authorization header line for `user:password`. */
+export const basicAuthLine = (credentials: string) => `Authorization: Basic ${Buffer.from(credentials).toString("base64")}\r\n`;
+
 function parseJsonReply(method: string, path: string, r: Reply): unknown {
   if (r.status !== 200) throw new Error(`${method} ${path} answered ${r.status}: ${r.text.slice(0, 300)}`);
   return JSON.parse(r.text) as unknown;
@@ -110,7 +113,8 @@ export class Client implements JsonClient {
  */
 export class Connection implements JsonClient {
   private readonly url: URL;
-  private readonly head: string;
+  private readonly host: string;
+  private readonly auth: string;
   private readonly context: SecureContext | undefined;
   private socket: Socket | undefined;
   private buffer: Buffer = Buffer.alloc(0);
@@ -120,17 +124,33 @@ export class Connection implements JsonClient {
   constructor(target: Target) {
     this.url = new URL(target.base);
     checkLoopback(this.url);
-    const auth = target.auth ? `Authorization: Basic ${Buffer.from(target.auth).toString("base64")}\r\n` : "";
-    this.head = `Host: ${this.url.host}\r\n${auth}`;
+    this.host = `Host: ${this.url.host}\r\n`;
+    this.auth = target.auth ? basicAuthLine(target.auth) : "";
     this.context = this.url.protocol === "https:" ? createSecureContext({ minVersion: "TLSv1.2" }) : undefined;
   }
 
   request(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<Reply> {
+    const payload = body === undefined ? "" : JSON.stringify(body);
+    const type = payload ? "Content-Type: application/json\r\n" : "";
+    return this.send(method, path, `${this.auth}${type}Content-Length: ${Buffer.byteLength(payload)}\r\n`, payload, timeoutMs);
+  }
+
+  /**
+   * A request as given: `headers` are whole header lines (Host is added), Content-Length
+   * included, and may declare more bytes than `payload` has (the hostile run's oversized
+   * lengths); the connection is then not reused, since the server may still wait for them.
+   */
+  raw(method: string, path: string, headers: string, payload: string, timeoutMs: number): Promise<Reply> {
+    const declared = /^content-length:\s*(\d+)/im.exec(headers);
+    const reply = this.send(method, path, headers, payload, timeoutMs);
+    if (declared && Number(declared[1]) !== Buffer.byteLength(payload)) this.reuse = false;
+    return reply;
+  }
+
+  private send(method: string, path: string, headers: string, payload: string, timeoutMs: number): Promise<Reply> {
     if (this.pending) return Promise.reject(new Error("one request at a time on a Connection"));
     if (!this.socket || !this.reuse) this.open();
     const socket = this.socket!;
-    const payload = body === undefined ? "" : JSON.stringify(body);
-    const type = payload ? "Content-Type: application/json\r\n" : "";
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(new Error(`timeout after ${timeoutMs} ms: ${method} ${path}`));
@@ -141,7 +161,7 @@ export class Connection implements JsonClient {
         reject: (e) => (clearTimeout(timer), reject(e)),
         untilClose: false,
       };
-      socket.write(`${method} ${path} HTTP/1.1\r\n${this.head}${type}Content-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      socket.write(`${method} ${path} HTTP/1.1\r\n${this.host}${headers}\r\n${payload}`);
     });
   }
 
@@ -149,10 +169,12 @@ export class Connection implements JsonClient {
     return parseJsonReply(method, path, await this.request(method, path, body, timeoutMs));
   }
 
+  /** Closes the connection; a request still waiting for its answer fails. */
   close(): void {
     const socket = this.socket;
     this.socket = undefined;
     socket?.destroy();
+    this.fail(new Error("connection closed by the client"));
   }
 
   private open(): void {

@@ -2,6 +2,7 @@
 // and the Markdown table written next to the JSON and into bench/README.md.
 
 import type { EngineResult } from "./engine.ts";
+import type { HostileAttack } from "./hostile.ts";
 import type { BurstResult, SingleResult } from "./jobs.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Memory } from "./master.ts";
@@ -69,6 +70,30 @@ export interface BigCluster {
   single_job: SingleResult;
 }
 
+/** Issue 9's hostile run: the tag-job bursts again while lib/hostile.ts attacks the master. */
+export interface HostileRun {
+  /** CPUs of the machine, shared by the attacker, the master and the bench. */
+  cores: number;
+  /** Attacker spawned → every slow socket connected once, ms (the bursts start then). */
+  attack_ready_ms: number;
+  /** The attacker's own figures. */
+  attack: HostileAttack;
+  /** The quiet figure: the median of the measured quiet bursts. */
+  quiet_jobs_per_s: number;
+  /** The median burst under attack. */
+  burst: BurstResult;
+  runs_jobs_per_s: number[];
+  /** Median under attack ÷ quiet median (target ≥ 0.8). */
+  ratio: number;
+  /** Whether every burst ended before the attack did. */
+  all_under_attack: boolean;
+  memory_after_attack: Memory;
+  job_ids: number[];
+}
+
+/** The hostile run's target (issue 9): jobs/s under attack at least this share of quiet. */
+export const HOSTILE_TARGET = 0.8;
+
 export interface BenchResult {
   schema: 1;
   mode: string;
@@ -94,6 +119,8 @@ export interface BenchResult {
       durability: Durability;
     };
     single_job: { corral: SingleResult; ganeti: Maybe<SingleResult> };
+    /** Absent in results from before the hostile run existed. */
+    hostile?: Maybe<HostileRun>;
   };
   big: Maybe<BigCluster>;
   targets: TargetRow[];
@@ -164,6 +191,15 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
   });
   const p50 = s.single_job.corral.latency_ms.p50;
   rows.push({ measure: "one job on an idle master, submit → success", target: "p50 ≤ 5 ms", value: `p50 ${ms(p50)}`, met: p50 <= 5 });
+  if (s.hostile && isAvailable(s.hostile)) {
+    const h = s.hostile;
+    rows.push({
+      measure: `${h.burst.jobs} tag jobs, ${h.burst.clients} clients, under attack (slow clients + fuzz): jobs/s`,
+      target: `≥ ${HOSTILE_TARGET * 100}% of quiet (issue 9)`,
+      value: `${fmt(h.ratio * 100)}% (${fmt(h.burst.jobs_per_s)} vs ${fmt(h.quiet_jobs_per_s)} jobs/s)`,
+      met: h.ratio >= HOSTILE_TARGET && h.burst.statuses.success === h.burst.jobs,
+    });
+  }
   if (isAvailable(r.big)) {
     const b = r.big;
     const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
@@ -265,6 +301,7 @@ export function markdown(r: BenchResult): string {
   lines.push(
     `| master start-up / RSS (small cluster) | ready in ${ms(s.startup.ready_ms)}${s.memory_after_measures ? ` · RSS ${fmt(s.memory_after_measures.rss_mib)} MiB (peak ${fmt(s.memory_after_measures.peak_rss_mib)})` : ""} | | |`,
   );
+  if (s.hostile) lines.push(...hostileRows(s.hostile));
   if (isAvailable(r.big)) {
     const b = r.big;
     const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
@@ -286,12 +323,33 @@ export function markdown(r: BenchResult): string {
     lines.push(`| large cluster | ${r.big.note} | | |`);
   }
   lines.push("");
-  lines.push("Targets of issue 5:");
+  lines.push("Targets of issues 5 and 9:");
   lines.push("");
   lines.push("| target | measure | value | met |");
   lines.push("|---|---|---|---|");
   for (const t of r.targets) lines.push(`| ${cell(t.target)} | ${cell(t.measure)} | ${cell(t.value)}${t.against ? ` — vs ${t.against}` : ""} | ${yesNo(t.met)} |`);
   return lines.join("\n") + "\n";
+}
+
+/** Counts by key, "k n · k n", largest first. */
+const counts = (m: Record<string, number>) =>
+  Object.entries(m)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n.toLocaleString("en-US")}`)
+    .join(" · ") || "none";
+
+function hostileRows(h: Maybe<HostileRun>): string[] {
+  if (!isAvailable(h)) return [`| tag-job bursts under attack (issue 9) | ${h.note} | | |`];
+  const a = h.attack;
+  const f = a.fuzz;
+  const sl = a.slow;
+  const runs = h.runs_jobs_per_s.length > 1 ? `median of ${h.runs_jobs_per_s.length}: ${h.runs_jobs_per_s.map((x) => fmt(x)).join(", ")}` : "one burst";
+  return [
+    `| the same bursts under attack, ${a.seconds} s of slow clients + fuzz from another process on the same ${h.cores} cores (${runs}${h.all_under_attack ? "" : "; not all ended before the attack"}) | ${burstCell(h.burst)} · **${fmt(h.ratio * 100)}% of quiet** (${fmt(h.quiet_jobs_per_s)} jobs/s) | — | target ≥ ${HOSTILE_TARGET * 100}% of quiet |`,
+    `| the attack: slow clients | ${sl.body_clients} slow bodies (Content-Length ${sl.content_length.toLocaleString("en-US")}, 1 byte/s) + ${sl.header_clients} slow headers; ${sl.connections.toLocaleString("en-US")} connections, open at once median ${sl.open.median} (max ${sl.open.max}), ${sl.open_at_end} held to the end; answers ${counts(sl.by_status)}; closed unanswered ${sl.closed_without_answer}; held p50 /version ${fmt(sl.held_s.version.p50, 2)} s, /2/tags ${fmt(sl.held_s.tags.p50, 2)} s, headers ${fmt(sl.held_s.headers.p50, 2)} s | | |`,
+    `| the attack: fuzz (seed ${a.seed}, ${f.concurrency} in flight) | ${f.requests.toLocaleString("en-US")} requests (${counts(f.by_who)}; ${f.deep_bodies} deeply nested, ${f.oversized_lengths} oversized Content-Length); answers ${counts(f.by_class)}; no answer ${f.no_answer}, cut at the end ${f.cut_at_end}; latency p50 ${ms(f.latency_ms.p50)} · p99 ${ms(f.latency_ms.p99)} | | |`,
+    `| master RSS after the attack | ${fmt(h.memory_after_attack.rss_mib)} MiB (peak ${fmt(h.memory_after_attack.peak_rss_mib)}) | | |`,
+  ];
 }
 
 export function profileMarkdown(profiles: Record<string, ProfileSummary>): string {
