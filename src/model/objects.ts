@@ -80,6 +80,10 @@ export interface Cluster extends ConfigObject {
   modify_ssh_setup: boolean;
   ssh_key_type: string;
   ssh_key_bits: number;
+  /** Ports given back by removed instances, handed out again first (Ganeti's tcpudp_port_pool). */
+  tcpudp_port_pool?: number[];
+  /** The highest network_port ever allocated (Ganeti's highest_used_port). */
+  highest_used_port?: number;
   /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
   hv_state_static?: ParamDict;
   disk_state_static?: ParamDict;
@@ -99,6 +103,10 @@ export interface Node extends ConfigObject {
   /** Where the master reaches the node agent: "local" (in-process) or "https://host:port". */
   agent_endpoint: string;
   powered: boolean;
+  /** Ports given back by removed instances, handed out again first (Ganeti's tcpudp_port_pool). */
+  tcpudp_port_pool?: number[];
+  /** The highest network_port ever allocated (Ganeti's highest_used_port). */
+  highest_used_port?: number;
   /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
   hv_state_static?: ParamDict;
   disk_state_static?: ParamDict;

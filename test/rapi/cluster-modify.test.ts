@@ -177,7 +177,7 @@ describe("cluster modify", () => {
       [{ hvparams: { fake: { kernel_path: "/boot/vmlinuz" } } }, ["HypervisorError", ["Parameter 'kernel_path' is not supported"]]],
       [{ hvparams: { fake: { migration_mode: "teleport" } } },
         ["HypervisorError", ["Parameter 'migration_mode' fails syntax check: invalid migration mode (current value: 'teleport')"]]],
-      [{ enabled_hypervisors: ["kvm"] }, ["OpPrereqError", ["Hypervisor(s) kvm not supported by Corral (supported: fake)", "wrong_input"]]],
+      [{ enabled_hypervisors: ["xen-pvm"] }, ["OpPrereqError", ["Hypervisor(s) xen-pvm not supported by Corral (supported: fake, kvm)", "wrong_input"]]],
       [{ enabled_disk_templates: ["file", "plain"] },
         ["OpPrereqError", ["Disk template(s) plain not supported by Corral (supported: diskless, file, sharedfile, ext)", "wrong_input"]]],
       [{ enabled_disk_templates: ["file"] },

@@ -242,8 +242,11 @@ export class NodeAgent implements NodeRpc {
 
   async instanceShutdown(args: { name: string; hypervisor: string; timeout: number }): Promise<ShutdownResult> {
     const name = checkName(args.name, "instance name");
-    const hv = this.hypervisor(checkString(args.hypervisor, "hypervisor"));
+    const hvName = checkString(args.hypervisor, "hypervisor");
     const timeout = Math.min(checkNumber(args.timeout, "timeout"), MAX_SHUTDOWN_TIMEOUT);
+    // A node without that hypervisor runs none of its domains: there is nothing to stop.
+    if (!this.hypervisors.has(hvName)) return { was_running: false, forced: false };
+    const hv = this.hypervisor(hvName);
     return this.locks.run(name, () => this.shutdown(hv, name, timeout));
   }
 

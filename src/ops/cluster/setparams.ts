@@ -6,6 +6,7 @@
 
 import { isKnownAllocator } from "../../alloc/allocator.ts";
 import { DEFAULT_HVPARAMS } from "../../model/defaults.ts";
+import { hypervisorParamProblems } from "../../model/hvparams.ts";
 import { ConfigurationError, ECODE, GanetiError, HypervisorError, OpPrereqError } from "../../model/errors.ts";
 import { fillIPolicy, type PartialPolicy } from "../../model/ipolicy.ts";
 import type { Cluster, IPolicy, NestedParams, ParamDict } from "../../model/objects.ts";
@@ -30,7 +31,7 @@ import { findObject } from "../resolve.ts";
 /** Disk templates Corral's node agents implement (the others need LVM, DRBD, RBD or Gluster). */
 export const CORRAL_DISK_TEMPLATES: readonly string[] = ["diskless", "file", "sharedfile", "ext"];
 /** Hypervisors Corral's node agents implement. */
-export const CORRAL_HYPERVISORS: readonly string[] = ["fake"];
+export const CORRAL_HYPERVISORS: readonly string[] = ["fake", "kvm"];
 
 const UIDPOOL_UID_MAX = 2 ** 32 - 1;
 const NIC_VALID_MODES = ["bridged", "routed", "openvswitch", "pool"];
@@ -74,6 +75,8 @@ function checkHvSyntax(hv: string, params: ParamDict): void {
   for (const key of Object.keys(known)) {
     if (!(key in params)) throw new HypervisorError(`Parameter '${key}' is missing`);
   }
+  const problems = hypervisorParamProblems(hv, params);
+  if (problems.length > 0) throw new HypervisorError(problems.join("; "));
   const mode = params.migration_mode;
   if (hv === "fake" && !MIGRATION_MODES.includes(mode as string)) {
     throw new HypervisorError(`Parameter 'migration_mode' fails syntax check: invalid migration mode (current value: '${String(mode)}')`);

@@ -9,6 +9,8 @@
 // Import reads the export on its node, which checkPrereq may not touch: there the checks run
 // once more in exec, on the opcode completed from the export (disks, NICs, OS, parameters).
 
+import { HYPERVISORS_WITH_PORT } from "../../model/hvparams.ts";
+import { allocatePort, releasePort } from "./ports.ts";
 import { randomUUID } from "node:crypto";
 import type { AllocRequest } from "../../alloc/allocator.ts";
 import { groupIPolicy, specViolations, type InstanceShape } from "../../alloc/policy.ts";
@@ -207,7 +209,7 @@ export function planCreate(snap: ConfigSnapshot, live: LiveState, op: CreateOp, 
     throw new OpPrereqError(`Selected hypervisor (${hypervisor}) not enabled in the cluster (${cluster.enabled_hypervisors.join(",")})`, ECODE.state);
   }
   for (const tag of op.tags) checkTag(tag);
-  const hvparams = checkHvparams(structuredClone(op.hvparams));
+  const hvparams = checkHvparams(structuredClone(op.hvparams), hypervisor);
   const beparams = structuredClone(op.beparams);
   const beFull = computeFullBeparams(beparams, cluster);
   const os = op.os_type ?? "";
@@ -421,7 +423,10 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
   const undo = async () => {
     await removeDisks(ctx, inst);
     ctx.master.store.transact((tx) => {
-      if (tx.current.instances.has(inst.uuid)) tx.remove("instance", inst.uuid);
+      if (tx.current.instances.has(inst.uuid)) {
+        tx.remove("instance", inst.uuid);
+        releasePort(tx, inst.network_port);
+      }
       for (const nic of inst.nics) {
         if (nic.network && nic.ip) {
           const net = tx.current.networks.get(nic.network);
@@ -437,6 +442,7 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
   try {
     ctx.master.store.transact((tx) => {
       checkInstanceAbsent(tx.current, plan.name);
+      if (HYPERVISORS_WITH_PORT.has(inst.hypervisor)) inst.network_port = allocatePort(tx);
       tx.add("instance", inst);
       plan.ips.commit(tx);
     });

@@ -456,7 +456,7 @@ function checkPrereq(ctx: Ctx): ModifyPlan {
 
   // Parameters: what the instance will have (own values) and filled.
   let hvparams: ParamDict | null = null;
-  if (Object.keys(op.hvparams).length > 0) hvparams = checkHvparams(getUpdatedParams(inst.hvparams, op.hvparams));
+  if (Object.keys(op.hvparams).length > 0) hvparams = checkHvparams(getUpdatedParams(inst.hvparams, op.hvparams), inst.hypervisor);
   let beparams: ParamDict | null = null;
   if (Object.keys(op.beparams).length > 0) {
     checkBeparamsUpdate(op.beparams);

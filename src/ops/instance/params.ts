@@ -4,6 +4,7 @@
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
 import type { Cluster, ParamDict } from "../../model/objects.ts";
 import { BES_PARAMETER_TYPES, forceDictType, HVS_PARAMETER_TYPES } from "../../model/paramdicts.ts";
+import { hypervisorParamProblems } from "../../model/hvparams.ts";
 import { filledBeparams } from "./common.ts";
 import { upgradeBeparams } from "./devices.ts";
 
@@ -21,10 +22,15 @@ export function checkHvNotGlobal(hvparams: ParamDict): void {
   }
 }
 
-/** Type-checks (and converts) instance hvparams in place. */
-export function checkHvparams(hvparams: ParamDict): ParamDict {
+/**
+ * Type-checks (and converts) instance hvparams in place, then checks them against the
+ * instance's hypervisor: its keys, its values, and what Corral's driver implements.
+ */
+export function checkHvparams(hvparams: ParamDict, hypervisor: string): ParamDict {
   forceDictType(hvparams, HVS_PARAMETER_TYPES);
   checkHvNotGlobal(hvparams);
+  const problems = hypervisorParamProblems(hypervisor, hvparams);
+  if (problems.length > 0) throw new OpPrereqError(`Invalid hypervisor parameters: ${problems.join("; ")}`, ECODE.inval);
   return hvparams;
 }
 

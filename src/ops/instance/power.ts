@@ -55,7 +55,7 @@ export const instanceStartupLU = defineLU({
       upgradeBeparams(op.beparams);
       forceDictType(op.beparams, BES_PARAMETER_TYPES);
     }
-    if (Object.keys(op.hvparams).length > 0) checkHvparams(op.hvparams);
+    if (Object.keys(op.hvparams).length > 0) checkHvparams(op.hvparams, inst.hypervisor);
     checkInstanceState(snap, live, inst, INSTANCE_ONLINE);
     const primaryOffline = snap.nodes.get(inst.primary_node)?.offline === true;
     const beparams: ParamDict = { ...filledBeparams(snap.cluster, inst.beparams), ...op.beparams };

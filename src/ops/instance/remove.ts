@@ -1,6 +1,7 @@
 // OP_INSTANCE_REMOVE: stop the instance, remove its disks from their nodes, drop it from the
 // config (its pool addresses return to their networks).
 
+import { releasePort } from "./ports.ts";
 import { OpExecError } from "../../model/errors.ts";
 import type { Instance } from "../../model/objects.ts";
 import type { ParamSpec } from "../../model/params.ts";
@@ -23,6 +24,7 @@ export async function removeInstance(ctx: LuContext<ParamSpec>, inst: Instance, 
     for (const nic of inst.nics) if (nic.network && nic.ip && tx.current.networks.has(nic.network)) ips.release(nic.network, nic.ip);
     ips.commit(tx);
     tx.remove("instance", inst.uuid);
+    releasePort(tx, inst.network_port);
   });
 }
 
