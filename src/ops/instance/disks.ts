@@ -13,7 +13,8 @@ import { defineLU, logWarning, type LuContext } from "../lu.ts";
 import { resolveObject } from "../resolve.ts";
 import {
   agentOf, assembleDisks, checkInstanceState, checkNodeOnline, createDisks, diskSpec, formatUnit, INSTANCE_DOWN,
-  INSTANCE_NOT_RUNNING, instanceLocks, prereqInstance, instanceNodes, nodeUuidOf, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
+  INSTANCE_NOT_RUNNING, instanceLocks, instanceSpec, isRunning, prereqInstance, instanceNodes, nodeUuidOf, noteInstance, opInstance, raiseOnFail,
+  refreshLive, shutdownDisks,
 } from "./common.ts";
 import { IDISK_PARAMS_TYPES } from "./devices.ts";
 import { allocateNode, instanceShape } from "./placement.ts";
@@ -221,6 +222,13 @@ export const instanceGrowDiskLU = defineLU({
       tx.update("instance", inst.uuid, (i) => {
         i.disks[op.disk].size = target;
       }));
+    // A running domain is told (QEMU's block_resize); the guest sees the new size at once.
+    if (delta > 0 && isRunning(ctx.master.live, updated)) {
+      await raiseOnFail(
+        client.instanceDiskResize({ instance: instanceSpec(ctx.snapshot(), updated), index: op.disk, size: target }),
+        `Could not tell the running instance about the new size of disk ${op.disk}`,
+      );
+    }
     if (op.wait_for_sync) {
       if (!updated.disks_active) await shutdownDisks(ctx, updated, [updated.disks[op.disk]]);
     } else if (!updated.disks_active) {

@@ -23,6 +23,7 @@ import {
   IDISK_PARAMS_TYPES, INIC_PARAMS_TYPES, isValidIp, MacPool, macPrefix, MAX_DISKS, MAX_NICS, MODIFIABLE_IDISK_PARAMS_TYPES,
   NetworkIps, newDisk, normalizeMac, validateDeviceNames,
 } from "./devices.ts";
+import { hotplug, hotplugChanges, HYPERVISORS_WITH_HOTPLUG } from "./hotplug.ts";
 import { checkBeparamsUpdate, checkHvNotGlobal, checkHvparams } from "./params.ts";
 
 type SetSpec = typeof OpInstanceSetParams.params;
@@ -436,9 +437,11 @@ function checkPrereq(ctx: Ctx): ModifyPlan {
     }
   }
   if (op.hotplug && (mods.nics.length > 0 || mods.disks.length > 0)) {
-    logWarning(ctx, `Hotplug is not supported by the ${inst.hypervisor} hypervisor`);
-    logInfo(ctx, "Modification will take place without hotplugging.");
-    op.hotplug = false;
+    if (!HYPERVISORS_WITH_HOTPLUG.has(inst.hypervisor)) {
+      logWarning(ctx, `Hotplug is not supported by the ${inst.hypervisor} hypervisor`);
+      logInfo(ctx, "Modification will take place without hotplugging.");
+      op.hotplug = false;
+    } else if (!isRunning(live, inst)) op.hotplug = false; // nothing runs to plug into
   }
   if (op.instance_communication !== null) {
     const name = `ganeti:communication:${inst.name}`;
@@ -659,12 +662,16 @@ export const instanceSetParamsLU = defineLU({
     for (const [k, v] of Object.entries(op.osparams)) result.push([`os/${k}`, v]);
     for (const k of Object.keys(op.osparams_private ?? {})) result.push([`os_private/${k}`, `Private(?, descr='${k}')`]);
     const made = disks.filter((d) => !inst.disks.some((o) => o.uuid === d.uuid));
+    const plugged = op.hotplug ? hotplugChanges(inst, { disks, nics: plan.nics ?? inst.nics }) : [];
+    await hotplug(ctx, inst, plugged, "remove");
     try {
       commitChanges(ctx, plan, disks);
     } catch (err) {
       await removeDisks(ctx, { ...inst, disks: made }, made);
       throw err;
     }
+    const updated = ctx.snapshot().instances.get(inst.uuid);
+    if (updated) await hotplug(ctx, updated, plugged, "add");
     if (op.offline !== null) result.push(["admin_state", op.offline ? "offline" : "down"]);
     await dropRemovedDisks(ctx, plan);
     if (oldDisks.length > 0) {
