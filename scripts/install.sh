@@ -4,7 +4,10 @@
 # (Ganeti's official RAPI client, htools and ansible-core, run as real clients against Corral;
 # iproute2, nftables and dnsmasq-base, which the PVC network tests drive inside a network
 # namespace they create — dnsmasq-base has no service, and nothing touches the host's network;
-# wrk, the load generator of the benchmark the suite runs at a toy size).
+# wrk, the load generator of the benchmark the suite runs at a toy size; QEMU for the kvm
+# hypervisor's tests, and what scripts/test-guest.sh builds their guest with: busybox-static,
+# cpio, gzip, gcc and the static glibc of libc6-dev. busybox-static replaces a `busybox`
+# package if one is installed; it provides the same commands).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/node-env.sh"
@@ -14,7 +17,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
-  for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk; do
+  for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk \
+    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   # A package that cannot be installed fails CI here, at its cause: under CI=true the suites
