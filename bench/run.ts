@@ -19,7 +19,7 @@ import { Client, sleep, type Target } from "./lib/http.ts";
 import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type BurstResult, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
 import type { EngineResult } from "./lib/engine.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
-import { memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
+import { cpuSecondsOf, memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import {
   checkTargets, isAvailable, markdown, profileMarkdown, unavailable,
@@ -345,6 +345,9 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
     `hostile: ${o.slowClients} slow-body and ${o.slowHeaderClients} slow-header clients, fuzz ${o.fuzzConcurrency} in flight, ` +
       `${o.hostileSeconds} s; ${o.bursts} burst(s) of ${o.jobs} tag jobs under it`,
   );
+  const masterCpu0 = cpuSecondsOf(m.pid);
+  const benchCpu0 = process.cpuUsage();
+  const wall0 = performance.now();
   const attack = await startHostile({
     base: m.base,
     seconds: o.hostileSeconds,
@@ -374,6 +377,13 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
   }
   const memory = memoryOf(m.pid);
   const summary = await attack.finished;
+  const benchCpu = process.cpuUsage(benchCpu0);
+  const cpu = {
+    wall_s: round2((performance.now() - wall0) / 1000),
+    master_s: round2(cpuSecondsOf(m.pid) - masterCpu0),
+    attacker_s: summary.cpu_s,
+    bench_s: round2((benchCpu.user + benchCpu.system) / 1e6),
+  };
   const byRate = [...runs].sort((a, b) => a.jobs_per_s - b.jobs_per_s);
   const median = byRate[Math.floor((byRate.length - 1) / 2)];
   return {
@@ -386,9 +396,12 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
     ratio: Math.round((median.jobs_per_s / quietJobsPerS) * 1000) / 1000,
     all_under_attack: ends.every((e) => e <= attackEnd),
     memory_after_attack: memory,
+    cpu,
     job_ids: runs.flatMap((r) => r.job_ids),
   };
 }
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** After SIGKILL: every acknowledged job is in the database, finished with success. */
 function checkDurable(dir: string, ids: number[]): Durability {
@@ -492,7 +505,11 @@ async function profiles(o: Options, smallDir: string, bigDir: string | undefined
       log(`${name}: not available yet, no profile`);
       return;
     }
-    const file = readdirSync(d).find((f) => f.endsWith(".cpuprofile"));
+    // The master's main thread wrote the largest profile; bin/corral's short-lived helper
+    // processes and the job writer's thread write their own small ones.
+    const file = readdirSync(d)
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .sort((a, b) => statSync(join(d, b)).size - statSync(join(d, a)).size)[0];
     if (file) out[name] = summarizeProfile(join(d, file));
     else log(`no profile written for ${name}`);
   };

@@ -39,6 +39,8 @@ type SlowKind = "version" | "tags" | "headers";
 export interface HostileAttack {
   seed: number;
   seconds: number;
+  /** CPU time the attacker itself used (user + system), s. */
+  cpu_s: number;
   slow: {
     /** Slow-body sockets (half GET /version anonymous, half PUT /2/tags as the writer). */
     body_clients: number;
@@ -403,7 +405,14 @@ async function main(): Promise<void> {
   slow.stop();
   fuzz.stop();
   clearTimeout(end);
-  const result: HostileAttack = { seed: a.seed, seconds: Math.round((performance.now() - t0) / 10) / 100, slow: slow.summary(), fuzz: fuzz.summary() };
+  const cpu = process.cpuUsage();
+  const result: HostileAttack = {
+    seed: a.seed,
+    seconds: Math.round((performance.now() - t0) / 10) / 100,
+    cpu_s: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+    slow: slow.summary(),
+    fuzz: fuzz.summary(),
+  };
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 

@@ -88,6 +88,8 @@ export interface HostileRun {
   /** Whether every burst ended before the attack did. */
   all_under_attack: boolean;
   memory_after_attack: Memory;
+  /** CPU time used from the attacker's start to its end, s, by process (the machine has `cores` × wall_s); absent in older results. */
+  cpu?: { wall_s: number; master_s: number; attacker_s: number; bench_s: number };
   job_ids: number[];
 }
 
@@ -349,6 +351,9 @@ function hostileRows(h: Maybe<HostileRun>): string[] {
     `| the attack: slow clients | ${sl.body_clients} slow bodies (Content-Length ${sl.content_length.toLocaleString("en-US")}, 1 byte/s) + ${sl.header_clients} slow headers; ${sl.connections.toLocaleString("en-US")} connections, open at once median ${sl.open.median} (max ${sl.open.max}), ${sl.open_at_end} held to the end; answers ${counts(sl.by_status)}; closed unanswered ${sl.closed_without_answer}; held p50 /version ${fmt(sl.held_s.version.p50, 2)} s, /2/tags ${fmt(sl.held_s.tags.p50, 2)} s, headers ${fmt(sl.held_s.headers.p50, 2)} s | | |`,
     `| the attack: fuzz (seed ${a.seed}, ${f.concurrency} in flight) | ${f.requests.toLocaleString("en-US")} requests (${counts(f.by_who)}; ${f.deep_bodies} deeply nested, ${f.oversized_lengths} oversized Content-Length); answers ${counts(f.by_class)}; no answer ${f.no_answer}, cut at the end ${f.cut_at_end}; latency p50 ${ms(f.latency_ms.p50)} · p99 ${ms(f.latency_ms.p99)} | | |`,
     `| master RSS after the attack | ${fmt(h.memory_after_attack.rss_mib)} MiB (peak ${fmt(h.memory_after_attack.peak_rss_mib)}) | | |`,
+    ...(h.cpu
+      ? [`| CPU time during the attack (${fmt(h.cpu.wall_s, 2)} s on ${h.cores} cores = ${fmt(h.cpu.wall_s * h.cores, 2)} CPU-s) | master ${fmt(h.cpu.master_s, 2)} s · attacker ${fmt(h.cpu.attacker_s, 2)} s · bench ${fmt(h.cpu.bench_s, 2)} s; the rest went to other processes or idle | | |`]
+      : []),
   ];
 }
 
