@@ -30,7 +30,7 @@ def fails(job_id, what, message):
 
 
 # The OS list and creation (request version 1, the old key "name", "os" for os_type).
-check(c.GetOperatingSystems() == [OS, "corral-marker+minimal"], "GetOperatingSystems: %r" % (c.GetOperatingSystems(),))
+check(c.GetOperatingSystems() == ["corral-image+default", OS, "corral-marker+minimal"], "GetOperatingSystems: %r" % (c.GetOperatingSystems(),))
 check(c.GetInstances() == [], "no instances at first")
 nodes = succeeds(c.CreateInstance("create", "cli1.corral.test", "sharedfile", [{"size": 1024}], [{}],
                                   os=OS, pnode=N1, beparams=BE), "CreateInstance on node1")
