@@ -37,6 +37,7 @@ import { ExportStore } from "../export/exports.ts";
 import { hostFacts } from "../facts/facts.ts";
 import { FakeHypervisor, FAKE_HV } from "../hypervisor/fake.ts";
 import type { Hypervisor } from "../hypervisor/hypervisor.ts";
+import { KvmHypervisor, type KvmOptions } from "../hypervisor/kvm/kvm.ts";
 import { OsRunner } from "../os/runner.ts";
 import { DEFAULT_EXTSTORAGE_SEARCH_PATH, DEFAULT_OS_SEARCH_PATH } from "../paths.ts";
 import type { DiskBackend } from "../storage/backend.ts";
@@ -73,6 +74,8 @@ export interface NodeAgentOptions {
   extScriptTimeoutMs?: number;
   /** Replaces the default hypervisors (just the fake one). */
   hypervisors?: Hypervisor[];
+  /** Adds the kvm hypervisor (QEMU), its instances under <stateDir>/kvm. */
+  kvm?: Omit<KvmOptions, "stateDir">;
   /** How often a soft shutdown is checked for completion, ms (default 250). */
   shutdownPollMs?: number;
   /** Managed networks (PVC API): load nftables/dnsmasq for real (default: render and check only), in a netns. */
@@ -107,7 +110,7 @@ export class NodeAgent implements NodeRpc {
     this.fileStorageDir = resolve(opts.fileStorageDir ?? join(this.stateDir, "file-storage"));
     this.sharedFileStorageDir = resolve(opts.sharedFileStorageDir ?? join(this.stateDir, "shared-file-storage"));
     this.pollMs = opts.shutdownPollMs ?? 250;
-    const hvs = opts.hypervisors ?? [
+    let hvs = opts.hypervisors ?? [
       new FakeHypervisor({
         stateDir: join(this.stateDir, "hypervisor"),
         memoryTotal: opts.memoryTotal,
@@ -115,6 +118,7 @@ export class NodeAgent implements NodeRpc {
         cpuTotal: opts.cpuTotal,
       }),
     ];
+    if (opts.kvm) hvs = [...hvs, new KvmHypervisor({ ...opts.kvm, stateDir: join(this.stateDir, "kvm") })];
     for (const hv of hvs) {
       this.hypervisors.set(hv.name, hv);
       hv.onEvent((e) => this.events.add({ ...e, hypervisor: hv.name }));

@@ -1,0 +1,682 @@
+// The kvm hypervisor: one QEMU process per instance, started daemonized from a command line
+// built out of the instance's hvparams (cmdline.ts), driven over one long-lived QMP connection
+// per VM (qmp.ts), its files in <stateDir>/<instance>/ (process.ts). A restarted driver
+// re-adopts the QEMUs that still run and cleans up after those that died meanwhile.
+//
+// How an exit is reported: a stop() we asked for → stopped/"requested"; the guest powered off
+// (QMP SHUTDOWN guest:true) → stopped/<reason>, or user-down while QEMU is kept (-no-shutdown);
+// another host-side shutdown (SIGTERM by someone else) → stopped/<reason>; the process died
+// with no SHUTDOWN at all (SIGKILL, crash) → crashed. Deaths are noticed through QMP EOF plus a
+// /proc check, and a once-a-second /proc poll as a safety net.
+
+import { EventEmitter } from "node:events";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { ECODE, type Ecode } from "../../../model/errors.ts";
+import type { AttachedDisk, ConsoleInfo, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
+import { AGENT_ERRORS, AgentError } from "../../../rpc/errors.ts";
+import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
+import type { HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
+import { QmpClient, type QmpClosedError, type QmpEvent, type QmpEventMap } from "../qmp.ts";
+import {
+  type Accelerator, blockdevOptions, buildCommandLine, diskDeviceOptions, diskIds, diskUsesPci, freePciSlot, KvmConfigError,
+  type KvmLayout, netdevOptions, nicDeviceOptions, nicIds,
+} from "./cmdline.ts";
+import {
+  type InstanceFiles, instanceDirs, instanceFiles, isAlive, isInstanceQemu, processUptime, readPid, readRuntimeText,
+  removeStaleFiles, residentMiB, signalQemu, socketPathProblem, startDaemonized, waitForExit,
+} from "./process.ts";
+import { createTap, removeTap, tapName } from "./taps.ts";
+
+export const KVM_HV = "kvm";
+
+export interface KvmOptions {
+  /** Root of the per-instance directories (the agent passes <its state dir>/kvm). */
+  stateDir: string;
+  /** Accelerator for kvm_flag "" (default tcg: never guessed from /dev/kvm, see QEMU-FACTS §2). */
+  defaultAccelerator?: Accelerator;
+  /** Run QEMU and its tap devices inside this network namespace (tests). */
+  netns?: string;
+  /** Address a migration target listens on (default 0.0.0.0). */
+  migrationBindAddress?: string;
+  /** Deadline of each QMP command, ms (default 10 s). */
+  qmpTimeoutMs?: number;
+  /** How long QEMU may take to build the machine and daemonize, ms (default 60 s). */
+  startTimeoutMs?: number;
+  /** How long a guest may take to release an unplugged device, ms (default 20 s). */
+  unplugTimeoutMs?: number;
+}
+
+/** What runtime.json holds: how the running QEMU was started, and its devices now. */
+interface Runtime {
+  version: 1;
+  instance: InstanceSpec;
+  binary: string;
+  args: string[];
+  memory: number;
+  vcpus: number;
+  layout: KvmLayout;
+  netns: string | null;
+  incoming: boolean;
+  /** Number for the next tap (names stay unique across hotplug). */
+  nextTap: number;
+}
+
+type DomainState = "running" | "paused" | "shutdown" | "incoming";
+
+interface Domain {
+  name: string;
+  files: InstanceFiles;
+  pid: number;
+  runtime: Runtime;
+  qmp: QmpClient;
+  state: DomainState;
+  /** stop() was called: the exit is the one we asked for. */
+  stopRequested: boolean;
+  /** Exit without an event (a migration handed the instance over, or an incoming one failed). */
+  silent: boolean;
+  shutdown: { guest: boolean; reason: string; at: number } | null;
+  exited: boolean;
+  reconnecting: boolean;
+}
+
+interface MigrationInfo {
+  memory: number;
+  vcpus: number;
+  slots: Record<string, number>;
+}
+
+const MiB = 1024 * 1024;
+const POLL_MS = 1000;
+
+function hvError(message: string, ecode?: Ecode): AgentError {
+  return new AgentError(AGENT_ERRORS.hypervisor, message, ecode);
+}
+
+export class KvmHypervisor implements Hypervisor {
+  readonly name = KVM_HV;
+  private readonly root: string;
+  private readonly options: Required<Omit<KvmOptions, "netns">> & { netns?: string };
+  private readonly domains = new Map<string, Domain>();
+  private readonly events = new EventEmitter<{ event: [HvEvent] }>();
+  private readonly ready: Promise<void>;
+  private readonly poller: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(opts: KvmOptions) {
+    this.root = opts.stateDir;
+    this.options = {
+      defaultAccelerator: "tcg", migrationBindAddress: "0.0.0.0", qmpTimeoutMs: 10_000, startTimeoutMs: 60_000, unplugTimeoutMs: 20_000, ...opts,
+    };
+    this.ready = this.adoptAll();
+    this.poller = setInterval(() => void this.poll(), POLL_MS).unref();
+  }
+
+  // --- information
+
+  async nodeInfo(): Promise<HvNodeInfo> {
+    await this.ready;
+    const meminfo = await readFile("/proc/meminfo", "utf8");
+    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(meminfo)?.[1] ?? 0);
+    const total = Math.floor(kib("MemTotal") / 1024);
+    const used = total - Math.floor(kib("MemAvailable") / 1024);
+    const live = [...this.domains.values()];
+    const instances = live.reduce((sum, d) => sum + d.runtime.memory, 0);
+    // The host's own use: everything in use except what the QEMU processes hold now.
+    const dom0 = Math.max(0, used - live.reduce((sum, d) => sum + residentMiB(d.pid), 0));
+    const cpus = availableParallelism();
+    return {
+      memory_total: total,
+      memory_free: Math.max(0, total - dom0 - instances),
+      memory_dom0: dom0,
+      memory_instances: instances,
+      cpu_total: cpus,
+      cpu_dom0: cpus,
+      cpu_nodes: await numaNodes(),
+      cpu_sockets: await cpuSockets(),
+    };
+  }
+
+  async listInstances(): Promise<RunningInstance[]> {
+    await this.ready;
+    const out: RunningInstance[] = [];
+    for (const d of [...this.domains.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      const view = await this.liveView(d);
+      if (view) out.push(view);
+    }
+    return out;
+  }
+
+  async instanceInfo(name: string): Promise<RunningInstance | null> {
+    await this.ready;
+    const d = this.domains.get(name);
+    return d ? this.liveView(d) : null;
+  }
+
+  console(instance: InstanceSpec, host: string): ConsoleInfo {
+    const hv = instance.hvparams;
+    if (hv.serial_console !== false) {
+      const serial = instanceFiles(this.root, instance.name).serial;
+      return { instance: instance.name, kind: "ssh", host, user: "root", command: ["/usr/bin/socat", "STDIO,raw,echo=0,escape=0x1d", `UNIX-CONNECT:${serial}`] };
+    }
+    const bind = typeof hv.vnc_bind_address === "string" ? hv.vnc_bind_address : "";
+    const port = instance.network_port;
+    if (bind && !bind.startsWith("/") && port !== null && port > 5900) {
+      // A wildcard bind address is no place to connect to: the node is.
+      const vncHost = bind === "0.0.0.0" || bind === "::" ? host : bind;
+      return { instance: instance.name, kind: "vnc", host: vncHost, port, display: port - 5900 };
+    }
+    return { instance: instance.name, kind: "msg", message: `No serial shell for instance ${instance.name}` };
+  }
+
+  // --- power
+
+  async start(spec: HvStartSpec): Promise<RunningInstance> {
+    await this.ready;
+    const name = spec.instance.name;
+    if (this.domains.has(name)) throw hvError(`Failed to start instance ${name}: already running`, ECODE.state);
+    const d = await this.launch(spec.instance, { memory: spec.memory, vcpus: spec.vcpus, disks: spec.disks, paused: spec.paused, incoming: false });
+    return this.view(d);
+  }
+
+  async stop(name: string, force: boolean): Promise<void> {
+    const d = await this.domain(name, "stop");
+    d.stopRequested = true;
+    if (force || d.state === "shutdown") return this.destroy(d);
+    await d.qmp.execute("system_powerdown");
+  }
+
+  async softReboot(name: string): Promise<void> {
+    const d = await this.domain(name, "reboot");
+    await d.qmp.execute("system_reset");
+    if (d.state === "shutdown") {
+      await d.qmp.execute("cont");
+      d.state = "running";
+    }
+  }
+
+  async balloon(name: string, memory: number): Promise<RunningInstance> {
+    const d = await this.domain(name, "balloon memory for");
+    if (memory !== d.runtime.memory) throw hvError(`Instance ${name} has no balloon device: its memory stays ${d.runtime.memory} MiB`, ECODE.inval);
+    return this.view(d);
+  }
+
+  // --- disks and NICs of a running VM
+
+  async resizeDisk(name: string, index: number, disk: AttachedDisk, sizeMiB: number): Promise<void> {
+    const d = await this.domain(name, "resize a disk of");
+    const slot = d.runtime.layout.disks.find((s) => disk.path !== null && s.path === disk.path) ?? d.runtime.layout.disks[index];
+    if (!slot) throw hvError(`Instance ${name} has no disk ${index} plugged in`, ECODE.inval);
+    const nodes = await d.qmp.execute<{ "node-name": string; image: { "virtual-size": number } }[]>("query-named-block-nodes", { flat: true });
+    const current = nodes.find((n) => n["node-name"] === slot.node)?.image["virtual-size"];
+    const size = sizeMiB * MiB;
+    if (current !== undefined && size < current) {
+      throw hvError(`Refusing to shrink disk ${index} of instance ${name} from ${current / MiB} MiB to ${sizeMiB} MiB`, ECODE.inval);
+    }
+    if (size !== current) await d.qmp.execute("block_resize", { "node-name": slot.node, size });
+  }
+
+  async hotplugDisk(name: string, action: "add" | "remove", index: number, spec: DiskSpec, disk: AttachedDisk | null): Promise<void> {
+    const d = await this.domain(name, "hotplug a disk into");
+    const hv = d.runtime.instance.hvparams;
+    const layout = d.runtime.layout;
+    if (action === "remove") {
+      const at = layout.disks.findIndex((s) => s.uuid === spec.uuid);
+      if (at < 0) throw hvError(`Disk ${spec.uuid} is not plugged into instance ${name}`, ECODE.inval);
+      await this.unplug(d, layout.disks[at].device);
+      await d.qmp.execute("blockdev-del", { "node-name": layout.disks[at].node });
+      layout.disks.splice(at, 1);
+      return this.saveRuntime(d);
+    }
+    if (!diskUsesPci(hv)) throw hvError(`Disk hotplug needs disk_type paravirtual (instance ${name} has ${String(hv.disk_type)})`, ECODE.inval);
+    if (!disk?.path) throw hvError(`Disk ${spec.uuid} has no local path to plug into instance ${name}`, ECODE.inval);
+    if (layout.disks.some((s) => s.uuid === spec.uuid)) throw hvError(`Disk ${spec.uuid} is already plugged into instance ${name}`, ECODE.state);
+    const slot = this.freeSlot(d);
+    const ids = diskIds(spec.uuid);
+    await d.qmp.execute("blockdev-add", blockdevOptions(hv, spec, disk.path));
+    try {
+      await d.qmp.execute("device_add", diskDeviceOptions(hv, spec, slot, index));
+    } catch (err) {
+      await d.qmp.execute("blockdev-del", { "node-name": ids.node }).catch(() => undefined);
+      throw err;
+    }
+    layout.disks.splice(Math.min(index, layout.disks.length), 0, { uuid: spec.uuid, path: disk.path, ...ids, slot });
+    await this.saveRuntime(d);
+  }
+
+  async hotplugNic(name: string, action: "add" | "remove", index: number, nic: NicSpec): Promise<void> {
+    const d = await this.domain(name, "hotplug a NIC into");
+    const layout = d.runtime.layout;
+    const netns = d.runtime.netns ?? undefined;
+    if (action === "remove") {
+      const at = layout.nics.findIndex((s) => s.mac === nic.mac);
+      if (at < 0) throw hvError(`NIC ${nic.mac} is not plugged into instance ${name}`, ECODE.inval);
+      await this.unplug(d, layout.nics[at].device);
+      await d.qmp.execute("netdev_del", { id: layout.nics[at].netdev });
+      await removeTap(layout.nics[at].tap, netns);
+      layout.nics.splice(at, 1);
+      return this.saveRuntime(d);
+    }
+    if (layout.nics.some((s) => s.mac === nic.mac)) throw hvError(`NIC ${nic.mac} is already plugged into instance ${name}`, ECODE.state);
+    const hv = d.runtime.instance.hvparams;
+    const slot = this.freeSlot(d);
+    const tap = tapName(name, d.runtime.nextTap++);
+    const ids = nicIds(nic);
+    await this.config(() => createTap(tap, nic, netns));
+    try {
+      await d.qmp.execute("netdev_add", netdevOptions(nic, tap));
+      try {
+        await d.qmp.execute("device_add", this.config(() => nicDeviceOptions(hv, nic, slot)));
+      } catch (err) {
+        await d.qmp.execute("netdev_del", { id: ids.netdev }).catch(() => undefined);
+        throw err;
+      }
+    } catch (err) {
+      await removeTap(tap, netns).catch(() => undefined);
+      throw err;
+    }
+    layout.nics.splice(Math.min(index, layout.nics.length), 0, { uuid: nic.uuid, mac: nic.mac, tap, ...ids, slot });
+    await this.saveRuntime(d);
+  }
+
+  // --- migration (precopy; the convergence policy comes with the live-migration work)
+
+  async migrationInfo(name: string): Promise<string> {
+    const d = await this.domain(name, "migrate");
+    const slots: Record<string, number> = {};
+    for (const s of d.runtime.layout.disks) if (s.slot !== null) slots[s.uuid] = s.slot;
+    for (const s of d.runtime.layout.nics) slots[s.mac] = s.slot;
+    return JSON.stringify({ memory: d.runtime.memory, vcpus: d.runtime.vcpus, slots } satisfies MigrationInfo);
+  }
+
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[]): Promise<void> {
+    await this.ready;
+    if (this.domains.has(instance.name)) throw hvError(`Can't accept instance ${instance.name}: already running here`, ECODE.state);
+    const mi = parseMigrationInfo(info);
+    const d = await this.launch(instance, { memory: mi.memory, vcpus: mi.vcpus, disks, paused: false, incoming: true, slots: mi.slots });
+    try {
+      await d.qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "events", state: true }] });
+      await d.qmp.execute("migrate-incoming", { uri: `tcp:${this.options.migrationBindAddress}:${migrationPort(instance)}` });
+    } catch (err) {
+      d.silent = true;
+      await this.destroy(d);
+      throw hvError(`Can't accept instance ${instance.name}: ${errText(err)}`);
+    }
+  }
+
+  async migrate(name: string, target: string, options: HvMigrateOptions): Promise<void> {
+    const d = await this.domain(name, "migrate");
+    const port = migrationPort(d.runtime.instance);
+    const parameters: Record<string, number> = {};
+    if (options.bandwidth !== undefined) parameters["max-bandwidth"] = (options.bandwidth === 0 ? 10 * 1024 : options.bandwidth) * MiB;
+    if (options.downtime !== undefined) parameters["downtime-limit"] = options.downtime;
+    await d.qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "events", state: true }] });
+    if (Object.keys(parameters).length > 0) await d.qmp.execute("migrate-set-parameters", parameters);
+    if (!options.live) await d.qmp.execute("stop");
+    const host = target.includes(":") ? `[${target}]` : target;
+    await d.qmp.execute("migrate", { uri: `tcp:${host}:${port}` });
+  }
+
+  async migrationStatus(name: string): Promise<MigrationStatus> {
+    await this.ready;
+    const d = this.domains.get(name);
+    if (!d || !d.qmp.connected) return { status: "failed" };
+    const { status } = await d.qmp.execute<{ status?: string }>("query-migrate");
+    if (status === "completed" || status === "failed" || status === "cancelled") return { status };
+    return { status: status === undefined || status === "none" ? "failed" : "active" };
+  }
+
+  async finalizeMigrationDst(instance: InstanceSpec, _info: string, success: boolean): Promise<void> {
+    await this.ready;
+    const d = this.domains.get(instance.name);
+    if (!success) {
+      if (d) {
+        d.silent = true;
+        await this.destroy(d);
+      }
+      return;
+    }
+    if (!d) throw hvError(`Instance ${instance.name} was not accepted for migration on this node`, ECODE.state);
+    const { status } = await d.qmp.execute<{ status: string }>("query-status");
+    if (status !== "running") await d.qmp.execute("cont");
+    d.state = "running";
+    d.runtime.incoming = false;
+    await this.saveRuntime(d);
+  }
+
+  async finalizeMigrationSource(name: string, success: boolean): Promise<void> {
+    await this.ready;
+    const d = this.domains.get(name);
+    if (!d) return;
+    if (success) {
+      d.silent = true;
+      d.stopRequested = true;
+      return this.destroy(d);
+    }
+    const { status } = await d.qmp.execute<{ status?: string }>("query-migrate");
+    if (status === "active" || status === "setup" || status === "pre-switchover") await d.qmp.execute("migrate_cancel");
+    const run = await d.qmp.execute<{ status: string }>("query-status");
+    if (run.status !== "running") await d.qmp.execute("cont");
+    d.state = "running";
+  }
+
+  // --- events and the node
+
+  onEvent(listener: (event: HvEvent) => void): () => void {
+    this.events.on("event", listener);
+    return () => this.events.off("event", listener);
+  }
+
+  async powercycle(): Promise<string> {
+    throw hvError("Power-cycling the node is not supported by Corral's kvm hypervisor", ECODE.inval);
+  }
+
+  async bootId(): Promise<string> {
+    return (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+  }
+
+  /** Stops watching; the QEMU processes keep running and a new driver adopts them. */
+  async close(): Promise<void> {
+    await this.ready;
+    this.closing = true;
+    clearInterval(this.poller);
+    for (const d of this.domains.values()) d.qmp.close();
+    this.domains.clear();
+  }
+
+  // --- internals
+
+  private async launch(
+    instance: InstanceSpec,
+    how: { memory: number; vcpus: number; disks: AttachedDisk[]; paused: boolean; incoming: boolean; slots?: Record<string, number> },
+  ): Promise<Domain> {
+    const name = instance.name;
+    const files = instanceFiles(this.root, name);
+    const problem = socketPathProblem(files);
+    if (problem) throw hvError(`Failed to start instance ${name}: ${problem}`, ECODE.environ);
+    await mkdir(files.dir, { recursive: true, mode: 0o750 });
+    const stalePid = readPid(files.pidfile);
+    if (stalePid !== null && isInstanceQemu(stalePid, files.pidfile)) {
+      throw hvError(`Failed to start instance ${name}: a QEMU (pid ${stalePid}) not known to this agent already runs it`, ECODE.state);
+    }
+    await removeStaleFiles(files);
+    const taps = instance.nics.map((_, i) => tapName(name, i));
+    const cmd = this.config(() =>
+      buildCommandLine({ instance, ...how, taps, paths: files, defaultAccelerator: this.options.defaultAccelerator }),
+    );
+    const netns = this.options.netns;
+    const runtime: Runtime = {
+      version: 1, instance, binary: cmd.binary, args: cmd.args, memory: how.memory, vcpus: how.vcpus, layout: cmd.layout,
+      netns: netns ?? null, incoming: how.incoming, nextTap: taps.length,
+    };
+    // Written first: an agent that dies mid-start leaves what its successor must clean up.
+    await writeJsonAtomic(files.runtime, runtime);
+    const made: string[] = [];
+    const undo = async () => {
+      for (const tap of made) await removeTap(tap, netns).catch(() => undefined);
+      await removeStaleFiles(files);
+      await rm(files.runtime, { force: true });
+    };
+    try {
+      for (const [i, nic] of instance.nics.entries()) {
+        await this.config(() => createTap(taps[i], nic, netns));
+        made.push(taps[i]);
+      }
+    } catch (err) {
+      await undo();
+      throw err instanceof AgentError ? err : hvError(`Failed to start instance ${name}: ${errText(err)}`);
+    }
+    const started = await startDaemonized(cmd.binary, cmd.args, files, { netns, timeoutMs: this.options.startTimeoutMs });
+    if (!started.ok) {
+      await undo();
+      throw hvError(`Failed to start instance ${name}: ${started.message}`);
+    }
+    const d: Domain = {
+      name, files, pid: started.pid, runtime, qmp: new QmpClient(files.qmp, { commandTimeoutMs: this.options.qmpTimeoutMs }),
+      state: how.incoming ? "incoming" : how.paused ? "paused" : "running",
+      stopRequested: false, silent: false, shutdown: null, exited: false, reconnecting: false,
+    };
+    this.watch(d);
+    try {
+      await d.qmp.open();
+    } catch (err) {
+      d.silent = true;
+      await this.destroy(d);
+      throw hvError(`Failed to start instance ${name}: no QMP monitor: ${errText(err)}`);
+    }
+    this.domains.set(name, d);
+    return d;
+  }
+
+  /** Runs `fn`; a refused configuration becomes a wrong-input hypervisor error. */
+  private config<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof KvmConfigError) throw hvError(err.message, ECODE.inval);
+      throw err;
+    }
+  }
+
+  private watch(d: Domain): void {
+    const q = d.qmp;
+    q.on("SHUTDOWN", (e: QmpEvent<QmpEventMap["SHUTDOWN"]>) => {
+      d.shutdown = { guest: e.data.guest, reason: e.data.reason, at: Math.round(e.timestampMs) };
+      if (!e.data.guest || !d.runtime.args.includes("-no-shutdown")) return;
+      // -no-shutdown keeps QEMU after a guest poweroff.
+      if (d.stopRequested) {
+        void this.destroy(d);
+      } else {
+        d.state = "shutdown";
+        this.emit({ instance: d.name, kind: "user-down", detail: e.data.reason, at: Math.round(e.timestampMs) });
+      }
+    });
+    q.on("STOP", () => {
+      if (d.state === "running") d.state = "paused";
+    });
+    q.on("RESUME", () => {
+      d.state = "running";
+    });
+    q.on("closed", (err: QmpClosedError) => {
+      if (!err.byClient && !d.exited && !this.closing) void this.monitorLost(d);
+    });
+  }
+
+  /** QMP went away: either QEMU exited (usual) or only the connection broke. */
+  private async monitorLost(d: Domain): Promise<void> {
+    // QMP closes some ms before the process is gone (quit, guest poweroff).
+    if (await waitForExit(d.pid, 1000)) return this.handleExit(d);
+    await this.reconnect(d);
+  }
+
+  private async reconnect(d: Domain): Promise<void> {
+    if (d.reconnecting || d.exited || d.qmp.connected) return;
+    d.reconnecting = true;
+    try {
+      await d.qmp.open();
+    } catch {
+      // the poll retries while the process lives
+    } finally {
+      d.reconnecting = false;
+    }
+  }
+
+  private async poll(): Promise<void> {
+    for (const d of [...this.domains.values()]) {
+      if (!isAlive(d.pid)) await this.handleExit(d);
+      else if (!d.qmp.connected) await this.reconnect(d);
+    }
+  }
+
+  /** The view of a domain whose process still lives; a dead one is cleaned up first. */
+  private async liveView(d: Domain): Promise<RunningInstance | null> {
+    if (!isAlive(d.pid)) {
+      await this.handleExit(d);
+      return null;
+    }
+    return d.state === "incoming" ? null : this.view(d);
+  }
+
+  private view(d: Domain): RunningInstance {
+    return {
+      name: d.name, hypervisor: KVM_HV, id: d.pid, memory: d.runtime.memory, vcpus: d.runtime.vcpus,
+      state: d.state === "shutdown" ? "shutdown" : d.state === "paused" ? "paused" : "running",
+      uptime: processUptime(d.pid),
+    };
+  }
+
+  private async domain(name: string, what: string): Promise<Domain> {
+    await this.ready;
+    const d = this.domains.get(name);
+    if (!d || d.state === "incoming" || !isAlive(d.pid)) {
+      if (d) await this.handleExit(d);
+      throw hvError(`Failed to ${what} instance ${name}: not running`, ECODE.state);
+    }
+    return d;
+  }
+
+  /** quit → SIGTERM → SIGKILL, each given a moment, then the cleanup. */
+  private async destroy(d: Domain): Promise<void> {
+    d.stopRequested = true;
+    if (d.qmp.connected) await d.qmp.execute("quit", undefined, { timeoutMs: 2000 }).catch(() => undefined);
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      if (await waitForExit(d.pid, 3000)) break;
+      signalQemu(d.pid, d.files.pidfile, signal);
+    }
+    await waitForExit(d.pid, 3000);
+    await this.handleExit(d);
+  }
+
+  private async handleExit(d: Domain): Promise<void> {
+    if (d.exited) return;
+    if (isAlive(d.pid)) return;
+    d.exited = true;
+    if (this.domains.get(d.name) === d) this.domains.delete(d.name);
+    d.qmp.close();
+    await this.cleanup(d.files, d.runtime);
+    if (d.silent || d.state === "incoming") return;
+    const s = d.shutdown;
+    if (d.stopRequested) this.emit({ instance: d.name, kind: "stopped", detail: s ? `requested (${s.reason})` : "requested", at: s?.at ?? Date.now() });
+    else if (s) this.emit({ instance: d.name, kind: "stopped", detail: s.reason, at: s.at });
+    else this.emit({ instance: d.name, kind: "crashed", detail: `QEMU (pid ${d.pid}) died without shutting down (killed or crashed)`, at: Date.now() });
+  }
+
+  /** Removes what a stopped QEMU leaves behind: pidfile, sockets, taps, runtime.json. */
+  private async cleanup(files: InstanceFiles, runtime: Runtime): Promise<void> {
+    await removeStaleFiles(files);
+    for (const nic of runtime.layout.nics) await removeTap(nic.tap, runtime.netns ?? undefined).catch(() => undefined);
+    await rm(files.runtime, { force: true });
+  }
+
+  private emit(event: HvEvent): void {
+    this.events.emit("event", event);
+  }
+
+  private freeSlot(d: Domain): number {
+    const { disks, nics } = d.runtime.layout;
+    return this.config(() => freePciSlot([...disks.map((s) => s.slot), ...nics.map((s) => s.slot)]));
+  }
+
+  /** device_del and the wait for the guest to let the device go (DEVICE_DELETED). */
+  private async unplug(d: Domain, device: string): Promise<void> {
+    let onDeleted: ((e: QmpEvent<QmpEventMap["DEVICE_DELETED"]>) => void) | undefined;
+    const deleted = new Promise<void>((resolve) => {
+      onDeleted = (e) => e.data.device === device && resolve();
+      d.qmp.on("DEVICE_DELETED", onDeleted);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await d.qmp.execute("device_del", { id: device });
+      await Promise.race([
+        deleted,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(hvError(`The guest of instance ${d.name} did not release device ${device} within ${this.options.unplugTimeoutMs} ms`)), this.options.unplugTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onDeleted) d.qmp.off("DEVICE_DELETED", onDeleted);
+    }
+  }
+
+  private async saveRuntime(d: Domain): Promise<void> {
+    await writeJsonAtomic(d.files.runtime, d.runtime);
+  }
+
+  /** Re-adopts the QEMUs of a previous driver; cleans up after those that died meanwhile. */
+  private async adoptAll(): Promise<void> {
+    for (const name of await instanceDirs(this.root)) {
+      const files = instanceFiles(this.root, name);
+      const text = await readRuntimeText(files);
+      if (text === null) continue; // a stopped instance's console history
+      let runtime: Runtime;
+      try {
+        runtime = JSON.parse(text) as Runtime; // written by this driver
+      } catch {
+        continue;
+      }
+      const pid = readPid(files.pidfile);
+      if (pid !== null && isInstanceQemu(pid, files.pidfile)) {
+        await this.adopt(name, files, pid, runtime);
+        continue;
+      }
+      await this.cleanup(files, runtime);
+      if (runtime.incoming) continue;
+      const event: HvEvent = pid !== null
+        ? { instance: name, kind: "crashed", detail: `QEMU (pid ${pid}) died while the agent was away`, at: Date.now() }
+        : { instance: name, kind: "stopped", detail: "QEMU exited while the agent was away", at: Date.now() };
+      setImmediate(() => this.emit(event)); // after the agent has subscribed
+    }
+  }
+
+  private async adopt(name: string, files: InstanceFiles, pid: number, runtime: Runtime): Promise<void> {
+    const d: Domain = {
+      name, files, pid, runtime, qmp: new QmpClient(files.qmp, { commandTimeoutMs: this.options.qmpTimeoutMs }),
+      state: runtime.incoming ? "incoming" : "running",
+      stopRequested: false, silent: false, shutdown: null, exited: false, reconnecting: false,
+    };
+    this.watch(d);
+    this.domains.set(name, d);
+    try {
+      await d.qmp.open();
+      const { status } = await d.qmp.execute<{ status: string }>("query-status");
+      if (status === "shutdown") d.state = "shutdown";
+      else if (status === "inmigrate") d.state = "incoming";
+      else if (status !== "running") d.state = "paused";
+    } catch {
+      // QEMU lives but its monitor does not answer yet: the poll keeps trying
+    }
+  }
+}
+
+function migrationPort(instance: InstanceSpec): number {
+  const port = instance.hvparams.migration_port;
+  return typeof port === "number" ? port : 8102;
+}
+
+function parseMigrationInfo(info: string): MigrationInfo {
+  try {
+    const v = JSON.parse(info) as Partial<MigrationInfo>;
+    if (typeof v.memory === "number" && typeof v.vcpus === "number" && typeof v.slots === "object" && v.slots !== null) return v as MigrationInfo;
+  } catch {
+    // fall through
+  }
+  throw new AgentError(AGENT_ERRORS.argument, "Migration info from the source node is not the kvm hypervisor's");
+}
+
+async function numaNodes(): Promise<number> {
+  try {
+    return Math.max(1, (await readdir("/sys/devices/system/node")).filter((n) => /^node\d+$/.test(n)).length);
+  } catch {
+    return 1;
+  }
+}
+
+async function cpuSockets(): Promise<number> {
+  try {
+    const ids = new Set((await readFile("/proc/cpuinfo", "utf8")).match(/^physical id\s*:\s*\d+$/gm) ?? []);
+    return Math.max(1, ids.size);
+  } catch {
+    return 1;
+  }
+}
