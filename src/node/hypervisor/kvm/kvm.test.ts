@@ -106,9 +106,10 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
 
   after(async () => {
     // Whatever a failed test left running: stopped by the driver (checked pids only).
-    const last = drivers.at(-1)!;
-    for (const vm of await last.listInstances().catch(() => [])) await last.stop(vm.name, true).catch(() => undefined);
-    for (const d of drivers) await d.close().catch(() => undefined);
+    for (const d of drivers) {
+      for (const vm of await d.listInstances().catch(() => [])) await d.stop(vm.name, true).catch(() => undefined);
+      await d.close().catch(() => undefined);
+    }
     await rm(root, { recursive: true, force: true });
   });
 
@@ -249,5 +250,35 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     assert.equal((await hv.instanceInfo("vm-user"))?.state, "shutdown");
     await hv.stop("vm-user", false); // already off: the kept QEMU is ended
     assert.equal(await hv.instanceInfo("vm-user"), null);
+  });
+
+  tools.test("migrates a running VM to a second driver over loopback (precopy), heartbeat continues there", async () => {
+    const name = "vm-mig";
+    const target = new KvmHypervisor({ stateDir: join(root, "kvm-target"), defaultAccelerator: "tcg" });
+    drivers.push(target);
+    const port = await freeVncPort(); // any free port will do
+    const instance = spec(name, { migration_port: port });
+    await hv.start(startSpec(instance));
+    const sourceFiles = instanceFiles(join(root, "kvm"), name);
+    await waitFor("CORRAL_BOOT", BOOT_MS, () => consoleMatches(sourceFiles.console, /CORRAL_BOOT/));
+    const info = await hv.migrationInfo(name);
+    await target.acceptInstance(instance, info, []);
+    assert.equal(await target.instanceInfo(name), null, "an incoming VM is not listed yet");
+    const t0 = Date.now();
+    await hv.migrate(name, "127.0.0.1", { live: true, bandwidth: 0, downtime: 300 });
+    const status = await waitFor("the migration to end", 60_000, async () => {
+      const s = (await hv.migrationStatus(name)).status;
+      return s === "active" ? null : s;
+    });
+    console.log(`# migration ${status} after ${Date.now() - t0} ms`);
+    assert.equal(status, "completed");
+    await target.finalizeMigrationDst(instance, info, true);
+    await hv.finalizeMigrationSource(name, true);
+    assert.equal(await hv.instanceInfo(name), null);
+    assert.equal((await target.instanceInfo(name))?.state, "running");
+    const targetFiles = instanceFiles(join(root, "kvm-target"), name);
+    await waitFor("a heartbeat on the target", BOOT_MS, () => consoleMatches(targetFiles.console, /CORRAL_HB/));
+    await target.stop(name, true);
+    assert.equal(await target.instanceInfo(name), null);
   });
 });
