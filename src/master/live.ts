@@ -98,7 +98,7 @@ export class LiveMonitor implements LiveState {
       const client = this.connections.client(node);
       try {
         const [info, running] = await withTimeout(
-          Promise.all([client.nodeInfo({}), client.instanceList({})]),
+          Promise.all([client.nodeInfo({ hypervisor: snap.cluster.enabled_hypervisors[0] }), client.instanceList({})]),
           REFRESH_TIMEOUT_MS,
         );
         this.reports.set(uuid, {

@@ -139,7 +139,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const live = new LiveMonitor(store, connections);
   await live.refresh();
   live.start(o.liveRefreshMs ?? 10_000);
-  // live.watch();
+  live.watch();
 
   const writer = new JobWriter(db, log);
   const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });

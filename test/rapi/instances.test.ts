@@ -517,11 +517,12 @@ describe("instances", () => {
 
     it("lists the OSes as name+variant (capture 0006's shape)", async () => {
       const r = await call(port, "GET", "/2/os");
-      assert.deepEqual(r.json, ["corral-marker+default", "corral-marker+minimal"]);
+      assert.deepEqual(r.json, ["corral-image+default", "corral-marker+default", "corral-marker+minimal"]);
       const bulk = (await call(port, "GET", "/2/os?bulk=1")).json as Record<string, unknown>[];
       assert.deepEqual(Object.keys(bulk[0]), ["name", "valid", "variants", "parameters", "api_versions", "blacklisted", "hidden", "trusted"]);
       assert.deepEqual(bulk[0].api_versions, [20]);
-      assert.deepEqual((bulk[0].parameters as { name: string }[]).map((p) => p.name), ["fail_create", "marker_text"]);
+      const marker = bulk.find((os) => os.name === "corral-marker");
+      assert.deepEqual((marker?.parameters as { name: string }[]).map((p) => p.name), ["fail_create", "marker_text"]);
     });
   });
 });

@@ -189,7 +189,10 @@ export class NodeAgent implements NodeRpc {
   }
 
   async nodeInfo(args: { hypervisor?: string }): Promise<NodeInfo> {
-    const hv = this.hypervisor(checkString(args.hypervisor ?? this.defaultHypervisor(), "hypervisor"));
+    // The cluster's default hypervisor when this node has it, else the node's own default:
+    // facts are still facts, and `hypervisor` in the answer says whose they are.
+    const wanted = args.hypervisor === undefined ? undefined : checkString(args.hypervisor, "hypervisor");
+    const hv = this.hypervisor(wanted !== undefined && this.hypervisors.has(wanted) ? wanted : this.defaultHypervisor());
     const [hvInfo, host, bootid] = await Promise.all([hv.nodeInfo(), hostFacts(), hv.bootId()]);
     const storage: StorageUnitInfo[] = [];
     for (const b of this.backends.values()) {
