@@ -89,30 +89,42 @@ export function vmState(inst: Instance, jobs: (id: number) => Job | undefined): 
   return { state: inst.admin_state === "up" ? "start" : "stop", failedReason: "" };
 }
 
-function filledBe(snap: ConfigSnapshot, inst: Instance): { memory: number; vcpus: number } {
+function filledBe(snap: ConfigSnapshot, inst: Instance): { memory: number; minmem: number; vcpus: number } {
   const be = indexOf(snap).instanceBeparams(inst) ?? inst.beparams;
-  return { memory: Number(be.maxmem ?? be.memory ?? 0), vcpus: Number(be.vcpus ?? 1) };
+  const memory = Number(be.maxmem ?? be.memory ?? 0);
+  return { memory, minmem: Number(be.minmem ?? memory), vcpus: Number(be.vcpus ?? 1) };
 }
 
 /** What a domain XML of the instance must say (the config decides name, memory, disks...). */
 export function domainFacts(snap: ConfigSnapshot, inst: Instance): DomainFacts {
-  const { memory, vcpus } = filledBe(snap, inst);
+  const { memory, minmem, vcpus } = filledBe(snap, inst);
   const defaultLink = indexOf(snap).defaultNicParams()["link"];
+  const kvm = inst.hypervisor === "kvm";
   return {
     name: inst.name,
     uuid: inst.uuid,
     memory,
+    currentMemory: minmem,
     vcpus,
     disks: inst.disks.map((d, i) => {
       const vol = d.name !== null && /^[^/]+\/[^/]+$/.test(d.name);
       const path = Array.isArray(d.logical_id) && typeof d.logical_id[1] === "string" ? d.logical_id[1] : d.uuid;
-      return { type: vol ? "rbd" : "file", name: vol ? d.name! : path, dev: `sd${String.fromCharCode(97 + i)}`, bus: "scsi" };
+      // A kvm guest opens the volume's file (local backend), so its XML names that file.
+      const volumeFile = kvm && vol && d.dev_type !== "rbd";
+      return {
+        type: vol && !volumeFile ? "rbd" : "file",
+        name: vol && !volumeFile ? d.name! : path,
+        dev: `sd${String.fromCharCode(97 + i)}`,
+        bus: "scsi",
+        readonly: d.mode === "ro",
+      };
     }),
     nics: inst.nics.map((n) => {
       const pvcNet = n.network ? snap.networks.get(n.network)?.pvc : undefined;
       const link = n.nicparams["link"] ?? (pvcNet ? pvcBridge(pvcNet.vni) : defaultLink);
       return { type: "bridge", mac: n.mac, source: typeof link === "string" ? link : "", model: "virtio" };
     }),
+    kvm: kvm ? { hvparams: indexOf(snap).instanceHvparams(inst), networkPort: inst.network_port } : undefined,
   };
 }
 

@@ -10,13 +10,14 @@ import type { Instance, Node } from "../../model/objects.ts";
 import { moveRequest } from "../../ops/instance/placement.ts";
 import { findVm } from "../../ops/pvc/common.ts";
 import { DomainXmlError, parseDomainXml } from "../../ops/pvc/libvirt.ts";
+import { kvmDomain } from "../../ops/pvc/libvirt-kvm.ts";
 import { moveJob, stateJob } from "../../ops/pvc/plans.ts";
 import { findObject } from "../../ops/resolve.ts";
 import { niceSortBy } from "../../query/names.ts";
-import { notFound, pvcFailure } from "./errors.ts";
+import { notFound, pvcFailure, pvcMessage } from "./errors.ts";
 import { commandJob, failureText, runJob, type PvcServices } from "./jobs.ts";
 import { limitMatcher } from "./limit.ts";
-import { message, ok, pvcRoute, type PvcRoute } from "./server.ts";
+import { message, ok, pvcRoute, type PvcReply, type PvcRoute } from "./server.ts";
 import type { PvcValues } from "./values.ts";
 import { vmState, vmView } from "./views.ts";
 
@@ -47,6 +48,18 @@ function defineRequest(xml: string): Omit<AllocRequest, "ranking"> {
     disk: null,
     shape: { memory: def.memory, vcpus: def.vcpus, spindleUse: null, nics: def.nics.length, diskSizes: [], diskTemplates: [] },
   };
+}
+
+/**
+ * PVC's answer to a define or XML change, plus, for a kvm VM, `unmapped`: what in its XML
+ * Corral does not map (XPath-like, also in the job log); an empty list when everything was.
+ */
+function defineAnswer(s: PvcServices, uuid: string, xml: string, text: string, change: "define" | "modify"): PvcReply {
+  const inst = s.store.snapshot().instances.get(uuid);
+  if (inst?.hypervisor !== "kvm") return message(text);
+  // A new VM's port is allocated after its XML was mapped: an explicit port was not honoured.
+  const networkPort = change === "modify" ? inst.network_port : null;
+  return ok({ message: pvcMessage(text), unmapped: kvmDomain(xml, { networkPort }).unmapped });
 }
 
 function commandVm(s: PvcServices, vm: string): Instance {
@@ -99,7 +112,9 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         const target = targetNode(s, values, defineRequest(xml));
         if (!target) throw pvcFailure("ERROR: No node can take the VM.");
         const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name }) as Opcode;
-        return message(await commandJob(s, [op], "VM defined."));
+        const done = await commandJob(s, [op], "VM defined.");
+        const uuid = /UUID '([^']+)'/.exec(done)?.[1] ?? "";
+        return defineAnswer(s, uuid, xml, done, "define");
       },
     }),
     pvcRoute("/api/v1/vm/<vm>", {
@@ -120,9 +135,9 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         if (restart && running(inst)) {
           const updated = commandVm(s, name);
           await intentJob(stateJob(updated, "restart"), "");
-          return message(`Successfully modified configuration of VM '${name}'; restarting it.`);
+          return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'; restarting it.`, "modify");
         }
-        return message(`Successfully modified configuration of VM '${name}'.`);
+        return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'.`, "modify");
       },
       DELETE: async ({ params, values }) => {
         const inst = commandVm(s, params.vm);
