@@ -1,17 +1,17 @@
-// PVC VMs: define from libvirt XML, replace the XML, undefine (optionally with volumes),
-// record a state intent (and reassign a stopped VM), flush storage locks.
+// PVC VMs: define from libvirt XML (a kvm instance when the cluster runs kvm), replace the
+// XML, undefine (optionally with volumes), record a state intent (and reassign a stopped VM),
+// flush storage locks.
 
 import { randomUUID } from "node:crypto";
 import { posix } from "node:path";
 import { classificationOf, ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
-import type { Disk, Instance, Nic, Node } from "../../model/objects.ts";
+import type { Cluster, Disk, Instance, Nic, Node, ParamDict } from "../../model/objects.ts";
 import { OpPvcVmDefine, OpPvcVmFlushLocks, OpPvcVmIntent, OpPvcVmModify, OpPvcVmUndefine } from "../../model/opcodes/pvc.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { storageNode, storageRequest } from "../../storage/service.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { HYPERVISORS_WITH_PORT } from "../../model/hvparams.ts";
-import type { Cluster, ParamDict } from "../../model/objects.ts";
 import { allocatePort, releasePort } from "../instance/ports.ts";
 import { findObject } from "../resolve.ts";
 import { findVm, MOVABLE_TEMPLATES, networkOfBridge, resolveNode, resolveVm } from "./common.ts";
