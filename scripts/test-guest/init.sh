@@ -9,6 +9,7 @@
 #   corral.dirty=MIB        after CORRAL_READY, keep dirtying MIB MiB of memory ...
 #   corral.rate=MIBPS       ... at this rate (0, the default: as fast as possible)
 #   corral.md5=1            print the md5 of vda's first 64 MiB before CORRAL_READY
+#   corral.ping=A.B.C.D     after CORRAL_READY, ping that address once a second until it answers
 #
 # Markers:
 #   CORRAL_BOOT uptime=S                      /init started
@@ -25,6 +26,7 @@
 #   CORRAL_POWERDOWN uptime=S                 the ACPI power button was pressed; powering off
 #   CORRAL_SELF_POWEROFF uptime=S             corral.poweroff=N elapsed; powering off
 #   CORRAL_DIRTIER_START / CORRAL_DIRTY ...   from the dirtier (corral.dirty=)
+#   CORRAL_PING_OK A.B.C.D                    corral.ping= answered (tried for 60 s)
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc
 /bin/busybox --install -s /bin
@@ -41,7 +43,7 @@ say() { uptime_s; echo "$* uptime=$UP"; }
 
 say CORRAL_BOOT
 
-IP= IP2= ACPI=1 POWEROFF= DIRTY= RATE=0 MD5=
+IP= IP2= ACPI=1 POWEROFF= DIRTY= RATE=0 MD5= PING=
 read -r CMDLINE </proc/cmdline
 for arg in $CMDLINE; do
   case "$arg" in
@@ -52,6 +54,7 @@ for arg in $CMDLINE; do
     corral.dirty=*) DIRTY=${arg#*=} ;;
     corral.rate=*) RATE=${arg#*=} ;;
     corral.md5=*) MD5=${arg#*=} ;;
+    corral.ping=*) PING=${arg#*=} ;;
   esac
 done
 
@@ -144,6 +147,12 @@ if [ -n "$POWEROFF" ]; then
 fi
 if [ -n "$DIRTY" ] && [ "$DIRTY" != 0 ]; then
   /bin/corral-dirtier "$DIRTY" "$RATE" &
+fi
+if [ -n "$PING" ]; then
+  (i=0; while [ "$i" -lt 60 ]; do
+     ping -c 1 -W 1 "$PING" >/dev/null 2>&1 && { echo "CORRAL_PING_OK $PING"; break; }
+     sleep 1; i=$((i + 1))
+   done) &
 fi
 (n=0; while :; do sleep 2; n=$((n + 1)); say "CORRAL_HB n=$n"; done) &
 

@@ -20,6 +20,7 @@ import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
+import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 import type { RpcCall } from "../rpc/index.ts";
 
@@ -44,6 +45,8 @@ export interface MasterOptions {
   localMemoryMiB?: number;
   /** OS definitions search path of the local agent (default: the agent's). */
   osSearchPath?: string[];
+  /** The local agent's kvm hypervisor options, or false to leave kvm out (default: the agent's). */
+  kvm?: NodeAgentOptions["kvm"];
   /** How often live state is refreshed from the agents, ms (default 10 s). */
   liveRefreshMs?: number;
   /**
@@ -133,6 +136,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     sharedFileStorageDir: store.snapshot().cluster.shared_file_storage_dir,
     memoryTotal: o.localMemoryMiB,
     osSearchPath: o.osSearchPath,
+    kvm: o.kvm,
     networkApply: o.pvcApplyNetworks ? { apply: true, netns: o.pvcNetworksNetns } : undefined,
   });
   if (o.pvcApplyNetworks) o.log(`PVC managed networks are applied on this node${o.pvcNetworksNetns ? ` in network namespace ${o.pvcNetworksNetns}` : ""}`);
@@ -187,6 +191,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       });
       await queue.idle();
       connections.close();
+      await connections.localAgent.close();
       users.close();
       await log.close();
       await store.close();

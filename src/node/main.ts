@@ -35,6 +35,9 @@ export async function runNodeAgent(opts: RunNodeAgentOptions): Promise<RunningNo
     agent,
     server,
     endpoint: `https://${shown}:${server.port}`,
-    close: () => server.close(),
+    close: async () => {
+      await server.close();
+      await agent.close();
+    },
   };
 }

@@ -72,10 +72,14 @@ export interface NodeAgentOptions {
   osScriptTimeoutMs?: number;
   /** Limit for one ExtStorage script run, ms (default 10 min). */
   extScriptTimeoutMs?: number;
-  /** Replaces the default hypervisors (just the fake one). */
+  /** Replaces the default hypervisors (fake and kvm). */
   hypervisors?: Hypervisor[];
-  /** Adds the kvm hypervisor (QEMU), its instances under <stateDir>/kvm. */
-  kvm?: Omit<KvmOptions, "stateDir">;
+  /**
+   * Options of the kvm hypervisor (QEMU), whose instances live under <stateDir>/kvm; false
+   * leaves it out. It is there by default: a node runs kvm instances once the cluster
+   * enables kvm and QEMU is installed (starting one without QEMU fails saying so).
+   */
+  kvm?: Omit<KvmOptions, "stateDir"> | false;
   /** How often a soft shutdown is checked for completion, ms (default 250). */
   shutdownPollMs?: number;
   /** Managed networks (PVC API): load nftables/dnsmasq for real (default: render and check only), in a netns. */
@@ -118,7 +122,7 @@ export class NodeAgent implements NodeRpc {
         cpuTotal: opts.cpuTotal,
       }),
     ];
-    if (opts.kvm) hvs = [...hvs, new KvmHypervisor({ ...opts.kvm, stateDir: join(this.stateDir, "kvm") })];
+    if (!opts.hypervisors && opts.kvm !== false) hvs = [...hvs, new KvmHypervisor({ ...opts.kvm, stateDir: join(this.stateDir, "kvm") })];
     for (const hv of hvs) {
       this.hypervisors.set(hv.name, hv);
       hv.onEvent((e) => this.events.add({ ...e, hypervisor: hv.name }));
@@ -157,6 +161,11 @@ export class NodeAgent implements NodeRpc {
       );
     }
     return hv;
+  }
+
+  /** Stops watching hypervisor domains (they keep running; the next agent adopts them). */
+  async close(): Promise<void> {
+    for (const hv of this.hypervisors.values()) await hv.close?.();
   }
 
   /** The fake one when present, else the first configured. */

@@ -101,6 +101,16 @@ test("disks are -blockdev file nodes under raw with cache, aio and discard; virt
   assert.throws(() => build(kvmInstance({}, { disks }), { disks: [{ path: null, uris: ["kvm:rbd:x"] }, { path: "/x", uris: [] }] }), /no local path/);
 });
 
+test("q35 machines put the devices on pcie.0 (QEMU has no pci.0 there)", () => {
+  const disks = [diskSpec({ uuid: "aaaaaaaa-0000-4000-8000-000000000001" })];
+  for (const machine of ["q35", "pc-q35-7.2"]) {
+    const devices = all(build(kvmInstance({ machine_version: machine }, { disks })).args, "-device").map((d) => JSON.parse(d));
+    assert.deepEqual([...new Set(devices.map((d) => d.bus))], ["pcie.0"], machine);
+  }
+  const pc = all(build(kvmInstance({ machine_version: "pc-i440fx-7.2" }, { disks })).args, "-device").map((d) => JSON.parse(d));
+  assert.deepEqual([...new Set(pc.map((d) => d.bus))], ["pci.0"]);
+});
+
 test("NICs are tap netdevs with the NIC's model and MAC; openvswitch is refused", () => {
   const nic = (mac: string, mode = "bridged") => ({ uuid: `uuid-${mac}`, name: null, mac, ip: null, network: null, nicparams: { mode, link: "br0" } });
   const instance = kvmInstance({ nic_type: "e1000" }, { disks: [diskSpec()], nics: [nic("aa:00:00:00:00:01"), nic("aa:00:00:00:00:02", "routed")] });

@@ -73,7 +73,13 @@ export const DEFAULT_KVM_PATH = "/usr/bin/kvm";
 const VNC_BASE_PORT = 5900;
 /** pci.0 slots 0 and 1 are the host and ISA bridges on `pc`; 2 is kept for the VGA of VNC. */
 export const FIRST_PCI_SLOT = 3;
-export const LAST_PCI_SLOT = 31;
+/** 31 is q35's LPC/SATA function block; left free on pc too, so one layout serves both. */
+export const LAST_PCI_SLOT = 30;
+
+/** The root PCI bus: pci.0 on `pc` machines, pcie.0 on q35 ones (devices sit on it directly). */
+export function pciBus(hvparams: ParamDict): string {
+  return /^(pc-)?q35/.test(str(hvparams, "machine_version")) ? "pcie.0" : "pci.0";
+}
 
 /** Refused input (unsupported parameter value, missing disk path): the start fails with this message. */
 export class KvmConfigError extends Error {
@@ -128,7 +134,7 @@ export function diskDeviceOptions(hvparams: ParamDict, disk: DiskSpec, slot: num
   const writeCache = cacheMode === "default" ? {} : { "write-cache": cacheMode === "writethrough" ? "off" : "on" };
   const type = str(hvparams, "disk_type") || "paravirtual";
   if (type === "paravirtual") {
-    return { driver: "virtio-blk-pci", drive: node, id: device, bus: "pci.0", addr: pciAddr(slot ?? FIRST_PCI_SLOT), ...writeCache };
+    return { driver: "virtio-blk-pci", drive: node, id: device, bus: pciBus(hvparams), addr: pciAddr(slot ?? FIRST_PCI_SLOT), ...writeCache };
   }
   if (type === "ide") {
     if (index > 3) throw new KvmConfigError(`disk_type ide takes at most 4 disks (disk ${index} has no IDE unit left)`);
@@ -150,7 +156,7 @@ export function nicDeviceOptions(hvparams: ParamDict, nic: NicSpec, slot: number
   const model = NIC_MODELS[type];
   if (!model) throw new KvmConfigError(`nic_type '${type}' is not implemented by Corral's kvm hypervisor (implemented: ${Object.keys(NIC_MODELS).join(", ")})`);
   const { netdev, device } = nicIds(nic);
-  return { driver: model, netdev, mac: nic.mac, id: device, bus: "pci.0", addr: pciAddr(slot) };
+  return { driver: model, netdev, mac: nic.mac, id: device, bus: pciBus(hvparams), addr: pciAddr(slot) };
 }
 
 /** The NIC's mode (bridged, routed); openvswitch and unknown modes are refused. */
@@ -168,7 +174,7 @@ export function pciAddr(slot: number): string {
 export function freePciSlot(used: Iterable<number | null>): number {
   const taken = new Set(used);
   for (let slot = FIRST_PCI_SLOT; slot <= LAST_PCI_SLOT; slot++) if (!taken.has(slot)) return slot;
-  throw new KvmConfigError("No free PCI slot left on pci.0");
+  throw new KvmConfigError("No free PCI slot left on the root bus");
 }
 
 /** The kernel command line: root=, kernel_args, then the serial console (Ganeti's order). */
@@ -258,7 +264,7 @@ export function buildCommandLine(input: CommandLineInput): CommandLine {
   if (bool(hv, "user_shutdown", false)) args.push("-no-shutdown");
   if (str(hv, "reboot_behavior") === "exit") args.push("-no-reboot");
   const vnc = vncArgument(instance);
-  if (vnc) args.push("-vnc", vnc, "-device", JSON.stringify({ driver: "VGA", id: "vga", bus: "pci.0", addr: pciAddr(2) }));
+  if (vnc) args.push("-vnc", vnc, "-device", JSON.stringify({ driver: "VGA", id: "vga", bus: pciBus(hv), addr: pciAddr(2) }));
 
   const pinned = input.slots ?? {};
   const used: number[] = Object.values(pinned);
