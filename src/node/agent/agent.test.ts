@@ -59,7 +59,7 @@ test("node facts: memory budget, CPUs, storage units, host", async (t) => {
   assert.ok(info.host.memory_total > 0 && info.host.cpu_total > 0);
   assert.match(info.bootid, /^[0-9a-f-]{36}$/);
   const v = await client.version({});
-  assert.deepEqual([v.protocol, v.node, v.hypervisors], [1, "node1.example.com", ["fake"]]);
+  assert.deepEqual([v.protocol, v.node, v.hypervisors], [1, "node1.example.com", ["fake", "kvm"]]);
 });
 
 test("an instance starts, is listed with its memory, and stops", async (t) => {
@@ -222,7 +222,7 @@ test("bad arguments are refused with ArgumentError and change nothing", async (t
     rejectsWith("ArgumentError", /Invalid instance name/),
   );
   await assert.rejects(client.instanceStart({ instance: instanceSpec({ beparams: {} }) }), rejectsWith("ArgumentError", /beparams need maxmem/));
-  await assert.rejects(client.instanceStart({ instance: instanceSpec({ hypervisor: "kvm" }) }), rejectsWith("HypervisorError", /Hypervisor 'kvm' is not available/));
+  await assert.rejects(client.instanceStart({ instance: instanceSpec({ hypervisor: "xen-pvm" }) }), rejectsWith("HypervisorError", /Hypervisor 'xen-pvm' is not available/));
   await assert.rejects(client.instanceShutdown({ name: "x", hypervisor: "fake", timeout: -1 }), rejectsWith("ArgumentError", /timeout/));
   await assert.rejects(client.blockdevCreate({ instance: "i", index: 0, disk: diskSpec({ dev_type: "drbd" }) }), rejectsWith("BlockDeviceError", /'drbd' is not supported/));
   await assert.rejects(client.blockdevCreate({ instance: "i", index: 0, disk: diskSpec({ dev_type: "diskless" }) }), rejectsWith("BlockDeviceError", /diskless/));
