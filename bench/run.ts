@@ -60,6 +60,8 @@ const HELP = `Usage: bash bench/run.sh [options]
   --slow-header-clients N  sockets that trickle their headers (default slow clients / 10)
   --fuzz-concurrency N   fuzz requests in flight (default 4)
   --hostile-seed N       the fuzz generator's seed (default 9)
+  --fuzz-who LIST        who the fuzz speaks as (default writer,reader,anonymous; e.g.
+                         reader,anonymous leaves out the write user's jobs)
   --no-hostile           skip the hostile run
   --big-nodes N --big-instances N
                          the large seeded cluster (default 2000 nodes, 100000 instances)
@@ -99,6 +101,7 @@ interface Options {
   slowHeaderClients: number;
   fuzzConcurrency: number;
   hostileSeed: number;
+  fuzzWho: string[];
   bigNodes: number;
   bigInstances: number;
   bigDiskTemplate: "diskless" | "file";
@@ -143,6 +146,7 @@ function parseOptions(argv: string[]): Options {
       "slow-header-clients": { type: "string" },
       "fuzz-concurrency": { type: "string" },
       "hostile-seed": { type: "string" },
+      "fuzz-who": { type: "string" },
       "no-hostile": { type: "boolean" },
       "big-nodes": { type: "string" },
       "big-instances": { type: "string" },
@@ -203,6 +207,7 @@ function parseOptions(argv: string[]): Options {
     slowHeaderClients: num("slow-header-clients", v["slow-header-clients"], Math.round(slowClients / 10)),
     fuzzConcurrency: num("fuzz-concurrency", v["fuzz-concurrency"], 4),
     hostileSeed: num("hostile-seed", v["hostile-seed"], 9),
+    fuzzWho: (v["fuzz-who"] ?? "writer,reader,anonymous").split(","),
     bigNodes: num("big-nodes", v["big-nodes"], tiny ? 20 : 2000, 1),
     bigInstances: num("big-instances", v["big-instances"], tiny ? 200 : 100_000),
     bigDiskTemplate: template,
@@ -345,6 +350,7 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
     `hostile: ${o.slowClients} slow-body and ${o.slowHeaderClients} slow-header clients, fuzz ${o.fuzzConcurrency} in flight, ` +
       `${o.hostileSeconds} s; ${o.bursts} burst(s) of ${o.jobs} tag jobs under it`,
   );
+  const lastJobBefore = Math.max(0, ...(await jobList(t)).map((j) => j.id));
   const masterCpu0 = cpuSecondsOf(m.pid);
   const benchCpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -355,6 +361,7 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
     slowHeaders: o.slowHeaderClients,
     concurrency: o.fuzzConcurrency,
     seed: o.hostileSeed,
+    who: o.fuzzWho,
     users: Object.fromEntries([WRITER, READER, NOBODY].map((u) => [u.name, `${u.name}:${u.password}`])),
     existing: { instance_name: instanceName(0), node_name: MASTER_NODE, group_name: "default", job_id: "1", disk_index: "0", network_name: "nosuch", filter_uuid: "nosuch" },
   });
@@ -386,6 +393,16 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
   };
   const byRate = [...runs].sort((a, b) => a.jobs_per_s - b.jobs_per_s);
   const median = byRate[Math.floor((byRate.length - 1) / 2)];
+  // Jobs the attack made the master submit (the fuzz's writer, and public GETs that are jobs).
+  const ours = new Set(runs.flatMap((r) => r.job_ids));
+  const others = (await jobList(t, true)).filter((j) => j.id > lastJobBefore && !ours.has(j.id));
+  const byOp: Record<string, number> = {};
+  const byStatus: Record<string, number> = {};
+  for (const j of others) {
+    const op = String(j.summary?.[0] ?? "?").replace(/\(.*$/s, "");
+    byOp[op] = (byOp[op] ?? 0) + 1;
+    byStatus[String(j.status)] = (byStatus[String(j.status)] ?? 0) + 1;
+  }
   return {
     cores: availableParallelism(),
     attack_ready_ms: attack.readyMs,
@@ -397,11 +414,22 @@ async function hostileMeasure(o: Options, m: RunningMaster, quietJobsPerS: numbe
     all_under_attack: ends.every((e) => e <= attackEnd),
     memory_after_attack: memory,
     cpu,
+    attack_jobs: { count: others.length, by_op: byOp, by_status: byStatus },
     job_ids: runs.flatMap((r) => r.job_ids),
   };
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The master's job list (ids; with `bulk`, status and summary too). */
+async function jobList(t: Target, bulk = false): Promise<{ id: number; status?: string; summary?: string[] }[]> {
+  const c = new Client(t, 1);
+  try {
+    return (await c.json("GET", bulk ? "/2/jobs?bulk=1" : "/2/jobs", undefined, 120_000)) as { id: number; status?: string; summary?: string[] }[];
+  } finally {
+    c.close();
+  }
+}
 
 /** After SIGKILL: every acknowledged job is in the database, finished with success. */
 function checkDurable(dir: string, ids: number[]): Durability {

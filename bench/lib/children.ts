@@ -75,6 +75,8 @@ export interface HostileOptions {
   slowHeaders: number;
   concurrency: number;
   seed: number;
+  /** Who the fuzz speaks as: writer, reader, anonymous. */
+  who: string[];
   /** user name → "user:password" for the fuzz's writer, reader and nobody. */
   users: Record<string, string>;
   /** Path parameter values naming existing objects. */
@@ -97,7 +99,7 @@ export async function startHostile(o: HostileOptions): Promise<HostileProc> {
   const path = fileURLToPath(new URL("./hostile.ts", import.meta.url));
   const args = [
     "--base", o.base, "--seconds", String(o.seconds), "--slow", String(o.slow), "--slow-headers", String(o.slowHeaders),
-    "--concurrency", String(o.concurrency), "--seed", String(o.seed), "--users", JSON.stringify(o.users), "--existing", JSON.stringify(o.existing),
+    "--concurrency", String(o.concurrency), "--seed", String(o.seed), "--who", o.who.join(","), "--users", JSON.stringify(o.users), "--existing", JSON.stringify(o.existing),
   ];
   const t0 = performance.now();
   const proc = spawn(process.execPath, [...NODE_ARGS, path, ...args], { stdio: ["ignore", "pipe", "pipe"] });

@@ -87,6 +87,8 @@ interface Args {
   concurrency: number;
   maxRequests: number;
   seed: number;
+  /** Who the fuzz speaks as, drawn evenly. */
+  who: Who[];
   users: Record<string, string>;
   targets: FuzzTargets;
 }
@@ -102,6 +104,7 @@ function parse(argv: string[]): Args {
       concurrency: { type: "string", default: "4" },
       "max-requests": { type: "string", default: "200000" },
       seed: { type: "string", default: "1" },
+      who: { type: "string", default: "writer,reader,anonymous" },
       /** JSON: {"writer": "writer:writerpass", "reader": ..., "nobody": ...} */
       users: { type: "string" },
       /** JSON: path parameter values naming existing objects. */
@@ -125,6 +128,10 @@ function parse(argv: string[]): Args {
     concurrency: num("concurrency", v.concurrency, 64),
     maxRequests: num("max-requests", v["max-requests"], 10_000_000),
     seed: num("seed", v.seed, 2 ** 31),
+    who: v.who.split(",").map((w) => {
+      if (w !== "writer" && w !== "reader" && w !== "anonymous") throw new Error(`--who: writer, reader or anonymous, not ${w}`);
+      return w;
+    }),
     users: JSON.parse(v.users) as Record<string, string>,
     targets: { existing: JSON.parse(v.existing) as Record<string, string>, missing: { job_id: "987654", disk_index: "7" }, pvcToken: "" },
   };
@@ -331,7 +338,7 @@ class Fuzz {
    * measured jobs, which the write user is allowed to do, so it is no attack on the master.
    */
   private next(): FuzzRequest {
-    const who = this.g.pick<Who>(["writer", "reader", "anonymous"]);
+    const who = this.g.pick(this.a.who);
     let r = makeRequest(this.g, this.routes, who, this.a.targets);
     for (let i = 0; i < 20 && r.method === "DELETE" && r.route.pattern.startsWith("/2/jobs/"); i++) r = makeRequest(this.g, this.routes, who, this.a.targets);
     return r;

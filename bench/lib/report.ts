@@ -90,6 +90,8 @@ export interface HostileRun {
   memory_after_attack: Memory;
   /** CPU time used from the attacker's start to its end, s, by process (the machine has `cores` × wall_s); absent in older results. */
   cpu?: { wall_s: number; master_s: number; attacker_s: number; bench_s: number };
+  /** Jobs submitted during the attack other than the bursts' (fuzz writer, public GETs that are jobs), by opcode and status now; absent in older results. */
+  attack_jobs?: { count: number; by_op: Record<string, number>; by_status: Record<string, number> };
   job_ids: number[];
 }
 
@@ -353,6 +355,9 @@ function hostileRows(h: Maybe<HostileRun>): string[] {
     `| master RSS after the attack | ${fmt(h.memory_after_attack.rss_mib)} MiB (peak ${fmt(h.memory_after_attack.peak_rss_mib)}) | | |`,
     ...(h.cpu
       ? [`| CPU time during the attack (${fmt(h.cpu.wall_s, 2)} s on ${h.cores} cores = ${fmt(h.cpu.wall_s * h.cores, 2)} CPU-s) | master ${fmt(h.cpu.master_s, 2)} s · attacker ${fmt(h.cpu.attacker_s, 2)} s · bench ${fmt(h.cpu.bench_s, 2)} s; the rest went to other processes or idle | | |`]
+      : []),
+    ...(h.attack_jobs
+      ? [`| jobs the attack made the master run (besides the bursts) | ${h.attack_jobs.count.toLocaleString("en-US")}: ${counts(h.attack_jobs.by_op)}; status now ${counts(h.attack_jobs.by_status)} | | |`]
       : []),
   ];
 }
