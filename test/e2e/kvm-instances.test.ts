@@ -6,54 +6,23 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, it } from "node:test";
-import { startMaster, type Master } from "../../src/master/master.ts";
-import { dataPaths } from "../../src/master/datadir.ts";
-import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
-import { call, runJob, usersFileText } from "../support/cluster.ts";
+import { isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
+import { call } from "../support/cluster.ts";
+import { consoleMarker as marker, startKvmCluster, type KvmCluster } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
-import { requireTools } from "../support/tools.ts";
+import { allOf, requireTools } from "../support/tools.ts";
 
 const needs = await requireTestGuest();
 const net = requireTools({ tools: ["ip", "python3"], root: true });
-const NS = `corral-kvm-${process.pid}`;
-const BOOT_MS = 90_000;
 
-/** Resolves once `pattern` appears in the file beyond `from` characters; the offset just past it. */
-async function marker(file: string, pattern: RegExp, from = 0, timeoutMs = BOOT_MS): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = existsSync(file) ? readFileSync(file, "latin1") : "";
-    const m = pattern.exec(text.slice(from));
-    if (m) return from + m.index + m[0].length;
-    if (Date.now() > deadline) assert.fail(`no ${pattern} in ${file} after ${timeoutMs} ms; its end: ${JSON.stringify(text.slice(-600))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const ip = (...args: string[]) => execFileSync(net.path("ip"), args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
-
-// QEMU and the guest first, then root and ip for the namespace: whichever is missing decides.
-const requirement = needs.missing.length > 0 ? needs : net;
-requirement.describe("kvm instances over RAPI", () => {
-  const dir = mkdtempSync(join(tmpdir(), "corral-kvm-e2e-"));
-  const dataDir = join(dir, "data");
-  const usersFile = join(dir, "users");
-  let master: Master;
-  const start = () =>
-    startMaster({
-      dataDir, port: 0, bind: "127.0.0.1", ssl: false, usersFile, requireAuthentication: false, maxClients: 20,
-      clusterName: "cluster.corral.test", nodeName: "node1.corral.test", log: () => undefined, announce: () => undefined,
-      // Ten minutes between periodic refreshes: whatever changes sooner is seen through events.
-      liveRefreshMs: 600_000,
-      kvm: { netns: NS, defaultAccelerator: "tcg" },
-    });
-  const port = () => master.port;
-  const kvmRoot = () => join(dataPaths(dataDir).nodeState, "kvm");
-  const files = (name: string) => instanceFiles(kvmRoot(), name);
+allOf(needs, net).describe("kvm instances over RAPI", () => {
+  let c: KvmCluster;
+  const port = () => c.port;
+  const files = (name: string) => c.files(name);
+  const ok = (method: string, path: string, body?: unknown) => c.ok(method, path, body);
+  const ip = (...args: string[]) => c.ip(...args);
   const info = async (name: string) => (await call(port(), "GET", `/2/instances/${name}`)).json as Record<string, unknown>;
   const until = async (name: string, want: string, withinMs: number) => {
     const t0 = Date.now();
@@ -63,44 +32,11 @@ requirement.describe("kvm instances over RAPI", () => {
     }
     return Date.now() - t0;
   };
-  const ok = async (method: string, path: string, body?: unknown) => {
-    const job = await runJob(port(), method, path, body);
-    assert.equal(job.status, "success", `${method} ${path}: ${JSON.stringify(job.opresult)}`);
-    return job;
-  };
 
   before(async () => {
-    ip("netns", "add", NS);
-    ip("-n", NS, "link", "set", "lo", "up");
-    ip("-n", NS, "link", "add", "br0", "type", "bridge");
-    ip("-n", NS, "link", "set", "br0", "up");
-    writeFileSync(usersFile, usersFileText());
-    master = await start();
-    await ok("PUT", "/2/modify", {
-      enabled_hypervisors: ["kvm", "fake"],
-      hvparams: {
-        kvm: {
-          kernel_path: needs.guest.kernel, initrd_path: needs.guest.initrd, kernel_args: "console=ttyS0 quiet",
-          root_path: "", vnc_bind_address: "127.0.0.1", kvm_flag: "disabled",
-        },
-      },
-    });
+    c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip") });
   });
-  after(async () => {
-    await master?.close();
-    // Any QEMU left (a failed test) is this test's: checked by its pidfile and cmdline.
-    for (const name of ["vm1.corral.test", "vm2.corral.test"]) {
-      const f = files(name);
-      const pid = readPid(f.pidfile);
-      if (pid !== null && isInstanceQemu(pid, f.pidfile)) process.kill(pid, "SIGKILL");
-    }
-    try {
-      ip("netns", "del", NS);
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => c?.close(["vm1.corral.test", "vm2.corral.test"]));
 
   const create = (name: string, kernelArgs: string) =>
     ok("POST", "/2/instances", {
@@ -122,7 +58,7 @@ requirement.describe("kvm instances over RAPI", () => {
     assert.equal(consoleInfo.kind, "ssh");
     assert.ok((consoleInfo.command as string[]).join(" ").includes("serial.sock"), JSON.stringify(consoleInfo));
     // VNC listens in the node's (the test namespace's) loopback on port network_port.
-    const banner = execFileSync(net.path("ip"), ["netns", "exec", NS, net.path("python3"), "-c",
+    const banner = execFileSync(net.path("ip"), ["netns", "exec", c.netns, net.path("python3"), "-c",
       "import socket; s = socket.create_connection(('127.0.0.1', 11000), 5); print(s.recv(12).decode())"]).toString();
     assert.match(banner, /^RFB 003\.\d{3}/);
   });
@@ -163,8 +99,7 @@ requirement.describe("kvm instances over RAPI", () => {
   it("a master restart re-adopts the running VM", async () => {
     const f = files("vm1.corral.test");
     const pid = readPid(f.pidfile);
-    await master.close();
-    master = await start();
+    await c.restart();
     assert.equal((await info("vm1.corral.test")).status, "running");
     assert.equal(readPid(f.pidfile), pid);
     const hb = await marker(f.console, /CORRAL_HB/, readFileSync(f.console, "latin1").length, 10_000);
@@ -188,7 +123,7 @@ requirement.describe("kvm instances over RAPI", () => {
 
   it("removes both instances", async () => {
     for (const name of ["vm1.corral.test", "vm2.corral.test"]) await ok("DELETE", `/2/instances/${name}`);
-    const left = ip("-n", NS, "-o", "link", "show").split("\n").filter((l) => / master br0 /.test(l));
+    const left = ip("-n", c.netns, "-o", "link", "show").split("\n").filter((l) => / master br0 /.test(l));
     assert.deepEqual(left, [], "no tap device left on the bridge");
   });
 });

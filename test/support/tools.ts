@@ -85,3 +85,8 @@ export function requireTools(needs: Needs): Requirement {
     },
   };
 }
+
+/** Several requirements as one: the first with something missing decides, else the suite runs. */
+export function allOf(...reqs: readonly Pick<Requirement, "missing" | "describe">[]): Pick<Requirement, "missing" | "describe"> {
+  return reqs.find((r) => r.missing.length > 0) ?? reqs[reqs.length - 1];
+}

@@ -238,7 +238,9 @@ export class NodeAgent implements NodeRpc {
   private async start(inst: InstanceSpec, paused: boolean): Promise<RunningInstance> {
     const hv = this.hypervisor(inst.hypervisor);
     const running = await hv.instanceInfo(inst.name);
-    if (running) return running;
+    // A domain kept after its guest powered off (user_shutdown) starts afresh.
+    if (running?.state === "shutdown") await hv.stop(inst.name, true);
+    else if (running) return running;
     const disks = await this.attachAll(inst.name, inst.disks);
     const { maxmem, minmem, vcpus } = memoryParams(inst);
     return this.locks.run("memory", async () => {

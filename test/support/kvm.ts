@@ -1,0 +1,112 @@
+// A master whose own node runs real QEMU (TCG) for kvm instances, inside a network namespace
+// the suite creates with a bridge `br0` in it (taps, VNC and migration ports stay there, and
+// QMP and the serial console are unix sockets the test reaches from outside). The cluster has
+// kvm enabled with the test guest's kernel and initramfs as the defaults.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
+import { dataPaths } from "../../src/master/datadir.ts";
+import { instanceFiles, isInstanceQemu, readPid, type InstanceFiles } from "../../src/node/hypervisor/kvm/process.ts";
+import { runJob, usersFileText } from "./cluster.ts";
+import type { TestGuest } from "./test-guest.ts";
+
+/** How long one TCG boot may take on a loaded two-core machine. */
+export const BOOT_MS = 90_000;
+
+export interface KvmCluster {
+  master: Master;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly netns: string;
+  /** The files of instance `name` on the master's node (console.log, pidfile…). */
+  files(name: string): InstanceFiles;
+  /** Stops the master and starts it again on the same data directory (the VMs keep running). */
+  restart(): Promise<void>;
+  /** Runs `ip` with these arguments; its output. */
+  ip(...args: string[]): string;
+  /** Submits as "writer" and waits; the job must succeed. */
+  ok(method: string, path: string, body?: unknown): Promise<Record<string, unknown>>;
+  /** Stops the master, kills the QEMUs of these instances that still run, removes the namespace. */
+  close(instances: readonly string[]): Promise<void>;
+}
+
+export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl?: boolean }): Promise<KvmCluster> {
+  const netns = `corral-kvm-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const ip = (...args: string[]) => execFileSync(o.ipPath, args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
+  const dir = mkdtempSync(join(tmpdir(), "corral-kvm-"));
+  const dataDir = join(dir, "data");
+  const usersFile = join(dir, "users");
+  writeFileSync(usersFile, usersFileText());
+  ip("netns", "add", netns);
+  ip("-n", netns, "link", "set", "lo", "up");
+  ip("-n", netns, "link", "add", "br0", "type", "bridge");
+  ip("-n", netns, "link", "set", "br0", "up");
+  const options: MasterOptions = {
+    dataDir, port: 0, bind: "127.0.0.1", ssl: o.ssl ?? false, usersFile, requireAuthentication: false, maxClients: 20,
+    clusterName: "cluster.corral.test", nodeName: "node1.corral.test", log: () => undefined, announce: () => undefined,
+    // Ten minutes between periodic refreshes: whatever changes sooner is seen through events.
+    liveRefreshMs: 600_000,
+    kvm: { netns, defaultAccelerator: "tcg" },
+  };
+  const kvmRoot = join(dataPaths(dataDir).nodeState, "kvm");
+  const cluster: KvmCluster = {
+    master: await startMaster(options),
+    get port() {
+      return cluster.master.port;
+    },
+    dataDir,
+    netns,
+    files: (name) => instanceFiles(kvmRoot, name),
+    async restart() {
+      await cluster.master.close();
+      cluster.master = await startMaster(options);
+    },
+    ip,
+    async ok(method, path, body) {
+      const job = await runJob(cluster.port, method, path, body);
+      assert.equal(job.status, "success", `${method} ${path}: ${JSON.stringify(job.opresult)}`);
+      return job;
+    },
+    async close(instances) {
+      await cluster.master.close();
+      // Any QEMU left (a failed test) is this suite's: checked by its pidfile and cmdline.
+      for (const name of instances) {
+        const f = cluster.files(name);
+        const pid = readPid(f.pidfile);
+        if (pid !== null && isInstanceQemu(pid, f.pidfile)) process.kill(pid, "SIGKILL");
+      }
+      try {
+        ip("netns", "del", netns);
+      } catch {
+        // already gone
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await cluster.ok("PUT", "/2/modify", {
+    enabled_hypervisors: ["kvm", "fake"],
+    hvparams: {
+      kvm: {
+        kernel_path: o.guest.kernel, initrd_path: o.guest.initrd, kernel_args: "console=ttyS0 quiet",
+        root_path: "", vnc_bind_address: "127.0.0.1", kvm_flag: "disabled",
+      },
+    },
+  });
+  return cluster;
+}
+
+/** Resolves once `pattern` appears in the file beyond `from` characters; the offset just past it. */
+export async function consoleMarker(file: string, pattern: RegExp, from = 0, timeoutMs = BOOT_MS): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(file) ? readFileSync(file, "latin1") : "";
+    const m = pattern.exec(text.slice(from));
+    if (m) return from + m.index + m[0].length;
+    if (Date.now() > deadline) assert.fail(`no ${pattern} in ${file} after ${timeoutMs} ms; its end: ${JSON.stringify(text.slice(-600))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
