@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
 import { instanceFiles, isInstanceQemu, readPid, type InstanceFiles } from "../../src/node/hypervisor/kvm/process.ts";
-import { runJob, usersFileText } from "./cluster.ts";
+import { call, usersFileText } from "./cluster.ts";
 import type { TestGuest } from "./test-guest.ts";
 
 /** How long one TCG boot may take on a loaded two-core machine. */
@@ -67,9 +67,19 @@ export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl
     },
     ip,
     async ok(method, path, body) {
-      const job = await runJob(cluster.port, method, path, body);
-      assert.equal(job.status, "success", `${method} ${path}: ${JSON.stringify(job.opresult)}`);
-      return job;
+      const ssl = options.ssl;
+      const r = await call(cluster.port, method, path, { user: "writer", body }, ssl);
+      assert.equal(typeof r.json, "number", `${method} ${path}: ${r.status} ${r.text}`);
+      const deadline = Date.now() + BOOT_MS;
+      for (;;) {
+        const job = (await call(cluster.port, "GET", `/2/jobs/${String(r.json)}`, {}, ssl)).json as Record<string, unknown>;
+        if (["success", "error", "canceled"].includes(job.status as string)) {
+          assert.equal(job.status, "success", `${method} ${path}: ${JSON.stringify(job.opresult)}`);
+          return job;
+        }
+        if (Date.now() > deadline) assert.fail(`${method} ${path}: job ${String(r.json)} still ${String(job.status)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     },
     async close(instances) {
       await cluster.master.close();
@@ -87,6 +97,7 @@ export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  // Half-made, the cluster would keep the test process alive: close it if enabling kvm fails.
   await cluster.ok("PUT", "/2/modify", {
     enabled_hypervisors: ["kvm", "fake"],
     hvparams: {
@@ -95,6 +106,9 @@ export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl
         root_path: "", vnc_bind_address: "127.0.0.1", kvm_flag: "disabled",
       },
     },
+  }).catch(async (err: unknown) => {
+    await cluster.close([]);
+    throw err;
   });
   return cluster;
 }
