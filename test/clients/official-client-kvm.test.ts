@@ -33,9 +33,10 @@ allOf(guest, tools, officialClient()).describe("official Ganeti RAPI client on a
     await step("create");
     let seen = await consoleMarker(consoleLog, /CORRAL_NET eth0 ip=10\.78\.0\.1\/24[\s\S]*CORRAL_READY/);
 
-    // hscan's node row: F Name t_mem n_mem i_mem …, i_mem being the running instances' memory.
+    // hscan's node row: F Name t_mem n_mem i_mem …, i_mem being the running instances' memory
+    // (-d: its cluster data file goes into the test's directory, not the working one).
     const scan = await new Promise<string>((resolve, reject) =>
-      execFile(tools.path("hscan"), ["-p", `https://127.0.0.1:${c.port}`], { timeout: 120_000 }, (err, stdout, stderr) =>
+      execFile(tools.path("hscan"), ["-p", "-d", c.dataDir, `https://127.0.0.1:${c.port}`], { timeout: 120_000 }, (err, stdout, stderr) =>
         err ? reject(new Error(`hscan: ${err.message} ${stderr}`)) : resolve(stdout)));
     // htools drops the common domain suffix from node names.
     assert.match(scan, /^\s+node1(\.corral\.test)?\s+\d+\s+\d+\s+256\s/m, scan);
