@@ -22,11 +22,12 @@ import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { cpuSecondsOf, memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import {
-  checkTargets, isAvailable, markdown, profileMarkdown, unavailable,
+  checkTargets, isAvailable, markdown, profileMarkdown, unavailable, vmMarkdown,
   type BenchResult, type BigCluster, type ClusterBuild, type Durability, type HostileRun, type Maybe, type TimedRequests,
 } from "./lib/report.ts";
 import { MASTER_NODE, instanceName } from "./lib/seed.ts";
 import { percentiles } from "./lib/stats.ts";
+import { vmMeasure, type VmMeasure } from "./lib/vm.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
@@ -67,6 +68,12 @@ const HELP = `Usage: bash bench/run.sh [options]
                          the large seeded cluster (default 2000 nodes, 100000 instances)
   --big-disk-template T  diskless or file (default file: one 1 GiB disk each)
   --no-big               skip the large cluster
+  --vm-runs N            the VM measure (issue 10): N kvm starts through Corral alternating
+                         with N raw QEMU starts of the same command line, test guest, TCG
+                         (default 3; each boot is ~10-15 s); then the master's memory with
+                         0, 1 and 2 VMs. Needs QEMU and the test guest (scripts/test-guest.sh)
+  --no-vm                skip the VM measure (always skipped in --tiny runs)
+  --only-vm              only the VM measure (results/<time>-vm.json and .md)
   --with-ganeti          start the Ganeti reference (shared/tools/ganeti-reference/up.sh) if
                          its RAPI does not answer, and stop it again afterwards
   --no-ganeti            do not measure Ganeti even if it answers
@@ -108,6 +115,9 @@ interface Options {
   bigStarts: number;
   bigLists: number;
   noBig: boolean;
+  vm: boolean;
+  vmRuns: number;
+  onlyVm: boolean;
   withGaneti: boolean;
   noGaneti: boolean;
   ganetiUrl: string;
@@ -152,6 +162,9 @@ function parseOptions(argv: string[]): Options {
       "big-instances": { type: "string" },
       "big-disk-template": { type: "string" },
       "no-big": { type: "boolean" },
+      "vm-runs": { type: "string" },
+      "no-vm": { type: "boolean" },
+      "only-vm": { type: "boolean" },
       "with-ganeti": { type: "boolean" },
       "no-ganeti": { type: "boolean" },
       "ganeti-url": { type: "string" },
@@ -189,7 +202,7 @@ function parseOptions(argv: string[]): Options {
   const slowClients = num("slow-clients", v["slow-clients"], tiny ? 40 : 300);
   const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--profile-only", "--no-readme", "--keep"].includes(a));
   return {
-    mode: v["profile-only"] ? "profile" : tiny ? "tiny" : custom ? "custom" : "full",
+    mode: v["profile-only"] ? "profile" : v["only-vm"] ? "vm" : tiny ? "tiny" : custom ? "custom" : "full",
     duration: num("duration", v.duration, tiny ? 1 : 20, 1),
     connections: num("connections", v.connections, 8, 1),
     threads: num("threads", v.threads, 1, 1),
@@ -214,6 +227,10 @@ function parseOptions(argv: string[]): Options {
     bigStarts: tiny ? 1 : 3,
     bigLists: tiny ? 2 : 5,
     noBig: v["no-big"] ?? false,
+    // A TCG boot takes ~10 s: far too long for the seconds-long --tiny run inside the test suite.
+    vm: !(v["no-vm"] ?? tiny),
+    vmRuns: num("vm-runs", v["vm-runs"], 3, 1),
+    onlyVm: v["only-vm"] ?? false,
     withGaneti: v["with-ganeti"] ?? false,
     noGaneti: v["no-ganeti"] ?? tiny,
     ganetiUrl: v["ganeti-url"] ?? GANETI_BASE,
@@ -587,6 +604,40 @@ async function ganetiMeasures(o: Options, g: GanetiHandle) {
   return { info, bulk, burst, single };
 }
 
+/** The VM measure on a master of its own (a fresh data directory, kvm enabled over RAPI). */
+async function vmRun(o: Options, work: string): Promise<Maybe<VmMeasure>> {
+  if (!o.vm) return unavailable(o.mode === "tiny" ? "skipped in --tiny runs (one TCG boot takes ~10 s)" : "skipped (--no-vm)");
+  const dir = join(work, "vm");
+  mkdirSync(dir, { recursive: true });
+  const usersFile = join(dir, "bench-users");
+  writeFileSync(usersFile, usersFileText(), { mode: 0o600 });
+  try {
+    return await vmMeasure({
+      runs: o.vmRuns, workDir: dir, auth: `${WRITER.name}:${WRITER.password}`, log,
+      startMaster: (dataDir) => startMasterProc({ dataDir, port: 0, usersFile, nodeName: MASTER_NODE }),
+    });
+  } catch (err) {
+    log(`VM measure failed: ${(err as Error).stack ?? String(err)}`);
+    return unavailable(`failed: ${(err as Error).message.split("\n")[0]}`);
+  }
+}
+
+/** --only-vm: the VM measure alone, written as <time>-vm.json and .md. */
+async function onlyVm(o: Options, stamp: string, work: string): Promise<void> {
+  const machine = describeMachine(work, REPO);
+  const started = new Date().toISOString();
+  const vm = await vmRun(o, work);
+  const result = { schema: 1, mode: o.mode, started_at: started, finished_at: new Date().toISOString(), machine: { ...machine, loadavg_end: loadAverage() }, options: { ...o, out: undefined }, vm };
+  const text = vmMarkdown(vm);
+  writeFileSync(join(o.out, `${stamp}-vm.json`), JSON.stringify(result, null, 1) + "\n");
+  writeFileSync(
+    join(o.out, `${stamp}-vm.md`),
+    `# VM measure ${stamp}\n\nCorral ${machine.corral_commit}, ${machine.nproc} × ${machine.cpu_model}, load average ${machine.loadavg_start} at the start, ${loadAverage()} at the end.\n\n${text}`,
+  );
+  process.stdout.write(text);
+  log(`results: ${join(o.out, `${stamp}-vm.json`)} and .md`);
+}
+
 /** --profile-only: seed both clusters, profile each measure, write the summaries. */
 async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: string): Promise<void> {
   await seed(smallDir, 1, o.instances, "diskless");
@@ -637,6 +688,15 @@ async function main(): Promise<void> {
   const bigDir = join(work, "big");
   const machine = describeMachine(work, REPO);
   log(`mode ${o.mode}; work in ${work}`);
+
+  if (o.onlyVm) {
+    try {
+      await onlyVm(o, stamp, work);
+    } finally {
+      if (!o.keep) rmSync(work, { recursive: true, force: true });
+    }
+    return;
+  }
 
   if (o.profileOnly) {
     try {
@@ -710,6 +770,9 @@ async function main(): Promise<void> {
     let big: Maybe<BigCluster> = unavailable("skipped (--no-big)");
     if (!o.noBig) big = await bigCluster(o, bigDir);
 
+    // ---- VMs (issue 10)
+    const vm = await vmRun(o, work);
+
     // ---- profiles
     let profs: Record<string, ProfileSummary> | undefined;
     if (o.profile) profs = await profiles(o, smallDir, o.noBig ? undefined : bigDir, join(BENCH_DIR, ".work", `profiles-${stamp}`));
@@ -743,6 +806,7 @@ async function main(): Promise<void> {
         hostile,
       },
       big,
+      vm,
       profiles: profs,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };

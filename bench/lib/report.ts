@@ -8,6 +8,7 @@ import type { MachineInfo } from "./machine.ts";
 import type { Memory } from "./master.ts";
 import type { ProfileSummary } from "./profile.ts";
 import type { Percentiles } from "./stats.ts";
+import type { VmMeasure } from "./vm.ts";
 import type { WrkResult } from "./wrk.ts";
 
 /** A measure that could not be taken, and why ("not available yet", "Ganeti not reachable"). */
@@ -98,6 +99,9 @@ export interface HostileRun {
 /** The hostile run's target (issue 9): jobs/s under attack at least this share of quiet. */
 export const HOSTILE_TARGET = 0.8;
 
+/** Issue 10: startup job → boot marker at most this multiple of raw QEMU spawn → boot marker. */
+export const VM_TARGET = 1.05;
+
 export interface BenchResult {
   schema: 1;
   mode: string;
@@ -127,6 +131,8 @@ export interface BenchResult {
     hostile?: Maybe<HostileRun>;
   };
   big: Maybe<BigCluster>;
+  /** Issue 10's VM measure; absent in results from before it existed. */
+  vm?: Maybe<VmMeasure>;
   targets: TargetRow[];
   profiles?: Record<string, ProfileSummary>;
 }
@@ -204,6 +210,7 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
       met: h.ratio >= HOSTILE_TARGET && h.burst.statuses.success === h.burst.jobs,
     });
   }
+  if (r.vm && isAvailable(r.vm)) rows.push(vmTarget(r.vm));
   if (isAvailable(r.big)) {
     const b = r.big;
     const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
@@ -326,8 +333,14 @@ export function markdown(r: BenchResult): string {
   } else {
     lines.push(`| large cluster | ${r.big.note} | | |`);
   }
+  if (r.vm) {
+    lines.push("");
+    lines.push("VMs (issue 10):");
+    lines.push("");
+    lines.push(vmMarkdown(r.vm).trimEnd());
+  }
   lines.push("");
-  lines.push("Targets of issues 5 and 9:");
+  lines.push("Targets of issues 5, 9 and 10:");
   lines.push("");
   lines.push("| target | measure | value | met |");
   lines.push("|---|---|---|---|");
@@ -381,4 +394,39 @@ export function profileMarkdown(profiles: Record<string, ProfileSummary>): strin
     out.push("");
   }
   return out.join("\n");
+}
+
+function vmTarget(v: VmMeasure): TargetRow {
+  return {
+    measure: `kvm instance (TCG, test guest): startup job → ${"CORRAL_READY"} vs raw QEMU spawn → the same (median of ${v.runs.length})`,
+    target: `≤ ${VM_TARGET}× raw QEMU (issue 10)`,
+    value: `${v.ratio.toFixed(3)}× (${ms(v.corral_ready_ms)} vs ${ms(v.raw_ready_ms)})`,
+    met: v.ratio <= VM_TARGET,
+  };
+}
+
+/** The VM measure's own table (also the whole of an --only-vm run's Markdown). */
+export function vmMarkdown(v: Maybe<VmMeasure>): string {
+  if (!isAvailable(v)) return `| VM measure | ${cell(v.note)} |\n|---|---|\n`;
+  const o = v.overhead;
+  const list = (xs: number[]) => xs.map((x) => ms(x)).join(", ");
+  const opt = (x: number | null) => (x === null ? "not seen" : ms(x));
+  const m = v.memory;
+  const lines = [
+    `${v.runs.length} starts of one kvm instance through Corral (\`PUT /2/instances/X/startup\`), alternating with ${v.runs.length} raw starts of the same QEMU command line (its own pidfile, sockets, console log and a copy of the disk), by the bench; ${cell(v.qemu_version)}, TCG, the test guest (256 MiB, 1 vCPU, one 1 GiB sparse file disk, no NIC). Times are medians; "ready" is \`CORRAL_READY\` seen in the console log (polled every 10 ms on both sides).`,
+    "",
+    "| VM measure | value |",
+    "|---|---|",
+    `| Corral: startup job submitted → \`CORRAL_READY\` | **${ms(v.corral_ready_ms)}** (${list(v.runs.map((r) => r.corral.ready_ms))}) |`,
+    `| raw QEMU: spawn → \`CORRAL_READY\` | **${ms(v.raw_ready_ms)}** (${list(v.runs.map((r) => r.raw.ready_ms))}) |`,
+    `| Corral ÷ raw | **${v.ratio.toFixed(3)}×** (goal ≤ ${VM_TARGET}×; order ${v.order.join(" · ")}) |`,
+    `| Corral: startup job submitted → job success seen by the client | ${ms(v.corral_success_ms)} (${list(v.runs.map((r) => r.corral.success_ms))}) |`,
+    `| Corral's overhead: submit → job running · → QEMU spawned · spawn → pidfile · spawn → agent's QMP connection accepted · → job ended · → client sees success | ${ms(o.submit_to_job_start_ms)} · ${ms(o.job_start_to_spawn_ms)} · ${ms(o.spawn_to_pidfile_ms)} · ${opt(o.spawn_to_qmp_connected_ms)} · ${opt(o.qmp_connected_to_job_end_ms)} · ${ms(o.job_end_to_client_ms)} (spawn → job ended ${ms(o.spawn_to_job_end_ms)}) |`,
+    `| Corral's own time: submit → QEMU spawned (delays the boot) · submit → success less QEMU's spawn → QMP connection | **${ms(o.submit_to_spawn_ms)}** · **${opt(o.own_ms)}** |`,
+    `| the guest's boot under Corral: spawn → \`CORRAL_READY\` | ${ms(o.spawn_to_ready_ms)} |`,
+    `| raw QEMU: spawn → daemonized · spawn → QMP ready (greeting + qmp_capabilities) | ${ms(v.raw_phases.daemonized_ms)} · ${ms(v.raw_phases.qmp_ready_ms)} |`,
+    `| master RSS (the node agent and its kvm driver run inside it) with 0 · 1 · 2 VMs running | ${fmt(m.master_no_vm.rss_mib)} · ${fmt(m.master_one_vm.rss_mib)} · ${fmt(m.master_two_vms.rss_mib)} MiB → **${fmt(m.master_per_vm_mib)} MiB per VM** |`,
+    `| QEMU RSS per VM, for scale | ${m.qemu_rss_mib.map((x) => `${fmt(x)} MiB`).join(", ")} |`,
+  ];
+  return lines.join("\n") + "\n";
 }
