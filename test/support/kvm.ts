@@ -1,7 +1,8 @@
 // A master whose own node runs real QEMU (TCG) for kvm instances, inside a network namespace
 // the suite creates with a bridge `br0` in it (taps, VNC and migration ports stay there, and
 // QMP and the serial console are unix sockets the test reaches from outside). The cluster has
-// kvm enabled with the test guest's kernel and initramfs as the defaults.
+// kvm enabled with the test guest's kernel and initramfs as the defaults. With `pvcConfig` the
+// master serves the PVC API too.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -22,6 +23,8 @@ export interface KvmCluster {
   readonly port: number;
   readonly dataDir: string;
   readonly netns: string;
+  /** The PVC API's port (only with `pvcConfig`). */
+  readonly pvcPort: number;
   /** The files of instance `name` on the master's node (console.log, pidfile…). */
   files(name: string): InstanceFiles;
   /** Stops the master and starts it again on the same data directory (the VMs keep running). */
@@ -34,13 +37,26 @@ export interface KvmCluster {
   close(instances: readonly string[]): Promise<void>;
 }
 
-export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl?: boolean }): Promise<KvmCluster> {
+export interface KvmClusterOptions {
+  guest: TestGuest;
+  ipPath: string;
+  ssl?: boolean;
+  /** The text of a pvc-api.yaml (test/pvc/support.ts's pvcYaml()): the master serves the PVC API too. */
+  pvcConfig?: string;
+}
+
+export async function startKvmCluster(o: KvmClusterOptions): Promise<KvmCluster> {
   const netns = `corral-kvm-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   const ip = (...args: string[]) => execFileSync(o.ipPath, args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
   const dir = mkdtempSync(join(tmpdir(), "corral-kvm-"));
   const dataDir = join(dir, "data");
   const usersFile = join(dir, "users");
   writeFileSync(usersFile, usersFileText());
+  let pvcConfigFile: string | undefined;
+  if (o.pvcConfig !== undefined) {
+    pvcConfigFile = join(dir, "pvc-api.yaml");
+    writeFileSync(pvcConfigFile, o.pvcConfig);
+  }
   ip("netns", "add", netns);
   ip("-n", netns, "link", "set", "lo", "up");
   ip("-n", netns, "link", "add", "br0", "type", "bridge");
@@ -51,6 +67,7 @@ export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl
     // Ten minutes between periodic refreshes: whatever changes sooner is seen through events.
     liveRefreshMs: 600_000,
     kvm: { netns, defaultAccelerator: "tcg" },
+    pvcConfigFile,
   };
   const kvmRoot = join(dataPaths(dataDir).nodeState, "kvm");
   const cluster: KvmCluster = {
@@ -60,6 +77,11 @@ export async function startKvmCluster(o: { guest: TestGuest; ipPath: string; ssl
     },
     dataDir,
     netns,
+    get pvcPort() {
+      const port = cluster.master.pvcPort;
+      if (port === undefined) throw new Error("this kvm cluster was started without pvcConfig");
+      return port;
+    },
     files: (name) => instanceFiles(kvmRoot, name),
     async restart() {
       await cluster.master.close();
