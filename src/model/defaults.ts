@@ -1,4 +1,5 @@
-// Default parameters of a new cluster, the same values a fresh Ganeti 3.0 cluster reports.
+// Default parameters of a new cluster, the same values a fresh Ganeti 3.0 cluster reports
+// (except kvm's migration_bandwidth, which Corral leaves unlimited).
 // Hypervisor parameter defaults per hypervisor are kept so /2/info and instance hvparams
 // have every key clients expect, even for hypervisors Corral does not enable.
 
@@ -31,7 +32,9 @@ export const DEFAULT_HVPARAMS: NestedParams = {
     "kvm_pci_reservations": 12,
     "machine_version": "",
     "mem_path": "",
-    "migration_bandwidth": 32,
+    // Corral's one departure from Ganeti's defaults (32): unlimited. Capped at 32 MiB/s a guest
+    // that dirties memory faster never converges (shared/spec/qemu/QEMU-FACTS.md §5); see README.
+    "migration_bandwidth": 0,
     "migration_caps": "",
     "migration_downtime": 30,
     "migration_mode": "live",

@@ -41,8 +41,19 @@ export const KVM_IMPLEMENTED: ReadonlySet<string> = new Set([
   "cpu_type", "kvm_flag", "kvm_path", "vnc_bind_address", "serial_console", "serial_speed",
   "disk_cache", "disk_aio", "disk_discard", "disk_type", "nic_type", "reboot_behavior",
   "user_shutdown", "kvm_extra", "migration_bandwidth", "migration_downtime", "migration_port",
-  "migration_mode",
+  "migration_mode", "migration_caps",
 ]);
+
+/**
+ * QEMU migration capabilities `migration_caps` may name (colon-separated, as in Ganeti): the
+ * ones that work over a plain TCP stream between two QEMU 7.2 processes without more setup.
+ */
+export const KVM_MIGRATION_CAPS: readonly string[] = ["postcopy-ram", "auto-converge", "xbzrle", "multifd"];
+
+/** The capabilities named by a `migration_caps` value ("" names none). */
+export function migrationCapsOf(value: unknown): string[] {
+  return typeof value === "string" && value !== "" ? value.split(":") : [];
+}
 
 /** Paths that must be absolute when set. */
 const KVM_PATHS = ["kernel_path", "initrd_path", "kvm_path"];
@@ -63,6 +74,13 @@ export function hypervisorParamProblems(hv: string, params: ParamDict): string[]
       problems.push(`Parameter '${key}' fails syntax check: must be one of ${choices.map((c) => `'${c}'`).join(", ")} (current value: '${pyStr(value)}')`);
     } else if (KVM_SUPPORTED_CHOICES[key] && !KVM_SUPPORTED_CHOICES[key].includes(value as string)) {
       problems.push(`Parameter '${key}' value '${pyStr(value)}' is not implemented by Corral's kvm hypervisor (implemented: ${KVM_SUPPORTED_CHOICES[key].join(", ")})`);
+    }
+  }
+  if ("migration_caps" in params) {
+    const caps = migrationCapsOf(params.migration_caps);
+    const unknown = caps.filter((c) => !KVM_MIGRATION_CAPS.includes(c));
+    if (typeof params.migration_caps !== "string" || unknown.length > 0 || new Set(caps).size !== caps.length) {
+      problems.push(`Parameter 'migration_caps' fails syntax check: must be a colon-separated list of distinct capabilities out of ${KVM_MIGRATION_CAPS.join(", ")} (current value: '${pyStr(params.migration_caps)}')`);
     }
   }
   for (const key of KVM_PATHS) {

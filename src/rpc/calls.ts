@@ -162,6 +162,24 @@ export interface InstanceEvents {
 
 export interface MigrationStatus {
   status: "active" | "completed" | "failed" | "cancelled";
+  // What a hypervisor that measures its migration (kvm) adds: the job log's progress lines.
+  /** precopy, or postcopy once the guest runs on the target and pulls the rest. */
+  mode?: "precopy" | "postcopy";
+  transferredMiB?: number;
+  totalMiB?: number;
+  remainingMiB?: number;
+  /** Passes over the guest's memory so far (QEMU's dirty-sync-count). */
+  pass?: number;
+  dirtyRateMiBps?: number;
+  expectedDowntimeMs?: number;
+  /** The downtime limit in force (the convergence policy may have raised it). */
+  downtimeLimitMs?: number;
+  /** Since the migration started (while active), or its whole duration (once completed). */
+  elapsedMs?: number;
+  /** The guest's pause at the switch-over (once completed). */
+  downtimeMs?: number;
+  /** Why it failed or was cancelled; what the convergence policy did. */
+  message?: string;
 }
 
 /** Where the created disk lives; the master stores `logical_id` in the config. */

@@ -52,12 +52,18 @@ describe("kvm instances on the master", () => {
     assert.match(msg4, /'disk_type' value 'scsi' is not implemented/);
     const [, msg5] = await failure(m.port, body("x5.corral.test", { hvparams: { kernel_path: "vmlinuz" } }));
     assert.match(msg5, /must be absolute/);
+    const [, msg6] = await failure(m.port, body("x7.corral.test", { hvparams: { migration_caps: "postcopy-ram:rdma-pin-all" } }));
+    assert.match(msg6, /'migration_caps' fails syntax check: must be a colon-separated list of distinct capabilities out of postcopy-ram, auto-converge, xbzrle, multifd \(current value: 'postcopy-ram:rdma-pin-all'\)/);
+    const [, msg7] = await failure(m.port, body("x8.corral.test", { hvparams: { migration_caps: "xbzrle:xbzrle" } }));
+    assert.match(msg7, /'migration_caps' fails syntax check/);
     // Defaults are fine, and implemented parameters too.
-    const ok = await runJob(m.port, "POST", "/2/instances", body("x6.corral.test", { hvparams: { vga: "", kernel_args: "console=ttyS0", disk_cache: "none" } }));
+    const ok = await runJob(m.port, "POST", "/2/instances", body("x6.corral.test", {
+      hvparams: { vga: "", kernel_args: "console=ttyS0", disk_cache: "none", migration_caps: "postcopy-ram:auto-converge" },
+    }));
     assert.equal(ok.status, "success", JSON.stringify(ok.opresult));
     // Nothing was left of the refused ones.
     const names = ((await call(m.port, "GET", "/2/instances")).json as { id: string }[]).map((i) => i.id);
-    assert.ok(!names.some((n) => /^x[1-5]\./.test(n)), names.join(","));
+    assert.ok(!names.some((n) => /^x[1-57-8]\./.test(n)), names.join(","));
   });
 
   it("checks modifications the same way", async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
+import type { KvmOptions } from "../../src/node/hypervisor/kvm/kvm.ts";
 import { instanceFiles, isInstanceQemu, readPid, type InstanceFiles } from "../../src/node/hypervisor/kvm/process.ts";
 import { call, usersFileText } from "./cluster.ts";
 import type { TestGuest } from "./test-guest.ts";
@@ -43,6 +44,10 @@ export interface KvmClusterOptions {
   ssl?: boolean;
   /** The text of a pvc-api.yaml (test/pvc/support.ts's pvcYaml()): the master serves the PVC API too. */
   pvcConfig?: string;
+  /** The master's node address (default 127.0.0.1), e.g. its end of a veth into another test namespace. */
+  nodeIp?: string;
+  /** More options of the master's own kvm hypervisor (the namespace and TCG are set). */
+  kvm?: Omit<KvmOptions, "stateDir" | "netns" | "defaultAccelerator">;
 }
 
 export async function startKvmCluster(o: KvmClusterOptions): Promise<KvmCluster> {
@@ -66,8 +71,9 @@ export async function startKvmCluster(o: KvmClusterOptions): Promise<KvmCluster>
     clusterName: "cluster.corral.test", nodeName: "node1.corral.test", log: () => undefined, announce: () => undefined,
     // Ten minutes between periodic refreshes: whatever changes sooner is seen through events.
     liveRefreshMs: 600_000,
-    kvm: { netns, defaultAccelerator: "tcg" },
+    kvm: { ...o.kvm, netns, defaultAccelerator: "tcg" },
     pvcConfigFile,
+    ...(o.nodeIp !== undefined ? { nodeIp: o.nodeIp } : {}),
   };
   const kvmRoot = join(dataPaths(dataDir).nodeState, "kvm");
   const cluster: KvmCluster = {

@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ECODE } from "../../model/errors.ts";
+import { migrationCapsOf } from "../../model/hvparams.ts";
 import type { ParamDict } from "../../model/objects.ts";
 import {
   PROTOCOL_VERSION,
@@ -423,6 +424,7 @@ export class NodeAgent implements NodeRpc {
       live: args.live === true,
       bandwidth: typeof hvp.migration_bandwidth === "number" ? hvp.migration_bandwidth : undefined,
       downtime: typeof hvp.migration_downtime === "number" ? hvp.migration_downtime : undefined,
+      caps: migrationCapsOf(hvp.migration_caps),
     };
     await this.locks.run(inst.name, () => hv.migrate(inst.name, target, options));
     return null;

@@ -27,6 +27,8 @@ export interface HvMigrateOptions {
   bandwidth?: number;
   /** Longest pause of the guest at the switch-over, ms. */
   downtime?: number;
+  /** QEMU migration capabilities (migration_caps: postcopy-ram, auto-converge…). */
+  caps?: string[];
 }
 
 /** A change to a running domain that the hypervisor noticed by itself. */

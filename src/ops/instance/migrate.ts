@@ -8,7 +8,7 @@ import { classificationOf, ECODE, OpExecError, OpPrereqError, type Ecode } from 
 import type { Instance, Node } from "../../model/objects.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { OpInstanceFailover, OpInstanceMigrate } from "../../model/opcodes/instance.ts";
-import type { InstanceSpec } from "../../rpc/calls.ts";
+import type { InstanceSpec, MigrationStatus } from "../../rpc/calls.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
 import type { LockRequest } from "../../jobs/locks.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
@@ -19,6 +19,30 @@ import {
 } from "./common.ts";
 import { iallocatorOrNode, instanceShape, relocationTarget } from "./placement.ts";
 import { setDisksActive } from "./power.ts";
+
+/** How often the job asks the source how its migration goes (the log gets a line each time). */
+const MIGRATION_POLL_MS = 500;
+
+/** Ganeti's progress line, with what Corral's kvm driver measures; null when the hypervisor measures nothing. */
+function progressLine(st: MigrationStatus): string | null {
+  if (st.transferredMiB === undefined || st.totalMiB === undefined) return null;
+  const percent = st.totalMiB > 0 ? Math.min(100, (st.transferredMiB * 100) / st.totalMiB) : 0;
+  const parts = [`${Math.round(st.transferredMiB)}/${Math.round(st.totalMiB)} MiB`, `pass ${st.pass ?? "?"}`];
+  if (st.dirtyRateMiBps !== undefined) parts.push(`dirty rate ${st.dirtyRateMiBps} MiB/s`);
+  if (st.expectedDowntimeMs !== undefined) {
+    parts.push(`expected downtime ${st.expectedDowntimeMs} ms${st.downtimeLimitMs !== undefined ? ` (limit ${st.downtimeLimitMs} ms)` : ""}`);
+  }
+  parts.push(st.mode ?? "precopy");
+  return `* memory transfer progress: ${percent.toFixed(2)} % (${parts.join(", ")})`;
+}
+
+/** The final figures for the log line that ends the memory transfer ("" when there are none). */
+function summaryOf(st: MigrationStatus): string {
+  if (st.elapsedMs === undefined) return "";
+  const sent = st.transferredMiB !== undefined ? `, ${Math.round(st.transferredMiB)} MiB sent` : "";
+  const downtime = st.downtimeMs !== undefined ? `, downtime ${st.downtimeMs} ms` : "";
+  return `: ${st.mode ?? "precopy"}, total time ${(st.elapsedMs / 1000).toFixed(2)} s${downtime}${sent}`;
+}
 
 /** What migrate and failover share of their opcodes. */
 interface MoveOp {
@@ -206,19 +230,27 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     await abort(err.message, err.failureEcode);
   }
   ctx.feedback("* starting memory transfer");
+  let final: MigrationStatus;
   for (;;) {
-    let status: string;
+    let st: MigrationStatus;
     try {
-      status = (await src.migrationStatus({ instance: spec })).status;
+      st = await src.migrationStatus({ instance: spec });
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
       return abort(err.message, err.failureEcode);
     }
-    if (status === "completed") break;
-    if (status !== "active") return abort("hypervisor returned failure");
-    await new Promise((r) => setTimeout(r, 200));
+    // What the source's convergence policy did (a postcopy switch, a raised downtime limit).
+    if ((st.status === "active" || st.status === "completed") && st.message) ctx.feedback(`* ${st.message}`);
+    if (st.status === "completed") {
+      final = st;
+      break;
+    }
+    if (st.status !== "active") return abort(st.message ?? "hypervisor returned failure");
+    const line = progressLine(st);
+    if (line) ctx.feedback(line);
+    await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS));
   }
-  ctx.feedback("* memory transfer complete");
+  ctx.feedback(`* memory transfer complete${summaryOf(final)}`);
   const errors: string[] = [];
   try {
     await dst.finalizeMigrationDst({ instance: spec, info, success: true });

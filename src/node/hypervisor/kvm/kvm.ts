@@ -13,6 +13,7 @@ import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { ECODE, type Ecode } from "../../../model/errors.ts";
+import { migrationCapsOf } from "../../../model/hvparams.ts";
 import type { AttachedDisk, ConsoleInfo, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../../rpc/errors.ts";
 import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
@@ -26,6 +27,7 @@ import {
   type InstanceFiles, instanceDirs, instanceFiles, isAlive, isInstanceQemu, processUptime, readPid, readRuntimeText,
   removeStaleFiles, residentMiB, signalQemu, socketPathProblem, startDaemonized, waitForExit,
 } from "./process.ts";
+import { migrationCapabilities, OutgoingMigration, statusOf } from "./migration.ts";
 import { createTap, removeTap, tapName } from "./taps.ts";
 
 export const KVM_HV = "kvm";
@@ -39,6 +41,8 @@ export interface KvmOptions {
   netns?: string;
   /** Address a migration target listens on (default 0.0.0.0). */
   migrationBindAddress?: string;
+  /** The shortest time a precopy migration may take before it is cancelled, ms (default 60 s; see migration.ts). */
+  migrationDeadlineFloorMs?: number;
   /** Deadline of each QMP command, ms (default 10 s). */
   qmpTimeoutMs?: number;
   /** How long QEMU may take to build the machine and daemonize, ms (default 60 s). */
@@ -98,6 +102,8 @@ export class KvmHypervisor implements Hypervisor {
   private readonly root: string;
   private readonly options: Required<Omit<KvmOptions, "netns">> & { netns?: string };
   private readonly domains = new Map<string, Domain>();
+  /** Migrations leaving this node, until finalizeMigrationSource. */
+  private readonly outgoing = new Map<string, OutgoingMigration>();
   private readonly events = new EventEmitter<{ event: [HvEvent] }>();
   private readonly ready: Promise<void>;
   private readonly poller: NodeJS.Timeout;
@@ -106,7 +112,7 @@ export class KvmHypervisor implements Hypervisor {
   constructor(opts: KvmOptions) {
     this.root = opts.stateDir;
     this.options = {
-      defaultAccelerator: "tcg", migrationBindAddress: "0.0.0.0", qmpTimeoutMs: 10_000, startTimeoutMs: 60_000, unplugTimeoutMs: 20_000, ...opts,
+      defaultAccelerator: "tcg", migrationBindAddress: "0.0.0.0", migrationDeadlineFloorMs: 60_000, qmpTimeoutMs: 10_000, startTimeoutMs: 60_000, unplugTimeoutMs: 20_000, ...opts,
     };
     this.ready = this.adoptAll();
     this.poller = setInterval(() => void this.poll(), POLL_MS).unref();
@@ -279,7 +285,7 @@ export class KvmHypervisor implements Hypervisor {
     await this.saveRuntime(d);
   }
 
-  // --- migration (precopy; the convergence policy comes with the live-migration work)
+  // --- migration (the source's side and its convergence policy: migration.ts)
 
   async migrationInfo(name: string): Promise<string> {
     const d = await this.domain(name, "migrate");
@@ -295,7 +301,8 @@ export class KvmHypervisor implements Hypervisor {
     const mi = parseMigrationInfo(info);
     const d = await this.launch(instance, { memory: mi.memory, vcpus: mi.vcpus, disks, paused: false, incoming: true, slots: mi.slots });
     try {
-      await d.qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "events", state: true }] });
+      // Capabilities go on both sides (postcopy needs the target's consent too).
+      await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps)));
       await d.qmp.execute("migrate-incoming", { uri: `tcp:${this.options.migrationBindAddress}:${migrationPort(instance)}` });
     } catch (err) {
       d.silent = true;
@@ -306,24 +313,24 @@ export class KvmHypervisor implements Hypervisor {
 
   async migrate(name: string, target: string, options: HvMigrateOptions): Promise<void> {
     const d = await this.domain(name, "migrate");
-    const port = migrationPort(d.runtime.instance);
-    const parameters: Record<string, number> = {};
-    if (options.bandwidth !== undefined) parameters["max-bandwidth"] = (options.bandwidth === 0 ? 10 * 1024 : options.bandwidth) * MiB;
-    if (options.downtime !== undefined) parameters["downtime-limit"] = options.downtime;
-    await d.qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "events", state: true }] });
-    if (Object.keys(parameters).length > 0) await d.qmp.execute("migrate-set-parameters", parameters);
-    if (!options.live) await d.qmp.execute("stop");
+    this.outgoing.get(name)?.stop();
+    const migration = new OutgoingMigration(d.qmp, {
+      name, bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: options.caps ?? [],
+      memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs,
+    });
     const host = target.includes(":") ? `[${target}]` : target;
-    await d.qmp.execute("migrate", { uri: `tcp:${host}:${port}` });
+    await migration.start(`tcp:${host}:${migrationPort(d.runtime.instance)}`, options.live);
+    this.outgoing.set(name, migration);
   }
 
   async migrationStatus(name: string): Promise<MigrationStatus> {
     await this.ready;
+    const watched = this.outgoing.get(name);
+    if (watched) return watched.status();
+    // Not started by this driver (an agent restarted meanwhile): QEMU's own word.
     const d = this.domains.get(name);
-    if (!d || !d.qmp.connected) return { status: "failed" };
-    const { status } = await d.qmp.execute<{ status?: string }>("query-migrate");
-    if (status === "completed" || status === "failed" || status === "cancelled") return { status };
-    return { status: status === undefined || status === "none" ? "failed" : "active" };
+    if (!d || !d.qmp.connected) return { status: "failed", message: `instance ${name} is not running on this node` };
+    return statusOf(await d.qmp.execute("query-migrate"), false);
   }
 
   async finalizeMigrationDst(instance: InstanceSpec, _info: string, success: boolean): Promise<void> {
@@ -346,6 +353,8 @@ export class KvmHypervisor implements Hypervisor {
 
   async finalizeMigrationSource(name: string, success: boolean): Promise<void> {
     await this.ready;
+    this.outgoing.get(name)?.stop();
+    this.outgoing.delete(name);
     const d = this.domains.get(name);
     if (!d) return;
     if (success) {
@@ -552,6 +561,7 @@ export class KvmHypervisor implements Hypervisor {
     if (isAlive(d.pid)) return;
     d.exited = true;
     if (this.domains.get(d.name) === d) this.domains.delete(d.name);
+    this.outgoing.get(d.name)?.stop(`QEMU (pid ${d.pid}) exited during the migration`);
     d.qmp.close();
     await this.cleanup(d.files, d.runtime);
     if (d.silent || d.state === "incoming") return;

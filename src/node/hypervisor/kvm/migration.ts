@@ -1,0 +1,223 @@
+// Outgoing live migration of a kvm domain and the convergence policy that never leaves one
+// hanging. QEMU never reports a precopy that does not converge: it stays `active` forever
+// (shared/spec/qemu/QEMU-FACTS.md §5). So the source side watches query-migrate itself and,
+// once a pass (dirty-sync-count) has ended with the expected downtime still above the limit:
+//   1. with postcopy-ram allowed (migration_caps), it switches to postcopy at pass 2 or later
+//      (Ganeti's threshold): the guest runs on the target at once and pulls what is missing;
+//   2. else, unless the user chose auto-converge (QEMU then throttles the vCPUs itself), it
+//      doubles the downtime limit, once per pass, up to DOWNTIME_ESCALATION × migration_downtime.
+//      A longer but bounded pause beats auto-converge, which measured 82–102 s with the guest
+//      throttled to 99 % for tens of seconds;
+//   3. past a deadline derived from memory size and bandwidth (never under a floor) it cancels:
+//      the source runs on, the target QEMU exits by itself. A postcopy is never cancelled:
+//      neither side would hold the whole guest.
+
+import { KVM_MIGRATION_CAPS } from "../../../model/hvparams.ts";
+import type { MigrationStatus } from "../../../rpc/calls.ts";
+import { errText } from "../../util/fsutil.ts";
+import type { QmpClient } from "../qmp.ts";
+
+const MiB = 1024 * 1024;
+/** How often the policy looks at the migration (the job log wants a line at least every second). */
+const WATCH_MS = 250;
+/** Ganeti's _POSTCOPY_SYNC_COUNT_THRESHOLD: postcopy no earlier than this pass. */
+const POSTCOPY_FROM_PASS = 2;
+/** Downtime escalation starts once the first full copy and one re-copy did not converge. */
+const ESCALATE_FROM_PASS = 3;
+/** The downtime limit may grow up to this many times migration_downtime (30 ms → 300 ms, QEMU's own default). */
+export const DOWNTIME_ESCALATION = 10;
+/** "Unlimited" bandwidth as QEMU is given it (its parameter has no "no limit" value in 7.2). */
+const UNLIMITED_MIBPS = 10 * 1024;
+/** The link speed a deadline assumes when the bandwidth is unlimited: about 1 GbE. */
+const ASSUMED_LINK_MIBPS = 100;
+/** A deadline leaves time for this many full copies of the guest's memory. */
+const DEADLINE_COPIES = 3;
+/** Consecutive failed query-migrate calls after which the migration counts as failed. */
+const MAX_QUERY_FAILURES = 5;
+
+/** The part of QEMU's query-migrate answer the policy reads. */
+interface QueryMigrate {
+  status?: string;
+  "total-time"?: number;
+  "expected-downtime"?: number;
+  downtime?: number;
+  "error-desc"?: string;
+  ram?: {
+    transferred: number;
+    remaining: number;
+    total: number;
+    "dirty-sync-count": number;
+    "dirty-pages-rate": number;
+    "page-size"?: number;
+  };
+}
+
+export interface OutgoingOptions {
+  /** The instance, for messages. */
+  name: string;
+  /** MiB/s; 0 = unlimited. */
+  bandwidth: number;
+  /** migration_downtime, ms. */
+  downtimeMs: number;
+  /** migration_caps, already validated. */
+  caps: readonly string[];
+  /** The guest's memory, MiB (for the deadline). */
+  memoryMiB: number;
+  /** The shortest deadline, ms. */
+  deadlineFloorMs: number;
+}
+
+/** migrate-set-capabilities' argument: events always, each known capability on or off (a previous migration's stay set otherwise). */
+export function migrationCapabilities(caps: readonly string[]): { capabilities: { capability: string; state: boolean }[] } {
+  return {
+    capabilities: [
+      { capability: "events", state: true },
+      ...KVM_MIGRATION_CAPS.map((capability) => ({ capability, state: caps.includes(capability) })),
+    ],
+  };
+}
+
+/** How long a precopy may take before it is cancelled, ms. */
+export function migrationDeadlineMs(memoryMiB: number, bandwidth: number, floorMs: number): number {
+  const rate = bandwidth > 0 ? bandwidth : ASSUMED_LINK_MIBPS;
+  return Math.max(floorMs, Math.ceil((DEADLINE_COPIES * memoryMiB * 1000) / rate));
+}
+
+const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
+
+/** A MigrationStatus out of one query-migrate answer. */
+export function statusOf(q: QueryMigrate, postcopy: boolean): MigrationStatus {
+  const s = q.status;
+  const status: MigrationStatus["status"] =
+    s === "completed" || s === "failed" || s === "cancelled" ? s : s === undefined || s === "none" ? "failed" : "active";
+  const out: MigrationStatus = { status, mode: postcopy || s === "postcopy-active" ? "postcopy" : "precopy" };
+  const ram = q.ram;
+  if (ram) {
+    out.transferredMiB = mib(ram.transferred);
+    out.totalMiB = mib(ram.total);
+    out.remainingMiB = mib(ram.remaining);
+    out.pass = ram["dirty-sync-count"];
+    out.dirtyRateMiBps = mib(ram["dirty-pages-rate"] * (ram["page-size"] ?? 4096));
+  }
+  if (q["expected-downtime"] !== undefined) out.expectedDowntimeMs = q["expected-downtime"];
+  if (q["total-time"] !== undefined) out.elapsedMs = q["total-time"];
+  if (s === "completed" && q.downtime !== undefined) out.downtimeMs = q.downtime;
+  if (s === "failed" && q["error-desc"]) out.message = q["error-desc"];
+  return out;
+}
+
+/** One migration leaving this node: started, watched and steered until it ends. */
+export class OutgoingMigration {
+  private readonly deadlineMs: number;
+  private readonly postcopyAllowed: boolean;
+  private readonly escalationAllowed: boolean;
+  private readonly downtimeCeilingMs: number;
+  private downtimeLimitMs: number;
+  private startedAt = 0;
+  private lastPass = 0;
+  private postcopy = false;
+  private cancelReason: string | null = null;
+  private queryFailures = 0;
+  private notes: string[] = [];
+  private latest: MigrationStatus = { status: "active", mode: "precopy" };
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private readonly qmp: QmpClient;
+  private readonly o: OutgoingOptions;
+
+  constructor(qmp: QmpClient, o: OutgoingOptions) {
+    this.qmp = qmp;
+    this.o = o;
+    this.deadlineMs = migrationDeadlineMs(o.memoryMiB, o.bandwidth, o.deadlineFloorMs);
+    this.postcopyAllowed = o.caps.includes("postcopy-ram");
+    this.escalationAllowed = !o.caps.includes("auto-converge");
+    this.downtimeLimitMs = o.downtimeMs;
+    this.downtimeCeilingMs = o.downtimeMs * DOWNTIME_ESCALATION;
+  }
+
+  /** Sets capabilities and parameters, starts the migration to `uri` and begins watching it. */
+  async start(uri: string, live: boolean): Promise<void> {
+    const bandwidth = this.o.bandwidth > 0 ? this.o.bandwidth : UNLIMITED_MIBPS;
+    await this.qmp.execute("migrate-set-capabilities", migrationCapabilities(this.o.caps));
+    await this.qmp.execute("migrate-set-parameters", { "max-bandwidth": bandwidth * MiB, "downtime-limit": this.downtimeLimitMs });
+    if (!live) await this.qmp.execute("stop");
+    this.startedAt = Date.now();
+    await this.qmp.execute("migrate", { uri });
+    this.schedule();
+  }
+
+  /** The figures of the last look (the job log's progress line). */
+  status(): MigrationStatus {
+    const s: MigrationStatus = { ...this.latest, downtimeLimitMs: this.downtimeLimitMs };
+    const message = [this.latest.message, ...this.notes].filter((m) => m).join("; ");
+    this.notes = [];
+    if (message) s.message = message;
+    return s;
+  }
+
+  /** Stops watching (the migration ended, or its QEMU is gone: then it failed). */
+  stop(why?: string): void {
+    clearTimeout(this.timer);
+    if (!this.ended && why !== undefined) this.latest = { ...this.latest, status: "failed", message: why };
+    this.ended = true;
+  }
+
+  private schedule(): void {
+    if (!this.ended) this.timer = setTimeout(() => void this.look(), WATCH_MS).unref();
+  }
+
+  private async look(): Promise<void> {
+    let q: QueryMigrate;
+    try {
+      q = await this.qmp.execute<QueryMigrate>("query-migrate", undefined, { timeoutMs: 5000 });
+      this.queryFailures = 0;
+    } catch (err) {
+      if (++this.queryFailures >= MAX_QUERY_FAILURES) this.stop(`QEMU does not answer query-migrate: ${errText(err)}`);
+      return this.schedule();
+    }
+    const s = statusOf(q, this.postcopy);
+    if (s.elapsedMs === undefined) s.elapsedMs = Date.now() - this.startedAt;
+    if (s.status === "cancelled" && this.cancelReason) s.message = this.cancelReason;
+    this.latest = s;
+    if (s.status !== "active") return this.stop();
+    try {
+      await this.steer(q, s);
+    } catch (err) {
+      this.notes.push(`convergence policy: ${errText(err)}`);
+    }
+    this.schedule();
+  }
+
+  /** The convergence policy (see the top of this file). */
+  private async steer(q: QueryMigrate, s: MigrationStatus): Promise<void> {
+    if (q.status === "postcopy-active" || this.postcopy || this.cancelReason) return;
+    if ((s.elapsedMs ?? 0) > this.deadlineMs) {
+      this.cancelReason = this.noConvergence(s);
+      await this.qmp.execute("migrate_cancel");
+      return;
+    }
+    const pass = s.pass ?? 0;
+    if (q.status !== "active" || pass <= this.lastPass) return;
+    this.lastPass = pass;
+    const expected = s.expectedDowntimeMs;
+    if (expected === undefined || expected <= this.downtimeLimitMs) return;
+    if (this.postcopyAllowed && pass >= POSTCOPY_FROM_PASS) {
+      await this.qmp.execute("migrate-start-postcopy");
+      this.postcopy = true;
+      this.notes.push(`switching to postcopy at pass ${pass}: expected downtime ${expected} ms is over the ${this.downtimeLimitMs} ms limit`);
+    } else if (this.escalationAllowed && pass >= ESCALATE_FROM_PASS && this.downtimeLimitMs < this.downtimeCeilingMs) {
+      const limit = Math.min(this.downtimeCeilingMs, this.downtimeLimitMs * 2);
+      await this.qmp.execute("migrate-set-parameters", { "downtime-limit": limit });
+      this.notes.push(`raising the downtime limit from ${this.downtimeLimitMs} to ${limit} ms at pass ${pass}: expected downtime ${expected} ms`);
+      this.downtimeLimitMs = limit;
+    }
+  }
+
+  private noConvergence(s: MigrationStatus): string {
+    const bandwidth = this.o.bandwidth > 0 ? `${this.o.bandwidth} MiB/s` : "unlimited bandwidth";
+    return `migration did not converge within ${Math.round(this.deadlineMs / 1000)} s (the deadline for ${this.o.memoryMiB} MiB at ${bandwidth}, `
+      + `at least ${Math.round(this.o.deadlineFloorMs / 1000)} s): pass ${s.pass ?? "?"}, ${s.remainingMiB ?? "?"} of ${s.totalMiB ?? "?"} MiB left, `
+      + `guest dirtying ${s.dirtyRateMiBps ?? "?"} MiB/s, expected downtime ${s.expectedDowntimeMs ?? "?"} ms over the ${this.downtimeLimitMs} ms limit`
+      + `${this.postcopyAllowed ? "" : " (postcopy-ram not in migration_caps)"}; cancelled, the instance runs on on the source node`;
+  }
+}
