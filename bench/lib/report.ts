@@ -419,11 +419,14 @@ export function vmMarkdown(v: Maybe<VmMeasure>): string {
     "|---|---|",
     `| Corral: startup job submitted → \`CORRAL_READY\` | **${ms(v.corral_ready_ms)}** (${list(v.runs.map((r) => r.corral.ready_ms))}) |`,
     `| raw QEMU: spawn → \`CORRAL_READY\` | **${ms(v.raw_ready_ms)}** (${list(v.runs.map((r) => r.raw.ready_ms))}) |`,
-    `| Corral ÷ raw | **${v.ratio.toFixed(3)}×** (goal ≤ ${VM_TARGET}×; order ${v.order.join(" · ")}) |`,
+    `| Corral ÷ raw | **${v.ratio.toFixed(3)}×** (goal ≤ ${VM_TARGET}×; order ${v.order.join(" · ")})${v.paired_ratio !== undefined ? `; median of the pairs' own ratios ${v.paired_ratio.toFixed(3)}×` : ""} |`,
     `| Corral: startup job submitted → job success seen by the client | ${ms(v.corral_success_ms)} (${list(v.runs.map((r) => r.corral.success_ms))}) |`,
     `| Corral's overhead: submit → job running · → QEMU spawned · spawn → pidfile · spawn → agent's QMP connection accepted · → job ended · → client sees success | ${ms(o.submit_to_job_start_ms)} · ${ms(o.job_start_to_spawn_ms)} · ${ms(o.spawn_to_pidfile_ms)} · ${opt(o.spawn_to_qmp_connected_ms)} · ${opt(o.qmp_connected_to_job_end_ms)} · ${ms(o.job_end_to_client_ms)} (spawn → job ended ${ms(o.spawn_to_job_end_ms)}) |`,
     `| Corral's own time: submit → QEMU spawned (delays the boot) · submit → success less QEMU's spawn → QMP connection | **${ms(o.submit_to_spawn_ms)}** · **${opt(o.own_ms)}** |`,
     `| the guest's boot under Corral: spawn → \`CORRAL_READY\` | ${ms(o.spawn_to_ready_ms)} |`,
+    ...(v.guest_uptime_s
+      ? [`| the guest's own uptime at \`CORRAL_READY\` (its kernel's start → ready; the rest of spawn → ready is firmware and loading the kernel), Corral · raw | ${v.guest_uptime_s.corral ?? "?"} s · ${v.guest_uptime_s.raw ?? "?"} s (${v.runs.map((r) => `${r.corral.guest_uptime_s ?? "?"}/${r.raw.guest_uptime_s ?? "?"}`).join(", ")}) |`]
+      : []),
     `| raw QEMU: spawn → daemonized · spawn → QMP ready (greeting + qmp_capabilities) | ${ms(v.raw_phases.daemonized_ms)} · ${ms(v.raw_phases.qmp_ready_ms)} |`,
     `| master RSS (the node agent and its kvm driver run inside it) with 0 · 1 · 2 VMs running | ${fmt(m.master_no_vm.rss_mib)} · ${fmt(m.master_one_vm.rss_mib)} · ${fmt(m.master_two_vms.rss_mib)} MiB → **${fmt(m.master_per_vm_mib)} MiB per VM** |`,
     `| QEMU RSS per VM, for scale | ${m.qemu_rss_mib.map((x) => `${fmt(x)} MiB`).join(", ")} |`,

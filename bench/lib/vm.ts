@@ -60,6 +60,8 @@ export interface CorralStart {
   qmp_connected_ms: number | null;
   /** ready_ms − spawn_ms: the guest's part, comparable with the raw run. */
   spawn_to_ready_ms: number;
+  /** The guest's uptime when it printed CORRAL_READY (its kernel's start → ready), s. */
+  guest_uptime_s: number | null;
   qemu_rss_mib: number;
 }
 
@@ -70,6 +72,7 @@ export interface RawStart {
   /** QMP greeting read and qmp_capabilities answered (the bench's own client, as a manager would). */
   qmp_ready_ms: number;
   ready_ms: number;
+  guest_uptime_s: number | null;
   qemu_rss_mib: number;
 }
 
@@ -92,6 +95,8 @@ export interface VmMeasure {
   raw_ready_ms: number;
   /** corral_ready_ms ÷ raw_ready_ms (goal ≤ 1.05). */
   ratio: number;
+  /** The median of each pair's own Corral ÷ raw (the two starts of a pair ran back to back); absent in older results. */
+  paired_ratio?: number;
   /** Medians of Corral's own phases, ms. */
   overhead: {
     /** Submit → QEMU spawned: the only part that delays the guest's boot. */
@@ -110,6 +115,8 @@ export interface VmMeasure {
   };
   /** Raw QEMU's own spawn → daemonized and spawn → QMP ready (medians), for scale. */
   raw_phases: { daemonized_ms: number; qmp_ready_ms: number };
+  /** Medians of the guest's own uptime at CORRAL_READY (kernel start → ready), s: the kernel's part of the boot; absent in older results. */
+  guest_uptime_s?: { corral: number | null; raw: number | null };
   memory: {
     /** The master's process (RAPI, jobs and the node agent with its kvm driver): no VM running. */
     master_no_vm: Memory;
@@ -180,6 +187,12 @@ async function markerAt(file: string, from: number, timeoutMs: number): Promise<
     await sleep(CONSOLE_POLL_MS);
   }
   throw new Error(`no ${MARKER} in ${file} within ${timeoutMs} ms`);
+}
+
+/** The guest's own uptime in its CORRAL_READY line (kernel start → ready, s), after `from` bytes. */
+function guestUptime(file: string, from: number): number | null {
+  const m = /CORRAL_READY uptime=([\d.]+)/.exec(readFileSync(file).subarray(from).toString("latin1"));
+  return m ? Number(m[1]) : null;
 }
 
 const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
@@ -277,6 +290,7 @@ class Vm {
       qmp_socket_ms: r1(mtime(f.qmp) - t0),
       qmp_connected_ms: qmpAt === null ? null : qmpAt - t0,
       spawn_to_ready_ms: r1(readyAt - spawn),
+      guest_uptime_s: guestUptime(f.console, from),
       qemu_rss_mib: pid !== null && isInstanceQemu(pid, f.pidfile) ? memoryOf(pid).rss_mib : 0,
     };
   }
@@ -345,7 +359,7 @@ async function rawStart(binary: string, args: string[], f: InstanceFiles): Promi
     const rss = pid !== null && isInstanceQemu(pid, f.pidfile) ? memoryOf(pid).rss_mib : 0;
     await qmp.execute("quit").catch(() => undefined); // the connection may close before the answer
     for (let i = 0; i < 250 && pid !== null && isAlive(pid); i++) await sleep(20);
-    return { daemonized_ms: daemonized - t0, qmp_ready_ms: qmpReady - t0, ready_ms: readyAt - t0, qemu_rss_mib: rss };
+    return { daemonized_ms: daemonized - t0, qmp_ready_ms: qmpReady - t0, ready_ms: readyAt - t0, guest_uptime_s: guestUptime(f.console, 0), qemu_rss_mib: rss };
   } finally {
     qmp.close();
     await killQemu(f);
@@ -458,6 +472,7 @@ export async function vmMeasure(o: VmOptions): Promise<Maybe<VmMeasure>> {
       corral_success_ms: med((r) => r.corral.success_ms),
       raw_ready_ms: rawReady,
       ratio: Math.round((corralReady / rawReady) * 1000) / 1000,
+      paired_ratio: Math.round(median(runs.map((r) => r.corral.ready_ms / r.raw.ready_ms)) * 1000) / 1000,
       overhead: {
         submit_to_spawn_ms: med((r) => r.corral.spawn_ms),
         own_ms: connected ? med((r) => r.corral.success_ms - (r.corral.qmp_connected_ms! - r.corral.spawn_ms)) : null,
@@ -469,6 +484,10 @@ export async function vmMeasure(o: VmOptions): Promise<Maybe<VmMeasure>> {
         spawn_to_job_end_ms: med((r) => r.corral.job_ended_ms - r.corral.spawn_ms),
         job_end_to_client_ms: med((r) => r.corral.success_ms - r.corral.job_ended_ms),
         spawn_to_ready_ms: med((r) => r.corral.spawn_to_ready_ms),
+      },
+      guest_uptime_s: {
+        corral: runs.every((r) => r.corral.guest_uptime_s !== null) ? median(runs.map((r) => r.corral.guest_uptime_s!)) : null,
+        raw: runs.every((r) => r.raw.guest_uptime_s !== null) ? median(runs.map((r) => r.raw.guest_uptime_s!)) : null,
       },
       raw_phases: { daemonized_ms: med((r) => r.raw.daemonized_ms), qmp_ready_ms: med((r) => r.raw.qmp_ready_ms) },
       memory: {
