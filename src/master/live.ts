@@ -13,8 +13,8 @@ import type { NodeConnections } from "./nodes.ts";
 const REFRESH_CONCURRENCY = 64;
 /** How long one instanceEvents long poll waits, seconds. */
 const EVENT_POLL_S = 25;
-/** The longest pause between tries to reach an agent that does not answer its event poll. */
-const EVENT_RETRY_MAX_MS = 10_000;
+/** Tries (0.5, 1, 2 s apart) before the event poll of an agent that stopped answering ends. */
+const EVENT_RETRIES = 3;
 /** A node that has not answered by then counts as not answering (its call may still finish). */
 const REFRESH_TIMEOUT_MS = 5_000;
 
@@ -110,6 +110,7 @@ export class LiveMonitor implements LiveState {
       }
     });
     this.rebuild();
+    this.syncWatchers();
   }
 
   /** Refreshes everything every `intervalMs` until stopped. */
@@ -154,7 +155,10 @@ export class LiveMonitor implements LiveState {
       }
     }
     for (const node of nodes.values()) {
-      if (node.offline || this.watchers.has(node.uuid)) continue;
+      // Only agents that answered the last refresh: an unreachable one is retried by the
+      // periodic refresh, not by a long poll per node (2,000 dead nodes would be 2,000 loops).
+      const report = this.reports.get(node.uuid);
+      if (node.offline || this.watchers.has(node.uuid) || !report || report.live.offline === true) continue;
       const c = new AbortController();
       this.watchers.set(node.uuid, c);
       void this.watchNode(node.uuid, c.signal);
@@ -180,9 +184,13 @@ export class LiveMonitor implements LiveState {
         await this.refresh([uuid]);
         for (const e of r.events) for (const l of this.eventListeners) l(uuid, e);
       } catch {
-        // An unreachable agent: try again, less and less often (the periodic refresh marks it down).
-        failures++;
-        await sleep(Math.min(EVENT_RETRY_MAX_MS, 250 * 2 ** failures), undefined, { signal }).catch(() => undefined);
+        // An agent that stopped answering: a few more tries, then the periodic refresh takes
+        // over (it marks the node down, and starts a watcher again once it answers).
+        if (++failures > EVENT_RETRIES) {
+          if (this.watchers.get(uuid)?.signal === signal) this.watchers.delete(uuid);
+          return;
+        }
+        await sleep(250 * 2 ** failures, undefined, { signal }).catch(() => undefined);
       }
     }
   }
