@@ -5,7 +5,7 @@
 // node name, or not there at all; names and addresses already in use.
 
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { runNodeAgent } from "../../src/node/index.ts";
 import { generateClusterCert, saveClusterCert } from "../../src/rpc/index.ts";
 import { call, startTestMaster, USERS, type TestMaster } from "../support/cluster.ts";
 import { startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
+import { startAgentProcess } from "../support/process.ts";
 
 const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 
@@ -29,26 +30,6 @@ function corral(args: string[]): Promise<{ code: number; out: string }> {
   });
 }
 
-/** Starts `corral node-agent` and resolves with its endpoint once it listens. */
-function startAgentProcess(args: string[]): Promise<{ child: ChildProcess; endpoint: string }> {
-  const child = spawn(CORRAL, ["node-agent", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error(`agent did not start: ${seen}`)), 30_000);
-    child.stderr.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      const m = /listening on (https:\/\/\S+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, endpoint: m[1] });
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited with ${code}: ${seen}`));
-    });
-  });
-}
 
 describe("a cluster built by hand with the corral command", () => {
   let t: TestMaster;

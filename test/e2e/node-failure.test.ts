@@ -6,20 +6,19 @@
 // ECODE_ENVIRON and a message naming the node. A killed agent's job fails the same way.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { addNode } from "../../src/client/nodes.ts";
 import { RapiClient } from "../../src/client/rapi.ts";
 import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { callTimeoutMs, type RpcCall } from "../../src/rpc/index.ts";
 import { call, startTestMaster, USERS, waitJob, type TestMaster } from "../support/cluster.ts";
 import { injectInstance } from "../support/multinode.ts";
+import { startAgentProcess } from "../support/process.ts";
 
-const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 /** The test's cap on every node call's deadline: long enough for a loaded machine, short enough to wait for. */
 const DEADLINE_MS = 3_000;
 /** What "promptly" means for jobs that do not need the frozen node. */
@@ -28,26 +27,9 @@ const PROMPT_MS = 2_000;
 /** Starts `corral node-agent` for `name`; resolves with the process and its endpoint. */
 function startAgent(name: string, stateDir: string, dataDir: string): Promise<{ child: ChildProcess; endpoint: string }> {
   const { cert, key } = clusterCertPaths(dataDir);
-  const child = spawn(CORRAL, [
-    "node-agent", "-b", "127.0.0.1", "-p", "0", "--state-dir", stateDir, "--node-name", name,
-    "--cluster-cert", cert, "--cluster-key", key, "--memory", "8192",
-  ], { stdio: ["ignore", "ignore", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error(`agent ${name} did not start: ${seen}`)), 30_000);
-    child.stderr!.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      const m = /listening on (https:\/\/\S+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, endpoint: m[1] });
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent ${name} exited with ${code}: ${seen}`));
-    });
-  });
+  return startAgentProcess([
+    "-b", "127.0.0.1", "-p", "0", "--state-dir", stateDir, "--node-name", name, "--cluster-cert", cert, "--cluster-key", key, "--memory", "8192",
+  ]);
 }
 
 /** Ends a process this test started, thawing it first if it is frozen. */

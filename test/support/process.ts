@@ -50,3 +50,24 @@ export function rssMiB(pid: number): number {
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
 }
+
+/** Starts `corral node-agent ARGS…`; resolves with the process and the endpoint it listens on. */
+export function startAgentProcess(args: readonly string[]): Promise<{ child: ChildProcess; endpoint: string }> {
+  const child = spawn(CORRAL, ["node-agent", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`agent ${args.join(" ")} did not start: ${seen}`)), 30_000);
+    child.stderr!.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = /listening on (https:\/\/\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, endpoint: m[1] });
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited with ${code}: ${seen}`));
+    });
+  });
+}
