@@ -62,6 +62,11 @@ Agent options:
       --shared-file-storage-dir DIR
                                where sharedfile disks live: the same shared file system on
                                every node (default STATE_DIR/shared-file-storage)
+      --kvm-netns NAME         run the kvm hypervisor's QEMU processes and taps inside the
+                               existing network namespace NAME (tests)
+      --kvm-migration-deadline-floor MS
+                               the shortest time a kvm precopy migration may take before it
+                               is cancelled (default 60000)
 ${NETWORK_USAGE}
 
 corral node add options:
@@ -99,6 +104,8 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
       memory: { type: "string" },
       "file-storage-dir": { type: "string" },
       "shared-file-storage-dir": { type: "string" },
+      "kvm-netns": { type: "string" },
+      "kvm-migration-deadline-floor": { type: "string" },
       ...NETWORK_OPTIONS,
     },
   });
@@ -124,6 +131,12 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
     memoryTotal: intOption("memory", v.memory),
     fileStorageDir: v["file-storage-dir"],
     sharedFileStorageDir: v["shared-file-storage-dir"],
+    kvm: {
+      ...(v["kvm-netns"] !== undefined ? { netns: v["kvm-netns"] } : {}),
+      ...(v["kvm-migration-deadline-floor"] !== undefined
+        ? { migrationDeadlineFloorMs: intOption("kvm-migration-deadline-floor", v["kvm-migration-deadline-floor"]) }
+        : {}),
+    },
     networkApply,
   });
   log(`node agent for ${nodeName} listening on ${running.endpoint} (state in ${stateDir})`);

@@ -18,7 +18,7 @@ import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
 import { runNodeAgent, type RunningNodeAgent } from "../../src/node/index.ts";
 import { call, USERS } from "../support/cluster.ts";
-import { consoleMarker as marker, startKvmCluster, type KvmCluster } from "../support/kvm.ts";
+import { consoleMarker as marker, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
@@ -43,9 +43,7 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
   let c: KvmCluster;
   let node2: RunningNodeAgent;
   let node2Dir = "";
-  const ns2 = `corral-mig-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const suffix = Math.floor(Math.random() * 1e5).toString(36);
-  const ip = (...args: string[]) => c.ip(...args);
+  let peer: PeerNamespace | undefined;
   const files = (node: string, name: string) => node === NODE1 ? c.files(name) : instanceFiles(join(node2Dir, "kvm"), name);
   const info = async (name: string) => (await call(c.port, "GET", `/2/instances/${name}`)).json as Record<string, unknown>;
   const size = (file: string) => existsSync(file) ? statSync(file).size : 0;
@@ -82,25 +80,14 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
   before(async () => {
     c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip"), nodeIp: NODE1_IP, kvm: { migrationDeadlineFloorMs: DEADLINE_FLOOR_MS } });
     try {
-      ip("netns", "add", ns2);
-      ip("-n", ns2, "link", "set", "lo", "up");
-      ip("-n", ns2, "link", "add", "br0", "type", "bridge");
-      ip("-n", ns2, "link", "set", "br0", "up");
-      const [a, b] = [`cmig${suffix}a`, `cmig${suffix}b`];
-      ip("link", "add", a, "type", "veth", "peer", "name", b);
-      ip("link", "set", a, "netns", c.netns);
-      ip("link", "set", b, "netns", ns2);
-      ip("-n", c.netns, "addr", "add", `${NODE1_IP}/30`, "dev", a);
-      ip("-n", ns2, "addr", "add", `${NODE2_IP}/30`, "dev", b);
-      ip("-n", c.netns, "link", "set", a, "up");
-      ip("-n", ns2, "link", "set", b, "up");
+      peer = peerNamespace(c, "cmig", NODE1_IP, NODE2_IP);
       await c.ok("PUT", "/2/modify", { enabled_disk_templates: ["sharedfile", "file", "diskless"], ipolicy: { "disk-templates": ["sharedfile", "file", "diskless"] } });
       node2Dir = mkdtempSync(join(tmpdir(), "corral-node2-"));
       const { cert, key } = clusterCertPaths(c.dataDir);
       node2 = await runNodeAgent({
         bind: "127.0.0.1", port: 0, certFile: cert, keyFile: key, stateDir: node2Dir, nodeName: NODE2,
         sharedFileStorageDir: dataPaths(c.dataDir).sharedFileStorage,
-        kvm: { netns: ns2, defaultAccelerator: "tcg", migrationDeadlineFloorMs: DEADLINE_FLOOR_MS },
+        kvm: { netns: peer.name, defaultAccelerator: "tcg", migrationDeadlineFloorMs: DEADLINE_FLOOR_MS },
       });
       const client = new RapiClient({ url: `http://127.0.0.1:${c.port}`, user: "writer", password: USERS.writer, insecure: true });
       await addNode(client, { name: NODE2, endpoint: node2.endpoint, primaryIp: NODE2_IP });
@@ -112,17 +99,8 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
 
   const closeAll = async () => {
     await node2?.close();
-    for (const name of [IDLE, BUSY]) {
-      const f = files(NODE2, name);
-      const pid = readPid(f.pidfile);
-      if (node2Dir && pid !== null && isInstanceQemu(pid, f.pidfile)) process.kill(pid, "SIGKILL");
-    }
+    peer?.close(join(node2Dir, "kvm"), node2Dir ? [IDLE, BUSY] : []);
     await c?.close([IDLE, BUSY]);
-    try {
-      ip("netns", "del", ns2);
-    } catch {
-      // never made, or gone
-    }
     if (node2Dir) rmSync(node2Dir, { recursive: true, force: true });
   };
   after(closeAll);

@@ -152,3 +152,47 @@ export async function consoleMarker(file: string, pattern: RegExp, from = 0, tim
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** A second node's network namespace (with its own br0), joined to the cluster's by a veth pair on a /30. */
+export interface PeerNamespace {
+  readonly name: string;
+  /** The veth end inside the cluster's namespace (set it down there to cut the link). */
+  readonly nearVeth: string;
+  /** SIGKILLs the QEMUs of these instances under `kvmRoot` (checked by pidfile and cmdline), deletes the namespace. */
+  close(kvmRoot: string, instances: readonly string[]): void;
+}
+
+export function peerNamespace(c: KvmCluster, prefix: string, nearIp: string, farIp: string): PeerNamespace {
+  const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const suffix = Math.floor(Math.random() * 1e5).toString(36);
+  const [near, far] = [`${prefix.slice(0, 6)}${suffix}a`, `${prefix.slice(0, 6)}${suffix}b`];
+  const close = (kvmRoot: string, instances: readonly string[]) => {
+    for (const instance of instances) {
+      const f = instanceFiles(kvmRoot, instance);
+      const pid = readPid(f.pidfile);
+      if (pid !== null && isInstanceQemu(pid, f.pidfile)) process.kill(pid, "SIGKILL");
+    }
+    try {
+      c.ip("netns", "del", name);
+    } catch {
+      // never made, or gone
+    }
+  };
+  try {
+    c.ip("netns", "add", name);
+    c.ip("-n", name, "link", "set", "lo", "up");
+    c.ip("-n", name, "link", "add", "br0", "type", "bridge");
+    c.ip("-n", name, "link", "set", "br0", "up");
+    c.ip("link", "add", near, "type", "veth", "peer", "name", far);
+    c.ip("link", "set", near, "netns", c.netns);
+    c.ip("link", "set", far, "netns", name);
+    c.ip("-n", c.netns, "addr", "add", `${nearIp}/30`, "dev", near);
+    c.ip("-n", name, "addr", "add", `${farIp}/30`, "dev", far);
+    c.ip("-n", c.netns, "link", "set", near, "up");
+    c.ip("-n", name, "link", "set", far, "up");
+  } catch (err) {
+    close("", []);
+    throw err;
+  }
+  return { name, nearVeth: near, close };
+}

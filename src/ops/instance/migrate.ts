@@ -22,6 +22,8 @@ import { setDisksActive } from "./power.ts";
 
 /** How often the job asks the source how its migration goes (the log gets a line each time). */
 const MIGRATION_POLL_MS = 500;
+/** How long the job waits for a source agent that stopped answering (a restart) before it settles the migration without it. */
+const SOURCE_GRACE_MS = 30_000;
 
 /** Ganeti's progress line, with what Corral's kvm driver measures; null when the hypervisor measures nothing. */
 function progressLine(st: MigrationStatus): string | null {
@@ -216,11 +218,40 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     ctx.feedback("Pre-migration failed, aborting");
     throw new OpExecError(`Could not pre-migrate instance ${inst.name}: ${err.message}`, err.failureEcode);
   }
+  // On any failure once memory may move: the source is told to cancel and resume first. Only
+  // when it cannot be (its agent is away, or the migration completed meanwhile: its QEMU then
+  // refuses to resume) does the target decide: a target QEMU that runs the guest makes the
+  // target the primary node, so the config always names where the VM runs.
   const abort = async (why: string, ecode?: Ecode): Promise<never> => {
     ctx.feedback("Migration failed, aborting");
-    await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
-    await src.finalizeMigrationSource({ instance: spec, success: false, live: plan.live }).catch(() => undefined);
-    throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`, ecode);
+    let sourceProblem: string | null = null;
+    try {
+      await src.finalizeMigrationSource({ instance: spec, success: false, live: plan.live });
+    } catch (err) {
+      if (!(err instanceof RpcCallError)) throw err;
+      sourceProblem = err.message;
+    }
+    if (sourceProblem === null) {
+      // The target QEMU exits by itself once the stream breaks; this is for one still waiting.
+      await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
+      throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`, ecode);
+    }
+    ctx.feedback(`* the source node ${source.name} could not resume the instance (${sourceProblem}); checking the target`);
+    const onTarget = await dst.instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }).catch(() => undefined);
+    if (onTarget) {
+      await dst.finalizeMigrationDst({ instance: spec, info, success: true }).catch(() => undefined);
+      setPrimary(ctx, inst, target.uuid);
+      ctx.feedback(`* instance running on the target node ${target.name}, updating config`);
+      await src.finalizeMigrationSource({ instance: spec, success: true, live: plan.live }).catch(() => undefined);
+      throw new OpExecError(
+        `Could not migrate instance ${inst.name} cleanly: ${why}; it runs on ${target.name} now (its primary node), `
+          + `node ${source.name} could not be cleaned up: ${sourceProblem}`, ECODE.environ);
+    }
+    if (onTarget === null) await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
+    throw new OpExecError(
+      `Could not migrate instance ${inst.name}: ${why}; node ${source.name} could not resume it (${sourceProblem}) and `
+        + `${onTarget === null ? `it does not run on ${target.name}` : `${target.name} does not answer either`}: `
+        + "run the migration with cleanup once the nodes answer", ECODE.environ);
   };
   ctx.feedback(`* migrating instance to ${target.name}`);
   try {
@@ -231,13 +262,23 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   }
   ctx.feedback("* starting memory transfer");
   let final: MigrationStatus;
+  let sourceLostAt: number | null = null;
   for (;;) {
     let st: MigrationStatus;
     try {
       st = await src.migrationStatus({ instance: spec });
+      if (sourceLostAt !== null) ctx.feedback(`* node ${source.name} answers again`);
+      sourceLostAt = null;
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
-      return abort(err.message, err.failureEcode);
+      // QEMU migrates on without its agent: a restarted agent reads the outcome back from it.
+      if (sourceLostAt === null) {
+        sourceLostAt = Date.now();
+        ctx.feedback(`* node ${source.name} does not answer (${err.message}); waiting up to ${SOURCE_GRACE_MS / 1000} s for it`);
+      }
+      if (Date.now() - sourceLostAt >= SOURCE_GRACE_MS) return abort(err.message, err.failureEcode);
+      await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS));
+      continue;
     }
     // What the source's convergence policy did (a postcopy switch, a raised downtime limit).
     if ((st.status === "active" || st.status === "completed") && st.message) ctx.feedback(`* ${st.message}`);
@@ -248,6 +289,13 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     if (st.status !== "active") return abort(st.message ?? "hypervisor returned failure");
     const line = progressLine(st);
     if (line) ctx.feedback(line);
+    // A target whose agent is gone could never be finalized: cancel while the source still can.
+    try {
+      await dst.version({});
+    } catch (err) {
+      if (!(err instanceof RpcCallError)) throw err;
+      return abort(`the target node ${target.name} does not answer: ${err.message}`, err.failureEcode);
+    }
     await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS));
   }
   ctx.feedback(`* memory transfer complete${summaryOf(final)}`);
@@ -264,9 +312,10 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     if (!(err instanceof RpcCallError)) throw err;
     errors.push(err.message);
   }
-  if (errors.length > 0) throw new OpExecError(`Could not finalize instance migration: ${errors.join(" ")}`);
+  // A completed migration has the guest running on the target (its QEMU resumes by itself), finalized or not.
   const moved = setPrimary(ctx, inst, target.uuid);
   spec = instanceSpec(ctx.snapshot(), moved);
+  if (errors.length > 0) throw new OpExecError(`Could not finalize instance migration: ${errors.join(" ")}`, ECODE.environ);
   ctx.feedback("* done");
 }
 

@@ -281,4 +281,22 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     await target.stop(name, true);
     assert.equal(await target.instanceInfo(name), null);
   });
+
+  tools.test("a migration target left waiting by an agent that died is removed by the next driver", async () => {
+    const name = "vm-ghost";
+    const dir = join(root, "kvm-ghost");
+    const first = new KvmHypervisor({ stateDir: dir, defaultAccelerator: "tcg" });
+    drivers.push(first);
+    const instance = spec(name, { migration_port: await freeVncPort() });
+    await first.acceptInstance(instance, JSON.stringify({ memory: 128, vcpus: 1, slots: {} }), []);
+    await first.close(); // as an agent killed mid-migration: its QEMU waits on
+    const files = instanceFiles(dir, name);
+    assert.equal(qemusWithPidfile(files.pidfile).length, 1, "the incoming QEMU outlived its driver");
+    const second = new KvmHypervisor({ stateDir: dir, defaultAccelerator: "tcg" });
+    drivers.push(second);
+    assert.equal(await second.instanceInfo(name), null);
+    await waitFor("the ghost QEMU to be gone", 10_000, () => qemusWithPidfile(files.pidfile).length === 0);
+    assert.equal(existsSync(files.runtime), false);
+    assert.equal(existsSync(files.pidfile), false);
+  });
 });

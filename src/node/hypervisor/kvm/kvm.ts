@@ -64,6 +64,8 @@ interface Runtime {
   incoming: boolean;
   /** Number for the next tap (names stay unique across hotplug). */
   nextTap: number;
+  /** A migration leaving this node, so that a restarted agent goes on watching it. */
+  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[] };
 }
 
 type DomainState = "running" | "paused" | "shutdown" | "incoming";
@@ -314,13 +316,18 @@ export class KvmHypervisor implements Hypervisor {
   async migrate(name: string, target: string, options: HvMigrateOptions): Promise<void> {
     const d = await this.domain(name, "migrate");
     this.outgoing.get(name)?.stop();
-    const migration = new OutgoingMigration(d.qmp, {
-      name, bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: options.caps ?? [],
-      memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs,
-    });
+    const migration = this.outgoingMigration(d, { bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])] });
     const host = target.includes(":") ? `[${target}]` : target;
     await migration.start(`tcp:${host}:${migrationPort(d.runtime.instance)}`, options.live);
     this.outgoing.set(name, migration);
+    d.runtime.outgoing = { bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])] };
+    await this.saveRuntime(d);
+  }
+
+  private outgoingMigration(d: Domain, o: NonNullable<Runtime["outgoing"]>): OutgoingMigration {
+    return new OutgoingMigration(d.qmp, {
+      name: d.name, bandwidth: o.bandwidth, downtimeMs: o.downtimeMs, caps: o.caps, memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs,
+    });
   }
 
   async migrationStatus(name: string): Promise<MigrationStatus> {
@@ -363,10 +370,16 @@ export class KvmHypervisor implements Hypervisor {
       return this.destroy(d);
     }
     const { status } = await d.qmp.execute<{ status?: string }>("query-migrate");
+    // Past the switch-over the target holds the guest (it resumed by itself): resuming here too would run it twice.
+    if (status === "completed" || status?.startsWith("postcopy")) {
+      throw hvError(`Can't resume instance ${name} on this node: its migration ${status === "completed" ? "completed" : `is in ${status}`}, the target runs it`, ECODE.state);
+    }
     if (status === "active" || status === "setup" || status === "pre-switchover") await d.qmp.execute("migrate_cancel");
     const run = await d.qmp.execute<{ status: string }>("query-status");
     if (run.status !== "running") await d.qmp.execute("cont");
     d.state = "running";
+    delete d.runtime.outgoing;
+    await this.saveRuntime(d);
   }
 
   // --- events and the node
@@ -650,9 +663,29 @@ export class KvmHypervisor implements Hypervisor {
     try {
       await d.qmp.open();
       const { status } = await d.qmp.execute<{ status: string }>("query-status");
+      if (runtime.incoming && status === "inmigrate") {
+        // A migration target the previous agent prepared: no job can finalize it through this
+        // agent, so it goes (the source, its stream broken, resumes and the job fails there).
+        d.silent = true;
+        await this.destroy(d);
+        return;
+      }
+      if (runtime.incoming) {
+        // The migration completed while the agent was away: the guest runs here now.
+        runtime.incoming = false;
+        await this.saveRuntime(d);
+      }
       if (status === "shutdown") d.state = "shutdown";
-      else if (status === "inmigrate") d.state = "incoming";
-      else if (status !== "running") d.state = "paused";
+      else if (status === "running") d.state = "running";
+      else d.state = "paused";
+      if (runtime.outgoing) {
+        const q = await d.qmp.execute<{ status?: string }>("query-migrate");
+        if (["setup", "active", "pre-switchover", "device", "postcopy-active"].includes(q.status ?? "")) {
+          const migration = this.outgoingMigration(d, runtime.outgoing);
+          await migration.resume();
+          this.outgoing.set(name, migration);
+        }
+      }
     } catch {
       // QEMU lives but its monitor does not answer yet: the poll keeps trying
     }

@@ -146,6 +146,17 @@ export class OutgoingMigration {
     this.schedule();
   }
 
+  /**
+   * Watches a migration a previous agent started (it died or restarted meanwhile): QEMU kept
+   * sending, the policy carries on from QEMU's own figures (its total-time keeps the deadline).
+   */
+  async resume(): Promise<void> {
+    const p = await this.qmp.execute<{ "downtime-limit"?: number }>("query-migrate-parameters");
+    if (p["downtime-limit"] !== undefined) this.downtimeLimitMs = p["downtime-limit"];
+    this.startedAt = Date.now();
+    this.schedule();
+  }
+
   /** The figures of the last look (the job log's progress line). */
   status(): MigrationStatus {
     const s: MigrationStatus = { ...this.latest, downtimeLimitMs: this.downtimeLimitMs };
