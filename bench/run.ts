@@ -22,11 +22,12 @@ import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { cpuSecondsOf, memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { summarizeProfile, type ProfileSummary } from "./lib/profile.ts";
 import {
-  checkTargets, isAvailable, markdown, profileMarkdown, unavailable, vmMarkdown,
+  checkTargets, isAvailable, markdown, profileMarkdown, unavailable, vmMarkdown, migrateMarkdown,
   type BenchResult, type BigCluster, type ClusterBuild, type Durability, type HostileRun, type Maybe, type TimedRequests,
 } from "./lib/report.ts";
 import { MASTER_NODE, instanceName } from "./lib/seed.ts";
 import { percentiles } from "./lib/stats.ts";
+import { migrateMeasure, type MigrateMeasure } from "./lib/migrate.ts";
 import { vmMeasure, type VmMeasure } from "./lib/vm.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 
@@ -74,6 +75,12 @@ const HELP = `Usage: bash bench/run.sh [options]
                          0, 1 and 2 VMs. Needs QEMU and the test guest (scripts/test-guest.sh)
   --no-vm                skip the VM measure (always skipped in --tiny runs)
   --only-vm              only the VM measure (results/<time>-vm.json and .md)
+  --migrate-runs N       the migration measure (issue 11): per case, N live migrations each
+                         way of a 256 MiB guest between two agents in two network namespaces
+                         through Corral's migrate job, then N each way of the same QEMU command
+                         line driven raw over QMP (default 2). Needs root, QEMU and the test guest
+  --no-migrate           skip the migration measure (always skipped in --tiny runs)
+  --only-migrate         only the migration measure (results/<time>-migrate.json and .md)
   --with-ganeti          start the Ganeti reference (shared/tools/ganeti-reference/up.sh) if
                          its RAPI does not answer, and stop it again afterwards
   --no-ganeti            do not measure Ganeti even if it answers
@@ -118,6 +125,9 @@ interface Options {
   vm: boolean;
   vmRuns: number;
   onlyVm: boolean;
+  migrate: boolean;
+  migrateRuns: number;
+  onlyMigrate: boolean;
   withGaneti: boolean;
   noGaneti: boolean;
   ganetiUrl: string;
@@ -165,6 +175,9 @@ function parseOptions(argv: string[]): Options {
       "vm-runs": { type: "string" },
       "no-vm": { type: "boolean" },
       "only-vm": { type: "boolean" },
+      "migrate-runs": { type: "string" },
+      "no-migrate": { type: "boolean" },
+      "only-migrate": { type: "boolean" },
       "with-ganeti": { type: "boolean" },
       "no-ganeti": { type: "boolean" },
       "ganeti-url": { type: "string" },
@@ -202,7 +215,7 @@ function parseOptions(argv: string[]): Options {
   const slowClients = num("slow-clients", v["slow-clients"], tiny ? 40 : 300);
   const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--profile-only", "--no-readme", "--keep"].includes(a));
   return {
-    mode: v["profile-only"] ? "profile" : v["only-vm"] ? "vm" : tiny ? "tiny" : custom ? "custom" : "full",
+    mode: v["profile-only"] ? "profile" : v["only-vm"] ? "vm" : v["only-migrate"] ? "migrate" : tiny ? "tiny" : custom ? "custom" : "full",
     duration: num("duration", v.duration, tiny ? 1 : 20, 1),
     connections: num("connections", v.connections, 8, 1),
     threads: num("threads", v.threads, 1, 1),
@@ -231,6 +244,10 @@ function parseOptions(argv: string[]): Options {
     vm: !(v["no-vm"] ?? tiny),
     vmRuns: num("vm-runs", v["vm-runs"], 3, 1),
     onlyVm: v["only-vm"] ?? false,
+    // Live migrations of TCG guests take minutes in all: not for the seconds-long --tiny run.
+    migrate: !(v["no-migrate"] ?? tiny),
+    migrateRuns: num("migrate-runs", v["migrate-runs"], 2, 1),
+    onlyMigrate: v["only-migrate"] ?? false,
     withGaneti: v["with-ganeti"] ?? false,
     noGaneti: v["no-ganeti"] ?? tiny,
     ganetiUrl: v["ganeti-url"] ?? GANETI_BASE,
@@ -607,35 +624,59 @@ async function ganetiMeasures(o: Options, g: GanetiHandle) {
 /** The VM measure on a master of its own (a fresh data directory, kvm enabled over RAPI). */
 async function vmRun(o: Options, work: string): Promise<Maybe<VmMeasure>> {
   if (!o.vm) return unavailable(o.mode === "tiny" ? "skipped in --tiny runs (one TCG boot takes ~10 s)" : "skipped (--no-vm)");
-  const dir = join(work, "vm");
+  return inOwnDir(join(work, "vm"), "VM measure", (dir, usersFile) => vmMeasure({
+    runs: o.vmRuns, workDir: dir, auth: `${WRITER.name}:${WRITER.password}`, log,
+    startMaster: (dataDir) => startMasterProc({ dataDir, port: 0, usersFile, nodeName: MASTER_NODE }),
+  }));
+}
+
+/** Runs a measure in a directory of its own with the bench's users file; a failure is recorded, not thrown. */
+async function inOwnDir<T extends object>(dir: string, what: string, measure: (dir: string, usersFile: string) => Promise<Maybe<T>>): Promise<Maybe<T>> {
   mkdirSync(dir, { recursive: true });
   const usersFile = join(dir, "bench-users");
   writeFileSync(usersFile, usersFileText(), { mode: 0o600 });
   try {
-    return await vmMeasure({
-      runs: o.vmRuns, workDir: dir, auth: `${WRITER.name}:${WRITER.password}`, log,
-      startMaster: (dataDir) => startMasterProc({ dataDir, port: 0, usersFile, nodeName: MASTER_NODE }),
-    });
+    return await measure(dir, usersFile);
   } catch (err) {
-    log(`VM measure failed: ${(err as Error).stack ?? String(err)}`);
+    log(`${what} failed: ${(err as Error).stack ?? String(err)}`);
     return unavailable(`failed: ${(err as Error).message.split("\n")[0]}`);
   }
 }
 
-/** --only-vm: the VM measure alone, written as <time>-vm.json and .md. */
-async function onlyVm(o: Options, stamp: string, work: string): Promise<void> {
+/**
+ * --only-vm, --only-migrate: one measure alone, written as <time>-<kind>.json and .md; the
+ * Markdown's text (with the run's header line) is returned for the README.
+ */
+async function onlyOne<T extends object>(o: Options, stamp: string, work: string, kind: "vm" | "migrate", title: string, run: () => Promise<Maybe<T>>, render: (m: Maybe<T>) => string): Promise<string> {
   const machine = describeMachine(work, REPO);
   const started = new Date().toISOString();
-  const vm = await vmRun(o, work);
-  const result = { schema: 1, mode: o.mode, started_at: started, finished_at: new Date().toISOString(), machine: { ...machine, loadavg_end: loadAverage() }, options: { ...o, out: undefined }, vm };
-  const text = vmMarkdown(vm);
-  writeFileSync(join(o.out, `${stamp}-vm.json`), JSON.stringify(result, null, 1) + "\n");
-  writeFileSync(
-    join(o.out, `${stamp}-vm.md`),
-    `# VM measure ${stamp}\n\nCorral ${machine.corral_commit}, ${machine.nproc} × ${machine.cpu_model}, load average ${machine.loadavg_start} at the start, ${loadAverage()} at the end.\n\n${text}`,
-  );
+  const measure = await run();
+  const result = { schema: 1, mode: o.mode, started_at: started, finished_at: new Date().toISOString(), machine: { ...machine, loadavg_end: loadAverage() }, options: { ...o, out: undefined }, [kind]: measure };
+  const text = render(measure);
+  const header = `Run of ${started.slice(0, 16).replace("T", " ")} UTC, Corral ${machine.corral_commit}, ${machine.nproc} × ${machine.cpu_model}, load average ${machine.loadavg_start} at the start, ${loadAverage()} at the end.`;
+  writeFileSync(join(o.out, `${stamp}-${kind}.json`), JSON.stringify(result, null, 1) + "\n");
+  writeFileSync(join(o.out, `${stamp}-${kind}.md`), `# ${title} ${stamp}\n\n${header}\n\n${text}`);
   process.stdout.write(text);
-  log(`results: ${join(o.out, `${stamp}-vm.json`)} and .md`);
+  log(`results: ${join(o.out, `${stamp}-${kind}.json`)} and .md`);
+  return `${header} [results/${stamp}-${kind}.md](results/${stamp}-${kind}.md)\n\n${text}`;
+}
+
+/** --only-vm: the VM measure alone. */
+async function onlyVm(o: Options, stamp: string, work: string): Promise<void> {
+  await onlyOne(o, stamp, work, "vm", "VM measure", () => vmRun(o, work), vmMarkdown);
+}
+
+/** The migration measure on a two-node cluster of its own (two namespaces, a veth pair). */
+async function migrateRun(o: Options, work: string): Promise<Maybe<MigrateMeasure>> {
+  if (!o.migrate) return unavailable(o.mode === "tiny" ? "skipped in --tiny runs (TCG boots and migrations take minutes)" : "skipped (--no-migrate)");
+  return inOwnDir(join(work, "migrate"), "migration measure", (dir, usersFile) =>
+    migrateMeasure({ runs: o.migrateRuns, workDir: dir, usersFile, user: WRITER.name, password: WRITER.password, log }));
+}
+
+/** --only-migrate: the migration measure alone; its table also goes into the README's "Live migration" section. */
+async function onlyMigrate(o: Options, stamp: string, work: string): Promise<void> {
+  const text = await onlyOne(o, stamp, work, "migrate", "Migration measure", () => migrateRun(o, work), migrateMarkdown);
+  if (o.readme) updateReadme(undefined, undefined, text);
 }
 
 /** --profile-only: seed both clusters, profile each measure, write the summaries. */
@@ -664,7 +705,7 @@ function renderResult(jsonPath: string, readme: boolean): void {
   if (readme && resolve(jsonPath) === join(BENCH_DIR, "results", "latest.json")) updateReadme(markdown(r), undefined);
 }
 
-function updateReadme(table: string, profileText: string | undefined): void {
+function updateReadme(table: string | undefined, profileText: string | undefined, migrateText?: string): void {
   const path = join(BENCH_DIR, "README.md");
   if (!existsSync(path)) return;
   let text = readFileSync(path, "utf8");
@@ -672,8 +713,9 @@ function updateReadme(table: string, profileText: string | undefined): void {
     const re = new RegExp(`(<!-- ${name}:start -->\\n)[\\s\\S]*?(<!-- ${name}:end -->)`);
     if (re.test(text)) text = text.replace(re, (_m, a: string, b: string) => `${a}${body}${b}`);
   };
-  put("latest-results", table);
+  if (table !== undefined) put("latest-results", table);
   if (profileText) put("latest-profile", profileText);
+  if (migrateText) put("latest-migrate", migrateText);
   writeFileSync(path, text);
 }
 
@@ -689,9 +731,10 @@ async function main(): Promise<void> {
   const machine = describeMachine(work, REPO);
   log(`mode ${o.mode}; work in ${work}`);
 
-  if (o.onlyVm) {
+  if (o.onlyVm || o.onlyMigrate) {
     try {
-      await onlyVm(o, stamp, work);
+      if (o.onlyMigrate) await onlyMigrate(o, stamp, work);
+      if (o.onlyVm) await onlyVm(o, stamp, work);
     } finally {
       if (!o.keep) rmSync(work, { recursive: true, force: true });
     }
@@ -773,6 +816,9 @@ async function main(): Promise<void> {
     // ---- VMs (issue 10)
     const vm = await vmRun(o, work);
 
+    // ---- live migration (issue 11)
+    const migrate = await migrateRun(o, work);
+
     // ---- profiles
     let profs: Record<string, ProfileSummary> | undefined;
     if (o.profile) profs = await profiles(o, smallDir, o.noBig ? undefined : bigDir, join(BENCH_DIR, ".work", `profiles-${stamp}`));
@@ -807,6 +853,7 @@ async function main(): Promise<void> {
       },
       big,
       vm,
+      migrate,
       profiles: profs,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };

@@ -8,6 +8,7 @@ import type { MachineInfo } from "./machine.ts";
 import type { Memory } from "./master.ts";
 import type { ProfileSummary } from "./profile.ts";
 import type { Percentiles } from "./stats.ts";
+import type { MigrateCase, MigrateMeasure, MigrationRun, Phase } from "./migrate.ts";
 import type { VmMeasure } from "./vm.ts";
 import type { WrkResult } from "./wrk.ts";
 
@@ -101,6 +102,9 @@ export const HOSTILE_TARGET = 0.8;
 
 /** Issue 10: startup job → boot marker at most this multiple of raw QEMU spawn → boot marker. */
 export const VM_TARGET = 1.05;
+/** Issue 11: Corral's migrate job ≤ 1.1× raw QEMU's total time, downtime ≤ 30 ms for the dirtying guest. */
+export const MIGRATE_TARGET = 1.1;
+export const MIGRATE_DOWNTIME_MS = 30;
 
 export interface BenchResult {
   schema: 1;
@@ -133,6 +137,8 @@ export interface BenchResult {
   big: Maybe<BigCluster>;
   /** Issue 10's VM measure; absent in results from before it existed. */
   vm?: Maybe<VmMeasure>;
+  /** Issue 11's migration measure; absent in results from before it existed. */
+  migrate?: Maybe<MigrateMeasure>;
   targets: TargetRow[];
   profiles?: Record<string, ProfileSummary>;
 }
@@ -211,6 +217,7 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
     });
   }
   if (r.vm && isAvailable(r.vm)) rows.push(vmTarget(r.vm));
+  if (r.migrate && isAvailable(r.migrate)) rows.push(...migrateTargets(r.migrate));
   if (isAvailable(r.big)) {
     const b = r.big;
     const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
@@ -339,8 +346,14 @@ export function markdown(r: BenchResult): string {
     lines.push("");
     lines.push(vmMarkdown(r.vm).trimEnd());
   }
+  if (r.migrate) {
+    lines.push("");
+    lines.push("Live migration (issue 11):");
+    lines.push("");
+    lines.push(migrateMarkdown(r.migrate).trimEnd());
+  }
   lines.push("");
-  lines.push("Targets of issues 5, 9 and 10:");
+  lines.push("Targets of issues 5, 9, 10 and 11:");
   lines.push("");
   lines.push("| target | measure | value | met |");
   lines.push("|---|---|---|---|");
@@ -433,3 +446,92 @@ export function vmMarkdown(v: Maybe<VmMeasure>): string {
   ];
   return lines.join("\n") + "\n";
 }
+
+/** Issue 11's goals: idle ≤ 1.1× raw; dirtying converges every time, ≤ 1.1× tuned raw, downtime ≤ 30 ms. */
+export function migrateTargets(m: MigrateMeasure): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const idle = m.cases.find((c) => c.id === "idle-defaults");
+  const dirty = m.cases.find((c) => c.id === "dirty-defaults");
+  if (idle) {
+    rows.push({
+      measure: `live migration of an idle 256 MiB guest, Corral's defaults: migrate job submit → success vs raw QEMU (target spawn → completed, source quit), median of ${idle.corral_completed}/${idle.raw_completed}`,
+      target: `≤ ${MIGRATE_TARGET}× raw QEMU (issue 11)`,
+      value: idle.ratio === null ? "no completed pair" : `${idle.ratio.toFixed(3)}× (${ms(idle.corral_total_ms!)} vs ${ms(idle.raw_total_ms!)})`,
+      met: idle.ratio === null ? false : idle.ratio <= MIGRATE_TARGET,
+    });
+  }
+  if (dirty) {
+    const all = dirty.corral.length;
+    rows.push({
+      measure: "live migration of a guest dirtying 128 MiB/s, Corral's defaults: converges every time",
+      target: "every migration converges (issue 11)",
+      value: `${dirty.corral_completed} of ${all}`,
+      met: all > 0 && dirty.corral_completed === all,
+    });
+    rows.push({
+      measure: `the same vs tuned raw QEMU (downtime limit ${dirty.raw_params.downtimeMs} ms, as Corral's policy ended), median`,
+      target: `≤ ${MIGRATE_TARGET}× tuned raw (issue 11)`,
+      value: dirty.ratio === null ? "no completed pair" : `${dirty.ratio.toFixed(3)}× (${ms(dirty.corral_total_ms!)} vs ${ms(dirty.raw_total_ms!)})`,
+      met: dirty.ratio === null ? false : dirty.ratio <= MIGRATE_TARGET,
+    });
+    rows.push({
+      measure: "the same: QEMU's downtime, worst of Corral's runs",
+      target: `≤ ${MIGRATE_DOWNTIME_MS} ms (issue 11)`,
+      value: dirty.corral_downtime_max_ms === null ? "none completed" : `${ms(dirty.corral_downtime_max_ms)} (median ${ms(dirty.corral_downtime_ms!)})`,
+      met: dirty.corral_downtime_max_ms === null ? false : dirty.corral_downtime_max_ms <= MIGRATE_DOWNTIME_MS,
+    });
+  }
+  return rows;
+}
+
+/** The migration measure's own table (also the whole of an --only-migrate run's Markdown). */
+export function migrateMarkdown(m: Maybe<MigrateMeasure>): string {
+  if (!isAvailable(m)) return `| migration measure | ${cell(m.note)} |\n|---|---|\n`;
+  const opt = (x: number | null | undefined) => (x === null || x === undefined ? "—" : ms(x));
+  const dt = (x: number | null) => (x === null ? "—" : `${Math.round(x)} ms`);
+  const runs = (rs: MigrationRun[]) => rs.map((r) => (r.outcome === "completed" ? ms(r.total_ms) : `${r.outcome} after ${ms(r.total_ms)}`)).join(", ") || "none";
+  const params = (c: MigrateCase) => {
+    const p = c.params;
+    const bw = p.bandwidth > 0 ? `${p.bandwidth} MiB/s` : "unlimited";
+    const raw = c.raw_params.downtimeMs !== p.downtimeMs ? `; raw tuned to ${c.raw_params.downtimeMs} ms` : "";
+    return `${bw}, ${p.downtimeMs} ms${p.caps.length ? `, ${p.caps.join(":")}` : ""}${raw}`;
+  };
+  const lines = [
+    `A 256 MiB guest (the test guest, TCG, 1 vCPU, one 1 GiB sparse \`sharedfile\` disk, no NIC; ${cell(m.qemu_version)}) moved live between two node agents whose QEMUs run in two network namespaces joined by a veth pair: Corral's \`PUT /2/instances/X/migrate\` (total = submit → job success, the target QEMU's start included) against the same QEMU command line (runtime.json, \`-incoming defer\` on the target) driven by the bench over QMP with the same capabilities and parameters (total = target spawn → \`completed\` → target running, source quit; \`query-migrate\` every 50 ms, Corral's policy looks every 250 ms). One guest runs at a time; the runs alternate direction. "Tuned raw" gets the downtime limit Corral's policy ended with; the raw postcopy case switches at the point Corral's policy does (pass ≥ 2, expected downtime over the limit), and the raw Ganeti-like case is cancelled at Corral's deadline (its floor here ${ms(m.deadline_floor_ms)}). Times are medians of the completed runs; downtime and MiB sent are QEMU's own figures (\`query-migrate\`; Corral's from the job's final log line).`,
+    "",
+    "| case (bandwidth, downtime limit, caps) | Corral: total (runs) | raw: total (runs) | Corral ÷ raw | QEMU total-time Corral · raw | downtime Corral (max) · raw | MiB sent Corral · raw | converged Corral · raw | guest died after it, Corral · raw |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const c of m.cases) {
+    lines.push(
+      `| ${cell(c.label)} (${cell(params(c))}) | ${opt(c.corral_total_ms)} (${runs(c.corral)}) | ${opt(c.raw_total_ms)} (${runs(c.raw)}) | ${c.ratio === null ? "—" : `**${c.ratio.toFixed(3)}×**`} | ${opt(c.corral_qemu_total_ms)} · ${opt(c.raw_qemu_total_ms)} | ${dt(c.corral_downtime_ms)} (${dt(c.corral_downtime_max_ms)}) · ${dt(c.raw_downtime_ms)} | ${c.corral_mib_sent ?? "—"} · ${c.raw_mib_sent ?? "—"} | ${c.corral_completed}/${c.corral.length} · ${c.raw_completed}/${c.raw.length} | ${c.corral_guest_died ?? 0} · ${c.raw_guest_died ?? 0} |`,
+    );
+  }
+  for (const n of m.not_available) lines.push(`| ${cell(n.label)} | ${cell(n.note)} | | | | | | | |`);
+  lines.push("");
+  lines.push("Where Corral's time goes (medians of the completed runs, ms from submit; the job's own timestamps, same host clock) against the raw side's target spawn → QMP ready:");
+  lines.push("");
+  lines.push("| case | job running | target QEMU started (`* migrating instance to`) | memory transfer starts | complete | `* done` | job ended | client sees success | raw: target spawn → QMP ready |");
+  lines.push("|---|---|---|---|---|---|---|---|---|");
+  const ph = (c: MigrateCase, p: Phase) => opt(c.corral_phases[p]);
+  for (const c of m.cases.filter((x) => x.corral_completed > 0)) {
+    lines.push(`| ${cell(c.label)} | ${ph(c, "job_started")} | ${ph(c, "target_started")} | ${ph(c, "transfer_started")} | ${ph(c, "transfer_complete")} | ${ph(c, "done")} | ${ph(c, "job_ended")} | ${opt(c.corral_total_ms)} | ${opt(c.raw_target_ready_ms)} |`);
+  }
+  const cancels = m.cases.flatMap((c) => c.corral.filter((r) => r.outcome !== "completed").map((r) => `${c.id} ${r.from} → ${r.to}: ${r.note}`));
+  if (cancels.length) {
+    lines.push("");
+    lines.push("Corral's migrations that did not complete (as the job says it):");
+    lines.push("");
+    for (const x of cancels) lines.push(`- ${cell(x)}`);
+  }
+  const deaths = m.cases.flatMap((c) =>
+    (["corral", "raw"] as const).flatMap((side) => c[side].filter((r) => r.guest !== undefined && r.guest !== "alive").map((r) => `${c.id}, ${side}, ${r.from} → ${r.to} (${r.outcome}): ${r.guest}`)));
+  if (deaths.length) {
+    lines.push("");
+    lines.push("Migrations after which the guest did not live on (no heartbeat on the console within 10 s; the guest was then rebooted where it was, a hard reboot / `system_reset`):");
+    lines.push("");
+    for (const x of deaths) lines.push(`- ${cell(x)}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
