@@ -5,6 +5,8 @@
 // sharedfile disks, booted once each (a failover boots one again):
 //   - failover node1 → node2 (stopped there, started here), node migrate of node2, evacuate
 //     of node1 with both guests as child jobs;
+//   - Ganeti's official Python client: MigrateNode, FailoverInstance, MigrateInstance, each
+//     job followed with WaitForJobChange, whose log entries carry the progress lines;
 //   - the source agent (node2) killed and restarted mid-migration: the job reads the outcome
 //     back from QEMU and the config names the node the guest runs on;
 //   - the target agent (node2) killed mid-migration: the source runs on, the job fails with
@@ -13,13 +15,12 @@
 //     guest running on on the source, no QEMU left on the target.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { addNode } from "../../src/client/nodes.ts";
 import { RapiClient } from "../../src/client/rapi.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
@@ -27,14 +28,14 @@ import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
 import { call, USERS } from "../support/cluster.ts";
 import { consoleMarker as marker, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
-import { killProcess } from "../support/process.ts";
+import { killProcess, startAgentProcess } from "../support/process.ts";
+import { officialClient, runPython } from "../support/python.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
 const needs = await requireTestGuest();
 const net = requireTools({ tools: ["ip"], root: true });
 
-const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 const NODE1 = "node1.corral.test";
 const NODE2 = "node2.corral.test";
 const A = "mova.corral.test";
@@ -60,12 +61,11 @@ async function freePort(): Promise<number> {
 allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migration faults, between two namespaces", () => {
   let c: KvmCluster;
   let agent: ChildProcess | undefined;
-  let agentLog = "";
   let node2Dir = "";
   let port2 = 0;
   let peer: PeerNamespace | undefined;
   const files = (node: string, name: string) => node === NODE1 ? c.files(name) : instanceFiles(join(node2Dir, "kvm"), name);
-  const info = async (name: string) => (await call(c.port, "GET", `/2/instances/${name}`)).json as Record<string, unknown>;
+  const info = async (name: string) => (await call(c.port, "GET", `/2/instances/${name}`, {}, true)).json as Record<string, unknown>;
   const size = (file: string) => existsSync(file) ? statSync(file).size : 0;
   const qemuRuns = (node: string, name: string) => {
     const f = files(node, name);
@@ -78,28 +78,11 @@ allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migrati
   /** `corral node-agent` for node2 on its fixed port; resolves once it listens. */
   const startAgent = async (): Promise<void> => {
     const { cert, key } = clusterCertPaths(c.dataDir);
-    const child = spawn(CORRAL, [
-      "node-agent", "-b", "127.0.0.1", "-p", String(port2), "--state-dir", node2Dir, "--node-name", NODE2,
+    agent = (await startAgentProcess([
+      "-b", "127.0.0.1", "-p", String(port2), "--state-dir", node2Dir, "--node-name", NODE2,
       "--cluster-cert", cert, "--cluster-key", key, "--shared-file-storage-dir", dataPaths(c.dataDir).sharedFileStorage,
       "--kvm-netns", peer!.name, "--kvm-migration-deadline-floor", String(DEADLINE_FLOOR_MS),
-    ], { stdio: ["ignore", "ignore", "pipe"] });
-    agent = child;
-    await new Promise<void>((resolve, reject) => {
-      let seen = "";
-      const timer = setTimeout(() => reject(new Error(`node2's agent did not start: ${seen}`)), 30_000);
-      child.stderr!.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        agentLog += chunk.toString();
-        if (/listening on https:\/\//.test(seen)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`node2's agent exited with ${code}: ${seen}`));
-      });
-    });
+    ])).child;
   };
   const killAgent = async () => {
     if (agent) await killProcess(agent);
@@ -107,11 +90,11 @@ allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migrati
   };
 
   const submit = async (method: string, path: string, body: unknown): Promise<number> => {
-    const r = await call(c.port, method, path, { user: "writer", body });
+    const r = await call(c.port, method, path, { user: "writer", body }, true);
     assert.equal(typeof r.json, "number", `${method} ${path}: ${r.status} ${r.text}`);
     return r.json as number;
   };
-  const getJob = async (id: number) => (await call(c.port, "GET", `/2/jobs/${id}`)).json as Job;
+  const getJob = async (id: number) => (await call(c.port, "GET", `/2/jobs/${id}`, {}, true)).json as Job;
   const waitJob = async (id: number, withinMs = 180_000): Promise<Job> => {
     const deadline = Date.now() + withinMs;
     for (;;) {
@@ -160,14 +143,14 @@ allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migrati
   const setBandwidth = (mibps: number) => c.ok("PUT", "/2/modify", { hvparams: { kvm: { migration_bandwidth: mibps } } });
 
   before(async () => {
-    c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip"), nodeIp: NODE1_IP, kvm: { migrationDeadlineFloorMs: DEADLINE_FLOOR_MS } });
+    c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip"), ssl: true, nodeIp: NODE1_IP, kvm: { migrationDeadlineFloorMs: DEADLINE_FLOOR_MS } });
     try {
       peer = peerNamespace(c, "cmov", NODE1_IP, NODE2_IP);
       await c.ok("PUT", "/2/modify", { enabled_disk_templates: ["sharedfile", "diskless"], ipolicy: { "disk-templates": ["sharedfile", "diskless"] } });
       node2Dir = mkdtempSync(join(tmpdir(), "corral-mov-node2-"));
       port2 = await freePort();
       await startAgent();
-      const client = new RapiClient({ url: `http://127.0.0.1:${c.port}`, user: "writer", password: USERS.writer, insecure: true });
+      const client = new RapiClient({ url: `https://127.0.0.1:${c.port}`, user: "writer", password: USERS.writer, insecure: true });
       await addNode(client, { name: NODE2, endpoint: `https://127.0.0.1:${port2}`, primaryIp: NODE2_IP });
     } catch (err) {
       await closeAll();
@@ -227,6 +210,19 @@ allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migrati
       await beatsOn(NODE2, n, beat, from);
       assert.deepEqual(whereRuns(n), [NODE2]);
     }
+  });
+
+  officialClient().test("Ganeti's official client: MigrateNode, FailoverInstance and MigrateInstance; WaitForJobChange hands out the progress lines", async () => {
+    await setBandwidth(32); // an idle guest takes ~2 s: several progress lines
+    const from = size(files(NODE2, A).console);
+    const r = await runPython("rapi_kvm_moves.py", ["127.0.0.1", String(c.port), "writer", USERS.writer, join(c.dataDir, "rapi.pem"), NODE2, NODE1, A, B]);
+    console.log(r.out.trim());
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^MigrateInstance: \d+ progress lines, \* memory transfer complete: precopy/m);
+    // Both back on node2: A booted there by the failover, B moved live.
+    await marker(files(NODE2, A).console, /CORRAL_HB n=1 /, from);
+    await runsOnlyOn(A, NODE2);
+    await runsOnlyOn(B, NODE2);
   });
 
   it("the source agent killed and restarted mid-migration: the outcome is read back, the config names where the guest runs", async () => {
