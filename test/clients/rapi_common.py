@@ -18,8 +18,9 @@ def check(cond, what):
         raise SystemExit("FAILED: %s" % what)
 
 
-def poll(c, job_id):
-    """Follows a job with WaitForJobChange until it is finalized; its GetJobStatus dict."""
+def poll(c, job_id, messages=None):
+    """Follows a job with WaitForJobChange until it is finalized; its GetJobStatus dict.
+    The log messages handed out on the way are appended to `messages` when given."""
     prev_info, prev_serial = None, None
     for _ in range(200):
         result = c.WaitForJobChange(job_id, ["status"], prev_info, prev_serial)
@@ -28,6 +29,8 @@ def poll(c, job_id):
         info, log = result["job_info"], result["log_entries"]
         if log:
             prev_serial = max(entry[0] for entry in log)
+            if messages is not None:
+                messages.extend(entry[3] for entry in log)
         if info[0] in rapi.JOB_STATUS_FINALIZED and not log:
             return c.GetJobStatus(job_id)
         prev_info = info

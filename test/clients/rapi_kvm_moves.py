@@ -11,9 +11,7 @@ Exits non-zero with a message on the first expectation that fails; prints "ok" a
 import re
 import sys
 
-from ganeti.rapi import client as rapi
-
-from rapi_common import check, connect
+from rapi_common import check, connect, poll
 
 c, _ = connect()
 node_from, node_to, failover, migrate = sys.argv[6:10]
@@ -21,23 +19,12 @@ PROGRESS = re.compile(r"^\* memory transfer progress: [\d.]+ % \(\d+/\d+ MiB, pa
 
 
 def follow(job_id, what):
-    """WaitForJobChange until the job ends; (GetJobStatus, every log message handed out)."""
+    """The job, which must succeed, followed with WaitForJobChange; (GetJobStatus, every log message handed out)."""
     check(isinstance(job_id, int), "%s: a job id is an integer: %r" % (what, job_id))
-    prev_info, prev_serial, messages = None, None, []
-    for _ in range(600):
-        result = c.WaitForJobChange(job_id, ["status"], prev_info, prev_serial)
-        if not result:
-            continue
-        info, log = result["job_info"], result["log_entries"]
-        if log:
-            prev_serial = max(entry[0] for entry in log)
-            messages.extend(entry[3] for entry in log)
-        if info[0] in rapi.JOB_STATUS_FINALIZED and not log:
-            job = c.GetJobStatus(job_id)
-            check(job["status"] == "success", "%s: %r %r" % (what, job["opresult"], messages))
-            return job, messages
-        prev_info = info
-    raise SystemExit("FAILED: %s: job %s did not finish" % (what, job_id))
+    messages = []
+    job = poll(c, job_id, messages)
+    check(job["status"] == "success", "%s: %r %r" % (what, job["opresult"], messages))
+    return job, messages
 
 
 def migrated_live(messages, what):
