@@ -61,6 +61,8 @@ const CASES: CaseDef[] = [
   { id: "idle-defaults", label: "idle, Corral's defaults", guest: "idle", params: { bandwidth: 0, downtimeMs: 30, caps: [] }, each: true },
   { id: "idle-ganeti", label: "idle, Ganeti-like", guest: "idle", params: { bandwidth: 32, downtimeMs: 30, caps: [] }, each: true },
   { id: "dirty-defaults", label: "dirtying 128 MiB/s, Corral's defaults", guest: "dirty", params: { bandwidth: 0, downtimeMs: 30, caps: [] }, each: true, tuned: true },
+  // Corral given as its parameter the limit its policy reached for this guest in the run of 18:58 (240 ms): no raise while the migration runs.
+  { id: "dirty-240ms", label: "dirtying 128 MiB/s, migration_downtime 240 ms", guest: "dirty", params: { bandwidth: 0, downtimeMs: 240, caps: [] }, each: true },
   { id: "dirty-postcopy", label: "dirtying 128 MiB/s, postcopy allowed", guest: "dirty", params: { bandwidth: 32, downtimeMs: 30, caps: ["postcopy-ram"] }, each: true },
   { id: "dirty-ganeti", label: "dirtying 128 MiB/s, Ganeti-like (no postcopy)", guest: "dirty", params: { bandwidth: 32, downtimeMs: 30, caps: [] }, each: false },
 ];
@@ -519,9 +521,11 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
           runs.push(r);
           if (r.outcome === "failed") break; // no point repeating a failure the log names
           if (r.guest !== "alive") {
-            // A dead guest would be moved as a still image: boot it again where it is (hard = system_reset).
+            // A dead guest would be moved as a still image: boot it again where it is (stopped at
+            // once: a dead kernel ignores the ACPI button a reboot would wait on for minutes).
             const at = consoleSize(filesOn(on).console);
-            await job("POST", `/2/instances/${name}/reboot?type=hard`);
+            await job("PUT", `/2/instances/${name}/shutdown`, { timeout: 0 });
+            await job("PUT", `/2/instances/${name}/startup`);
             await waitText(filesOn(on).console, marker, at, BOOT_TIMEOUT_MS);
           }
         }
@@ -562,7 +566,7 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
               at = 1 - at;
             } else if (run.outcome === "failed") break;
             if (run.guest !== "alive" && srcQmp) {
-              // As on Corral's side (a hard reboot is QEMU's system_reset): boot the guest again where it is.
+              // As on Corral's side: boot the guest again where it is (a reset: the QEMU stays).
               const from = consoleSize(rawSides[at].files.console);
               await srcQmp.execute("system_reset");
               await waitText(rawSides[at].files.console, marker, from, BOOT_TIMEOUT_MS);

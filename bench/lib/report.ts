@@ -528,7 +528,7 @@ export function migrateMarkdown(m: Maybe<MigrateMeasure>): string {
     (["corral", "raw"] as const).flatMap((side) => c[side].filter((r) => r.guest !== undefined && r.guest !== "alive").map((r) => `${c.id}, ${side}, ${r.from} → ${r.to} (${r.outcome}): ${r.guest}`)));
   if (deaths.length) {
     lines.push("");
-    lines.push("Migrations after which the guest did not live on (no heartbeat on the console within 10 s; the guest was then rebooted where it was, a hard reboot / `system_reset`):");
+    lines.push("Migrations after which the guest did not live on (no heartbeat on the console within 10 s; the guest was then booted again where it was: Corral's stopped at once and started, raw ones reset with `system_reset`):");
     lines.push("");
     for (const x of deaths) lines.push(`- ${cell(x)}`);
   }
