@@ -32,6 +32,8 @@ const UNLIMITED_MIBPS = 10 * 1024;
 const ASSUMED_LINK_MIBPS = 100;
 /** A deadline leaves time for this many full copies of the guest's memory. */
 const DEADLINE_COPIES = 3;
+/** Seconds without any byte sent after which the cancel message says the stream stalled. */
+const STALLED_S = 3;
 /** Consecutive failed query-migrate calls after which the migration counts as failed. */
 const MAX_QUERY_FAILURES = 5;
 
@@ -118,6 +120,9 @@ export class OutgoingMigration {
   private postcopy = false;
   private cancelReason: string | null = null;
   private queryFailures = 0;
+  /** Bytes sent at the last look that saw them grow, and when (a broken link shows as no growth). */
+  private lastTransferred = -1;
+  private lastMovedAt = 0;
   private notes: string[] = [];
   private latest: MigrationStatus = { status: "active", mode: "precopy" };
   private timer: NodeJS.Timeout | undefined;
@@ -188,6 +193,11 @@ export class OutgoingMigration {
     }
     const s = statusOf(q, this.postcopy);
     if (s.elapsedMs === undefined) s.elapsedMs = Date.now() - this.startedAt;
+    const sent = q.ram?.transferred ?? 0;
+    if (sent > this.lastTransferred || this.lastMovedAt === 0) {
+      this.lastTransferred = sent;
+      this.lastMovedAt = Date.now();
+    }
     if (s.status === "cancelled" && this.cancelReason) s.message = this.cancelReason;
     this.latest = s;
     if (s.status !== "active") return this.stop();
@@ -225,10 +235,13 @@ export class OutgoingMigration {
   }
 
   private noConvergence(s: MigrationStatus): string {
+    const stalledS = Math.floor((Date.now() - this.lastMovedAt) / 1000);
+    // Nothing sent for a while is no convergence problem: the target stopped taking data.
+    const stalled = stalledS >= STALLED_S ? `; no data moved for the last ${stalledS} s (is the link to the target down?)` : "";
     const bandwidth = this.o.bandwidth > 0 ? `${this.o.bandwidth} MiB/s` : "unlimited bandwidth";
     return `migration did not converge within ${Math.round(this.deadlineMs / 1000)} s (the deadline for ${this.o.memoryMiB} MiB at ${bandwidth}, `
       + `at least ${Math.round(this.o.deadlineFloorMs / 1000)} s): pass ${s.pass ?? "?"}, ${s.remainingMiB ?? "?"} of ${s.totalMiB ?? "?"} MiB left, `
       + `guest dirtying ${s.dirtyRateMiBps ?? "?"} MiB/s, expected downtime ${s.expectedDowntimeMs ?? "?"} ms over the ${this.downtimeLimitMs} ms limit`
-      + `${this.postcopyAllowed ? "" : " (postcopy-ram not in migration_caps)"}; cancelled, the instance runs on on the source node`;
+      + `${this.postcopyAllowed ? "" : " (postcopy-ram not in migration_caps)"}${stalled}; cancelled, the instance runs on on the source node`;
   }
 }
