@@ -272,14 +272,21 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     });
     console.log(`# migration ${status} after ${Date.now() - t0} ms`);
     assert.equal(status, "completed");
-    await target.finalizeMigrationDst(instance, info, true);
+    // Past the switch-over the source must not resume: the target runs the guest already.
+    await assert.rejects(hv.finalizeMigrationSource(name, false), /its migration completed, the target runs it/);
+    // A target agent that restarts before the job finalizes it takes the guest over as running.
+    await target.close();
+    const target2 = new KvmHypervisor({ stateDir: join(root, "kvm-target"), defaultAccelerator: "tcg" });
+    drivers.push(target2);
+    assert.equal((await target2.instanceInfo(name))?.state, "running");
+    await target2.finalizeMigrationDst(instance, info, true);
     await hv.finalizeMigrationSource(name, true);
     assert.equal(await hv.instanceInfo(name), null);
-    assert.equal((await target.instanceInfo(name))?.state, "running");
+    assert.equal((await target2.instanceInfo(name))?.state, "running");
     const targetFiles = instanceFiles(join(root, "kvm-target"), name);
     await waitFor("a heartbeat on the target", BOOT_MS, () => consoleMatches(targetFiles.console, /CORRAL_HB/));
-    await target.stop(name, true);
-    assert.equal(await target.instanceInfo(name), null);
+    await target2.stop(name, true);
+    assert.equal(await target2.instanceInfo(name), null);
   });
 
   tools.test("a migration target left waiting by an agent that died is removed by the next driver", async () => {
