@@ -103,10 +103,6 @@ export interface Node extends ConfigObject {
   /** Where the master reaches the node agent: "local" (in-process) or "https://host:port". */
   agent_endpoint: string;
   powered: boolean;
-  /** Ports given back by removed instances, handed out again first (Ganeti's tcpudp_port_pool). */
-  tcpudp_port_pool?: number[];
-  /** The highest network_port ever allocated (Ganeti's highest_used_port). */
-  highest_used_port?: number;
   /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
   hv_state_static?: ParamDict;
   disk_state_static?: ParamDict;
