@@ -2,14 +2,12 @@
 // bridge named by the NIC's link (bridged) or given a host route to the NIC's ip (routed), and
 // removed when the VM stops. With a network namespace every `ip` command runs inside it.
 
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { promisify } from "node:util";
 import type { NicSpec } from "../../../rpc/calls.ts";
-import { SCRIPT_PATH } from "../../util/exec.ts";
+import { failReason, runScript, SCRIPT_PATH } from "../../util/exec.ts";
 import { KvmConfigError, nicMode } from "./cmdline.ts";
 
-const run = promisify(execFile);
+const IP_TIMEOUT_MS = 10_000;
 
 /** Linux interface names are at most 15 characters. */
 const IFNAMSIZ = 15;
@@ -27,12 +25,17 @@ export function tapName(instance: string, n: number): string {
 }
 
 async function ip(netns: string | undefined, args: string[]): Promise<void> {
+  let said: string;
   try {
-    await run("ip", [...(netns ? ["-n", netns] : []), ...args], { env: { PATH: SCRIPT_PATH, LC_ALL: "C" }, timeout: 10_000 });
+    const r = await runScript({
+      path: "ip", args: [...(netns ? ["-n", netns] : []), ...args], env: { PATH: SCRIPT_PATH, LC_ALL: "C" }, cwd: "/", timeoutMs: IP_TIMEOUT_MS,
+    });
+    if (r.code === 0 && !r.timedOut) return;
+    said = r.output.trim() || failReason(r, IP_TIMEOUT_MS);
   } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`ip ${args.join(" ")} failed: ${stderr || (err as Error).message}`);
+    said = (err as Error).message;
   }
+  throw new Error(`ip ${args.join(" ")} failed: ${said}`);
 }
 
 /** Creates the tap of `nic` and connects it as its mode says; removes it again when that fails. */
