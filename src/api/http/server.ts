@@ -153,13 +153,11 @@ async function answer(opts: ApiServerOptions, gates: Gates, req: IncomingMessage
   if (hasBody(req)) {
     // Ganeti refuses a body that is not JSON on every method (415), GET included.
     const type = (req.headers["content-type"] ?? "application/octet-stream").toLowerCase();
+    if (type !== "application/json") throw new HttpError(415, undefined, { Connection: "close" });
     const rule = bodyFor(method, spec);
-    if (rule === "none") {
-      // Not read: the answer closes the connection instead.
-      if (type !== "application/json") throw new HttpError(415, undefined, { Connection: "close" });
-      res.setHeader("Connection", "close");
-    } else {
-      if (type !== "application/json") throw new HttpError(415, undefined, { Connection: "close" });
+    // A body the route does not take is not read: the answer closes the connection instead.
+    if (rule === "none") res.setHeader("Connection", "close");
+    else {
       const bytes = await readBody(req, rule, gates.bodies);
       body = bytes.length === 0 ? undefined : parseJsonBody(bytes.toString("utf8"));
     }
