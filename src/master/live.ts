@@ -137,7 +137,14 @@ export class LiveMonitor implements LiveState {
   watch(): void {
     this.watching = true;
     this.syncWatchers();
-    this.store.onCommit(() => this.syncWatchers());
+    // Only when the nodes changed: commits reuse the nodes map otherwise, and most commits
+    // (tags, jobs' instances) touch no node.
+    let nodes = this.store.snapshot().nodes;
+    this.store.onCommit((snap) => {
+      if (snap.nodes === nodes) return;
+      nodes = snap.nodes;
+      this.syncWatchers();
+    });
   }
 
   onInstanceEvent(listener: (nodeUuid: string, event: InstanceEvent) => void): void {
