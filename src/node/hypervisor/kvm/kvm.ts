@@ -2,6 +2,8 @@
 // built out of the instance's hvparams (cmdline.ts), driven over one long-lived QMP connection
 // per VM (qmp.ts), its files in <stateDir>/<instance>/ (process.ts). A restarted driver
 // re-adopts the QEMUs that still run and cleans up after those that died meanwhile.
+// Over 450 lines: one class behind the Hypervisor interface (migration, command line,
+// processes and taps are already apart); adoption and hotplug are next to move out (issue 12).
 //
 // How an exit is reported: a stop() we asked for → stopped/"requested"; the guest powered off
 // (QMP SHUTDOWN guest:true) → stopped/<reason>, or user-down while QEMU is kept (-no-shutdown);
