@@ -5,7 +5,7 @@
 // shows ERROR_down until someone starts it again.
 
 import type { JobQueue } from "../jobs/queue.ts";
-import { buildOpcode, type Opcode } from "../model/opcode.ts";
+import { buildOpcode } from "../model/opcode.ts";
 import { OpInstanceShutdown } from "../model/opcodes/instance.ts";
 import type { InstanceEvent } from "../rpc/index.ts";
 import type { ConfigStore } from "../store/store.ts";
@@ -24,7 +24,7 @@ export function followGuestPowerOffs(live: LiveMonitor, store: ConfigStore, queu
       timeout: 0,
       reason: [["corral:master:guest-poweroff", `the guest powered itself off at ${new Date(event.at).toISOString()}`, Date.now() * 1e6]],
     });
-    queue.submitJobs([[op as Opcode]]).then(
+    queue.submitJobs([[op]]).then(
       ([id]) => log(`instance ${inst.name}: the guest powered itself off; job ${id} marks it down`),
       (err: unknown) => log(`instance ${inst.name}: the guest powered itself off, but marking it down failed: ${err instanceof Error ? err.message : String(err)}`),
     );
