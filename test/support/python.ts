@@ -12,9 +12,9 @@ export const RAPI_CLIENT = "/usr/lib/python3/dist-packages/ganeti/rapi/client.py
 export const officialClient = () =>
   requireTools({ files: [{ path: PYTHON, package: "python3" }, { path: RAPI_CLIENT, package: "python3-ganeti-rapi" }] });
 
-export function runPython(script: string, args: string[]): Promise<{ code: number; out: string }> {
+export function runPython(script: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(PYTHON, [fileURLToPath(new URL(`../clients/${script}`, import.meta.url)), ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(PYTHON, [fileURLToPath(new URL(`../clients/${script}`, import.meta.url)), ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === "number" ? code : 1, out: stdout + stderr });
     });

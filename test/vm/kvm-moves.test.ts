@@ -217,7 +217,10 @@ allOf(needs, net).describe("kvm failover, node migrate and evacuate, and migrati
   officialClient().test("Ganeti's official client: MigrateNode, FailoverInstance and MigrateInstance; WaitForJobChange hands out the progress lines", async () => {
     await setBandwidth(32); // an idle guest takes ~2 s: several progress lines
     const from = size(files(NODE2, A).console);
-    const r = await runPython("rapi_kvm_moves.py", ["127.0.0.1", String(c.port), "writer", USERS.writer, join(c.dataDir, "rapi.pem"), NODE2, NODE1, A, B]);
+    // Room for one forced stop: a guest whose kernel oopsed after a migration (seen in about 1
+    // of 6 of Corral's migrations under TCG; issue 11) ignores the failover's ACPI power-down,
+    // which then waits the opcode's 120 s shutdown_timeout before QEMU is stopped by force.
+    const r = await runPython("rapi_kvm_moves.py", ["127.0.0.1", String(c.port), "writer", USERS.writer, join(c.dataDir, "rapi.pem"), NODE2, NODE1, A, B], 300_000);
     console.log(r.out.trim());
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^MigrateInstance: \d+ progress lines, \* memory transfer complete: precopy/m);
