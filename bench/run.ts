@@ -79,6 +79,8 @@ const HELP = `Usage: bash bench/run.sh [options]
                          way of a 256 MiB guest between two agents in two network namespaces
                          through Corral's migrate job, then N each way of the same QEMU command
                          line driven raw over QMP (default 2). Needs root, QEMU and the test guest
+  --migrate-cases LIST   only these migration cases (ids: idle-defaults, idle-ganeti, dirty-defaults,
+                         dirty-240ms, dirty-postcopy, dirty-ganeti, and the later ones of bench/lib/migrate.ts)
   --no-migrate           skip the migration measure (always skipped in --tiny runs)
   --only-migrate         only the migration measure (results/<time>-migrate.json and .md)
   --with-ganeti          start the Ganeti reference (shared/tools/ganeti-reference/up.sh) if
@@ -127,6 +129,7 @@ interface Options {
   onlyVm: boolean;
   migrate: boolean;
   migrateRuns: number;
+  migrateCases: string[] | undefined;
   onlyMigrate: boolean;
   withGaneti: boolean;
   noGaneti: boolean;
@@ -176,6 +179,7 @@ function parseOptions(argv: string[]): Options {
       "no-vm": { type: "boolean" },
       "only-vm": { type: "boolean" },
       "migrate-runs": { type: "string" },
+      "migrate-cases": { type: "string" },
       "no-migrate": { type: "boolean" },
       "only-migrate": { type: "boolean" },
       "with-ganeti": { type: "boolean" },
@@ -247,6 +251,7 @@ function parseOptions(argv: string[]): Options {
     // Live migrations of TCG guests take minutes in all: not for the seconds-long --tiny run.
     migrate: !(v["no-migrate"] ?? tiny),
     migrateRuns: num("migrate-runs", v["migrate-runs"], 2, 1),
+    migrateCases: v["migrate-cases"]?.split(",").filter((c) => c !== ""),
     onlyMigrate: v["only-migrate"] ?? false,
     withGaneti: v["with-ganeti"] ?? false,
     noGaneti: v["no-ganeti"] ?? tiny,
@@ -670,7 +675,7 @@ async function onlyVm(o: Options, stamp: string, work: string): Promise<void> {
 async function migrateRun(o: Options, work: string): Promise<Maybe<MigrateMeasure>> {
   if (!o.migrate) return unavailable(o.mode === "tiny" ? "skipped in --tiny runs (TCG boots and migrations take minutes)" : "skipped (--no-migrate)");
   return inOwnDir(join(work, "migrate"), "migration measure", (dir, usersFile) =>
-    migrateMeasure({ runs: o.migrateRuns, workDir: dir, usersFile, user: WRITER.name, password: WRITER.password, log }));
+    migrateMeasure({ runs: o.migrateRuns, cases: o.migrateCases, workDir: dir, usersFile, user: WRITER.name, password: WRITER.password, log }));
 }
 
 /** --only-migrate: the migration measure alone; its table also goes into the README's "Live migration" section. */

@@ -70,6 +70,8 @@ const CASES: CaseDef[] = [
 export interface MigrateOptions {
   /** Migrations each way per case. */
   runs: number;
+  /** Case ids to run (all when absent). */
+  cases?: string[];
   workDir: string;
   usersFile: string;
   user: string;
@@ -494,7 +496,8 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
     for (const kind of ["idle", "dirty"] as const) {
       const name = kind === "idle" ? IDLE : BUSY;
       const marker = kind === "idle" ? /CORRAL_HB n=1 / : /CORRAL_DIRTY /;
-      const defs = CASES.filter((d) => d.guest === kind);
+      const defs = CASES.filter((d) => d.guest === kind && (!o.cases || o.cases.includes(d.id)));
+      if (defs.length === 0) continue;
       // ---- Corral
       o.log(`migrate: creating ${name} (${kind}) on ${NODE_A.name}`);
       await job("POST", "/2/instances", {

@@ -13,6 +13,7 @@
 
 import { EventEmitter } from "node:events";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { ECODE, type Ecode } from "../../../model/errors.ts";
 import { migrationCapsOf } from "../../../model/hvparams.ts";
@@ -96,6 +97,8 @@ interface MigrationInfo {
 
 const MiB = 1024 * 1024;
 const POLL_MS = 1000;
+/** How long a migration target may take to load the last device state once the source says completed. */
+const INCOMING_END_MS = 30_000;
 
 function hvError(message: string, ecode?: Ecode): AgentError {
   return new AgentError(AGENT_ERRORS.hypervisor, message, ecode);
@@ -353,11 +356,30 @@ export class KvmHypervisor implements Hypervisor {
       return;
     }
     if (!d) throw hvError(`Instance ${instance.name} was not accepted for migration on this node`, ECODE.state);
-    const { status } = await d.qmp.execute<{ status: string }>("query-status");
-    if (status !== "running") await d.qmp.execute("cont");
+    await this.awaitIncomingEnd(d);
     d.state = "running";
     d.runtime.incoming = false;
     await this.saveRuntime(d);
+  }
+
+  /**
+   * Waits for a migration target to finish loading (the source says "completed" before the
+   * target has read the last device state): it resumes by itself then. A `cont` sent while it
+   * is still `inmigrate` would activate its block nodes early, so it is only for one left paused.
+   */
+  private async awaitIncomingEnd(d: Domain): Promise<void> {
+    const deadline = Date.now() + INCOMING_END_MS;
+    for (;;) {
+      const { status } = await d.qmp.execute<{ status: string }>("query-status");
+      if (status === "running") return;
+      if (status === "paused" || status === "prelaunch") {
+        await d.qmp.execute("cont");
+        return;
+      }
+      if (status !== "inmigrate") throw hvError(`Instance ${d.name} is '${status}' after its migration, not running`, ECODE.state);
+      if (Date.now() > deadline) throw hvError(`Instance ${d.name} is still loading its migration ${INCOMING_END_MS / 1000} s after the source completed it`, ECODE.environ);
+      await sleep(20);
+    }
   }
 
   async finalizeMigrationSource(name: string, success: boolean): Promise<void> {
