@@ -10,6 +10,8 @@
 #   corral.rate=MIBPS       ... at this rate (0, the default: as fast as possible)
 #   corral.md5=1            print the md5 of vda's first 64 MiB before CORRAL_READY
 #   corral.ping=A.B.C.D     after CORRAL_READY, ping that address once a second until it answers
+#   corral.diskwrite=1      after CORRAL_READY, write 1 MiB of random data to vda once a second,
+#                           round robin over MiB 64..79, each write synced before it is reported
 #
 # Markers:
 #   CORRAL_BOOT uptime=S                      /init started
@@ -27,6 +29,7 @@
 #   CORRAL_SELF_POWEROFF uptime=S             corral.poweroff=N elapsed; powering off
 #   CORRAL_DIRTIER_START / CORRAL_DIRTY ...   from the dirtier (corral.dirty=)
 #   CORRAL_PING_OK A.B.C.D                    corral.ping= answered (tried for 60 s)
+#   CORRAL_DISKW n=N mib=M md5=HEX            corral.diskwrite=1: write N (at MiB M) is on the disk
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /etc
 /bin/busybox --install -s /bin
@@ -43,7 +46,7 @@ say() { uptime_s; echo "$* uptime=$UP"; }
 
 say CORRAL_BOOT
 
-IP= IP2= ACPI=1 POWEROFF= DIRTY= RATE=0 MD5= PING=
+IP= IP2= ACPI=1 POWEROFF= DIRTY= RATE=0 MD5= PING= DISKW=
 read -r CMDLINE </proc/cmdline
 for arg in $CMDLINE; do
   case "$arg" in
@@ -55,6 +58,7 @@ for arg in $CMDLINE; do
     corral.rate=*) RATE=${arg#*=} ;;
     corral.md5=*) MD5=${arg#*=} ;;
     corral.ping=*) PING=${arg#*=} ;;
+    corral.diskwrite=*) DISKW=${arg#*=} ;;
   esac
 done
 
@@ -152,6 +156,15 @@ if [ -n "$PING" ]; then
   (i=0; while [ "$i" -lt 60 ]; do
      ping -c 1 -W 1 "$PING" >/dev/null 2>&1 && { echo "CORRAL_PING_OK $PING"; break; }
      sleep 1; i=$((i + 1))
+   done) &
+fi
+if [ "$DISKW" = 1 ]; then
+  (n=0; while :; do
+     n=$((n + 1)); mib=$((64 + n % 16))
+     dd if=/dev/urandom of=/tmp/diskw bs=1M count=1 2>/dev/null
+     dd if=/tmp/diskw of=/dev/vda bs=1M seek="$mib" count=1 conv=fsync 2>/dev/null &&
+       { set -- $(md5sum /tmp/diskw); echo "CORRAL_DISKW n=$n mib=$mib md5=$1"; }
+     sleep 1
    done) &
 fi
 (n=0; while :; do sleep 2; n=$((n + 1)); say "CORRAL_HB n=$n"; done) &

@@ -166,6 +166,8 @@ export interface Param<T> {
   /** The value filled in when the parameter is absent (a function for fresh objects). */
   readonly fallback?: T | (() => T);
   readonly doc: string;
+  /** A Corral extension Ganeti's opcode lacks: unset (null) unless given, so a job's ops stay Ganeti's. */
+  readonly extension?: true;
 }
 
 export function req<T>(check: Check<T>, doc = ""): Param<T> {
@@ -174,6 +176,11 @@ export function req<T>(check: Check<T>, doc = ""): Param<T> {
 
 export function opt<T>(check: Check<T>, fallback: T | (() => T), doc = ""): Param<T> {
   return { check, required: false, fallback, doc };
+}
+
+/** A Corral extension parameter (Ganeti clients never send it): null unless given. */
+export function extension<T>(check: Check<T | null>, doc: string): Param<T | null> {
+  return { check, required: false, fallback: null, doc, extension: true };
 }
 
 export type ParamSpec = Record<string, Param<unknown>>;

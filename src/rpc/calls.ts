@@ -181,6 +181,20 @@ export interface MigrationStatus {
   downtimeMs?: number;
   /** Why it failed or was cancelled; what the convergence policy did. */
   message?: string;
+  /** With node-local disks: "storage" while they are mirrored to the target, then "memory". */
+  stage?: "storage" | "memory";
+  /** Disk data mirrored so far and in all (QEMU's block job offset and length, summed over the disks). */
+  diskDoneMiB?: number;
+  diskTotalMiB?: number;
+  /** How long the disks took to reach the target (once the memory moves). */
+  storageMs?: number;
+}
+
+/** The disks a migration target serves over NBD (QEMU's own NBD server) while the source mirrors into them. */
+export interface DiskExports {
+  port: number;
+  /** Export name of each disk, by disk uuid. */
+  exports: Record<string, string>;
 }
 
 /** Where the created disk lives; the master stores `logical_id` in the config. */
@@ -272,8 +286,10 @@ export interface NodeRpc {
   // --- migration: source migrationInfo → target acceptInstance → source migrateInstance
   //     → target finalizeMigrationDst → source finalizeMigrationSource
   migrationInfo(args: { instance: InstanceSpec }): Promise<{ info: string }>;
-  acceptInstance(args: { instance: InstanceSpec; info: string; target: string }): Promise<null>;
-  migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean }): Promise<null>;
+  /** With `storage`, the target also serves the instance's (new, empty) disks over NBD for the source to mirror into. */
+  acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean }): Promise<{ disks: DiskExports | null }>;
+  /** With `storage` (what the target's acceptInstance answered), the disks are mirrored first, then the memory moves. */
+  migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports }): Promise<null>;
   migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus>;
   finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null>;
   finalizeMigrationSource(args: { instance: InstanceSpec; success: boolean; live: boolean }): Promise<null>;

@@ -144,6 +144,14 @@ describe("instances across nodes", () => {
       await ok(port, "POST", "/2/instances", createBody("local1", { pnode: "node3", start: false }));
       assert.deepEqual(await fails(port, "PUT", "/2/instances/local1/failover", { target_node: "node1" }),
         ["OpPrereqError", ["Instance's disk layout 'file' does not allow failovers", "wrong_state"]]);
+      // Corral's migrate_storage moves file disks live under kvm only (test/vm/kvm-migration.test.ts).
+      await ok(port, "PUT", "/2/instances/local1/startup", {});
+      assert.deepEqual(await fails(port, "PUT", "/2/instances/local1/migrate", { target_node: "node1" }),
+        ["OpPrereqError", ["Instance's disk layout 'file' does not allow migrations", "wrong_state"]]);
+      assert.deepEqual(await fails(port, "PUT", "/2/instances/local1/migrate", { target_node: "node1", migrate_storage: true }),
+        ["OpPrereqError", ["Migrating an instance's storage needs the kvm hypervisor; instance local1.corral.test uses 'fake'", "wrong_input"]]);
+      assert.deepEqual(await runningOn("local1"), ["node3"]);
+      await ok(port, "PUT", "/2/instances/local1/shutdown", {});
     });
   });
 

@@ -7,7 +7,8 @@
 // running on node1. Two boots in all.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
@@ -29,6 +30,7 @@ const NODE1 = "node1.corral.test";
 const NODE2 = "node2.corral.test";
 const IDLE = "idle.corral.test";
 const BUSY = "busy.corral.test";
+const LOCAL = "local.corral.test";
 /** The two ends of the veth pair (a /30 of their own). */
 const NODE1_IP = "10.213.78.1";
 const NODE2_IP = "10.213.78.2";
@@ -122,8 +124,8 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
 
   const closeAll = async () => {
     await node2?.close();
-    peer?.close(join(node2Dir, "kvm"), node2Dir ? [IDLE, BUSY] : []);
-    await c?.close([IDLE, BUSY]);
+    peer?.close(join(node2Dir, "kvm"), node2Dir ? [IDLE, BUSY, LOCAL] : []);
+    await c?.close([IDLE, BUSY, LOCAL]);
     if (node2Dir) rmSync(node2Dir, { recursive: true, force: true });
   };
   after(closeAll);
@@ -151,6 +153,86 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
       assert.equal(qemuRuns(source, IDLE), false, `the QEMU on ${source} was quit`);
       await beatsOn(target, IDLE, beat, from);
     }
+  });
+
+  it("a guest on a file disk moves live with its storage (migrate_storage): data and writes made meanwhile arrive intact", async () => {
+    const MiB = 1024 * 1024;
+    const diskFile = (dir: string) => {
+      const d = join(dir, LOCAL);
+      const f = existsSync(d) ? readdirSync(d).filter((n) => n.endsWith(".file.disk0")) : [];
+      return f.length === 1 ? join(d, f[0]) : null;
+    };
+    const md5Of = (file: string, offsetMiB: number, lengthMiB: number) => {
+      const fd = openSync(file, "r");
+      try {
+        const buf = Buffer.alloc(lengthMiB * MiB);
+        readSync(fd, buf, 0, buf.length, offsetMiB * MiB);
+        return createHash("md5").update(buf).digest("hex");
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const node1Files = dataPaths(c.dataDir).fileStorage;
+    const node2Files = join(node2Dir, "file-storage");
+    await c.ok("POST", "/2/instances", {
+      __version__: 1, mode: "create", name: LOCAL, disk_template: "file", disks: [{ size: 1024 }], pnode: NODE1, start: false,
+      nics: [{ mode: "bridged", link: "br0" }], os_type: "corral-marker+default", hypervisor: "kvm", beparams: { maxmem: 256, minmem: 256, vcpus: 1 },
+      hvparams: { kernel_args: "console=ttyS0 quiet corral.md5=1 corral.diskwrite=1" }, ip_check: false, name_check: false,
+    });
+    const source = diskFile(node1Files);
+    assert.ok(source, `the file disk under ${node1Files}`);
+    // 64 MiB the guest only reads: they must arrive as they are.
+    const fd = openSync(source, "r+");
+    writeSync(fd, randomBytes(64 * MiB), 0, 64 * MiB, 0);
+    closeSync(fd);
+    const seeded = md5Of(source, 0, 64);
+    await c.ok("PUT", `/2/instances/${LOCAL}/startup`, {});
+    await marker(files(NODE1, LOCAL).console, new RegExp(`CORRAL_MD5 vda ${seeded}`));
+    await marker(files(NODE1, LOCAL).console, /CORRAL_DISKW n=3 /);
+
+    // Without Corral's extension, Ganeti's refusal.
+    const refused = await migrate(LOCAL, NODE2);
+    assert.equal(refused.status, "error");
+    assert.match(JSON.stringify(refused.opresult), /Instance's disk layout 'file' does not allow migrations/);
+
+    const from = size(files(NODE2, LOCAL).console);
+    const beat = lastBeat(files(NODE1, LOCAL).console);
+    const j = await job("PUT", `/2/instances/${LOCAL}/migrate`, { mode: "live", target_node: NODE2, migrate_storage: true });
+    assert.equal(j.status, "success", JSON.stringify(j.opresult));
+    const messages = log(j).map((e) => e.message);
+    const done = messages.find((m) => m.startsWith("* memory transfer complete:"));
+    console.log(`file disk 1 GiB with its storage: ${done}; ${messages.filter((m) => m.startsWith("* disk mirror progress:")).length} disk progress lines`);
+    assert.match(done ?? "", /: precopy, total time \d+\.\d+ s, downtime \d+ ms, \d+ MiB sent; disks mirrored in \d+\.\d+ s$/);
+    assert.ok(messages.some((m) => /^\* disks mirrored: 1024 MiB in \d+\.\d+ s \([\d.]+ MiB copied, guest writes included\); moving the memory$/.test(m)), JSON.stringify(messages));
+    assert.equal((await info(LOCAL)).pnode, NODE2);
+    assert.equal(qemuRuns(NODE1, LOCAL), false);
+    assert.equal(existsSync(source), false, "the old disk is removed after the migration succeeded");
+    const target = diskFile(node2Files);
+    assert.ok(target, `the new file disk under ${node2Files}`);
+    await beatsOn(NODE2, LOCAL, beat, from);
+    // Writes go on on the target; every write the guest reported (synced) is in the target's file.
+    const writes = new Map<number, { n: number; md5: string }>();
+    const lastWrite = () => Math.max(...[...writes.values()].map((w) => w.n));
+    const readWrites = () => {
+      for (const file of [files(NODE1, LOCAL).console, files(NODE2, LOCAL).console]) {
+        for (const m of readFileSync(file, "latin1").matchAll(/CORRAL_DISKW n=(\d+) mib=(\d+) md5=([0-9a-f]{32})/g)) {
+          const [n, mib] = [Number(m[1]), Number(m[2])];
+          if ((writes.get(mib)?.n ?? 0) < n) writes.set(mib, { n, md5: m[3] });
+        }
+      }
+    };
+    readWrites();
+    const before = lastWrite();
+    await marker(files(NODE2, LOCAL).console, new RegExp(`CORRAL_DISKW n=${Math.max(before + 2, 12)} `), from, 30_000);
+    readWrites();
+    const latest = lastWrite();
+    // The one being written now is the slot after the latest report.
+    const busy = 64 + ((latest + 1) % 16);
+    const checked = [...writes.entries()].filter(([mib]) => mib !== busy);
+    assert.ok(checked.length >= 10, `${checked.length} written MiB to check`);
+    for (const [mib, w] of checked) assert.equal(md5Of(target, mib, 1), w.md5, `MiB ${mib} (write ${w.n}) on node2's disk`);
+    assert.equal(md5Of(target, 0, 64), seeded, "the first 64 MiB arrived as they were");
+    await c.ok("DELETE", `/2/instances/${LOCAL}`, undefined);
   });
 
   it("a guest dirtying 128 MiB converges to node2 with Corral's defaults (unlimited bandwidth, 30 ms)", async () => {

@@ -9,7 +9,7 @@ import {
   REPLACE_DISKS_MODES,
 } from "../constants.ts";
 import { defineOpcode } from "../opcode.ts";
-import { opt, req, t } from "../params.ts";
+import { extension, opt, req, t } from "../params.ts";
 import {
   conflictsCheck,
   force,
@@ -230,6 +230,10 @@ export const OpInstanceMigrate = defineOpcode({
       "Whether we can fallback to failover if migration is not possible",
     ),
     ignore_hvversions: opt(t.bool, false, "Whether to ignore incompatible Hypervisor versions"),
+    migrate_storage: extension(
+      t.maybe(t.bool),
+      "Corral: also move node-local (file) disks, mirrored to the target while the instance runs (live mode, kvm)",
+    ),
   },
 });
 

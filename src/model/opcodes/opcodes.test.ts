@@ -103,7 +103,13 @@ test("declarations match Appendix A table by table", { skip: !haveSpec && "spec 
       assert.equal(def.doc, op.doc);
       assert.equal(def.result, op.result);
       // Order matters: Ganeti validates in declaration order and reports the first failure.
-      assert.deepEqual(Object.keys(def.params), op.params.map((p) => p.name));
+      // Corral's extensions come after Ganeti's parameters and are null unless given.
+      const ganetiParams = Object.keys(def.params).filter((k) => !def.params[k].extension);
+      assert.deepEqual(ganetiParams, op.params.map((p) => p.name));
+      assert.deepEqual(Object.keys(def.params).slice(0, ganetiParams.length), ganetiParams, "extensions come last");
+      for (const [k, p] of Object.entries(def.params).filter(([, p]) => p.extension)) {
+        assert.equal(fallbackValue(p), null, `${op.id}.${k}: an extension is null unless given`);
+      }
       for (const p of op.params) {
         const param: Param<unknown> = def.params[p.name];
         const where = `${op.id}.${p.name}`;

@@ -18,6 +18,7 @@ import {
   type AttachedDisk,
   type ConsoleInfo,
   type CreatedDisk,
+  type DiskExports,
   type DiskSpec,
   type DiskStatus,
   type ExtStorageDiagnosis,
@@ -51,7 +52,7 @@ import { KeyedMutex } from "../util/lock.ts";
 import { copySparse } from "../util/sparse.ts";
 import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
 import { EventLog } from "./events.ts";
-import { checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
+import { checkDiskExports, checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
 import { NetworkConfigurator } from "../network/apply.ts";
 import { NodeStorage } from "../volumes/index.ts";
@@ -406,18 +407,17 @@ export class NodeAgent implements NodeRpc {
     return { info: await this.hypervisor(inst.hypervisor).migrationInfo(inst.name) };
   }
 
-  async acceptInstance(args: { instance: InstanceSpec; info: string; target: string }): Promise<null> {
+  async acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean }): Promise<{ disks: DiskExports | null }> {
     const inst = checkInstanceSpec(args.instance);
     const info = checkString(args.info, "info");
     const hv = this.hypervisor(inst.hypervisor);
-    await this.locks.run(inst.name, async () => {
+    return this.locks.run(inst.name, async () => {
       const disks = await this.attachAll(inst.name, inst.disks);
-      await this.locks.run("memory", () => hv.acceptInstance(inst, info, disks));
+      return { disks: await this.locks.run("memory", () => hv.acceptInstance(inst, info, disks, args.storage === true)) };
     });
-    return null;
   }
 
-  async migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean }): Promise<null> {
+  async migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports }): Promise<null> {
     const inst = checkInstanceSpec(args.instance);
     const target = checkString(args.target, "target");
     const hv = this.hypervisor(inst.hypervisor);
@@ -427,6 +427,7 @@ export class NodeAgent implements NodeRpc {
       bandwidth: typeof hvp.migration_bandwidth === "number" ? hvp.migration_bandwidth : undefined,
       downtime: typeof hvp.migration_downtime === "number" ? hvp.migration_downtime : undefined,
       caps: migrationCapsOf(hvp.migration_caps),
+      ...(args.storage === undefined ? {} : { storage: checkDiskExports(args.storage) }),
     };
     await this.locks.run(inst.name, () => hv.migrate(inst.name, target, options));
     return null;

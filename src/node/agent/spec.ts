@@ -1,7 +1,7 @@
 // Checks on the instance and disk descriptions the master sends, before the agent acts on
 // them. Only what the agent relies on is checked; the master validated the rest.
 
-import type { DiskSpec, InstanceSpec } from "../../rpc/calls.ts";
+import type { DiskExports, DiskSpec, InstanceSpec } from "../../rpc/calls.ts";
 import { argError, checkInt, checkName, checkObject, checkString } from "../util/names.ts";
 
 export function checkDiskSpec(value: unknown, what = "disk"): DiskSpec {
@@ -49,4 +49,17 @@ export function memoryParams(inst: InstanceSpec): { maxmem: number; minmem: numb
   const minmem = Math.min(num(be.minmem) ?? maxmem, maxmem);
   const vcpus = num(be.vcpus) ?? 1;
   return { maxmem, minmem, vcpus };
+}
+
+/** What a migration target said it exports over NBD (the source connects to it). */
+export function checkDiskExports(value: unknown): DiskExports {
+  const e = checkObject(value, "storage");
+  const port = checkInt(e.port, "storage port", 1);
+  if (port > 65535) throw argError(`storage port must be at most 65535, got ${port}`);
+  const exports = checkObject(e.exports, "storage exports");
+  for (const [uuid, name] of Object.entries(exports)) {
+    checkName(uuid, "exported disk uuid");
+    checkName(name, `export name of disk ${uuid}`);
+  }
+  return { port, exports: exports as Record<string, string> };
 }

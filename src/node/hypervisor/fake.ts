@@ -198,8 +198,10 @@ export class FakeHypervisor implements Hypervisor {
     return JSON.stringify({ memory: d.memory, vcpus: d.vcpus } satisfies MigrationInfo);
   }
 
-  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[]): Promise<void> {
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<null> {
     if (this.state.domains[instance.name]) throw hvError("Can't accept instance, already running", ECODE.state);
+    // No domain holds the disks' data here: nothing could be mirrored.
+    if (storage) throw hvError("The fake hypervisor cannot migrate an instance's storage", ECODE.inval);
     const mi = parseMigrationInfo(info);
     await this.reserve(instance.name, mi.memory);
     this.state.domains[instance.name] = {
@@ -213,6 +215,7 @@ export class FakeHypervisor implements Hypervisor {
       reboots: 0,
     };
     await this.save();
+    return null;
   }
 
   /** Live or not, and how fast, makes no difference to a simulated domain. */

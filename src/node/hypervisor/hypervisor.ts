@@ -4,7 +4,7 @@
 // hypervisor turns one instance description into a running domain and reports what happens
 // to it.
 
-import type { AttachedDisk, ConsoleInfo, DiskSpec, HvNodeInfo, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../rpc/calls.ts";
+import type { AttachedDisk, ConsoleInfo, DiskExports, DiskSpec, HvNodeInfo, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../rpc/calls.ts";
 
 export type { HvNodeInfo };
 
@@ -29,6 +29,8 @@ export interface HvMigrateOptions {
   downtime?: number;
   /** QEMU migration capabilities (migration_caps: postcopy-ram, auto-converge…). */
   caps?: string[];
+  /** Node-local disks: mirror them into what the target exports (at `target`) before the memory moves. */
+  storage?: DiskExports;
 }
 
 /** A change to a running domain that the hypervisor noticed by itself. */
@@ -74,8 +76,12 @@ export interface Hypervisor {
 
   /** Opaque data the target needs to accept the instance. */
   migrationInfo(name: string): Promise<string>;
-  /** Target side: prepare to receive (disks attached there); reserves the memory the instance runs with. */
-  acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[]): Promise<void>;
+  /**
+   * Target side: prepare to receive (disks attached there); reserves the memory the instance
+   * runs with. With `storage` the disks are new and empty, and served for the source to mirror
+   * into (a hypervisor that cannot refuses).
+   */
+  acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<DiskExports | null>;
   /** Source side: hand the instance's state over to `target` (the target node's address). */
   migrate(name: string, target: string, options: HvMigrateOptions): Promise<void>;
   migrationStatus(name: string): Promise<MigrationStatus>;

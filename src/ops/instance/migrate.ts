@@ -1,14 +1,15 @@
 // OP_INSTANCE_MIGRATE and OP_INSTANCE_FAILOVER (Ganeti's TLMigrateInstance). Corral's
 // templates are externally mirrored (sharedfile, ext: every node reaches the storage;
 // diskless: nothing to reach) or not mirrored at all (file). The former move to a target
-// node, given or chosen by the allocator; the latter cannot move.
+// node, given or chosen by the allocator; the latter move only in a live migration asked to
+// take its storage along (Corral's migrate_storage, migrate-storage.ts).
 
 import { groupIPolicy, specViolations } from "../../alloc/policy.ts";
 import { classificationOf, ECODE, OpExecError, OpPrereqError, type Ecode } from "../../model/errors.ts";
 import type { Instance, Node } from "../../model/objects.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { OpInstanceFailover, OpInstanceMigrate } from "../../model/opcodes/instance.ts";
-import type { InstanceSpec, MigrationStatus } from "../../rpc/calls.ts";
+import type { DiskExports, InstanceSpec, MigrationStatus } from "../../rpc/calls.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
 import type { LockRequest } from "../../jobs/locks.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
@@ -17,6 +18,7 @@ import { resolveObject } from "../resolve.ts";
 import {
   assembleDisks, checkNodeFreeMemory, DTS_EXT_MIRROR, filledBeparams, filledHvparams, instanceLocks, instanceSpec, nodeUuidOf, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
 } from "./common.ts";
+import { createTargetDisks, mirrorProgressLine, removeDisks, storageMigration, type TargetDisks } from "./migrate-storage.ts";
 import { iallocatorOrNode, instanceShape, relocationTarget } from "./placement.ts";
 import { setDisksActive } from "./power.ts";
 
@@ -43,7 +45,8 @@ function summaryOf(st: MigrationStatus): string {
   if (st.elapsedMs === undefined) return "";
   const sent = st.transferredMiB !== undefined ? `, ${Math.round(st.transferredMiB)} MiB sent` : "";
   const downtime = st.downtimeMs !== undefined ? `, downtime ${st.downtimeMs} ms` : "";
-  return `: ${st.mode ?? "precopy"}, total time ${(st.elapsedMs / 1000).toFixed(2)} s${downtime}${sent}`;
+  const disks = st.storageMs !== undefined ? `; disks mirrored in ${(st.storageMs / 1000).toFixed(2)} s` : "";
+  return `: ${st.mode ?? "precopy"}, total time ${(st.elapsedMs / 1000).toFixed(2)} s${downtime}${sent}${disks}`;
 }
 
 /** What migrate and failover share of their opcodes. */
@@ -55,6 +58,8 @@ interface MoveOp {
   iallocator: string | null;
   ignore_ipolicy: boolean;
   cleanup: boolean;
+  /** Corral's extension, migrations only. */
+  migrate_storage?: boolean | null;
 }
 
 interface MovePlan {
@@ -62,6 +67,8 @@ interface MovePlan {
   target: Node;
   failover: boolean;
   live: boolean;
+  /** The node-local disks move too (migrate_storage). */
+  storage: boolean;
 }
 
 /** Ganeti's CheckTargetNodeIPolicy. */
@@ -86,7 +93,8 @@ function planMove(ctx: LuContext<ParamSpec>, op: MoveOp, failoverRequested: bool
     failover = true;
   }
   const notMirrored = [...new Set(inst.disks.map((d) => d.dev_type).filter((t) => !DTS_EXT_MIRROR.includes(t) && t !== "drbd"))];
-  if (notMirrored.length > 0) {
+  const storage = !failover && !op.cleanup && storageMigration(inst, notMirrored, op.migrate_storage === true);
+  if (notMirrored.length > 0 && !storage) {
     throw new OpPrereqError(`Instance's disk layout '${notMirrored.join(", ")}' does not allow ${failover ? "failovers" : "migrations"}`, ECODE.state);
   }
   const iallocator = iallocatorOrNode(snap, op.iallocator, op.target_node ?? op.target_node_uuid);
@@ -127,7 +135,10 @@ function planMove(ctx: LuContext<ParamSpec>, op: MoveOp, failoverRequested: bool
       }
     }
   }
-  return { inst, target, failover, live: false };
+  if (storage && failover) {
+    throw new OpPrereqError(`Instance's disk layout '${notMirrored.join(", ")}' does not allow failovers (its storage moves only in a migration of the running instance)`, ECODE.state);
+  }
+  return { inst, target, failover, live: false, storage };
 }
 
 /** The migration mode (Ganeti: the opcode's mode or live flag, else the hypervisor's migration_mode). */
@@ -138,12 +149,16 @@ function migrationMode(snap: ConfigSnapshot, inst: Instance, mode: string | null
   return filledHvparams(snap.cluster, inst.hypervisor, inst.os, inst.hvparams).migration_mode !== "non-live";
 }
 
-/** Moves the instance's disks (their node lists) and primary node to `target` in the config. */
-function setPrimary(ctx: LuContext<ParamSpec>, inst: Instance, target: string): Instance {
+/** Moves the instance's disks (their node lists, and the logical ids of disks that moved) and primary node to `target` in the config. */
+function setPrimary(ctx: LuContext<ParamSpec>, inst: Instance, target: string, moved?: TargetDisks): Instance {
   return ctx.master.store.transact((tx) =>
     tx.update("instance", inst.uuid, (i) => {
       i.primary_node = target;
-      for (const d of i.disks) d.nodes = [target];
+      i.disks.forEach((d, index) => {
+        d.nodes = [target];
+        const created = moved?.created.get(index);
+        if (created) d.logical_id = created.logical_id;
+      });
     }));
 }
 
@@ -196,7 +211,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   const src = ctx.master.node(source);
   const dst = ctx.master.node(target);
   ctx.feedback(`Migrating instance ${inst.name}`);
-  let spec: InstanceSpec = instanceSpec(snap, inst);
+  const spec: InstanceSpec = instanceSpec(snap, inst);
   const running = await raiseOnFail(src.instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }), `Error checking instance on node ${source.name}`);
   if (!running) throw new OpExecError(`Can't migrate, please use failover: instance ${inst.name} is not running`);
   const targetFree = ctx.master.live.nodes.get(target.uuid)?.facts?.memory_free ?? Infinity;
@@ -210,13 +225,23 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     await raiseOnFail(src.instanceBalloonMemory({ name: inst.name, hypervisor: inst.hypervisor, memory: targetFree }), "Cannot modify instance runtime memory");
   }
   const { info } = await raiseOnFail(src.migrationInfo({ instance: spec }), `Failed fetching source migration information from ${source.name}`);
+  // With its storage: the target's new disks, removed again unless the migration succeeds.
+  const moved = plan.storage ? await createTargetDisks(ctx, spec, target) : undefined;
+  const dropNewDisks = () => (moved ? removeDisks(ctx, target, [...moved.created.values()], "new") : Promise.resolve());
   ctx.feedback(`* preparing ${target.name} to accept the instance`);
+  let exports: DiskExports | null = null;
   try {
-    await dst.acceptInstance({ instance: spec, info, target: target.primary_ip });
+    ({ disks: exports } = await dst.acceptInstance({ instance: moved?.spec ?? spec, info, target: target.primary_ip, storage: plan.storage }));
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     ctx.feedback("Pre-migration failed, aborting");
+    await dropNewDisks();
     throw new OpExecError(`Could not pre-migrate instance ${inst.name}: ${err.message}`, err.failureEcode);
+  }
+  if (plan.storage && !exports) {
+    await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: false }).catch(() => undefined);
+    await dropNewDisks();
+    throw new OpExecError(`Could not pre-migrate instance ${inst.name}: node ${target.name} exports no disks to mirror into`, ECODE.environ);
   }
   // On any failure once memory may move: the source is told to cancel and resume first. Only
   // when it cannot be (its agent is away, or the migration completed meanwhile: its QEMU then
@@ -233,21 +258,25 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     }
     if (sourceProblem === null) {
       // The target QEMU exits by itself once the stream breaks; this is for one still waiting.
-      await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
+      await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: false }).catch(() => undefined);
+      await dropNewDisks();
       throw new OpExecError(`Could not migrate instance ${inst.name}: ${why}`, ecode);
     }
     ctx.feedback(`* the source node ${source.name} could not resume the instance (${sourceProblem}); checking the target`);
     const onTarget = await dst.instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }).catch(() => undefined);
     if (onTarget) {
-      await dst.finalizeMigrationDst({ instance: spec, info, success: true }).catch(() => undefined);
-      setPrimary(ctx, inst, target.uuid);
+      await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: true }).catch(() => undefined);
+      setPrimary(ctx, inst, target.uuid, moved);
       ctx.feedback(`* instance running on the target node ${target.name}, updating config`);
       await src.finalizeMigrationSource({ instance: spec, success: true, live: plan.live }).catch(() => undefined);
       throw new OpExecError(
         `Could not migrate instance ${inst.name} cleanly: ${why}; it runs on ${target.name} now (its primary node), `
           + `node ${source.name} could not be cleaned up: ${sourceProblem}`, ECODE.environ);
     }
-    if (onTarget === null) await dst.finalizeMigrationDst({ instance: spec, info, success: false }).catch(() => undefined);
+    if (onTarget === null) {
+      await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: false }).catch(() => undefined);
+      await dropNewDisks();
+    }
     throw new OpExecError(
       `Could not migrate instance ${inst.name}: ${why}; node ${source.name} could not resume it (${sourceProblem}) and `
         + `${onTarget === null ? `it does not run on ${target.name}` : `${target.name} does not answer either`}: `
@@ -255,12 +284,12 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   };
   ctx.feedback(`* migrating instance to ${target.name}`);
   try {
-    await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live });
+    await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live, ...(exports ? { storage: exports } : {}) });
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     await abort(err.message, err.failureEcode);
   }
-  ctx.feedback("* starting memory transfer");
+  ctx.feedback(plan.storage ? "* mirroring the disks to the target, then the memory" : "* starting memory transfer");
   let final: MigrationStatus;
   let sourceLostAt: number | null = null;
   for (;;) {
@@ -287,7 +316,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
       break;
     }
     if (st.status !== "active") return abort(st.message ?? "hypervisor returned failure");
-    const line = progressLine(st);
+    const line = mirrorProgressLine(st) ?? progressLine(st);
     if (line) ctx.feedback(line);
     // A target whose agent is gone could never be finalized: cancel while the source still can.
     try {
@@ -301,7 +330,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   ctx.feedback(`* memory transfer complete${summaryOf(final)}`);
   const errors: string[] = [];
   try {
-    await dst.finalizeMigrationDst({ instance: spec, info, success: true });
+    await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: true });
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     errors.push(err.message);
@@ -313,8 +342,11 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     errors.push(err.message);
   }
   // A completed migration has the guest running on the target (its QEMU resumes by itself), finalized or not.
-  const moved = setPrimary(ctx, inst, target.uuid);
-  spec = instanceSpec(ctx.snapshot(), moved);
+  setPrimary(ctx, inst, target.uuid, moved);
+  if (moved) {
+    ctx.feedback(`* removing the instance's old disks on ${source.name}`);
+    await removeDisks(ctx, source, spec.disks.filter((_, i) => moved.created.has(i)), "old");
+  }
   if (errors.length > 0) throw new OpExecError(`Could not finalize instance migration: ${errors.join(" ")}`, ECODE.environ);
   ctx.feedback("* done");
 }

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { ECODE, type Ecode } from "../../../model/errors.ts";
 import { migrationCapsOf } from "../../../model/hvparams.ts";
-import type { AttachedDisk, ConsoleInfo, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
+import type { AttachedDisk, ConsoleInfo, DiskExports, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../../rpc/errors.ts";
 import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
 import type { HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
@@ -31,6 +31,7 @@ import {
   removeStaleFiles, residentMiB, signalQemu, socketPathProblem, startDaemonized, waitForExit,
 } from "./process.ts";
 import { migrationCapabilities, OutgoingMigration, statusOf } from "./migration.ts";
+import { DiskMirrors, exportDisks, nbdPort, stopExports } from "./mirror.ts";
 import { createTap, removeTap, tapName } from "./taps.ts";
 
 export const KVM_HV = "kvm";
@@ -67,8 +68,10 @@ interface Runtime {
   incoming: boolean;
   /** Number for the next tap (names stay unique across hotplug). */
   nextTap: number;
-  /** A migration leaving this node, so that a restarted agent goes on watching it. */
-  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[] };
+  /** A migration leaving this node, so that a restarted agent goes on watching it (and its disk mirrors). */
+  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[]; storage?: DiskExports & { host: string } };
+  /** A migration target serving its disks over NBD (stopped once the migration ends). */
+  exportsDisks?: boolean;
 }
 
 type DomainState = "running" | "paused" | "shutdown" | "incoming";
@@ -302,15 +305,19 @@ export class KvmHypervisor implements Hypervisor {
     return JSON.stringify({ memory: d.runtime.memory, vcpus: d.runtime.vcpus, slots } satisfies MigrationInfo);
   }
 
-  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[]): Promise<void> {
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<DiskExports | null> {
     await this.ready;
     if (this.domains.has(instance.name)) throw hvError(`Can't accept instance ${instance.name}: already running here`, ECODE.state);
     const mi = parseMigrationInfo(info);
     const d = await this.launch(instance, { memory: mi.memory, vcpus: mi.vcpus, disks, paused: false, incoming: true, slots: mi.slots });
     try {
       // Capabilities go on both sides (postcopy needs the target's consent too).
-      await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps)));
+      await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps), storage));
       await d.qmp.execute("migrate-incoming", { uri: `tcp:${this.options.migrationBindAddress}:${migrationPort(instance)}` });
+      if (!storage) return null;
+      d.runtime.exportsDisks = true;
+      await this.saveRuntime(d);
+      return await exportDisks(d.qmp, d.runtime.layout.disks, this.options.migrationBindAddress, nbdPort(migrationPort(instance)));
     } catch (err) {
       d.silent = true;
       await this.destroy(d);
@@ -321,18 +328,39 @@ export class KvmHypervisor implements Hypervisor {
   async migrate(name: string, target: string, options: HvMigrateOptions): Promise<void> {
     const d = await this.domain(name, "migrate");
     this.outgoing.get(name)?.stop();
-    const migration = this.outgoingMigration(d, { bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])] });
+    const outgoing: NonNullable<Runtime["outgoing"]> = {
+      bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])],
+      ...(options.storage ? { storage: { ...options.storage, host: target } } : {}),
+    };
+    const migration = this.config(() => this.outgoingMigration(d, outgoing));
     const host = target.includes(":") ? `[${target}]` : target;
-    await migration.start(`tcp:${host}:${migrationPort(d.runtime.instance)}`, options.live);
-    this.outgoing.set(name, migration);
-    d.runtime.outgoing = { bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])] };
+    // Recorded first: an agent restarted meanwhile finds the mirrors it must end.
+    d.runtime.outgoing = outgoing;
     await this.saveRuntime(d);
+    try {
+      await migration.start(`tcp:${host}:${migrationPort(d.runtime.instance)}`, options.live);
+    } catch (err) {
+      delete d.runtime.outgoing;
+      await this.saveRuntime(d);
+      throw err;
+    }
+    this.outgoing.set(name, migration);
   }
 
   private outgoingMigration(d: Domain, o: NonNullable<Runtime["outgoing"]>): OutgoingMigration {
+    const disks = d.runtime.layout.disks;
+    const mirrors = o.storage
+      ? { disks: new DiskMirrors(d.qmp, disks.filter((s) => o.storage?.exports[s.uuid] !== undefined), o.storage.host, o.storage), totalMiB: this.diskMiB(d, o.storage) }
+      : undefined;
     return new OutgoingMigration(d.qmp, {
       name: d.name, bandwidth: o.bandwidth, downtimeMs: o.downtimeMs, caps: o.caps, memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs,
+      ...(mirrors ? { mirrors } : {}),
     });
+  }
+
+  /** The size of the disks a migration mirrors, MiB (from the instance's disks). */
+  private diskMiB(d: Domain, storage: DiskExports): number {
+    return d.runtime.instance.disks.filter((disk) => storage.exports[disk.uuid] !== undefined).reduce((sum, disk) => sum + disk.size, 0);
   }
 
   async migrationStatus(name: string): Promise<MigrationStatus> {
@@ -357,6 +385,8 @@ export class KvmHypervisor implements Hypervisor {
     }
     if (!d) throw hvError(`Instance ${instance.name} was not accepted for migration on this node`, ECODE.state);
     await this.awaitIncomingEnd(d);
+    if (d.runtime.exportsDisks) await stopExports(d.qmp);
+    delete d.runtime.exportsDisks;
     d.state = "running";
     d.runtime.incoming = false;
     await this.saveRuntime(d);
@@ -384,7 +414,8 @@ export class KvmHypervisor implements Hypervisor {
 
   async finalizeMigrationSource(name: string, success: boolean): Promise<void> {
     await this.ready;
-    this.outgoing.get(name)?.stop();
+    const watched = this.outgoing.get(name);
+    watched?.stop();
     this.outgoing.delete(name);
     const d = this.domains.get(name);
     if (!d) return;
@@ -399,6 +430,8 @@ export class KvmHypervisor implements Hypervisor {
       throw hvError(`Can't resume instance ${name} on this node: its migration ${status === "completed" ? "completed" : `is in ${status}`}, the target runs it`, ECODE.state);
     }
     if (status === "active" || status === "setup" || status === "pre-switchover") await d.qmp.execute("migrate_cancel");
+    const outgoing = d.runtime.outgoing;
+    if (outgoing?.storage) await (watched ?? this.outgoingMigration(d, outgoing)).abortMirrors().catch(() => undefined);
     const run = await d.qmp.execute<{ status: string }>("query-status");
     if (run.status !== "running") await d.qmp.execute("cont");
     d.state = "running";
@@ -704,10 +737,15 @@ export class KvmHypervisor implements Hypervisor {
       else d.state = "paused";
       if (runtime.outgoing) {
         const q = await d.qmp.execute<{ status?: string }>("query-migrate");
+        const migration = this.outgoingMigration(d, runtime.outgoing);
         if (["setup", "active", "pre-switchover", "device", "postcopy-active"].includes(q.status ?? "")) {
-          const migration = this.outgoingMigration(d, runtime.outgoing);
           await migration.resume();
           this.outgoing.set(name, migration);
+        } else if (runtime.outgoing.storage && q.status !== "completed") {
+          // Its disks were still being mirrored: nobody would start the memory, so the mirrors end
+          // (the job, finding this agent back, fails the migration and the source runs on).
+          await migration.abortMirrors();
+          migration.stop();
         }
       }
     } catch {

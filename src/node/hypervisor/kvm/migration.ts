@@ -11,11 +11,14 @@
 //   3. past a deadline derived from memory size and bandwidth (never under a floor) it cancels:
 //      the source runs on, the target QEMU exits by itself. A postcopy is never cancelled:
 //      neither side would hold the whole guest.
+// With node-local disks (mirror.ts) the disks are mirrored first, under a deadline of their own
+// derived the same way from their size; the memory moves once every mirror is in sync.
 
 import { KVM_MIGRATION_CAPS } from "../../../model/hvparams.ts";
 import type { MigrationStatus } from "../../../rpc/calls.ts";
 import { errText } from "../../util/fsutil.ts";
-import type { QmpClient } from "../qmp.ts";
+import type { QmpClient, QmpEvent, QmpEventMap } from "../qmp.ts";
+import type { DiskMirrors } from "./mirror.ts";
 
 const MiB = 1024 * 1024;
 /** How often the policy looks at the migration (the job log wants a line at least every second). */
@@ -67,13 +70,17 @@ export interface OutgoingOptions {
   memoryMiB: number;
   /** The shortest deadline, ms. */
   deadlineFloorMs: number;
+  /** Node-local disks to mirror to the target before the memory moves, and their size in MiB. */
+  mirrors?: { disks: DiskMirrors; totalMiB: number };
 }
 
 /** migrate-set-capabilities' argument: events always, each known capability on or off (a previous migration's stay set otherwise). */
-export function migrationCapabilities(caps: readonly string[]): { capabilities: { capability: string; state: boolean }[] } {
+export function migrationCapabilities(caps: readonly string[], pauseBeforeSwitchover = false): { capabilities: { capability: string; state: boolean }[] } {
   return {
     capabilities: [
       { capability: "events", state: true },
+      // Mirrored disks are completed at the switch-over, with the guest stopped (mirror.ts).
+      { capability: "pause-before-switchover", state: pauseBeforeSwitchover },
       ...KVM_MIGRATION_CAPS.map((capability) => ({ capability, state: caps.includes(capability) })),
     ],
   };
@@ -127,6 +134,11 @@ export class OutgoingMigration {
   private latest: MigrationStatus = { status: "active", mode: "precopy" };
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Mirroring the disks (the memory waits), then moving the memory. */
+  private stage: "storage" | "memory" = "memory";
+  private uri = "";
+  private storageMs: number | undefined;
+  private switching: Promise<void> | undefined;
   private readonly qmp: QmpClient;
   private readonly o: OutgoingOptions;
 
@@ -143,11 +155,26 @@ export class OutgoingMigration {
   /** Sets capabilities and parameters, starts the migration to `uri` and begins watching it. */
   async start(uri: string, live: boolean): Promise<void> {
     const bandwidth = this.o.bandwidth > 0 ? this.o.bandwidth : UNLIMITED_MIBPS;
-    await this.qmp.execute("migrate-set-capabilities", migrationCapabilities(this.o.caps));
+    const mirrors = this.o.mirrors;
+    await this.qmp.execute("migrate-set-capabilities", migrationCapabilities(this.o.caps, mirrors !== undefined));
     await this.qmp.execute("migrate-set-parameters", { "max-bandwidth": bandwidth * MiB, "downtime-limit": this.downtimeLimitMs });
     if (!live) await this.qmp.execute("stop");
     this.startedAt = Date.now();
-    await this.qmp.execute("migrate", { uri });
+    this.uri = uri;
+    if (mirrors) {
+      this.qmp.on("MIGRATION", this.onMigrationEvent);
+      this.stage = "storage";
+      this.latest = { status: "active", stage: "storage", diskDoneMiB: 0, diskTotalMiB: mirrors.totalMiB };
+      try {
+        await mirrors.disks.start(this.o.bandwidth);
+      } catch (err) {
+        await mirrors.disks.abort();
+        mirrors.disks.close();
+        throw err;
+      }
+    } else {
+      await this.qmp.execute("migrate", { uri });
+    }
     this.schedule();
   }
 
@@ -158,6 +185,7 @@ export class OutgoingMigration {
   async resume(): Promise<void> {
     const p = await this.qmp.execute<{ "downtime-limit"?: number }>("query-migrate-parameters");
     if (p["downtime-limit"] !== undefined) this.downtimeLimitMs = p["downtime-limit"];
+    if (this.o.mirrors) this.qmp.on("MIGRATION", this.onMigrationEvent);
     this.startedAt = Date.now();
     this.schedule();
   }
@@ -165,6 +193,10 @@ export class OutgoingMigration {
   /** The figures of the last look (the job log's progress line). */
   status(): MigrationStatus {
     const s: MigrationStatus = { ...this.latest, downtimeLimitMs: this.downtimeLimitMs };
+    if (this.o.mirrors) {
+      s.stage = this.stage;
+      if (this.storageMs !== undefined) s.storageMs = this.storageMs;
+    }
     const message = [this.latest.message, ...this.notes].filter((m) => m).join("; ");
     this.notes = [];
     if (message) s.message = message;
@@ -176,6 +208,58 @@ export class OutgoingMigration {
     clearTimeout(this.timer);
     if (!this.ended && why !== undefined) this.latest = { ...this.latest, status: "failed", message: why };
     this.ended = true;
+    this.o.mirrors?.disks.close();
+    this.qmp.off("MIGRATION", this.onMigrationEvent);
+  }
+
+  /**
+   * At the pause before the switch-over (the guest is stopped): the mirrors copy what is left
+   * and end, then the migration goes on. Started by QEMU's MIGRATION event (the guest waits for
+   * it), or by a look that finds the migration there; runs once.
+   */
+  private switchover(): Promise<void> {
+    this.switching ??= (async () => {
+      try {
+        await this.o.mirrors?.disks.complete();
+        await this.qmp.execute("migrate-continue", { state: "pre-switchover" });
+      } catch (err) {
+        this.cancelReason = `completing the disk mirrors at the switch-over failed: ${errText(err)}; cancelled, the instance runs on on the source node`;
+        await this.qmp.execute("migrate_cancel").catch(() => undefined);
+      }
+    })();
+    return this.switching;
+  }
+
+  private readonly onMigrationEvent = (e: QmpEvent<QmpEventMap["MIGRATION"]>) => {
+    if (e.data.status === "pre-switchover" && !this.ended) void this.switchover();
+  };
+
+  /** Stops the disk mirrors, if any (the migration failed, was cancelled, or is given up). */
+  async abortMirrors(): Promise<void> {
+    await this.o.mirrors?.disks.abort();
+  }
+
+  /** The storage stage: mirrors in sync start the memory; a stopped one or the deadline fails the migration. */
+  private async lookAtMirrors(mirrors: NonNullable<OutgoingOptions["mirrors"]>): Promise<void> {
+    const p = await mirrors.disks.progress();
+    const elapsedMs = Date.now() - this.startedAt;
+    this.latest = { status: "active", stage: "storage", diskDoneMiB: p.doneMiB, diskTotalMiB: p.totalMiB || mirrors.totalMiB, elapsedMs };
+    const deadline = migrationDeadlineMs(mirrors.totalMiB, this.o.bandwidth, this.o.deadlineFloorMs);
+    const failure = p.error ?? (elapsedMs > deadline
+      ? `the disks (${mirrors.totalMiB} MiB) were not mirrored within ${Math.round(deadline / 1000)} s (${p.doneMiB} MiB copied); cancelled, the instance runs on on the source node`
+      : null);
+    if (failure !== null) {
+      await mirrors.disks.abort();
+      this.latest = { ...this.latest, status: p.error ? "failed" : "cancelled", message: failure };
+      return this.stop();
+    }
+    if (!p.ready) return this.schedule();
+    this.storageMs = elapsedMs;
+    this.stage = "memory";
+    this.startedAt = Date.now();
+    this.notes.push(`disks mirrored: ${mirrors.totalMiB} MiB in ${(elapsedMs / 1000).toFixed(2)} s (${p.doneMiB} MiB copied, guest writes included); moving the memory`);
+    await this.qmp.execute("migrate", { uri: this.uri });
+    this.schedule();
   }
 
   private schedule(): void {
@@ -183,6 +267,17 @@ export class OutgoingMigration {
   }
 
   private async look(): Promise<void> {
+    if (this.stage === "storage" && this.o.mirrors) {
+      try {
+        await this.lookAtMirrors(this.o.mirrors);
+      } catch (err) {
+        if (++this.queryFailures >= MAX_QUERY_FAILURES) {
+          await this.abortMirrors().catch(() => undefined);
+          this.stop(`QEMU does not answer about the disk mirrors: ${errText(err)}`);
+        } else this.schedule();
+      }
+      return;
+    }
     let q: QueryMigrate;
     try {
       q = await this.qmp.execute<QueryMigrate>("query-migrate", undefined, { timeoutMs: 5000 });
@@ -199,8 +294,16 @@ export class OutgoingMigration {
       this.lastMovedAt = Date.now();
     }
     if (s.status === "cancelled" && this.cancelReason) s.message = this.cancelReason;
+    if (this.storageMs !== undefined && s.status === "completed") s.storageMs = this.storageMs;
     this.latest = s;
-    if (s.status !== "active") return this.stop();
+    if (s.status !== "active") {
+      if (s.status !== "completed") await this.abortMirrors().catch(() => undefined);
+      return this.stop();
+    }
+    if (q.status === "pre-switchover") {
+      await this.switchover();
+      return this.schedule();
+    }
     try {
       await this.steer(q, s);
     } catch (err) {
