@@ -36,7 +36,7 @@ export class NodeConnections {
   constructor(cert: ClusterCert, deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined, localAgentOptions: NodeAgentOptions) {
     this.cert = cert;
     this.deadlineMs = deadlineMs;
-    this.localAgent = new NodeAgent(localAgentOptions);
+    this.localAgent = new NodeAgent({ clusterCert: { cert: cert.cert, key: cert.key }, ...localAgentOptions });
   }
 
   /** The client for a node's agent (cached per node and endpoint). */

@@ -286,10 +286,10 @@ export interface NodeRpc {
   // --- migration: source migrationInfo → target acceptInstance → source migrateInstance
   //     → target finalizeMigrationDst → source finalizeMigrationSource
   migrationInfo(args: { instance: InstanceSpec }): Promise<{ info: string }>;
-  /** With `storage`, the target also serves the instance's (new, empty) disks over NBD for the source to mirror into. */
-  acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean }): Promise<{ disks: DiskExports | null }>;
+  /** With `tls` the target takes only a TLS stream from a holder of a cluster-signed certificate. With `storage`, the target also serves the instance's (new, empty) disks over NBD for the source to mirror into. */
+  acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean; tls?: boolean }): Promise<{ disks: DiskExports | null }>;
   /** With `storage` (what the target's acceptInstance answered), the disks are mirrored first, then the memory moves. */
-  migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports }): Promise<null>;
+  migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports; tls?: boolean }): Promise<null>;
   migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus>;
   finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null>;
   finalizeMigrationSource(args: { instance: InstanceSpec; success: boolean; live: boolean }): Promise<null>;

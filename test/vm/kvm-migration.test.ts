@@ -155,7 +155,7 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     }
   });
 
-  it("a guest on a file disk moves live with its storage (migrate_storage): data and writes made meanwhile arrive intact", async () => {
+  it("a guest on a file disk moves live with its storage (migrate_storage), and back over TLS (migrate_tls): data and writes made meanwhile arrive intact", async () => {
     const MiB = 1024 * 1024;
     const diskFile = (dir: string) => {
       const d = join(dir, LOCAL);
@@ -232,6 +232,22 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     assert.ok(checked.length >= 10, `${checked.length} written MiB to check`);
     for (const [mib, w] of checked) assert.equal(md5Of(target, mib, 1), w.md5, `MiB ${mib} (write ${w.n}) on node2's disk`);
     assert.equal(md5Of(target, 0, 64), seeded, "the first 64 MiB arrived as they were");
+
+    // Back to node1, encrypted (memory stream and NBD mirror over TLS; node1's QEMU takes nothing else).
+    const from1 = size(files(NODE1, LOCAL).console);
+    const beat2 = lastBeat(files(NODE2, LOCAL).console);
+    const back = await job("PUT", `/2/instances/${LOCAL}/migrate`, { mode: "live", target_node: NODE1, migrate_storage: true, migrate_tls: true });
+    assert.equal(back.status, "success", JSON.stringify(back.opresult));
+    const backLog = log(back).map((e) => e.message);
+    assert.ok(backLog.includes(`* migrating instance to ${NODE1} (encrypted: TLS with the cluster's certificates)`), JSON.stringify(backLog));
+    console.log(`file disk 1 GiB with its storage, TLS: ${backLog.find((m) => m.startsWith("* memory transfer complete:"))}`);
+    assert.equal((await info(LOCAL)).pnode, NODE1);
+    assert.equal(existsSync(target), false, "node2's disk is removed after the migration back");
+    const home = diskFile(node1Files);
+    assert.ok(home, `the new file disk under ${node1Files}`);
+    await beatsOn(NODE1, LOCAL, beat2, from1);
+    assert.equal(md5Of(home, 0, 64), seeded, "the first 64 MiB arrived as they were, twice");
+    assert.equal(existsSync(join(files(NODE1, LOCAL).dir, "migration-tls")), false, "the migration's credentials are removed");
     await c.ok("DELETE", `/2/instances/${LOCAL}`, undefined);
   });
 

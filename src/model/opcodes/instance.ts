@@ -234,6 +234,10 @@ export const OpInstanceMigrate = defineOpcode({
       t.maybe(t.bool),
       "Corral: also move node-local (file) disks, mirrored to the target while the instance runs (live mode, kvm)",
     ),
+    migrate_tls: extension(
+      t.maybe(t.bool),
+      "Corral: encrypt the migration traffic (memory and mirrored disks) with TLS, certificates signed by the cluster certificate (kvm)",
+    ),
   },
 });
 

@@ -86,6 +86,8 @@ export interface NodeAgentOptions {
   kvm?: Omit<KvmOptions, "stateDir"> | false;
   /** How often a soft shutdown is checked for completion, ms (default 250). */
   shutdownPollMs?: number;
+  /** The cluster certificate and key (PEM): kvm signs the certificates of encrypted migrations with it. */
+  clusterCert?: { cert: string; key: string };
   /** Managed networks (PVC API): load nftables/dnsmasq for real (default: render and check only), in a netns. */
   networkApply?: { apply: boolean; netns?: string };
 }
@@ -126,7 +128,7 @@ export class NodeAgent implements NodeRpc {
         cpuTotal: opts.cpuTotal,
       }),
     ];
-    if (!opts.hypervisors && opts.kvm !== false) hvs = [...hvs, new KvmHypervisor({ ...opts.kvm, stateDir: join(this.stateDir, "kvm") })];
+    if (!opts.hypervisors && opts.kvm !== false) hvs = [...hvs, new KvmHypervisor({ ...opts.kvm, stateDir: join(this.stateDir, "kvm"), ...(opts.clusterCert ? { clusterCert: opts.clusterCert } : {}) })];
     for (const hv of hvs) {
       this.hypervisors.set(hv.name, hv);
       hv.onEvent((e) => this.events.add({ ...e, hypervisor: hv.name }));
@@ -407,17 +409,18 @@ export class NodeAgent implements NodeRpc {
     return { info: await this.hypervisor(inst.hypervisor).migrationInfo(inst.name) };
   }
 
-  async acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean }): Promise<{ disks: DiskExports | null }> {
+  async acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean; tls?: boolean }): Promise<{ disks: DiskExports | null }> {
     const inst = checkInstanceSpec(args.instance);
     const info = checkString(args.info, "info");
     const hv = this.hypervisor(inst.hypervisor);
     return this.locks.run(inst.name, async () => {
       const disks = await this.attachAll(inst.name, inst.disks);
-      return { disks: await this.locks.run("memory", () => hv.acceptInstance(inst, info, disks, args.storage === true)) };
+      const options = { storage: args.storage === true, tls: args.tls === true };
+      return { disks: await this.locks.run("memory", () => hv.acceptInstance(inst, info, disks, options)) };
     });
   }
 
-  async migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports }): Promise<null> {
+  async migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports; tls?: boolean }): Promise<null> {
     const inst = checkInstanceSpec(args.instance);
     const target = checkString(args.target, "target");
     const hv = this.hypervisor(inst.hypervisor);
@@ -428,6 +431,7 @@ export class NodeAgent implements NodeRpc {
       downtime: typeof hvp.migration_downtime === "number" ? hvp.migration_downtime : undefined,
       caps: migrationCapsOf(hvp.migration_caps),
       ...(args.storage === undefined ? {} : { storage: checkDiskExports(args.storage) }),
+      tls: args.tls === true,
     };
     await this.locks.run(inst.name, () => hv.migrate(inst.name, target, options));
     return null;

@@ -80,7 +80,7 @@ test("migration hands the domain from source to target", async (t) => {
   const inst = instanceSpec({ name: "mig" });
   await src.start(spec("mig", 1000));
   const info = await src.migrationInfo("mig");
-  await dst.acceptInstance(inst, info, [], false);
+  await dst.acceptInstance(inst, info, [], { storage: false, tls: false });
   assert.equal(await dst.instanceInfo("mig"), null, "an incoming domain is not running yet");
   assert.equal((await dst.nodeInfo()).memory_free, 3096, "but its memory is reserved");
   await src.migrate("mig", "dst", { live: true });

@@ -11,7 +11,7 @@ import { EventEmitter } from "node:events";
 import type { AttachedDisk, ConsoleInfo, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { readJsonSync, writeJsonAtomic } from "../util/fsutil.ts";
-import type { HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "./hypervisor.ts";
+import type { HvAcceptOptions, HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "./hypervisor.ts";
 
 export const FAKE_HV = "fake";
 
@@ -198,10 +198,11 @@ export class FakeHypervisor implements Hypervisor {
     return JSON.stringify({ memory: d.memory, vcpus: d.vcpus } satisfies MigrationInfo);
   }
 
-  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<null> {
+  /** No traffic to encrypt: `tls` changes nothing for a simulated domain. */
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], options: HvAcceptOptions): Promise<null> {
     if (this.state.domains[instance.name]) throw hvError("Can't accept instance, already running", ECODE.state);
     // No domain holds the disks' data here: nothing could be mirrored.
-    if (storage) throw hvError("The fake hypervisor cannot migrate an instance's storage", ECODE.inval);
+    if (options.storage) throw hvError("The fake hypervisor cannot migrate an instance's storage", ECODE.inval);
     const mi = parseMigrationInfo(info);
     await this.reserve(instance.name, mi.memory);
     this.state.domains[instance.name] = {

@@ -31,6 +31,14 @@ export interface HvMigrateOptions {
   caps?: string[];
   /** Node-local disks: mirror them into what the target exports (at `target`) before the memory moves. */
   storage?: DiskExports;
+  /** Encrypt the traffic (TLS with certificates signed by the cluster certificate). */
+  tls?: boolean;
+}
+
+/** How a target prepares: serve new disks for a mirror (`storage`), take only a TLS stream (`tls`). */
+export interface HvAcceptOptions {
+  storage: boolean;
+  tls: boolean;
 }
 
 /** A change to a running domain that the hypervisor noticed by itself. */
@@ -81,7 +89,7 @@ export interface Hypervisor {
    * runs with. With `storage` the disks are new and empty, and served for the source to mirror
    * into (a hypervisor that cannot refuses).
    */
-  acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<DiskExports | null>;
+  acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], options: HvAcceptOptions): Promise<DiskExports | null>;
   /** Source side: hand the instance's state over to `target` (the target node's address). */
   migrate(name: string, target: string, options: HvMigrateOptions): Promise<void>;
   migrationStatus(name: string): Promise<MigrationStatus>;

@@ -58,8 +58,9 @@ interface MoveOp {
   iallocator: string | null;
   ignore_ipolicy: boolean;
   cleanup: boolean;
-  /** Corral's extension, migrations only. */
+  /** Corral's extensions, migrations only. */
   migrate_storage?: boolean | null;
+  migrate_tls?: boolean | null;
 }
 
 interface MovePlan {
@@ -69,6 +70,8 @@ interface MovePlan {
   live: boolean;
   /** The node-local disks move too (migrate_storage). */
   storage: boolean;
+  /** The traffic is encrypted (migrate_tls). */
+  tls: boolean;
 }
 
 /** Ganeti's CheckTargetNodeIPolicy. */
@@ -138,7 +141,7 @@ function planMove(ctx: LuContext<ParamSpec>, op: MoveOp, failoverRequested: bool
   if (storage && failover) {
     throw new OpPrereqError(`Instance's disk layout '${notMirrored.join(", ")}' does not allow failovers (its storage moves only in a migration of the running instance)`, ECODE.state);
   }
-  return { inst, target, failover, live: false, storage };
+  return { inst, target, failover, live: false, storage, tls: op.migrate_tls === true };
 }
 
 /** The migration mode (Ganeti: the opcode's mode or live flag, else the hypervisor's migration_mode). */
@@ -231,7 +234,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   ctx.feedback(`* preparing ${target.name} to accept the instance`);
   let exports: DiskExports | null = null;
   try {
-    ({ disks: exports } = await dst.acceptInstance({ instance: moved?.spec ?? spec, info, target: target.primary_ip, storage: plan.storage }));
+    ({ disks: exports } = await dst.acceptInstance({ instance: moved?.spec ?? spec, info, target: target.primary_ip, storage: plan.storage, tls: plan.tls }));
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     ctx.feedback("Pre-migration failed, aborting");
@@ -282,9 +285,9 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
         + `${onTarget === null ? `it does not run on ${target.name}` : `${target.name} does not answer either`}: `
         + "run the migration with cleanup once the nodes answer", ECODE.environ);
   };
-  ctx.feedback(`* migrating instance to ${target.name}`);
+  ctx.feedback(`* migrating instance to ${target.name}${plan.tls ? " (encrypted: TLS with the cluster's certificates)" : ""}`);
   try {
-    await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live, ...(exports ? { storage: exports } : {}) });
+    await src.migrateInstance({ instance: spec, target: target.primary_ip, live: plan.live, tls: plan.tls, ...(exports ? { storage: exports } : {}) });
   } catch (err) {
     if (!(err instanceof RpcCallError)) throw err;
     await abort(err.message, err.failureEcode);

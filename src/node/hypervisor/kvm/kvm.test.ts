@@ -262,7 +262,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     const sourceFiles = instanceFiles(join(root, "kvm"), name);
     await waitFor("CORRAL_BOOT", BOOT_MS, () => consoleMatches(sourceFiles.console, /CORRAL_BOOT/));
     const info = await hv.migrationInfo(name);
-    await target.acceptInstance(instance, info, [], false);
+    await target.acceptInstance(instance, info, [], { storage: false, tls: false });
     assert.equal(await target.instanceInfo(name), null, "an incoming VM is not listed yet");
     const t0 = Date.now();
     await hv.migrate(name, "127.0.0.1", { live: true, bandwidth: 0, downtime: 300 });
@@ -295,7 +295,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     const first = new KvmHypervisor({ stateDir: dir, defaultAccelerator: "tcg" });
     drivers.push(first);
     const instance = spec(name, { migration_port: await freeVncPort() });
-    await first.acceptInstance(instance, JSON.stringify({ memory: 128, vcpus: 1, slots: {} }), [], false);
+    await first.acceptInstance(instance, JSON.stringify({ memory: 128, vcpus: 1, slots: {} }), [], { storage: false, tls: false });
     await first.close(); // as an agent killed mid-migration: its QEMU waits on
     const files = instanceFiles(dir, name);
     assert.equal(qemusWithPidfile(files.pidfile).length, 1, "the incoming QEMU outlived its driver");

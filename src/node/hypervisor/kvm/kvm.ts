@@ -12,15 +12,17 @@
 // /proc check, and a once-a-second /proc poll as a safety net.
 
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { ECODE, type Ecode } from "../../../model/errors.ts";
 import { migrationCapsOf } from "../../../model/hvparams.ts";
 import type { AttachedDisk, ConsoleInfo, DiskExports, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../../rpc/errors.ts";
 import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
-import type { HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
+import type { HvAcceptOptions, HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
 import { QmpClient, type QmpClosedError, type QmpEvent, type QmpEventMap } from "../qmp.ts";
 import {
   type Accelerator, blockdevOptions, buildCommandLine, diskDeviceOptions, diskIds, diskUsesPci, freePciSlot, KvmConfigError,
@@ -32,6 +34,7 @@ import {
 } from "./process.ts";
 import { migrationCapabilities, OutgoingMigration, statusOf } from "./migration.ts";
 import { DiskMirrors, exportDisks, nbdPort, stopExports } from "./mirror.ts";
+import { addMigrationCreds, dropMigrationCreds, TLS_CREDS_ID, writeMigrationCreds, type ClusterCertPems } from "./tls.ts";
 import { createTap, removeTap, tapName } from "./taps.ts";
 
 export const KVM_HV = "kvm";
@@ -53,6 +56,8 @@ export interface KvmOptions {
   startTimeoutMs?: number;
   /** How long a guest may take to release an unplugged device, ms (default 20 s). */
   unplugTimeoutMs?: number;
+  /** The cluster certificate and key: encrypted migrations sign their certificates with it. */
+  clusterCert?: ClusterCertPems;
 }
 
 /** What runtime.json holds: how the running QEMU was started, and its devices now. */
@@ -69,7 +74,7 @@ interface Runtime {
   /** Number for the next tap (names stay unique across hotplug). */
   nextTap: number;
   /** A migration leaving this node, so that a restarted agent goes on watching it (and its disk mirrors). */
-  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[]; storage?: DiskExports & { host: string } };
+  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[]; storage?: DiskExports & { host: string }; tls?: boolean };
   /** A migration target serving its disks over NBD (stopped once the migration ends). */
   exportsDisks?: boolean;
 }
@@ -110,7 +115,7 @@ function hvError(message: string, ecode?: Ecode): AgentError {
 export class KvmHypervisor implements Hypervisor {
   readonly name = KVM_HV;
   private readonly root: string;
-  private readonly options: Required<Omit<KvmOptions, "netns">> & { netns?: string };
+  private readonly options: Required<Omit<KvmOptions, "netns" | "clusterCert">> & Pick<KvmOptions, "netns" | "clusterCert">;
   private readonly domains = new Map<string, Domain>();
   /** Migrations leaving this node, until finalizeMigrationSource. */
   private readonly outgoing = new Map<string, OutgoingMigration>();
@@ -305,19 +310,25 @@ export class KvmHypervisor implements Hypervisor {
     return JSON.stringify({ memory: d.runtime.memory, vcpus: d.runtime.vcpus, slots } satisfies MigrationInfo);
   }
 
-  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], storage: boolean): Promise<DiskExports | null> {
+  async acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], options: HvAcceptOptions): Promise<DiskExports | null> {
     await this.ready;
     if (this.domains.has(instance.name)) throw hvError(`Can't accept instance ${instance.name}: already running here`, ECODE.state);
     const mi = parseMigrationInfo(info);
+    const cluster = options.tls ? this.clusterCert() : undefined;
     const d = await this.launch(instance, { memory: mi.memory, vcpus: mi.vcpus, disks, paused: false, incoming: true, slots: mi.slots });
     try {
       // Capabilities go on both sides (postcopy needs the target's consent too).
-      await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps), storage));
+      await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps), options.storage));
+      if (cluster) {
+        await writeMigrationCreds(migrationCredsDir(d.files), cluster, "server");
+        await addMigrationCreds(d.qmp, migrationCredsDir(d.files), "server");
+        await d.qmp.execute("migrate-set-parameters", { "tls-creds": TLS_CREDS_ID });
+      }
       await d.qmp.execute("migrate-incoming", { uri: `tcp:${this.options.migrationBindAddress}:${migrationPort(instance)}` });
-      if (!storage) return null;
+      if (!options.storage) return null;
       d.runtime.exportsDisks = true;
       await this.saveRuntime(d);
-      return await exportDisks(d.qmp, d.runtime.layout.disks, this.options.migrationBindAddress, nbdPort(migrationPort(instance)));
+      return await exportDisks(d.qmp, d.runtime.layout.disks, this.options.migrationBindAddress, nbdPort(migrationPort(instance)), cluster !== undefined);
     } catch (err) {
       d.silent = true;
       await this.destroy(d);
@@ -331,7 +342,13 @@ export class KvmHypervisor implements Hypervisor {
     const outgoing: NonNullable<Runtime["outgoing"]> = {
       bandwidth: options.bandwidth ?? 0, downtimeMs: options.downtime ?? 30, caps: [...(options.caps ?? [])],
       ...(options.storage ? { storage: { ...options.storage, host: target } } : {}),
+      ...(options.tls ? { tls: true } : {}),
     };
+    if (options.tls) {
+      const cluster = this.clusterCert();
+      await writeMigrationCreds(migrationCredsDir(d.files), cluster, "client");
+      await addMigrationCreds(d.qmp, migrationCredsDir(d.files), "client");
+    }
     const migration = this.config(() => this.outgoingMigration(d, outgoing));
     const host = target.includes(":") ? `[${target}]` : target;
     // Recorded first: an agent restarted meanwhile finds the mirrors it must end.
@@ -350,12 +367,30 @@ export class KvmHypervisor implements Hypervisor {
   private outgoingMigration(d: Domain, o: NonNullable<Runtime["outgoing"]>): OutgoingMigration {
     const disks = d.runtime.layout.disks;
     const mirrors = o.storage
-      ? { disks: new DiskMirrors(d.qmp, disks.filter((s) => o.storage?.exports[s.uuid] !== undefined), o.storage.host, o.storage), totalMiB: this.diskMiB(d, o.storage) }
+      ? {
+        disks: new DiskMirrors(d.qmp, disks.filter((s) => o.storage?.exports[s.uuid] !== undefined), o.storage.host, o.storage, o.tls === true),
+        totalMiB: this.diskMiB(d, o.storage),
+      }
       : undefined;
     return new OutgoingMigration(d.qmp, {
-      name: d.name, bandwidth: o.bandwidth, downtimeMs: o.downtimeMs, caps: o.caps, memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs,
+      name: d.name, bandwidth: o.bandwidth, downtimeMs: o.downtimeMs, caps: o.caps, memoryMiB: d.runtime.memory, deadlineFloorMs: this.options.migrationDeadlineFloorMs, tls: o.tls === true,
       ...(mirrors ? { mirrors } : {}),
     });
+  }
+
+  /** The cluster certificate, which an encrypted migration needs. */
+  private clusterCert(): ClusterCertPems {
+    const cert = this.options.clusterCert;
+    if (!cert) throw hvError("Encrypted migration needs the cluster certificate, and this node agent was started without it", ECODE.environ);
+    return cert;
+  }
+
+  /** After a migration: its TLS credentials leave QEMU and the disk (a later one may not encrypt). */
+  private async dropCreds(d: Domain): Promise<void> {
+    if (!existsSync(migrationCredsDir(d.files))) return;
+    await d.qmp.execute("migrate-set-parameters", { "tls-creds": "", "tls-hostname": "" }).catch(() => undefined);
+    await dropMigrationCreds(d.qmp);
+    await rm(migrationCredsDir(d.files), { recursive: true, force: true });
   }
 
   /** The size of the disks a migration mirrors, MiB (from the instance's disks). */
@@ -387,6 +422,7 @@ export class KvmHypervisor implements Hypervisor {
     await this.awaitIncomingEnd(d);
     if (d.runtime.exportsDisks) await stopExports(d.qmp);
     delete d.runtime.exportsDisks;
+    await this.dropCreds(d);
     d.state = "running";
     d.runtime.incoming = false;
     await this.saveRuntime(d);
@@ -432,6 +468,7 @@ export class KvmHypervisor implements Hypervisor {
     if (status === "active" || status === "setup" || status === "pre-switchover") await d.qmp.execute("migrate_cancel");
     const outgoing = d.runtime.outgoing;
     if (outgoing?.storage) await (watched ?? this.outgoingMigration(d, outgoing)).abortMirrors().catch(() => undefined);
+    await this.dropCreds(d);
     const run = await d.qmp.execute<{ status: string }>("query-status");
     if (run.status !== "running") await d.qmp.execute("cont");
     d.state = "running";
@@ -752,6 +789,11 @@ export class KvmHypervisor implements Hypervisor {
       // QEMU lives but its monitor does not answer yet: the poll keeps trying
     }
   }
+}
+
+/** Where one end keeps its migration's TLS credentials (QEMU reads the directory). */
+function migrationCredsDir(files: InstanceFiles): string {
+  return join(files.dir, "migration-tls");
 }
 
 function migrationPort(instance: InstanceSpec): number {

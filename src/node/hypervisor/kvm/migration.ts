@@ -19,6 +19,7 @@ import type { MigrationStatus } from "../../../rpc/calls.ts";
 import { errText } from "../../util/fsutil.ts";
 import type { QmpClient, QmpEvent, QmpEventMap } from "../qmp.ts";
 import type { DiskMirrors } from "./mirror.ts";
+import { TLS_CREDS_ID, TLS_HOSTNAME } from "./tls.ts";
 
 const MiB = 1024 * 1024;
 /** How often the policy looks at the migration (the job log wants a line at least every second). */
@@ -70,6 +71,8 @@ export interface OutgoingOptions {
   memoryMiB: number;
   /** The shortest deadline, ms. */
   deadlineFloorMs: number;
+  /** Encrypt the stream with the credentials loaded as tls.ts's TLS_CREDS_ID. */
+  tls: boolean;
   /** Node-local disks to mirror to the target before the memory moves, and their size in MiB. */
   mirrors?: { disks: DiskMirrors; totalMiB: number };
 }
@@ -157,7 +160,11 @@ export class OutgoingMigration {
     const bandwidth = this.o.bandwidth > 0 ? this.o.bandwidth : UNLIMITED_MIBPS;
     const mirrors = this.o.mirrors;
     await this.qmp.execute("migrate-set-capabilities", migrationCapabilities(this.o.caps, mirrors !== undefined));
-    await this.qmp.execute("migrate-set-parameters", { "max-bandwidth": bandwidth * MiB, "downtime-limit": this.downtimeLimitMs });
+    await this.qmp.execute("migrate-set-parameters", {
+      "max-bandwidth": bandwidth * MiB, "downtime-limit": this.downtimeLimitMs,
+      // Set either way: QEMU keeps a previous migration's parameters.
+      "tls-creds": this.o.tls ? TLS_CREDS_ID : "", "tls-hostname": this.o.tls ? TLS_HOSTNAME : "",
+    });
     if (!live) await this.qmp.execute("stop");
     this.startedAt = Date.now();
     this.uri = uri;

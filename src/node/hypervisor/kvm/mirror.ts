@@ -10,6 +10,7 @@
 import type { DiskExports } from "../../../rpc/calls.ts";
 import type { QmpClient, QmpEvent, QmpEventMap } from "../qmp.ts";
 import type { DiskSlot } from "./cmdline.ts";
+import { TLS_CREDS_ID, TLS_HOSTNAME } from "./tls.ts";
 
 const MiB = 1024 * 1024;
 /** How long completing the ready mirrors may take at the switch-over (the guest is stopped meanwhile). */
@@ -28,9 +29,9 @@ function names(disk: Pick<DiskSlot, "node">): { client: string; job: string } {
   return { client: `nbd-${id}`, job: `mirror-${id}` };
 }
 
-/** Target: serves each disk's node, writable, on `bind`:`port` (a taken port is a QMP error). */
-export async function exportDisks(qmp: QmpClient, disks: readonly DiskSlot[], bind: string, port: number): Promise<DiskExports> {
-  await qmp.execute("nbd-server-start", { addr: { type: "inet", data: { host: bind, port: String(port) } } });
+/** Target: serves each disk's node, writable, on `bind`:`port` (a taken port is a QMP error); over TLS with the migration's credentials. */
+export async function exportDisks(qmp: QmpClient, disks: readonly DiskSlot[], bind: string, port: number, tls: boolean): Promise<DiskExports> {
+  await qmp.execute("nbd-server-start", { addr: { type: "inet", data: { host: bind, port: String(port) } }, ...(tls ? { "tls-creds": TLS_CREDS_ID } : {}) });
   const exports: Record<string, string> = {};
   try {
     for (const disk of disks) {
@@ -65,14 +66,16 @@ export class DiskMirrors {
   private readonly disks: readonly DiskSlot[];
   private readonly host: string;
   private readonly target: DiskExports;
+  private readonly tls: boolean;
   /** Why a job ended by itself, by job id (from BLOCK_JOB_COMPLETED). */
   private readonly ended = new Map<string, string>();
   private readonly onCompleted = (e: QmpEvent<QmpEventMap["BLOCK_JOB_COMPLETED"]>) => {
     this.ended.set(e.data.device, e.data.error ?? "the job ended");
   };
 
-  constructor(qmp: QmpClient, disks: readonly DiskSlot[], host: string, target: DiskExports) {
+  constructor(qmp: QmpClient, disks: readonly DiskSlot[], host: string, target: DiskExports, tls: boolean) {
     this.qmp = qmp;
+    this.tls = tls;
     this.host = host;
     this.target = target;
     this.disks = disks.filter((d) => target.exports[d.uuid] !== undefined);
@@ -88,6 +91,7 @@ export class DiskMirrors {
       await this.qmp.execute("blockdev-add", {
         driver: "nbd", "node-name": client, export: this.target.exports[disk.uuid],
         server: { type: "inet", host: this.host, port: String(this.target.port) },
+        ...(this.tls ? { "tls-creds": TLS_CREDS_ID, "tls-hostname": TLS_HOSTNAME } : {}),
       });
       await this.qmp.execute("blockdev-mirror", {
         "job-id": job, device: disk.node, target: client, sync: "full", ...(speedMiBps > 0 ? { speed: speedMiBps * MiB } : {}),
