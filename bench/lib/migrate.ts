@@ -6,11 +6,16 @@
 // end). One guest runs at a time: Corral's cases, then the raw ones, per guest kind.
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dataPaths } from "../../src/master/datadir.ts";
+import type { DiskSlot } from "../../src/node/hypervisor/kvm/cmdline.ts";
 import { migrationCapabilities, migrationDeadlineMs } from "../../src/node/hypervisor/kvm/migration.ts";
+import { DiskMirrors, exportDisks, stopExports } from "../../src/node/hypervisor/kvm/mirror.ts";
+import { addMigrationCreds, TLS_CREDS_ID, TLS_HOSTNAME, writeMigrationCreds, type ClusterCertPems } from "../../src/node/hypervisor/kvm/tls.ts";
+import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isAlive, readPid, signalQemu, type InstanceFiles } from "../../src/node/hypervisor/kvm/process.ts";
 import { QmpClient } from "../../src/node/hypervisor/qmp.ts";
 import { findTestGuest, type TestGuest } from "../../test/support/test-guest.ts";
@@ -34,7 +39,16 @@ const NODE_A = { name: "node1.corral.bench", ip: "10.213.79.1" };
 const NODE_B = { name: "node2.corral.bench", ip: "10.213.79.2" };
 const IDLE = "mig-idle";
 const BUSY = "mig-busy";
+const LOCAL = "mig-local";
+/** The local-disk guest's file disk, MiB: filled with random data, so that the mirror copies every byte. */
+const LOCAL_DISK_MIB = 1024;
 const DIRTY_ARGS = "corral.dirty=128 corral.rate=0";
+type GuestKind = "idle" | "local" | "dirty";
+const GUESTS: Record<GuestKind, { name: string; marker: RegExp; kernelArgs: string; template: "sharedfile" | "file" }> = {
+  idle: { name: IDLE, marker: /CORRAL_HB n=1 /, kernelArgs: "", template: "sharedfile" },
+  local: { name: LOCAL, marker: /CORRAL_HB n=1 /, kernelArgs: "", template: "file" },
+  dirty: { name: BUSY, marker: /CORRAL_DIRTY /, kernelArgs: DIRTY_ARGS, template: "sharedfile" },
+};
 /** The guest prints a heartbeat every 2 s; a loaded machine may slow it. */
 const HEARTBEAT_WAIT_MS = 10_000;
 
@@ -44,12 +58,16 @@ interface Params {
   bandwidth: number;
   downtimeMs: number;
   caps: string[];
+  /** Encrypted (Corral: migrate_tls; raw: the same tls-creds-x509 objects). */
+  tls?: boolean;
+  /** The file disk moves too (Corral: migrate_storage; raw: the same NBD export and blockdev-mirror). */
+  storage?: boolean;
 }
 
 interface CaseDef {
   id: string;
   label: string;
-  guest: "idle" | "dirty";
+  guest: GuestKind;
   params: Params;
   /** Migrations per direction; the Ganeti-like dirtying case runs once (a cancel costs the deadline, and is last). */
   each: boolean;
@@ -60,6 +78,9 @@ interface CaseDef {
 const CASES: CaseDef[] = [
   { id: "idle-defaults", label: "idle, Corral's defaults", guest: "idle", params: { bandwidth: 0, downtimeMs: 30, caps: [] }, each: true },
   { id: "idle-ganeti", label: "idle, Ganeti-like", guest: "idle", params: { bandwidth: 32, downtimeMs: 30, caps: [] }, each: true },
+  { id: "idle-tls", label: "idle, Corral's defaults, TLS (migrate_tls)", guest: "idle", params: { bandwidth: 0, downtimeMs: 30, caps: [], tls: true }, each: true },
+  { id: "local-disk", label: `idle, ${LOCAL_DISK_MIB / 1024} GiB file disk moved too (migrate_storage)`, guest: "local", params: { bandwidth: 0, downtimeMs: 30, caps: [], storage: true }, each: true },
+  { id: "local-disk-tls", label: `idle, ${LOCAL_DISK_MIB / 1024} GiB file disk moved too, TLS`, guest: "local", params: { bandwidth: 0, downtimeMs: 30, caps: [], storage: true, tls: true }, each: true },
   { id: "dirty-defaults", label: "dirtying 128 MiB/s, Corral's defaults", guest: "dirty", params: { bandwidth: 0, downtimeMs: 30, caps: [] }, each: true, tuned: true },
   // Corral given as its parameter the limit its policy reached for this guest in the run of 18:58 (240 ms): no raise while the migration runs.
   { id: "dirty-240ms", label: "dirtying 128 MiB/s, migration_downtime 240 ms", guest: "dirty", params: { bandwidth: 0, downtimeMs: 240, caps: [] }, each: true },
@@ -97,6 +118,8 @@ export interface MigrationRun {
   migrate_to_completed_ms?: number;
   /** raw: target spawn → QMP ready, ms. */
   target_ready_ms?: number;
+  /** With the storage: mirror start → every mirror in sync, ms (Corral: the job's figure). */
+  storage_ms?: number | null;
   /** Corral: ms from submit to each step of the job (its own timestamps; see PHASES). */
   phases?: Partial<Record<Phase, number>>;
   /** The job's final log line, or the cancel message. */
@@ -145,6 +168,9 @@ export interface MigrateCase {
   corral_phases: Partial<Record<Phase, number>>;
   /** Median of the raw runs' target spawn → QMP ready, ms. */
   raw_target_ready_ms: number | null;
+  /** With the storage: the disk's MiB over the median mirror time, MiB/s. */
+  corral_storage_mibps?: number | null;
+  raw_storage_mibps?: number | null;
 }
 
 export interface MigrateMeasure {
@@ -176,7 +202,32 @@ function missing(): string | null {
 interface RuntimeJson {
   binary: string;
   args: string[];
-  layout: { disks: { path: string | null }[] };
+  layout: { disks: DiskSlot[] };
+}
+
+/** The file disk of a `file` instance under a node's file storage directory. */
+function localDisk(fileDir: string, name: string): string {
+  const dir = join(fileDir, name);
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".file.disk0")) : [];
+  if (found.length !== 1) throw new Error(`no single file disk of ${name} under ${dir}`);
+  return join(dir, found[0]);
+}
+
+/** Overwrites the first `mib` MiB of `file` with random data. */
+function fillRandom(file: string, mib: number): void {
+  const fd = openSync(file, "r+");
+  try {
+    for (let i = 0; i < mib; i += 16) writeSync(fd, randomBytes(16 * MiB), 0, 16 * MiB, i * MiB);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The raw side's disk that moves: Corral's slot (names), its size, and each side's own file. */
+interface RawStorage {
+  slot: DiskSlot;
+  sizeMiB: number;
+  fileOf(side: RawSide): string;
 }
 
 /** Kills the QEMU of this pidfile if it still runs (checked by /proc/PID/cmdline: only the bench's own) and waits for it. */
@@ -279,7 +330,8 @@ type LogEntry = [number, [number, number], string, string];
 /** A Corral migration: submit → job final, and what its log says. */
 async function corralMigrate(c: Client, name: string, from: string, to: string, p: Params): Promise<MigrationRun> {
   const t0 = Date.now();
-  const id = Number(await c.json("PUT", `/2/instances/${name}/migrate`, { mode: "live", target_node: to }));
+  const extensions = { ...(p.storage ? { migrate_storage: true } : {}), ...(p.tls ? { migrate_tls: true } : {}) };
+  const id = Number(await c.json("PUT", `/2/instances/${name}/migrate`, { mode: "live", target_node: to, ...extensions }));
   const status = await waitJob(c, id, Date.now() + JOB_TIMEOUT_MS);
   const total = Date.now() - t0;
   const job = (await c.json("GET", `/2/jobs/${id}`)) as { oplog: LogEntry[][]; opresult: unknown; start_ts: unknown; end_ts: unknown };
@@ -308,6 +360,8 @@ async function corralMigrate(c: Client, name: string, from: string, to: string, 
     run.downtime_ms = m[3] !== undefined ? Number(m[3]) : null;
     run.mib_sent = m[4] !== undefined ? Number(m[4]) : null;
   }
+  const mirrored = done ? /; disks mirrored in ([\d.]+) s/.exec(done) : null;
+  if (mirrored) run.storage_ms = Math.round(Number(mirrored[1]) * 1000);
   if (status !== "success" && /cancelled/.test(run.note)) run.outcome = "cancelled";
   return run;
 }
@@ -351,18 +405,54 @@ interface RawSide {
  * migrate-incoming, migrate, query-migrate every 50 ms; the postcopy switch at the same point
  * as Corral's policy (pass ≥ 2, expected downtime over the limit), a cancel at the same deadline.
  */
-async function rawMigrate(ipPath: string, binary: string, targetArgs: (side: RawSide) => string[], src: RawSide, dst: RawSide, p: Params, srcQmp: QmpClient): Promise<{ run: MigrationRun; qmp: QmpClient | null }> {
+async function rawMigrate(
+  ipPath: string, binary: string, targetArgs: (side: RawSide) => string[], src: RawSide, dst: RawSide, p: Params, srcQmp: QmpClient,
+  env: { storage?: RawStorage; cluster: ClusterCertPems },
+): Promise<{ run: MigrationRun; qmp: QmpClient | null }> {
   const t0 = Date.now();
+  const storage = p.storage ? env.storage : undefined;
+  if (p.storage && !storage) throw new Error("a storage case needs a file-disk guest");
+  if (storage) {
+    // The target's own disk, new and empty, as Corral's target agent creates it.
+    rmSync(storage.fileOf(dst), { force: true });
+    closeSync(openSync(storage.fileOf(dst), "w"));
+    truncateSync(storage.fileOf(dst), storage.sizeMiB * MiB);
+  }
   await spawnQemu(ipPath, dst.netns, binary, targetArgs(dst), dst.files);
   const tq = await openQmp(dst.files);
   const targetReady = Date.now() - t0;
   const uri = `tcp:${dst.ip}:${MIGRATION_PORT}`;
-  const caps = migrationCapabilities(p.caps);
+  const caps = migrationCapabilities(p.caps, storage !== undefined);
   await tq.execute("migrate-set-capabilities", caps);
   await srcQmp.execute("migrate-set-capabilities", caps);
+  if (p.tls) {
+    await writeMigrationCreds(join(dst.files.dir, "tls"), env.cluster, "server");
+    await addMigrationCreds(tq, join(dst.files.dir, "tls"), "server");
+    await tq.execute("migrate-set-parameters", { "tls-creds": TLS_CREDS_ID });
+    await writeMigrationCreds(join(src.files.dir, "tls"), env.cluster, "client");
+    await addMigrationCreds(srcQmp, join(src.files.dir, "tls"), "client");
+  }
   await tq.execute("migrate-incoming", { uri });
   const bandwidth = p.bandwidth > 0 ? p.bandwidth : 10 * 1024; // as Corral gives QEMU "unlimited"
-  await srcQmp.execute("migrate-set-parameters", { "max-bandwidth": bandwidth * MiB, "downtime-limit": p.downtimeMs });
+  await srcQmp.execute("migrate-set-parameters", {
+    "max-bandwidth": bandwidth * MiB, "downtime-limit": p.downtimeMs, "tls-creds": p.tls ? TLS_CREDS_ID : "", "tls-hostname": p.tls ? TLS_HOSTNAME : "",
+  });
+  let mirrors: DiskMirrors | undefined;
+  let storageMs: number | null = null;
+  if (storage) {
+    const exports = await exportDisks(tq, [storage.slot], dst.ip, MIGRATION_PORT + 1, p.tls === true);
+    mirrors = new DiskMirrors(srcQmp, [storage.slot], dst.ip, exports, p.tls === true);
+    const ts = Date.now();
+    await mirrors.start(p.bandwidth);
+    for (;;) {
+      const pr = await mirrors.progress();
+      if (pr.error) throw new Error(`raw mirror: ${pr.error}`);
+      if (pr.ready) break;
+      if (Date.now() - ts > JOB_TIMEOUT_MS) throw new Error("raw mirror not in sync in time");
+      await sleep(RAW_POLL_MS);
+    }
+    storageMs = Date.now() - ts;
+  }
   const tm = Date.now();
   await srcQmp.execute("migrate", { uri });
   const deadline = migrationDeadlineMs(256, p.bandwidth, DEADLINE_FLOOR_MS);
@@ -374,6 +464,12 @@ async function rawMigrate(ipPath: string, binary: string, targetArgs: (side: Raw
     await sleep(RAW_POLL_MS);
     q = await srcQmp.execute<QueryMigrate>("query-migrate");
     if (q.status === "completed" || q.status === "failed" || q.status === "cancelled") break;
+    if (q.status === "pre-switchover" && mirrors) {
+      // As Corral does: the guest is stopped; the mirrors finish, then the switch-over.
+      await mirrors.complete();
+      await srcQmp.execute("migrate-continue", { state: "pre-switchover" });
+      continue;
+    }
     if (Date.now() > hardStop) throw new Error(`raw migration still ${q.status} ${deadline + 60_000} ms after migrate`);
     const pass = q.ram?.["dirty-sync-count"] ?? 0;
     if (!postcopy && !cancelled && p.caps.includes("postcopy-ram") && q.status === "active" && pass >= 2 && (q["expected-downtime"] ?? 0) > p.downtimeMs) {
@@ -392,7 +488,10 @@ async function rawMigrate(ipPath: string, binary: string, targetArgs: (side: Raw
     mib_sent: q.ram ? Math.round(q.ram.transferred / MiB) : null, mode: postcopy ? "postcopy" : "precopy",
     final_downtime_limit_ms: p.downtimeMs, migrate_to_completed_ms: completedAt - tm, target_ready_ms: targetReady,
     note: `${q.status}: pass ${q.ram?.["dirty-sync-count"] ?? "?"}, expected downtime ${q["expected-downtime"] ?? "?"} ms`, guest: "",
+    ...(storage ? { storage_ms: storageMs } : {}),
   };
+  mirrors?.close();
+  if (storage) await stopExports(tq);
   if (run.outcome !== "completed") {
     // The source runs on; the target QEMU exits by itself (QEMU-FACTS §5), or is ended here.
     tq.close();
@@ -445,6 +544,7 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
   const nodeBDir = join(o.workDir, "nodeB");
   const rawRoot = join(o.workDir, "raw");
   const kvmRoots: Record<string, string> = { [NODE_A.name]: join(dataPaths(dataDir).nodeState, "kvm"), [NODE_B.name]: join(nodeBDir, "kvm") };
+  const fileDirs: Record<string, string> = { [NODE_A.name]: dataPaths(dataDir).fileStorage, [NODE_B.name]: join(nodeBDir, "file-storage") };
   const made: string[] = [];
   let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
   let client: Client | undefined;
@@ -472,6 +572,8 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
       deadlineFloorMs: DEADLINE_FLOOR_MS, user: o.user, password: o.password,
     }, o.log);
     const c = new Client({ base: `https://127.0.0.1:${cluster.port}`, auth: `${o.user}:${o.password}` }, 2);
+    const certs = clusterCertPaths(dataDir);
+    const clusterPems: ClusterCertPems = { cert: readFileSync(certs.cert, "utf8"), key: readFileSync(certs.key, "utf8") };
     client = c;
     const job = async (method: string, path: string, body?: unknown) => {
       const id = Number(await c.json(method, path, body));
@@ -493,18 +595,22 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
     };
     const cases: MigrateCase[] = [];
     let command = "";
-    for (const kind of ["idle", "dirty"] as const) {
-      const name = kind === "idle" ? IDLE : BUSY;
-      const marker = kind === "idle" ? /CORRAL_HB n=1 / : /CORRAL_DIRTY /;
+    for (const kind of ["idle", "local", "dirty"] as const) {
+      const { name, marker, kernelArgs, template } = GUESTS[kind];
       const defs = CASES.filter((d) => d.guest === kind && (!o.cases || o.cases.includes(d.id)));
       if (defs.length === 0) continue;
       // ---- Corral
       o.log(`migrate: creating ${name} (${kind}) on ${NODE_A.name}`);
       await job("POST", "/2/instances", {
-        __version__: 1, mode: "create", name, disk_template: "sharedfile", disks: [{ size: 1024 }], nics: [], pnode: NODE_A.name,
+        __version__: 1, mode: "create", name, disk_template: template, disks: [{ size: template === "file" ? LOCAL_DISK_MIB : 1024 }], nics: [], pnode: NODE_A.name,
         os_type: "corral-marker+default", hypervisor: "kvm", beparams: { maxmem: 256, minmem: 256, vcpus: 1 },
-        hvparams: { kernel_args: `console=ttyS0 quiet${kind === "dirty" ? ` ${DIRTY_ARGS}` : ""}` }, ip_check: false, name_check: false,
+        hvparams: { kernel_args: `console=ttyS0 quiet${kernelArgs ? ` ${kernelArgs}` : ""}` }, ip_check: false, name_check: false, start: template !== "file",
       });
+      if (template === "file") {
+        // Random data in every block: the mirror copies all of it (zeroes would move as flags).
+        fillRandom(localDisk(fileDirs[NODE_A.name], name), LOCAL_DISK_MIB);
+        await job("PUT", `/2/instances/${name}/startup`);
+      }
       const filesOn = (node: string) => instanceFiles(kvmRoots[node], name);
       await waitText(filesOn(NODE_A.name).console, marker, 0, BOOT_TIMEOUT_MS);
       const rt = JSON.parse(readFileSync(filesOn(NODE_A.name).runtime, "utf8")) as RuntimeJson;
@@ -537,16 +643,24 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
       // One guest at a time: Corral's stops before the raw one boots.
       await job("PUT", `/2/instances/${name}/shutdown`, { timeout: 5 });
 
-      // ---- raw QEMU: Corral's command line with the raw run's files and a copy of the disk.
+      // ---- raw QEMU: Corral's command line with the raw run's files and a copy of the disk (of
+      // its own on each side when the disk moves too: the copy of the disk as it is now).
       const disks = new Map<string, string>();
+      const sideDisk = (side: RawSide) => join(rawRoot, `${kind}-${side.netns}.img`);
+      mkdirSync(rawRoot, { recursive: true });
       for (const [k, disk] of rt.layout.disks.entries()) {
         if (disk.path === null) continue;
         const copy = join(rawRoot, `${kind}-disk${k}.img`);
-        mkdirSync(rawRoot, { recursive: true });
-        execFileSync("cp", ["--sparse=always", disk.path, copy]);
+        execFileSync("cp", ["--sparse=always", template === "file" ? localDisk(fileDirs[on], name) : disk.path, template === "file" ? sideDisk(rawSides[0]) : copy]);
         disks.set(disk.path, copy);
       }
-      const argsFor = (side: RawSide) => rawArgs(rt, filesOn(NODE_A.name).dir, side.files, disks, dataDir);
+      const argsFor = (side: RawSide) => {
+        const own = template === "file" ? new Map([...disks.keys()].map((path) => [path, sideDisk(side)])) : disks;
+        return rawArgs(rt, filesOn(NODE_A.name).dir, side.files, own, dataDir);
+      };
+      const storage: RawStorage | undefined = template === "file"
+        ? { slot: rt.layout.disks[0], sizeMiB: LOCAL_DISK_MIB, fileOf: sideDisk }
+        : undefined;
       o.log(`migrate: raw ${kind} guest booting in ${nsA}`);
       await spawnQemu(ipPath, nsA, rt.binary, argsFor(rawSides[0]), rawSides[0].files);
       let srcQmp: QmpClient | null = await openQmp(rawSides[0].files);
@@ -561,7 +675,7 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
           for (let i = 0; i < (d.each ? 2 * o.runs : 1) && srcQmp; i++) {
             const src = rawSides[at];
             const dst = rawSides[1 - at];
-            const { run, qmp } = await rawMigrate(ipPath, rt.binary, (s) => incoming(argsFor(s)), src, dst, tuned, srcQmp);
+            const { run, qmp } = await rawMigrate(ipPath, rt.binary, (s) => incoming(argsFor(s)), src, dst, tuned, srcQmp, { storage, cluster: clusterPems });
             o.log(`migrate ${d.id} raw ${src.node} → ${dst.node}: ${run.outcome} in ${run.total_ms} ms (migrate → ${run.outcome} ${run.migrate_to_completed_ms} ms), downtime ${run.downtime_ms} ms, ${run.mib_sent} MiB, guest ${run.guest}`);
             runs.push(run);
             if (run.outcome === "completed") {
@@ -585,16 +699,13 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
     return {
       qemu_version: qemuVersion, guest: guest.dir, deadline_floor_ms: DEADLINE_FLOOR_MS, command,
       cases: CASES.map((d) => cases.find((x) => x.id === d.id)!).filter((x) => x !== undefined),
-      not_available: [
-        { id: "tls", label: "TLS on vs off (tls-creds-x509 with the cluster certificate)", note: "not available yet: Corral has no encrypted migration" },
-        { id: "local-disk", label: "local-disk (file) migration of a 1 GiB disk, MiB/s", note: "not available yet: Corral cannot migrate file disks (no NBD mirror)" },
-      ],
+      not_available: [],
     };
   } finally {
     client?.close();
     await cluster?.stop();
     // Whatever a failure left running: the QEMUs of the bench's instances and raw runs only.
-    for (const node of [NODE_A.name, NODE_B.name]) for (const n of [IDLE, BUSY]) await killQemu(instanceFiles(kvmRoots[node], n));
+    for (const node of [NODE_A.name, NODE_B.name]) for (const n of [IDLE, BUSY, LOCAL]) await killQemu(instanceFiles(kvmRoots[node], n));
     for (const s of rawSides) await killQemu(s.files);
     for (const ns of made) {
       try {
@@ -605,6 +716,8 @@ export async function migrateMeasure(o: MigrateOptions): Promise<Maybe<MigrateMe
     }
   }
 }
+
+const mibps = (storageMs: number | null) => (storageMs === null || storageMs <= 0 ? null : Math.round((LOCAL_DISK_MIB * 1000) / storageMs));
 
 function summarize(d: CaseDef, tuned: Params, corral: MigrationRun[], raw: MigrationRun[]): MigrateCase {
   const ok = (rs: MigrationRun[]) => rs.filter((r) => r.outcome === "completed");
@@ -625,5 +738,6 @@ function summarize(d: CaseDef, tuned: Params, corral: MigrationRun[], raw: Migra
       (Object.keys(PHASES) as Phase[]).map((p) => [p, median(of(corral, (r) => r.phases?.[p] ?? null))]).filter(([, v]) => v !== null),
     ) as Partial<Record<Phase, number>>,
     raw_target_ready_ms: median(of(raw, (r) => r.target_ready_ms ?? null)),
+    ...(d.params.storage ? { corral_storage_mibps: mibps(median(of(corral, (r) => r.storage_ms ?? null))), raw_storage_mibps: mibps(median(of(raw, (r) => r.storage_ms ?? null))) } : {}),
   };
 }

@@ -494,7 +494,7 @@ export function migrateMarkdown(m: Maybe<MigrateMeasure>): string {
     const p = c.params;
     const bw = p.bandwidth > 0 ? `${p.bandwidth} MiB/s` : "unlimited";
     const raw = c.raw_params.downtimeMs !== p.downtimeMs ? `; raw tuned to ${c.raw_params.downtimeMs} ms` : "";
-    return `${bw}, ${p.downtimeMs} ms${p.caps.length ? `, ${p.caps.join(":")}` : ""}${raw}`;
+    return `${bw}, ${p.downtimeMs} ms${p.caps.length ? `, ${p.caps.join(":")}` : ""}${p.tls ? ", TLS" : ""}${p.storage ? ", with the storage" : ""}${raw}`;
   };
   const lines = [
     `A 256 MiB guest (the test guest, TCG, 1 vCPU, one 1 GiB sparse \`sharedfile\` disk, no NIC; ${cell(m.qemu_version)}) moved live between two node agents whose QEMUs run in two network namespaces joined by a veth pair: Corral's \`PUT /2/instances/X/migrate\` (total = submit → job success, the target QEMU's start included) against the same QEMU command line (runtime.json, \`-incoming defer\` on the target) driven by the bench over QMP with the same capabilities and parameters (total = target spawn → \`completed\` → target running, source quit; \`query-migrate\` every 50 ms, Corral's policy looks every 250 ms). One guest runs at a time; the runs alternate direction. "Tuned raw" gets the downtime limit Corral's policy ended with; the raw postcopy case switches at the point Corral's policy does (pass ≥ 2, expected downtime over the limit), and the raw Ganeti-like case is cancelled at Corral's deadline (its floor here ${ms(m.deadline_floor_ms)}). Times are medians of the completed runs; downtime and MiB sent are QEMU's own figures (\`query-migrate\`; Corral's from the job's final log line).`,
@@ -509,6 +509,15 @@ export function migrateMarkdown(m: Maybe<MigrateMeasure>): string {
   }
   for (const n of m.not_available) lines.push(`| ${cell(n.label)} | ${cell(n.note)} | | | | | | | |`);
   lines.push("");
+  const withStorage = m.cases.filter((c) => c.corral_storage_mibps !== undefined);
+  if (withStorage.length > 0) {
+    lines.push("The local-disk cases mirror a 1 GiB `file` disk filled with random data (NBD export on the target QEMU, `blockdev-mirror` on the source; mirror start → every mirror in sync, medians) before the memory moves; the totals above include it:");
+    lines.push("");
+    lines.push("| case | Corral: disk MiB/s | raw: disk MiB/s |");
+    lines.push("|---|---|---|");
+    for (const c of withStorage) lines.push(`| ${cell(c.label)} | ${c.corral_storage_mibps ?? "—"} | ${c.raw_storage_mibps ?? "—"} |`);
+    lines.push("");
+  }
   lines.push("Where Corral's time goes (medians of the completed runs, ms from submit; the job's own timestamps, same host clock) against the raw side's target spawn → QMP ready:");
   lines.push("");
   lines.push("| case | job running | target QEMU started (`* migrating instance to`) | memory transfer starts | complete | `* done` | job ended | client sees success | raw: target spawn → QMP ready |");

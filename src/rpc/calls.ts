@@ -290,7 +290,8 @@ export interface NodeRpc {
   acceptInstance(args: { instance: InstanceSpec; info: string; target: string; storage?: boolean; tls?: boolean }): Promise<{ disks: DiskExports | null }>;
   /** With `storage` (what the target's acceptInstance answered), the disks are mirrored first, then the memory moves. */
   migrateInstance(args: { instance: InstanceSpec; target: string; live: boolean; storage?: DiskExports; tls?: boolean }): Promise<null>;
-  migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus>;
+  /** With `wait_ms` (at most 2000) an active migration is answered once it ends or after that long. */
+  migrationStatus(args: { instance: InstanceSpec; wait_ms?: number }): Promise<MigrationStatus>;
   finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null>;
   finalizeMigrationSource(args: { instance: InstanceSpec; success: boolean; live: boolean }): Promise<null>;
 

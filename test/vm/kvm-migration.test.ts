@@ -7,10 +7,10 @@
 // running on node1. Two boots in all.
 
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, it } from "node:test";
 import { addNode } from "../../src/client/nodes.ts";
 import { RapiClient } from "../../src/client/rapi.ts";
@@ -247,7 +247,10 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     assert.ok(home, `the new file disk under ${node1Files}`);
     await beatsOn(NODE1, LOCAL, beat2, from1);
     assert.equal(md5Of(home, 0, 64), seeded, "the first 64 MiB arrived as they were, twice");
-    assert.equal(existsSync(join(files(NODE1, LOCAL).dir, "migration-tls")), false, "the migration's credentials are removed");
+    // node1 took the stream with a certificate of its own, signed by the cluster certificate.
+    const serverCert = new X509Certificate(readFileSync(join(dirname(files(NODE1, LOCAL).dir), "migration-tls", "server", "server-cert.pem")));
+    assert.ok(serverCert.verify(new X509Certificate(readFileSync(clusterCertPaths(c.dataDir).cert)).publicKey), "signed by the cluster certificate");
+    assert.equal(serverCert.ca, false);
     await c.ok("DELETE", `/2/instances/${LOCAL}`, undefined);
   });
 

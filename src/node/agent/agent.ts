@@ -92,6 +92,9 @@ export interface NodeAgentOptions {
   networkApply?: { apply: boolean; netns?: string };
 }
 
+/** Longest wait of a migrationStatus long poll, ms. */
+const MAX_MIGRATION_WAIT_MS = 2000;
+
 /** Longest soft-shutdown wait accepted, seconds: bounds every wait loop. */
 const MAX_SHUTDOWN_TIMEOUT = 24 * 3600;
 
@@ -437,9 +440,10 @@ export class NodeAgent implements NodeRpc {
     return null;
   }
 
-  async migrationStatus(args: { instance: InstanceSpec }): Promise<MigrationStatus> {
+  async migrationStatus(args: { instance: InstanceSpec; wait_ms?: number }): Promise<MigrationStatus> {
     const inst = checkInstanceSpec(args.instance);
-    return this.hypervisor(inst.hypervisor).migrationStatus(inst.name);
+    const waitMs = args.wait_ms === undefined ? 0 : Math.min(checkInt(args.wait_ms, "wait_ms"), MAX_MIGRATION_WAIT_MS);
+    return this.hypervisor(inst.hypervisor).migrationStatus(inst.name, waitMs);
   }
 
   async finalizeMigrationDst(args: { instance: InstanceSpec; info: string; success: boolean }): Promise<null> {

@@ -84,7 +84,7 @@ test("migration hands the domain from source to target", async (t) => {
   assert.equal(await dst.instanceInfo("mig"), null, "an incoming domain is not running yet");
   assert.equal((await dst.nodeInfo()).memory_free, 3096, "but its memory is reserved");
   await src.migrate("mig", "dst", { live: true });
-  assert.equal((await src.migrationStatus("mig")).status, "completed");
+  assert.equal((await src.migrationStatus("mig", 0)).status, "completed");
   await dst.finalizeMigrationDst(inst, info, true);
   await src.finalizeMigrationSource("mig", true);
   assert.equal(await src.instanceInfo("mig"), null);

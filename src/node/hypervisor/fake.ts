@@ -228,7 +228,8 @@ export class FakeHypervisor implements Hypervisor {
     await this.save();
   }
 
-  async migrationStatus(name: string): Promise<MigrationStatus> {
+  /** Never active, so never waits. */
+  async migrationStatus(name: string, _waitMs: number): Promise<MigrationStatus> {
     const d = this.state.domains[name];
     // The fake's transfer is instantaneous: once handed over it is complete.
     return { status: d && d.state === "migrating" ? "completed" : "failed" };

@@ -92,7 +92,8 @@ export interface Hypervisor {
   acceptInstance(instance: InstanceSpec, info: string, disks: AttachedDisk[], options: HvAcceptOptions): Promise<DiskExports | null>;
   /** Source side: hand the instance's state over to `target` (the target node's address). */
   migrate(name: string, target: string, options: HvMigrateOptions): Promise<void>;
-  migrationStatus(name: string): Promise<MigrationStatus>;
+  /** Waits up to `waitMs` for an active migration to end (0: answers at once). */
+  migrationStatus(name: string, waitMs: number): Promise<MigrationStatus>;
   /** Target side: the instance now runs here (success) or the reservation is dropped. */
   finalizeMigrationDst(instance: InstanceSpec, info: string, success: boolean): Promise<void>;
   /** Source side: the instance is gone from here (success) or resumes here. */

@@ -295,10 +295,12 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
   ctx.feedback(plan.storage ? "* mirroring the disks to the target, then the memory" : "* starting memory transfer");
   let final: MigrationStatus;
   let sourceLostAt: number | null = null;
+  let polledAt = 0;
   for (;;) {
     let st: MigrationStatus;
     try {
-      st = await src.migrationStatus({ instance: spec });
+      polledAt = Date.now();
+      st = await src.migrationStatus({ instance: spec, wait_ms: MIGRATION_POLL_MS });
       if (sourceLostAt !== null) ctx.feedback(`* node ${source.name} answers again`);
       sourceLostAt = null;
     } catch (err) {
@@ -328,7 +330,9 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
       if (!(err instanceof RpcCallError)) throw err;
       return abort(`the target node ${target.name} does not answer: ${err.message}`, err.failureEcode);
     }
-    await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS));
+    // The source's agent held the call until the migration ended or the poll time passed; one that answers at once is asked again a poll time later.
+    const left = MIGRATION_POLL_MS - (Date.now() - polledAt);
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
   }
   ctx.feedback(`* memory transfer complete${summaryOf(final)}`);
   const errors: string[] = [];

@@ -267,7 +267,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     const t0 = Date.now();
     await hv.migrate(name, "127.0.0.1", { live: true, bandwidth: 0, downtime: 300 });
     const status = await waitFor("the migration to end", 60_000, async () => {
-      const s = (await hv.migrationStatus(name)).status;
+      const s = (await hv.migrationStatus(name, 0)).status;
       return s === "active" ? null : s;
     });
     console.log(`# migration ${status} after ${Date.now() - t0} ms`);

@@ -12,7 +12,6 @@
 // /proc check, and a once-a-second /proc poll as a safety net.
 
 import { EventEmitter } from "node:events";
-import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
@@ -34,7 +33,7 @@ import {
 } from "./process.ts";
 import { migrationCapabilities, OutgoingMigration, statusOf } from "./migration.ts";
 import { DiskMirrors, exportDisks, nbdPort, stopExports } from "./mirror.ts";
-import { addMigrationCreds, dropMigrationCreds, TLS_CREDS_ID, writeMigrationCreds, type ClusterCertPems } from "./tls.ts";
+import { addMigrationCreds, dropMigrationCreds, migrationCreds, TLS_CREDS_ID, type ClusterCertPems } from "./tls.ts";
 import { createTap, removeTap, tapName } from "./taps.ts";
 
 export const KVM_HV = "kvm";
@@ -77,6 +76,8 @@ interface Runtime {
   outgoing?: { bandwidth: number; downtimeMs: number; caps: string[]; storage?: DiskExports & { host: string }; tls?: boolean };
   /** A migration target serving its disks over NBD (stopped once the migration ends). */
   exportsDisks?: boolean;
+  /** A migration target taking a TLS stream (its credentials object is dropped afterwards). */
+  tlsIncoming?: boolean;
 }
 
 type DomainState = "running" | "paused" | "shutdown" | "incoming";
@@ -320,9 +321,9 @@ export class KvmHypervisor implements Hypervisor {
       // Capabilities go on both sides (postcopy needs the target's consent too).
       await d.qmp.execute("migrate-set-capabilities", migrationCapabilities(migrationCapsOf(instance.hvparams.migration_caps), options.storage));
       if (cluster) {
-        await writeMigrationCreds(migrationCredsDir(d.files), cluster, "server");
-        await addMigrationCreds(d.qmp, migrationCredsDir(d.files), "server");
+        await addMigrationCreds(d.qmp, await migrationCreds(join(this.root, "migration-tls"), cluster, "server"), "server");
         await d.qmp.execute("migrate-set-parameters", { "tls-creds": TLS_CREDS_ID });
+        d.runtime.tlsIncoming = true;
       }
       await d.qmp.execute("migrate-incoming", { uri: `tcp:${this.options.migrationBindAddress}:${migrationPort(instance)}` });
       if (!options.storage) return null;
@@ -344,11 +345,7 @@ export class KvmHypervisor implements Hypervisor {
       ...(options.storage ? { storage: { ...options.storage, host: target } } : {}),
       ...(options.tls ? { tls: true } : {}),
     };
-    if (options.tls) {
-      const cluster = this.clusterCert();
-      await writeMigrationCreds(migrationCredsDir(d.files), cluster, "client");
-      await addMigrationCreds(d.qmp, migrationCredsDir(d.files), "client");
-    }
+    if (options.tls) await addMigrationCreds(d.qmp, await migrationCreds(join(this.root, "migration-tls"), this.clusterCert(), "client"), "client");
     const migration = this.config(() => this.outgoingMigration(d, outgoing));
     const host = target.includes(":") ? `[${target}]` : target;
     // Recorded first: an agent restarted meanwhile finds the mirrors it must end.
@@ -385,12 +382,12 @@ export class KvmHypervisor implements Hypervisor {
     return cert;
   }
 
-  /** After a migration: its TLS credentials leave QEMU and the disk (a later one may not encrypt). */
+  /** After a migration: its TLS credentials leave QEMU (a later migration may not encrypt). */
   private async dropCreds(d: Domain): Promise<void> {
-    if (!existsSync(migrationCredsDir(d.files))) return;
+    if (d.runtime.outgoing?.tls !== true && d.runtime.tlsIncoming !== true) return;
     await d.qmp.execute("migrate-set-parameters", { "tls-creds": "", "tls-hostname": "" }).catch(() => undefined);
     await dropMigrationCreds(d.qmp);
-    await rm(migrationCredsDir(d.files), { recursive: true, force: true });
+    delete d.runtime.tlsIncoming;
   }
 
   /** The size of the disks a migration mirrors, MiB (from the instance's disks). */
@@ -398,10 +395,13 @@ export class KvmHypervisor implements Hypervisor {
     return d.runtime.instance.disks.filter((disk) => storage.exports[disk.uuid] !== undefined).reduce((sum, disk) => sum + disk.size, 0);
   }
 
-  async migrationStatus(name: string): Promise<MigrationStatus> {
+  async migrationStatus(name: string, waitMs: number): Promise<MigrationStatus> {
     await this.ready;
     const watched = this.outgoing.get(name);
-    if (watched) return watched.status();
+    if (watched) {
+      if (waitMs > 0) await watched.settled(waitMs);
+      return watched.status();
+    }
     // Not started by this driver (an agent restarted meanwhile): QEMU's own word.
     const d = this.domains.get(name);
     if (!d || !d.qmp.connected) return { status: "failed", message: `instance ${name} is not running on this node` };
@@ -789,11 +789,6 @@ export class KvmHypervisor implements Hypervisor {
       // QEMU lives but its monitor does not answer yet: the poll keeps trying
     }
   }
-}
-
-/** Where one end keeps its migration's TLS credentials (QEMU reads the directory). */
-function migrationCredsDir(files: InstanceFiles): string {
-  return join(files.dir, "migration-tls");
 }
 
 function migrationPort(instance: InstanceSpec): number {

@@ -142,6 +142,10 @@ export class OutgoingMigration {
   private uri = "";
   private storageMs: number | undefined;
   private switching: Promise<void> | undefined;
+  private looking = false;
+  private lookAgain = false;
+  /** Long polls waiting for the end. */
+  private readonly waiters = new Set<() => void>();
   private readonly qmp: QmpClient;
   private readonly o: OutgoingOptions;
 
@@ -168,19 +172,20 @@ export class OutgoingMigration {
     if (!live) await this.qmp.execute("stop");
     this.startedAt = Date.now();
     this.uri = uri;
-    if (mirrors) {
-      this.qmp.on("MIGRATION", this.onMigrationEvent);
-      this.stage = "storage";
-      this.latest = { status: "active", stage: "storage", diskDoneMiB: 0, diskTotalMiB: mirrors.totalMiB };
-      try {
+    this.qmp.on("MIGRATION", this.onMigrationEvent);
+    try {
+      if (mirrors) {
+        mirrors.disks.onChange = () => this.schedule(0);
+        this.stage = "storage";
+        this.latest = { status: "active", stage: "storage", diskDoneMiB: 0, diskTotalMiB: mirrors.totalMiB };
         await mirrors.disks.start(this.o.bandwidth);
-      } catch (err) {
-        await mirrors.disks.abort();
-        mirrors.disks.close();
-        throw err;
+      } else {
+        await this.qmp.execute("migrate", { uri });
       }
-    } else {
-      await this.qmp.execute("migrate", { uri });
+    } catch (err) {
+      await this.abortMirrors().catch(() => undefined);
+      this.stop();
+      throw err;
     }
     this.schedule();
   }
@@ -192,7 +197,7 @@ export class OutgoingMigration {
   async resume(): Promise<void> {
     const p = await this.qmp.execute<{ "downtime-limit"?: number }>("query-migrate-parameters");
     if (p["downtime-limit"] !== undefined) this.downtimeLimitMs = p["downtime-limit"];
-    if (this.o.mirrors) this.qmp.on("MIGRATION", this.onMigrationEvent);
+    this.qmp.on("MIGRATION", this.onMigrationEvent);
     this.startedAt = Date.now();
     this.schedule();
   }
@@ -217,6 +222,7 @@ export class OutgoingMigration {
     this.ended = true;
     this.o.mirrors?.disks.close();
     this.qmp.off("MIGRATION", this.onMigrationEvent);
+    for (const done of [...this.waiters]) done();
   }
 
   /**
@@ -237,8 +243,11 @@ export class OutgoingMigration {
     return this.switching;
   }
 
+  /** QEMU's MIGRATION events: the switch-over pause is answered at once, an end is looked at at once. */
   private readonly onMigrationEvent = (e: QmpEvent<QmpEventMap["MIGRATION"]>) => {
-    if (e.data.status === "pre-switchover" && !this.ended) void this.switchover();
+    if (this.ended) return;
+    if (e.data.status === "pre-switchover") void this.switchover();
+    else if (["completed", "failed", "cancelled"].includes(e.data.status)) this.schedule(0);
   };
 
   /** Stops the disk mirrors, if any (the migration failed, was cancelled, or is given up). */
@@ -269,8 +278,44 @@ export class OutgoingMigration {
     this.schedule();
   }
 
-  private schedule(): void {
-    if (!this.ended) this.timer = setTimeout(() => void this.look(), WATCH_MS).unref();
+  /** The next look in `delayMs` (an earlier planned one is replaced). */
+  private schedule(delayMs = WATCH_MS): void {
+    if (this.ended) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.runLook(), delayMs).unref();
+  }
+
+  /** One look at a time: a wake-up during one runs another right after it. */
+  private async runLook(): Promise<void> {
+    if (this.looking) {
+      this.lookAgain = true;
+      return;
+    }
+    this.looking = true;
+    try {
+      await this.look();
+    } finally {
+      this.looking = false;
+      if (this.lookAgain) {
+        this.lookAgain = false;
+        this.schedule(0);
+      }
+    }
+  }
+
+  /** Resolves once the migration has ended, or after `withinMs` (the job's long poll). */
+  settled(withinMs: number): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, withinMs);
+      const waiters = this.waiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
   }
 
   private async look(): Promise<void> {

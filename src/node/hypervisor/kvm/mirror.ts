@@ -72,6 +72,9 @@ export class DiskMirrors {
   private readonly onCompleted = (e: QmpEvent<QmpEventMap["BLOCK_JOB_COMPLETED"]>) => {
     this.ended.set(e.data.device, e.data.error ?? "the job ended");
   };
+  private readonly onReady = () => this.onChange?.();
+  /** Called when a mirror gets in sync (the memory may start at once). */
+  onChange: (() => void) | undefined;
 
   constructor(qmp: QmpClient, disks: readonly DiskSlot[], host: string, target: DiskExports, tls: boolean) {
     this.qmp = qmp;
@@ -82,6 +85,7 @@ export class DiskMirrors {
     const missing = disks.filter((d) => target.exports[d.uuid] === undefined).map((d) => d.uuid);
     if (missing.length > 0) throw new Error(`the target exports no disk for ${missing.join(", ")}`);
     qmp.on("BLOCK_JOB_COMPLETED", this.onCompleted);
+    qmp.on("BLOCK_JOB_READY", this.onReady);
   }
 
   /** Connects to each export and starts copying; `speedMiBps` 0 = unlimited. */
@@ -138,6 +142,7 @@ export class DiskMirrors {
   /** Stops listening to the QMP client (the migration is over). */
   close(): void {
     this.qmp.off("BLOCK_JOB_COMPLETED", this.onCompleted);
+    this.qmp.off("BLOCK_JOB_READY", this.onReady);
   }
 
   private async awaitJobsGone(withinMs: number): Promise<void> {

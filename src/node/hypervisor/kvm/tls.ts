@@ -1,10 +1,14 @@
 // Encrypted migration traffic (the memory stream and the NBD disk mirror) with QEMU's
 // tls-creds-x509. Both ends hold the cluster certificate, which is a CA (src/rpc/certs.ts);
 // QEMU refuses a CA certificate as a server's or a client's, so each end signs a certificate of
-// its own with the cluster key for one migration, and trusts only the cluster CA. The target
-// also verifies the source's certificate (verify-peer): only a node of this cluster can feed it.
+// its own with the cluster key, and trusts only the cluster CA. The target also verifies the
+// source's certificate (verify-peer): only a node of this cluster can feed it. An agent keeps one
+// server and one client certificate (valid two days, renewed after one, or when the cluster
+// certificate changed) for all its migrations: signing one takes a few hundred ms here.
 
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generate } from "selfsigned";
 import type { QmpClient } from "../qmp.ts";
@@ -19,6 +23,35 @@ export interface ClusterCertPems {
   key: string;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The credentials directory of one end under `root` (QEMU reads it), made or renewed when it
+ * is missing, older than a day, or of another cluster certificate. Replaced whole (rename), so a
+ * QEMU loading it meanwhile reads the old or the new one.
+ */
+export async function migrationCreds(root: string, cluster: ClusterCertPems, endpoint: "server" | "client"): Promise<string> {
+  const dir = join(root, endpoint);
+  if (fresh(dir, cluster, endpoint)) return dir;
+  const next = `${dir}.new`;
+  await writeMigrationCreds(next, cluster, endpoint);
+  await rm(dir, { recursive: true, force: true });
+  await rename(next, dir);
+  return dir;
+}
+
+function fresh(dir: string, cluster: ClusterCertPems, endpoint: string): boolean {
+  const ca = join(dir, "ca-cert.pem");
+  const cert = join(dir, `${endpoint}-cert.pem`);
+  if (!existsSync(ca) || !existsSync(cert) || !existsSync(join(dir, `${endpoint}-key.pem`))) return false;
+  try {
+    if (readFileSync(ca, "utf8") !== cluster.cert) return false;
+    return new Date(new X509Certificate(readFileSync(cert)).validTo).getTime() - Date.now() > DAY_MS;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes the credentials directory of one end: the cluster CA and a fresh certificate signed by it. */
 export async function writeMigrationCreds(dir: string, cluster: ClusterCertPems, endpoint: "server" | "client"): Promise<void> {
   await rm(dir, { recursive: true, force: true });
@@ -29,7 +62,7 @@ export async function writeMigrationCreds(dir: string, cluster: ClusterCertPems,
     curve: "P-256",
     algorithm: "sha256",
     notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + 2 * 86_400_000),
+    notAfterDate: new Date(notBeforeDate.getTime() + 2 * DAY_MS),
     extensions: [
       { name: "basicConstraints", cA: false, critical: true },
       { name: "keyUsage", digitalSignature: true, critical: true },
