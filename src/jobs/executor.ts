@@ -4,11 +4,27 @@
 import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
+import type { ConfigSnapshot } from "../store/store.ts";
 import type { LockManager } from "./locks.ts";
-import type { JobQueue } from "./queue.ts";
+import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSucceeded, opWaiting } from "./state.ts";
+
+/** What the executor needs of the queue that feeds it. */
+export interface ExecutorHost {
+  /** The committed config (locks are worked out from it). */
+  snapshot(): ConfigSnapshot;
+  /** A job by id (dependencies). */
+  get(id: number): Job | undefined;
+  onChange(id: number, listener: () => void): () => void;
+  /** Writes the job's state, then tells its waiters. */
+  persist(job: Job): Promise<void>;
+  /** Tells waiters now; resolves once the state is on disk. */
+  touch(job: Job): Promise<void>;
+}
 
 export interface ExecutorOptions {
-  queue: JobQueue;
+  host: ExecutorHost;
+  /** What logical units get as `ctx.master`. */
+  services: MasterServices;
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   locks: LockManager;
   maxRunning: () => number;
@@ -81,51 +97,48 @@ export class Executor {
   }
 
   private async run(job: Job): Promise<void> {
-    const { queue } = this.opts;
     const abort = new AbortController();
     this.cancels.set(job.id, abort);
-    job.start_ts = timestampNow();
+    jobStarted(job);
     try {
       for (const op of job.ops) {
         if (op.status !== "queued") continue;
         const ok = await this.runOpcode(job, op, abort.signal);
         if (!ok) break;
       }
-      if (!job.end_ts) job.end_ts = timestampNow();
+      jobEnded(job);
     } finally {
       this.cancels.delete(job.id);
       this.opts.locks.releaseAll(job.id);
     }
-    await queue.persist(job);
+    await this.opts.host.persist(job);
   }
 
   /** Runs one opcode; false when the job must stop (failed or canceled). */
   private async runOpcode(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<boolean> {
-    const { queue, locks } = this.opts;
-    op.start_timestamp = timestampNow();
-    op.status = "waiting";
+    const { host, locks } = this.opts;
+    opWaiting(op);
     try {
       const lu = this.opts.logicalUnits.get(op.input.OP_ID);
       if (!lu) throw new GanetiError("OpCodeUnknown", [`Unknown opcode ${op.input.OP_ID}`]);
       await this.waitForDependencies(job, op, signal);
-      await locks.acquire(job.id, lu.locks(op.input, queue.store.snapshot()), signal);
+      await locks.acquire(job.id, lu.locks(op.input, host.snapshot()), signal);
       signal.throwIfAborted();
-      op.status = "running";
-      op.exec_timestamp = timestampNow();
-      const ctx = this.context(job, op, signal, queue.touch(job));
+      opRunning(op);
+      const ctx = this.context(job, op, signal, host.touch(job));
       const prepared = lu.checkPrereq(ctx);
+      let result: unknown;
       if (op.input.dry_run) {
         ctx.feedback(" - INFO: dry-run mode requested, not actually executing the operation");
-        op.result = lu.dryRunResult?.(ctx, prepared) ?? null;
+        result = lu.dryRunResult?.(ctx, prepared);
       } else {
-        op.result = (await lu.exec(ctx, prepared)) ?? null;
+        result = await lu.exec(ctx, prepared);
       }
-      op.status = "success";
-      op.end_timestamp = timestampNow();
+      opSucceeded(op, result);
       return true;
     } catch (err) {
-      if (err instanceof JobCanceled || signal.aborted) queue.cancelAll(job);
-      else queue.finishWithError(job, encodeError(err));
+      if (err instanceof JobCanceled || signal.aborted) cancelUnfinished(job);
+      else failUnfinished(job, encodeError(err));
       return false;
     } finally {
       locks.releaseAll(job.id);
@@ -139,15 +152,15 @@ export class Executor {
    * that state is durable.
    */
   private context(job: Job, op: QueuedOpcode, signal: AbortSignal, running: Promise<void>): LuContext<never> {
-    const { queue } = this.opts;
+    const { host } = this.opts;
     return {
       op: op.input as never,
       jobId: job.id,
-      master: afterDurable(queue.services, running),
-      snapshot: () => queue.store.snapshot(),
+      master: afterDurable(this.opts.services, running),
+      snapshot: () => host.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);
-        queue.touch(job);
+        void host.touch(job);
       },
       signal,
     };
@@ -156,13 +169,13 @@ export class Executor {
   /** Waits until every job this opcode depends on has finished with an accepted status. */
   private async waitForDependencies(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<void> {
     for (const [depId, statuses] of op.input.depends ?? []) {
-      const dep = depId > 0 ? this.opts.queue.get(depId) : undefined;
+      const dep = depId > 0 ? this.opts.host.get(depId) : undefined;
       if (!dep || dep.id === job.id) {
         throw new OpPrereqError(`Job dependency on job ${depId} can't be satisfied: no such job`, ECODE.inval);
       }
       while (!FINALIZED.has(calcJobStatus(dep))) {
         await new Promise<void>((resolve, reject) => {
-          const off = this.opts.queue.onChange(dep.id, () => {
+          const off = this.opts.host.onChange(dep.id, () => {
             off();
             resolve();
           });

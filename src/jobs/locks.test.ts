@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { LockManager } from "./locks.ts";
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -69,16 +70,23 @@ describe("LockManager", () => {
     assert.deepEqual(m.info(), []);
   });
 
-  it("never deadlocks jobs that lock the same objects in different orders", async () => {
+  it("never deadlocks jobs that lock the same objects in different orders, and holds them one at a time", async () => {
     const m = new LockManager();
     const runs = [];
+    let inside = 0;
+    let mostInside = 0;
     for (let i = 0; i < 50; i++) {
       const names = i % 2 ? ["a", "b"] : ["b", "a"];
       runs.push(m.acquire(i, { instance: { names, mode: "exclusive" } }).then(async () => {
+        mostInside = Math.max(mostInside, ++inside);
         await tick();
+        inside--;
         m.releaseAll(i);
       }));
     }
-    await Promise.all(runs);
+    const outcome = await Promise.race([Promise.all(runs).then(() => "all ran"), sleep(5000, undefined, { ref: false }).then(() => "deadlocked")]);
+    assert.equal(outcome, "all ran");
+    assert.equal(mostInside, 1, "two jobs held the same exclusive locks at once");
+    assert.deepEqual(m.info(), []);
   });
 });

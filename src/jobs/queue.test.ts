@@ -8,11 +8,13 @@ import type { Job } from "../model/job.ts";
 import { buildOpcode } from "../model/opcode.ts";
 import { OpTagsSet } from "../model/opcodes/tags.ts";
 import { initializeCluster } from "../ops/init.ts";
-import { defineLU, type LiveView, type LogicalUnit, type MasterServices } from "../ops/lu.ts";
+import { defineLU, type LogicalUnit, type MasterServices } from "../ops/lu.ts";
+import type { LiveView } from "../query/live.ts";
 import { tagsSetLU } from "../ops/tags.ts";
 import type { NodeRpcClient } from "../rpc/index.ts";
 import { DurableLog, InlineSink, type WriteOp } from "../store/durable.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
+import { LockManager } from "./locks.ts";
 import { JobQueue } from "./queue.ts";
 import { JobWriter } from "./writer.ts";
 
@@ -46,9 +48,9 @@ function setup(onNodeCall: (call: string) => void = () => undefined) {
       return "called";
     },
   });
-  const lus = new Map<string, LogicalUnit>([["OP_TAGS_SET", tagsSetLU as LogicalUnit], ["OP_TEST_RPC", rpcLU as LogicalUnit]]);
+  const lus = new Map<string, LogicalUnit>([["OP_TAGS_SET", tagsSetLU], ["OP_TEST_RPC", rpcLU]]);
   const services: Pick<MasterServices, "node" | "live"> = { node: () => node, live: {} as LiveView };
-  const queue = new JobQueue({ store, writer: new JobWriter(db, log), logicalUnits: lus, services });
+  const queue = new JobQueue({ store, writer: new JobWriter(db, log), logicalUnits: lus, services, locks: new LockManager() });
   const onDisk = (id: number): Job => JSON.parse((db.prepare("SELECT data FROM jobs WHERE id = ?").get(id) as { data: string }).data) as Job;
   const done = async () => {
     await queue.idle();

@@ -2,36 +2,33 @@
 // state, schedules queued jobs on the executor, cancels, and tells waiters of changes.
 
 import { EventEmitter } from "node:events";
-import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobStatus } from "../model/job.ts";
+import { calcJobStatus, FINALIZED, timestampNow, type Job } from "../model/job.ts";
 import type { Opcode } from "../model/opcode.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
-import type { MasterServices } from "../ops/lu.ts";
-import type { LogicalUnit } from "../ops/lu.ts";
-import { Executor } from "./executor.ts";
+import type { LogicalUnit, MasterServices } from "../ops/lu.ts";
+import { Executor, type ExecutorHost } from "./executor.ts";
 import { applyingRule, mayStart } from "./filters.ts";
-import { LockManager } from "./locks.ts";
+import type { LockManager } from "./locks.ts";
+import { cancelUnfinished, newJob, recoverJob } from "./state.ts";
 import type { JobWriter } from "./writer.ts";
-
-export const LOST_JOB_MESSAGE = "Job was running when the master stopped; its outcome is unknown";
 
 /** Decides, at submission, what happens to a new job (job filter rules hook in here). */
 export type AdmissionPolicy = (job: Job) => "accept" | "reject";
 
 export interface JobQueueOptions {
   store: ConfigStore;
-  /** Node access and runtime state for logical units. */
+  /** Node access and runtime state for logical units (the queue adds job submission). */
   services: Pick<MasterServices, "node" | "live">;
+  /** The master's locks: jobs take them, /2/query's lock view reads them. */
+  locks: LockManager;
   writer: JobWriter;
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** Jobs run at once; defaults to the cluster's max_running_jobs. */
   maxRunning?: () => number;
 }
 
-export class JobQueue {
+export class JobQueue implements ExecutorHost {
   readonly store: ConfigStore;
-  /** What logical units get as `ctx.master`. */
-  readonly services: MasterServices;
-  readonly locks = new LockManager();
   private readonly writer: JobWriter;
   private readonly jobs = new Map<number, Job>();
   private readonly events = new EventEmitter();
@@ -46,16 +43,12 @@ export class JobQueue {
     this.writer = opts.writer;
     this.events.setMaxListeners(0);
     this.lastId = opts.writer.highestId();
-    this.services = {
-      store: this.store,
-      submitJobs: (jobs) => this.submitJobs(jobs),
-      node: (n) => opts.services.node(n),
-      live: opts.services.live,
-    };
     this.executor = new Executor({
-      queue: this,
+      host: this,
+      // What logical units get as `ctx.master`: the master's services and job submission.
+      services: { store: this.store, submitJobs: (jobs) => this.submitJobs(jobs), node: (n) => opts.services.node(n), live: opts.services.live },
       logicalUnits: opts.logicalUnits,
-      locks: this.locks,
+      locks: opts.locks,
       maxRunning: opts.maxRunning ?? (() => this.store.snapshot().cluster.max_running_jobs),
       mayStart: (job, running) => mayStart(this.store.snapshot().filters, job, running),
     });
@@ -79,7 +72,7 @@ export class JobQueue {
     if (filtersChanged) {
       for (const job of this.jobs.values()) {
         if (calcJobStatus(job) !== "queued" || this.admission(job) !== "reject" || !this.executor.dequeue(job)) continue;
-        this.cancelAll(job);
+        cancelUnfinished(job);
         void this.persist(job);
       }
     }
@@ -91,21 +84,9 @@ export class JobQueue {
     const interrupted: Promise<void>[] = [];
     for (const job of this.writer.loadAll()) {
       this.jobs.set(job.id, job);
-      const status = calcJobStatus(job);
-      if (FINALIZED.has(status)) continue;
-      if (status === "running" || job.ops.some((o) => o.status === "running" || o.status === "success")) {
-        this.finishWithError(job, ["OpExecError", [LOST_JOB_MESSAGE]]);
-        interrupted.push(this.persist(job));
-      } else {
-        // Nothing of it ran: queued, waiting or canceling jobs start over.
-        for (const op of job.ops) {
-          op.status = op.status === "canceling" ? "canceled" : "queued";
-        }
-        if (calcJobStatus(job) === "canceled") {
-          job.end_ts = timestampNow();
-          interrupted.push(this.persist(job));
-        } else this.executor.enqueue(job);
-      }
+      const { run, changed } = recoverJob(job);
+      if (changed) interrupted.push(this.persist(job));
+      if (run) this.executor.enqueue(job);
     }
     await Promise.all(interrupted);
     this.executor.schedule();
@@ -118,36 +99,18 @@ export class JobQueue {
     const ids = jobOps.map(() => ++this.lastId);
     const jobs = jobOps.map((ops, jobIndex) => {
       const id = ids[jobIndex];
-      const job: Job = {
-        id,
-        ops: ops.map((input, index) => ({
-          input: {
-            ...input,
-            depends: resolveRelativeDeps(input.depends, ids, jobIndex),
-            reason: [
-              ...(input.reason ?? []),
-              [`gnt:opcode:${input.OP_ID.replace(/^OP_/, "").toLowerCase()}`, `job=${id};index=${index}`, receivedNs],
-            ],
-          },
-          status: "queued" as JobStatus,
-          result: null,
-          log: [],
-          priority: input.priority ?? 0,
-          start_timestamp: null,
-          exec_timestamp: null,
-          end_timestamp: null,
-        })),
-        received_ts: received,
-        start_ts: null,
-        end_ts: null,
-        log_serial: 0,
-        archived: false,
-      };
-      return job;
+      return newJob(id, ops.map((input, index) => ({
+        ...input,
+        depends: resolveRelativeDeps(input.depends, ids, jobIndex),
+        reason: [
+          ...(input.reason ?? []),
+          [`gnt:opcode:${input.OP_ID.replace(/^OP_/, "").toLowerCase()}`, `job=${id};index=${index}`, receivedNs],
+        ],
+      })), received);
     });
     for (const job of jobs) {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
-      if (this.admission(job) === "reject") this.cancelAll(job);
+      if (this.admission(job) === "reject") cancelUnfinished(job);
     }
     const durable = Promise.all(jobs.map((job) => this.writer.write(job)));
     for (const job of jobs) {
@@ -192,7 +155,7 @@ export class JobQueue {
     if (!job || FINALIZED.has(calcJobStatus(job))) return [false, `Job ${id} not found in queue`];
     const status = calcJobStatus(job);
     if (status === "queued" && this.executor.dequeue(job)) {
-      this.cancelAll(job);
+      cancelUnfinished(job);
       await this.persist(job);
       return [true, `Dequeued job ${id}`];
     }
@@ -224,29 +187,8 @@ export class JobQueue {
     return () => this.events.off(`job:${id}`, listener);
   }
 
-  /** Marks every unfinished opcode canceled (result null, as Ganeti shows it). */
-  cancelAll(job: Job): void {
-    const now = timestampNow();
-    for (const op of job.ops) {
-      if (FINALIZED.has(op.status)) continue;
-      op.status = "canceled";
-      op.end_timestamp = now;
-    }
-    job.end_ts = now;
-  }
-
-  /** Marks every unfinished opcode failed with `error` (later ones as Ganeti does). */
-  finishWithError(job: Job, error: [string, unknown[]]): void {
-    const now = timestampNow();
-    let first = true;
-    for (const op of job.ops) {
-      if (op.status === "success") continue;
-      op.status = "error";
-      op.result = first ? error : ["OpExecError", ["Preceding opcode failed"]];
-      op.end_timestamp = now;
-      first = false;
-    }
-    job.end_ts = now;
+  snapshot(): ConfigSnapshot {
+    return this.store.snapshot();
   }
 
   /** Waits for all in-flight jobs (tests and orderly shutdown). */

@@ -9,6 +9,9 @@ import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
 import { loadPvcConfig, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
+import type { RapiServices } from "../api/rapi/services.ts";
+import { nodeReads } from "./nodereads.ts";
+import { LockManager } from "../jobs/locks.ts";
 import { JobQueue } from "../jobs/queue.ts";
 import { JobWriter } from "../jobs/writer.ts";
 import { initializeCluster } from "../ops/init.ts";
@@ -73,6 +76,7 @@ export interface Master {
   readonly port: number;
   readonly store: SqliteConfigStore;
   readonly queue: JobQueue;
+  readonly locks: LockManager;
   readonly connections: NodeConnections;
   readonly live: LiveMonitor;
   /** The PVC API's port, when it listens. */
@@ -146,13 +150,15 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   live.watch();
 
   const writer = new JobWriter(db, log);
-  const queue = new JobQueue({ store, writer, logicalUnits, services: { node: (n) => connections.client(n), live } });
+  const locks = new LockManager();
+  const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
+  const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live } });
   await queue.recover();
   followGuestPowerOffs(live, store, queue, o.log);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
-  const services = { store, queue, clusterInfo };
+  const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
   const server: Server = createApiServer({
     routes: [...rapiRoutes(services), ...corralNodeRoutes(services)],
     users,
@@ -175,6 +181,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     port,
     store,
     queue,
+    locks,
     connections,
     live,
     get pvcPort() {
@@ -200,9 +207,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
 
   // --- PVC HTTP API v1 (src/api/pvc): its own listener over the same store, queue and agents.
   if (pvcConfig) {
-    const clients = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
     try {
-      pvc = await startPvcApi({ store, queue, live, clients, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`);
+      pvc = await startPvcApi({ store, queue, live, clients: node, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`);
     } catch (err) {
       await master.close();
       throw err;

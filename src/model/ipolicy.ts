@@ -5,6 +5,7 @@ import { DISK_TEMPLATES } from "./constants.ts";
 import { ConfigurationError } from "./errors.ts";
 import type { IPolicy, ParamDict } from "./objects.ts";
 import { fillDict } from "./paramdicts.ts";
+import { isDict } from "./dict.ts";
 
 export const ISPECS_PARAMETERS = ["memory-size", "cpu-count", "disk-count", "disk-size", "nic-count", "spindle-use"] as const;
 /** The ratios, checked as floats (Ganeti's IPOLICY_PARAMETERS). */
@@ -26,9 +27,6 @@ export function fillIPolicy(defaults: IPolicy, custom: PartialPolicy): PartialPo
 
 const commaJoin = (items: Iterable<string>) => [...items].sort().join(", ");
 
-function isDict(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function checkCompleteSpec(spec: unknown, name: string): Record<string, unknown> {
   const have = isDict(spec) ? spec : {};

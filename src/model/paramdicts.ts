@@ -5,6 +5,7 @@ import { DEFAULT_BEPARAMS, DEFAULT_DISKPARAMS, DEFAULT_HVPARAMS, DEFAULT_NDPARAM
 import { TypeEnforcementError } from "./errors.ts";
 import type { NestedParams, ParamDict } from "./objects.ts";
 import { pyRepr } from "./pyrepr.ts";
+import { isDict } from "./dict.ts";
 
 /** Ganeti's VTYPE_*: what ForceDictType accepts (and converts) for a key. */
 export type VType = "string" | "maybe-string" | "bool" | "size" | "int" | "float";
@@ -197,7 +198,7 @@ export function unknownOptionKeys(options: ParamDict, defaults: ParamDict, path 
   for (const [key, value] of Object.entries(options)) {
     const at = path ? `${path}/${key}` : key;
     if (!(key in defaults)) bad.push(at);
-    else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    else if (isDict(value)) {
       bad.push(...unknownOptionKeys(value as ParamDict, (defaults[key] ?? {}) as ParamDict, at));
     }
   }

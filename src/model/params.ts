@@ -13,6 +13,7 @@ import {
   type StorageType,
 } from "./constants.ts";
 import { isIPv4Address, isIPv4Network, isIPv6Address, isIPv6Network } from "./netaddr.ts";
+import { isDict } from "./dict.ts";
 
 /** A runtime type check that also carries the TypeScript type it admits. */
 export interface Check<T> {
@@ -25,8 +26,6 @@ function check<T>(desc: string, test: (v: unknown) => boolean): Check<T> {
 }
 
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
-const isDict = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * Ganeti's `Parens`: a nested description is parenthesized unless it is a single word, so

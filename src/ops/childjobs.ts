@@ -13,7 +13,7 @@ export interface JobListResult {
 
 /** A validated opcode for a child job (the input is the LU's own, so it is well-formed). */
 export function childOpcode<S extends ParamSpec>(def: OpcodeDef<S>, params: Partial<ParamValues<S>>): Opcode {
-  return buildOpcode(def, params as Record<string, unknown>) as Opcode;
+  return buildOpcode(def, params as Record<string, unknown>);
 }
 
 export async function submitChildJobs(ctx: LuContext<ParamSpec>, jobs: Opcode[][]): Promise<JobListResult> {

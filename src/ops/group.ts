@@ -19,7 +19,7 @@ import {
   checkDiskAccessModeConsistency, checkDiskAccessModes, checkDiskParamKeys, commaJoin, errorText, getUpdatedParams,
   groupInstances, mergeAndVerifyDiskState, mergeAndVerifyHvState, verifyDiskParams, verifyingDiskParams,
 } from "./params.ts";
-import { findObject, groupInstanceUuids, lockName, resolveObject } from "./resolve.ts";
+import { findObject, groupInstanceUuids, lockName, resolveObject } from "../query/resolve.ts";
 
 /** Locks on one group (by name), the cluster shared; the group lock is skipped if unknown. */
 function oneGroup(snap: ConfigSnapshot, name: string, extra: LockRequest = {}): LockRequest {

@@ -16,7 +16,7 @@ import { tagsDelLU, tagsSetLU } from "./tags.ts";
 import { instanceLogicalUnits } from "./instance/index.ts";
 import { pvcLogicalUnits } from "./pvc/index.ts";
 
-const all: LogicalUnit<never, never>[] = [
+const all: LogicalUnit[] = [
   clusterRedistConfLU,
   clusterSetParamsLU,
   tagsSetLU,
@@ -41,8 +41,8 @@ const all: LogicalUnit<never, never>[] = [
   repairNodeStorageLU,
   nodeAddLU,
   nodeRemoveLU,
-] as never[];
+];
 
 export const logicalUnits: ReadonlyMap<string, LogicalUnit> = new Map(
-  [...(all as unknown as LogicalUnit[]), ...instanceLogicalUnits, ...pvcLogicalUnits].map((lu) => [lu.opcode.id, lu]),
+  [...all, ...instanceLogicalUnits, ...pvcLogicalUnits].map((lu) => [lu.opcode.id, lu]),
 );

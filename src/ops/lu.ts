@@ -6,14 +6,9 @@ import type { LockRequest } from "../jobs/locks.ts";
 import type { Opcode, OpcodeDef } from "../model/opcode.ts";
 import type { ParamSpec } from "../model/params.ts";
 import type { Node } from "../model/objects.ts";
-import type { LiveState } from "../query/live.ts";
+import type { LiveView } from "../query/live.ts";
 import type { NodeRpcClient } from "../rpc/index.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
-
-/** The master's runtime view, refreshed by LUs after they change what runs where. */
-export interface LiveView extends LiveState {
-  refresh(nodeUuids?: Iterable<string>): Promise<void>;
-}
 
 /** What a logical unit may use of the master. */
 export interface MasterServices {

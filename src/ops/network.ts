@@ -15,7 +15,7 @@ import type { ConfigSnapshot } from "../store/store.ts";
 import { childOpcode } from "./childjobs.ts";
 import { defineLU, logInfo, logWarning } from "./lu.ts";
 import { commaJoin, groupInstances, normalizeMacPrefix } from "./params.ts";
-import { findObject, groupInstanceUuids, lockName, resolveObject } from "./resolve.ts";
+import { findObject, groupInstanceUuids, lockName, resolveObject } from "../query/resolve.ts";
 import { checkTag } from "./tags.ts";
 
 type Feedback = Parameters<typeof logWarning>[0];

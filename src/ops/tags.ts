@@ -7,7 +7,7 @@ import { OpTagsDel, OpTagsSet, type TagKind } from "../model/opcodes/tags.ts";
 import type { ConfigSnapshot, ConfigTx } from "../store/store.ts";
 import { defineLU, type LuContext } from "./lu.ts";
 import type { LockRequest } from "../jobs/locks.ts";
-import { resolveObject } from "./resolve.ts";
+import { resolveObject } from "../query/resolve.ts";
 
 export const MAX_TAG_LEN = 128;
 export const MAX_TAGS_PER_OBJ = 4096;

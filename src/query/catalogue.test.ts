@@ -88,3 +88,13 @@ describe("field catalogue", () => {
     }
   });
 });
+
+describe("data sources", () => {
+  it("names the fields read from the nodes and the job queue; everything else is the config's", () => {
+    assert.deepEqual(instanceFields.namesFrom("live").sort(), ["console", "oper_ram", "oper_state", "oper_vcpus", "status"]);
+    assert.deepEqual(nodeFields.namesFrom("live").sort(),
+      ["bootid", "cnodes", "cnos", "csockets", "ctotal", "dfree", "dtotal", "mfree", "mnode", "mtotal", "spfree", "sptotal"]);
+    assert.equal(jobFields.namesFrom("job").length, jobFields.byName.size);
+    for (const t of [groupFields, networkFields, filterRuleFields] as FieldTable<never>[]) assert.deepEqual(t.namesFrom("live"), []);
+  });
+});

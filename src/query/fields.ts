@@ -28,6 +28,13 @@ export type FilterMode = "normal" | "hostname" | "timestamp";
 
 export type FieldGetter<R> = (row: R) => unknown;
 
+/**
+ * Where a field's value comes from (Ganeti's IQ_CONFIG, IQ_LIVE…): the config, the nodes'
+ * runtime state, or the job queue. What needs live data, or what a config-only cache may
+ * hold, is derived from this, never kept in a second list.
+ */
+export type DataSource = "config" | "live" | "job";
+
 export interface FieldDef<R> {
   readonly name: string;
   readonly title: string;
@@ -36,6 +43,7 @@ export interface FieldDef<R> {
   /** The value, or a NoValue whose status tells why there is none. */
   readonly get: FieldGetter<R>;
   readonly filterMode: FilterMode;
+  readonly source: DataSource;
 }
 
 /** The wire form of a field definition (`/2/query/*` "fields" entries). */
@@ -54,7 +62,17 @@ export function field<R>(
   get: FieldGetter<R>,
   filterMode: FilterMode = "normal",
 ): FieldDef<R> {
-  return { name, title, kind, doc, get, filterMode };
+  return { name, title, kind, doc, get, filterMode, source: "config" };
+}
+
+/** The fields, each read from `source`. */
+export function fromSource<R>(source: DataSource, defs: readonly FieldDef<R>[]): FieldDef<R>[] {
+  return defs.map((d) => ({ ...d, source }));
+}
+
+/** The field, its value read from the nodes' runtime state. */
+export function live<R>(def: FieldDef<R>): FieldDef<R> {
+  return { ...def, source: "live" };
 }
 
 /** The same definition under another name (Ganeti's field aliases: `vcpus` → `be/vcpus`). */
@@ -86,6 +104,10 @@ export class FieldTable<R> {
   }
   get(name: string): FieldDef<R> | undefined {
     return this.byName.get(name);
+  }
+  /** The names of the fields read from `source`. */
+  namesFrom(source: DataSource): string[] {
+    return this.defs.filter((d) => d.source === source).map((d) => d.name);
   }
   /** Getters for a list of field names (compiled once, reused per row). */
   getters(names: readonly string[]): FieldGetter<R>[] {

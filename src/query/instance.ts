@@ -3,7 +3,7 @@
 
 import type { Instance, Nic } from "../model/objects.ts";
 import type { SnapIndex } from "./context.ts";
-import { alias, field, FieldTable, NODATA, type NoValue, OFFLINE, UNAVAIL, type FieldDef, type FieldKind } from "./fields.ts";
+import { alias, field, FieldTable, live, NODATA, type NoValue, OFFLINE, UNAVAIL, type FieldDef, type FieldKind } from "./fields.ts";
 import { type InstanceLive, type LiveState, nodeAnswered } from "./live.ts";
 
 export interface InstanceRow {
@@ -307,14 +307,14 @@ const base: FieldDef<InstanceRow>[] = [
     (r) => r.inst.nics.map((n) => nicNetworkName(r, n))),
   ...nicFields,
 
-  field("status", "Status", "text", STATUS_DOC, instanceStatus),
-  field("oper_state", "Running", "bool", "Actual state of instance", (r) => {
+  live(field("status", "Status", "text", STATUS_DOC, instanceStatus)),
+  live(field("oper_state", "Running", "bool", "Actual state of instance", (r) => {
     const rt = runtime(r);
     return "info" in rt ? rt.info !== undefined : NODATA;
-  }),
-  field("console", "Console", "other", "Instance console information", (r) => liveValue(r, (i) => orNoData(i.console))),
-  field("oper_ram", "Memory", "unit", "Actual memory usage as seen by hypervisor", (r) => liveValue(r, (i) => i.memory)),
-  field("oper_vcpus", "VCPUs", "number", "Actual number of VCPUs as seen by hypervisor", (r) => liveValue(r, (i) => i.vcpus)),
+  })),
+  live(field("console", "Console", "other", "Instance console information", (r) => liveValue(r, (i) => orNoData(i.console)))),
+  live(field("oper_ram", "Memory", "unit", "Actual memory usage as seen by hypervisor", (r) => liveValue(r, (i) => i.memory))),
+  live(field("oper_vcpus", "VCPUs", "number", "Actual number of VCPUs as seen by hypervisor", (r) => liveValue(r, (i) => i.vcpus))),
 
   field("ctime", "CTime", "timestamp", "Creation timestamp", (r) => r.inst.ctime),
   field("mtime", "MTime", "timestamp", "Modification timestamp", (r) => r.inst.mtime),

@@ -3,7 +3,7 @@
 import { calcJobStatus, FINALIZED, type Job } from "../model/job.ts";
 import { serializeOpcode, summarizeOpcode } from "../model/opcode.ts";
 import { opcodeDef } from "../model/opcodes/index.ts";
-import { field, FieldTable, UNAVAIL, type FieldDef, type FieldGetter, type FieldKind, type FilterMode } from "./fields.ts";
+import { field, FieldTable, fromSource, UNAVAIL, type FieldDef, type FieldGetter, type FieldKind, type FilterMode } from "./fields.ts";
 
 /** Default opcode priority (OP_PRIO_DEFAULT), what a job with no pending opcode reports. */
 const OP_PRIO_DEFAULT = 0;
@@ -36,7 +36,7 @@ export function jobPriority(job: Job): number {
 const orUnavail = (v: unknown): unknown => v ?? UNAVAIL;
 const TS = " (tuple containing seconds and microseconds)";
 
-export const jobFields = new FieldTable<Job>([
+export const jobFields = new FieldTable<Job>(fromSource("job", [
   field("id", "ID", "number", "Job ID", (j) => j.id),
   jobField("status", "Status", "text", "Job status", (j) => calcJobStatus(j)),
   jobField("priority", "Priority", "number", "Current job priority (19 to -20)", jobPriority),
@@ -57,7 +57,7 @@ export const jobFields = new FieldTable<Job>([
   jobField("received_ts", "Received", "other", "Timestamp of when job was received" + TS, (j) => orUnavail(j.received_ts), "timestamp"),
   jobField("start_ts", "Start", "other", "Timestamp of job start" + TS, (j) => orUnavail(j.start_ts), "timestamp"),
   jobField("end_ts", "End", "other", "Timestamp of job end" + TS, (j) => orUnavail(j.end_ts), "timestamp"),
-]);
+]));
 
 export const J_FIELDS_BULK = ["id", "ops", "status", "summary", "opstatus", "received_ts", "start_ts", "end_ts"] as const;
 export const J_FIELDS = [...J_FIELDS_BULK, "oplog", "opresult"] as const;

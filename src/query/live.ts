@@ -63,6 +63,11 @@ export interface LiveState {
   readonly instances: ReadonlyMap<string, InstanceLive>;
 }
 
+/** The master's runtime view, refreshed by logical units after they change what runs where. */
+export interface LiveView extends LiveState {
+  refresh(nodeUuids?: Iterable<string>): Promise<void>;
+}
+
 /** Nothing known: every node counts as not answering (what Ganeti shows with live data off). */
 export const NO_LIVE: LiveState = { nodes: new Map(), instances: new Map() };
 

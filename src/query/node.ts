@@ -2,7 +2,7 @@
 
 import type { Node } from "../model/objects.ts";
 import type { SnapIndex } from "./context.ts";
-import { field, FieldTable, NODATA, NoValue, OFFLINE, UNAVAIL, type FieldDef, type FieldKind } from "./fields.ts";
+import { field, FieldTable, live, NODATA, NoValue, OFFLINE, UNAVAIL, type FieldDef, type FieldKind } from "./fields.ts";
 import type { LiveState, NodeFacts, StorageFacts } from "./live.ts";
 import { niceSort } from "./names.ts";
 
@@ -104,26 +104,26 @@ export const nodeFields = new FieldTable<NodeRow>([
   field("hv_state", "HypervisorState", "other", "Hypervisor state", () => UNAVAIL),
   field("disk_state", "DiskState", "other", "Disk state", () => UNAVAIL),
 
-  field("bootid", "BootID", "text",
+  live(field("bootid", "BootID", "text",
     "Random UUID renewed for each system reboot, can be used for detecting reboots by tracking changes",
-    (r) => liveField(r, (f) => f.bootid)),
-  field("cnodes", "CNodes", "number", "Number of NUMA domains on node (if exported by hypervisor)",
-    (r) => liveField(r, (f) => f.cpu_nodes)),
-  field("cnos", "CNOs", "number", "Number of logical processors used by the node OS (dom0 for Xen)",
-    (r) => liveField(r, (f) => f.cpu_dom0)),
-  field("csockets", "CSockets", "number", "Number of physical CPU sockets (if exported by hypervisor)",
-    (r) => liveField(r, (f) => f.cpu_sockets)),
-  field("ctotal", "CTotal", "number", "Number of logical processors", (r) => liveField(r, (f) => f.cpu_total)),
-  field("dfree", "DFree", "unit", "Available storage space on storage unit", (r) => liveField(r, (f) => defaultUnit(f)?.free)),
-  field("dtotal", "DTotal", "unit", "Total storage space on storage unit for instance disk allocation",
-    (r) => liveField(r, (f) => defaultUnit(f)?.total)),
-  field("spfree", "SpFree", "number", "Available spindles in volume group (exclusive storage only)",
-    (r) => liveField(r, (f) => pvUnit(f)?.free)),
-  field("sptotal", "SpTotal", "number", "Total spindles in volume group (exclusive storage only)",
-    (r) => liveField(r, (f) => pvUnit(f)?.total)),
-  field("mfree", "MFree", "unit", "Memory available for instance allocations", (r) => liveField(r, (f) => f.memory_free)),
-  field("mnode", "MNode", "unit", "Amount of memory used by node (dom0 for Xen)", (r) => liveField(r, (f) => f.memory_dom0)),
-  field("mtotal", "MTotal", "unit", "Total amount of memory of physical machine", (r) => liveField(r, (f) => f.memory_total)),
+    (r) => liveField(r, (f) => f.bootid))),
+  live(field("cnodes", "CNodes", "number", "Number of NUMA domains on node (if exported by hypervisor)",
+    (r) => liveField(r, (f) => f.cpu_nodes))),
+  live(field("cnos", "CNOs", "number", "Number of logical processors used by the node OS (dom0 for Xen)",
+    (r) => liveField(r, (f) => f.cpu_dom0))),
+  live(field("csockets", "CSockets", "number", "Number of physical CPU sockets (if exported by hypervisor)",
+    (r) => liveField(r, (f) => f.cpu_sockets))),
+  live(field("ctotal", "CTotal", "number", "Number of logical processors", (r) => liveField(r, (f) => f.cpu_total))),
+  live(field("dfree", "DFree", "unit", "Available storage space on storage unit", (r) => liveField(r, (f) => defaultUnit(f)?.free))),
+  live(field("dtotal", "DTotal", "unit", "Total storage space on storage unit for instance disk allocation",
+    (r) => liveField(r, (f) => defaultUnit(f)?.total))),
+  live(field("spfree", "SpFree", "number", "Available spindles in volume group (exclusive storage only)",
+    (r) => liveField(r, (f) => pvUnit(f)?.free))),
+  live(field("sptotal", "SpTotal", "number", "Total spindles in volume group (exclusive storage only)",
+    (r) => liveField(r, (f) => pvUnit(f)?.total))),
+  live(field("mfree", "MFree", "unit", "Memory available for instance allocations", (r) => liveField(r, (f) => f.memory_free))),
+  live(field("mnode", "MNode", "unit", "Amount of memory used by node (dom0 for Xen)", (r) => liveField(r, (f) => f.memory_dom0))),
+  live(field("mtotal", "MTotal", "unit", "Total amount of memory of physical machine", (r) => liveField(r, (f) => f.memory_total))),
 
   ...ndParamFields<NodeRow>(ndparamsOf),
 

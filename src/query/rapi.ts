@@ -138,8 +138,8 @@ export function bulkDicts(kind: BulkKind, snap: ConfigSnapshot, live: LiveState 
 
 // ---- JSON fast path for instance lists ----
 
-/** I_FIELDS that come from the nodes: everything else depends only on the config. */
-const INSTANCE_LIVE_FIELDS: ReadonlySet<string> = new Set(["oper_state", "oper_ram", "oper_vcpus", "status"]);
+/** The instance fields that come from the nodes (declared so in the registry): everything else depends only on the config. */
+const INSTANCE_LIVE_FIELDS: ReadonlySet<string> = new Set(instanceFields.namesFrom("live"));
 
 /**
  * An instance's encoded config-only fields, split where the live fields go. Valid while the

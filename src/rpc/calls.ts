@@ -5,7 +5,7 @@
 // Over 450 lines on purpose: the whole protocol (types, call list, deadlines) in one table.
 
 import type { Disk, Nic, ParamDict } from "../model/objects.ts";
-import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "./pvc.ts";
+import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../model/pvc-node.ts";
 
 /** Bumped when a call changes incompatibly; `version` reports it so the master can refuse old agents. */
 export const PROTOCOL_VERSION = 1;

@@ -7,7 +7,7 @@
 
 import type { Node } from "../model/objects.ts";
 import type { NodeRpcClient } from "../rpc/index.ts";
-import type { OsdInfo, StorageBackendKind, StorageReply, StorageRequest } from "../rpc/pvc.ts";
+import type { OsdInfo, StorageBackendKind, StorageReply, StorageRequest } from "../model/pvc-node.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
 
 export function storageBackend(snap: ConfigSnapshot): StorageBackendKind {

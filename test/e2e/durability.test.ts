@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { JobWriter } from "../../src/jobs/writer.ts";
-import { LOST_JOB_MESSAGE } from "../../src/jobs/queue.ts";
+import { LOST_JOB_MESSAGE } from "../../src/jobs/state.ts";
 import { timestampNow, type Job } from "../../src/model/job.ts";
 import { openDatabase } from "../../src/store/sqlite.ts";
 import { call, usersFileText, waitJob } from "../support/cluster.ts";

@@ -11,6 +11,9 @@ import { call } from "../support/cluster.ts";
 import { createBody, getInstance, head, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
 
 const MiB = 1024 * 1024;
+/** The instances' disk, MiB, and what a grow adds. */
+const DISK_MIB = 128;
+const GROW_MIB = 64;
 
 describe("an instance's life, end to end", () => {
   let c: InstanceCluster;
@@ -35,23 +38,27 @@ describe("an instance's life, end to end", () => {
   before(async () => {
     c = await startInstanceCluster({ extraNodes: 1 });
     port = c.port;
+    // Small disks: export and import copy every byte, and a big copy belongs in the bench.
+    const info = (await call(port, "GET", "/2/info")).json as { ipolicy: { minmax: { min: Record<string, number>; max: Record<string, number> }[] } & Record<string, unknown> };
+    const minmax = info.ipolicy.minmax.map((mm) => ({ min: { ...mm.min, "disk-size": DISK_MIB }, max: mm.max }));
+    await ok(port, "PUT", "/2/modify", { ipolicy: { ...info.ipolicy, minmax } });
   });
   after(() => c.close());
 
   it("creates a sharedfile instance where the allocator says and a file instance on node2", async () => {
-    const job = await run(port, "POST", "/2/instances", createBody("life1", { disk_template: "sharedfile", pnode: null, iallocator: "hail" }));
+    const job = await run(port, "POST", "/2/instances", createBody("life1", { disk_template: "sharedfile", pnode: null, iallocator: "hail", disks: [{ size: DISK_MIB }] }));
     assert.equal(job.status, "success", JSON.stringify(job.opresult));
     const placed = (job.opresult as string[][])[0][0];
     assert.ok(["node1.corral.test", "node2.corral.test"].includes(placed));
     const shared = diskFile("life1");
     assert.ok(shared.startsWith(join(c.sharedDir, "life1.corral.test")));
-    sparse(shared, 1024);
+    sparse(shared, DISK_MIB);
     assert.match(marker(shared), /^CORRAL-MARKER v1 name=life1\.corral\.test os=corral-marker\+default variant=default hypervisor=fake disks=1 nics=1$/);
 
-    await ok(port, "POST", "/2/instances", createBody("life2", { pnode: "node2", start: false, disks: [{ size: 1024, name: "root" }] }));
+    await ok(port, "POST", "/2/instances", createBody("life2", { pnode: "node2", start: false, disks: [{ size: DISK_MIB, name: "root" }] }));
     const local = diskFile("life2");
     assert.ok(local.startsWith(join(c.extra[0].stateDir, "file-storage", "life2.corral.test")), local);
-    sparse(local, 1024);
+    sparse(local, DISK_MIB);
     assert.match(marker(local), /name=life2\.corral\.test/);
     const got = await getInstance(port, "life2");
     assert.deepEqual([got.pnode, got.status, got["disk.names"], got.disk_template], ["node2.corral.test", "ADMIN_down", ["root"], "file"]);
@@ -83,10 +90,10 @@ describe("an instance's life, end to end", () => {
       beparams: { maxmem: 256 }, nics: [["add", -1, { link: "br1" }]], osparams: { marker_text: "lifecycle" },
     }) as [string, unknown][];
     assert.deepEqual(changes.map(([k]) => k), ["nic.1", "be/maxmem", "os/marker_text"]);
-    await ok(port, "POST", "/2/instances/life1/disk/0/grow", { amount: 512 });
-    sparse(diskFile("life1"), 1536);
+    await ok(port, "POST", "/2/instances/life1/disk/0/grow", { amount: GROW_MIB });
+    sparse(diskFile("life1"), DISK_MIB + GROW_MIB);
     const got = await getInstance(port, "life1");
-    assert.deepEqual([got["disk.sizes"], got["nic.links"], (got.beparams as Record<string, unknown>).maxmem], [[1536], ["br0", "br1"], 256]);
+    assert.deepEqual([got["disk.sizes"], got["nic.links"], (got.beparams as Record<string, unknown>).maxmem], [[DISK_MIB + GROW_MIB], ["br0", "br1"], 256]);
   });
 
   it("renames life1 once it is down: the shared directory and the marker follow", async () => {
@@ -98,7 +105,7 @@ describe("an instance's life, end to end", () => {
     assert.equal(existsSync(old), false);
     assert.equal(existsSync(join(c.sharedDir, "life1.corral.test")), false, "the old directory is gone");
     assert.match(marker(now), /^CORRAL-MARKER v1 name=life9\.corral\.test/);
-    sparse(now, 1536);
+    sparse(now, DISK_MIB + GROW_MIB);
   });
 
   it("exports life9 to node2 and imports it as life3 on node1, data and all", async () => {
@@ -108,7 +115,7 @@ describe("an instance's life, end to end", () => {
     assert.ok(existsSync(join(dir, "config.ini")));
     const ini = readFileSync(join(dir, "config.ini"), "utf8");
     assert.match(ini, /\nname = life9\.corral\.test\n/);
-    assert.match(ini, /\ndisk0_size = 1536\n/);
+    assert.match(ini, new RegExp(`\\ndisk0_size = ${DISK_MIB + GROW_MIB}\\n`));
 
     const job = await run(port, "POST", "/2/instances", {
       __version__: 1, mode: "import", name: "life3.corral.test", disk_template: "file", disks: [], nics: [],
@@ -116,7 +123,7 @@ describe("an instance's life, end to end", () => {
     });
     assert.equal(job.status, "success", JSON.stringify(job.opresult));
     const copy = diskFile("life3");
-    sparse(copy, 1536);
+    sparse(copy, DISK_MIB + GROW_MIB);
     assert.match(marker(copy), /^CORRAL-MARKER v1 name=life9\.corral\.test .* text=lifecycle$/, "life9's data");
     const got = await getInstance(port, "life3");
     assert.deepEqual([got.pnode, got.status, got["nic.links"], got.custom_osparams], ["node1.corral.test", "running", ["br0", "br1"], { marker_text: "lifecycle" }]);

@@ -177,7 +177,7 @@ describe("job filter rules", () => {
     const uuid = await addRule({ priority: 1, action: ["RATE_LIMIT", 1], predicates: [["opcode", ["=", "OP_ID", "OP_TAGS_SET"]]] });
     assert.deepEqual((await getRule(uuid)).action, ["RATE_LIMIT", 1]);
     // Hold the cluster lock so that a started job stays running (waiting for it).
-    await m.t.master.queue.locks.acquire(-1, { cluster: { names: "all", mode: "exclusive" } });
+    await m.t.master.locks.acquire(-1, { cluster: { names: "all", mode: "exclusive" } });
     let first = 0;
     let second = 0;
     let other = 0;
@@ -188,7 +188,7 @@ describe("job filter rules", () => {
       await sleep(100);
       assert.deepEqual([await status(first), await status(second), await status(other)], ["waiting", "queued", "waiting"]);
     } finally {
-      m.t.master.queue.locks.releaseAll(-1);
+      m.t.master.locks.releaseAll(-1);
     }
     for (const id of [first, second, other]) assert.equal((await waitJob(m.port, id)).status, "success");
     await removeRule(uuid);

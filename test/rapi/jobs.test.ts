@@ -110,7 +110,7 @@ describe("jobs", () => {
     // Hold the cluster lock and allow one running job: the first job waits for the lock,
     // the second stays queued.
     m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 1)));
-    await m.t.master.queue.locks.acquire(-1, { cluster: { names: "all", mode: "exclusive" } });
+    await m.t.master.locks.acquire(-1, { cluster: { names: "all", mode: "exclusive" } });
     try {
       const blocked = await submit("/2/tags?tag=blocked");
       const queued = await submit("/2/tags?tag=queued");
@@ -134,7 +134,7 @@ describe("jobs", () => {
       assert.equal((await waitJob(m.port, blocked)).status, "canceled");
       assert.equal((await call(m.port, "DELETE", "/2/jobs/1", { user: "reader" })).status, 403);
     } finally {
-      m.t.master.queue.locks.releaseAll(-1);
+      m.t.master.locks.releaseAll(-1);
       m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 20)));
     }
     assert.ok(!((await call(m.port, "GET", "/2/tags")).json as string[]).includes("queued"));

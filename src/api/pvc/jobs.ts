@@ -6,7 +6,7 @@
 import type { JobQueue } from "../../jobs/queue.ts";
 import { calcJobStatus, FINALIZED, type Job } from "../../model/job.ts";
 import type { Opcode } from "../../model/opcode.ts";
-import type { LiveView } from "../../ops/lu.ts";
+import type { LiveView } from "../../query/live.ts";
 import type { NodeClients } from "../../storage/service.ts";
 import type { ConfigStore } from "../../store/store.ts";
 import { pvcFailure } from "./errors.ts";

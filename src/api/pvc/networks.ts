@@ -1,13 +1,13 @@
 // /api/v1/network: PVC networks are Corral networks with PVC data (ops/pvc/network.ts);
 // dynamic leases come from dnsmasq on the master node, static ones from the config.
 
-import { buildOpcode, type Opcode } from "../../model/opcode.ts";
+import { buildOpcode } from "../../model/opcode.ts";
 import {
   OpPvcAclAdd, OpPvcAclRemove, OpPvcLeaseAdd, OpPvcLeaseRemove, OpPvcNetworkAdd, OpPvcNetworkModify, OpPvcNetworkRemove,
 } from "../../model/opcodes/pvc.ts";
 import type { Network } from "../../model/objects.ts";
-import { findPvcNetwork } from "../../ops/pvc/common.ts";
-import type { DhcpLease } from "../../rpc/pvc.ts";
+import { findPvcNetwork } from "../../query/pvc-names.ts";
+import type { DhcpLease } from "../../model/pvc-node.ts";
 import { storageNode } from "../../storage/service.ts";
 import { notFound, pvcFailure } from "./errors.ts";
 import { commandJob, type PvcServices } from "./jobs.ts";
@@ -76,7 +76,7 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
     },
     DELETE: async ({ params }: { params: Readonly<Record<string, string>> }) => {
       const net = commandNetwork(s, params.network);
-      const op = buildOpcode(OpPvcLeaseRemove, { network_name: net.name, lease: params.lease }) as Opcode;
+      const op = buildOpcode(OpPvcLeaseRemove, { network_name: net.name, lease: params.lease });
       return message(await commandJob(s, [op], `DHCP reservation '${params.lease}' removed successfully!`));
     },
   };
@@ -100,7 +100,7 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
         if (nettype !== "managed" && nettype !== "bridged") throw pvcFailure("ERROR: A valid nettype must be specified: 'managed' or 'bridged'.");
         const opts = netOptions(values);
         const op = buildOpcode(OpPvcNetworkAdd, { network_name: description, vni: Number(vni), nettype, ...opts, dhcp4: opts.dhcp4 ?? false });
-        return message(await commandJob(s, [op as Opcode], `Network '${description}' added successfully!`));
+        return message(await commandJob(s, [op], `Network '${description}' added successfully!`));
       },
     }),
     pvcRoute("/api/v1/network/<network>", {
@@ -108,11 +108,11 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
       PUT: async ({ params, values }) => {
         const net = commandNetwork(s, params.network);
         const op = buildOpcode(OpPvcNetworkModify, { network_name: net.name, description: values.get("description") ?? null, ...netOptions(values) });
-        return message(await commandJob(s, [op as Opcode], `Network '${net.name}' modified successfully!`));
+        return message(await commandJob(s, [op], `Network '${net.name}' modified successfully!`));
       },
       DELETE: async ({ params }) => {
         const net = commandNetwork(s, params.network);
-        const op = buildOpcode(OpPvcNetworkRemove, { network_name: net.name }) as Opcode;
+        const op = buildOpcode(OpPvcNetworkRemove, { network_name: net.name });
         return message(await commandJob(s, [op], `Network '${net.name}' removed successfully!`));
       },
     }),
@@ -128,7 +128,7 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
         if (!mac) throw pvcFailure("ERROR: A MAC address must be specified.");
         const ip = values.get("ipaddress");
         if (!ip) throw pvcFailure("ERROR: An IPv4 address must be specified.");
-        const op = buildOpcode(OpPvcLeaseAdd, { network_name: net.name, mac, ip, hostname: values.get("hostname") ?? "" }) as Opcode;
+        const op = buildOpcode(OpPvcLeaseAdd, { network_name: net.name, mac, ip, hostname: values.get("hostname") ?? "" });
         return message(await commandJob(s, [op], `DHCP reservation '${mac.toLowerCase()}' added successfully!`));
       },
     }),
@@ -155,7 +155,7 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
         const orderText = values.get("order");
         if (orderText !== undefined && orderText !== "" && !/^\d+$/.test(orderText)) throw pvcFailure(`ERROR: Order '${orderText}' is not a whole number.`);
         const order = orderText === undefined || orderText === "" ? null : Number(orderText);
-        const op = buildOpcode(OpPvcAclAdd, { network_name: net.name, direction, description, rule, order }) as Opcode;
+        const op = buildOpcode(OpPvcAclAdd, { network_name: net.name, direction, description, rule, order });
         return message(await commandJob(s, [op], `Firewall rule '${description}' added successfully!`));
       },
     }),
@@ -172,7 +172,7 @@ export function networkRoutes(s: PvcServices): PvcRoute[] {
           direction = dirs[0];
         }
         if (direction !== "in" && direction !== "out") throw pvcFailure(`ERROR: 'direction' must be one of 'in', 'out', not '${direction}'.`);
-        const op = buildOpcode(OpPvcAclRemove, { network_name: net.name, direction, description: params.acl }) as Opcode;
+        const op = buildOpcode(OpPvcAclRemove, { network_name: net.name, direction, description: params.acl });
         return message(await commandJob(s, [op], `Firewall rule '${params.acl}' removed successfully!`));
       },
     }),

@@ -1,10 +1,10 @@
 // /api/v1/node: PVC nodes are Corral's nodes. Coordinators are the master (primary) and the
 // master candidates (secondary); flush and ready run as Corral jobs (ops/pvc/node.ts).
 
-import { buildOpcode, type Opcode } from "../../model/opcode.ts";
+import { buildOpcode } from "../../model/opcode.ts";
 import { OpPvcNodeFlush, OpPvcNodeReady } from "../../model/opcodes/pvc.ts";
 import type { Node } from "../../model/objects.ts";
-import { findObject } from "../../ops/resolve.ts";
+import { findObject } from "../../query/resolve.ts";
 import { niceSortBy } from "../../query/names.ts";
 import { notFound, pvcFailure } from "./errors.ts";
 import { awaitJob, failureText, jobFinished, runJob, type PvcServices } from "./jobs.ts";
@@ -82,7 +82,7 @@ export function nodeRoutes(s: PvcServices): PvcRoute[] {
         const n = commandNode(s, params.node);
         // A new domain state stops what a previous flush or unflush has not started yet.
         for (const id of n.pvc?.jobs ?? []) await s.queue.cancel(id);
-        const op = buildOpcode(wanted === "flush" ? OpPvcNodeFlush : OpPvcNodeReady, { node_name: n.name }) as Opcode;
+        const op = buildOpcode(wanted === "flush" ? OpPvcNodeFlush : OpPvcNodeReady, { node_name: n.name });
         const out = await runJob(s, [op]);
         if (!out.ok) throw pvcFailure(failureText(out));
         if (values.flag("wait")) {

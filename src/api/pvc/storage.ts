@@ -3,10 +3,10 @@
 // OP_PVC_STORAGE jobs, waited for, as PVC's Ceph commands are synchronous. v0.6's paths
 // (utilization, option, snapshot) and spellings are accepted beside the manual's.
 
-import { buildOpcode, type Opcode } from "../../model/opcode.ts";
+import { buildOpcode } from "../../model/opcode.ts";
 import { OpPvcStorage } from "../../model/opcodes/pvc.ts";
-import { findObject } from "../../ops/resolve.ts";
-import type { OsdInfo, StorageReply, StorageRequest, VolumeInfo } from "../../rpc/pvc.ts";
+import { findObject } from "../../query/resolve.ts";
+import type { OsdInfo, StorageReply, StorageRequest, VolumeInfo } from "../../model/pvc-node.ts";
 import { listOsds, osdNode, storageNode, storageRequest } from "../../storage/service.ts";
 import { notFound, pvcFailure } from "./errors.ts";
 import { failureText, runJob, STORAGE_WAIT_MS, type PvcServices } from "./jobs.ts";
@@ -54,7 +54,7 @@ export function storageRoutes(s: PvcServices): PvcRoute[] {
   };
   /** Runs a change as a job; PVC's success message, or its failure. */
   const change = async (request: StorageRequest, done: string, node?: string): Promise<string> => {
-    const op = buildOpcode(OpPvcStorage, { action: request.op, request: request as unknown as Record<string, unknown>, node: node ?? null }) as Opcode;
+    const op = buildOpcode(OpPvcStorage, { action: request.op, request: request as unknown as Record<string, unknown>, node: node ?? null });
     const out = await runJob(s, [op], { timeoutMs: STORAGE_WAIT_MS });
     if (!out.ok) throw pvcFailure(failureText(out));
     return done;

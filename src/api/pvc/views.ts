@@ -6,10 +6,10 @@ import type { Job } from "../../model/job.ts";
 import { calcJobStatus, FINALIZED } from "../../model/job.ts";
 import type { Instance, Network, Node } from "../../model/objects.ts";
 import { pvcBridge, type PvcDomainState, type PvcReservation } from "../../model/pvc.ts";
-import { domainXml, parseDomainXml, type DomainFacts, type VmDefinition } from "../../ops/pvc/libvirt.ts";
+import { domainXml, parseDomainXml, type DomainFacts, type VmDefinition } from "../../model/libvirt/libvirt.ts";
 import { indexOf } from "../../query/context.ts";
 import type { LiveState } from "../../query/live.ts";
-import type { DhcpLease } from "../../rpc/pvc.ts";
+import type { DhcpLease } from "../../model/pvc-node.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { jobError } from "./jobs.ts";
 

@@ -7,12 +7,12 @@ import { isPvcSelector, PVC_SELECTORS, selectNode, DEFAULT_SELECTOR, type PvcSel
 import { buildOpcode, type Opcode } from "../../model/opcode.ts";
 import { OpPvcVmDefine, OpPvcVmFlushLocks, OpPvcVmModify, OpPvcVmUndefine } from "../../model/opcodes/pvc.ts";
 import type { Instance, Node } from "../../model/objects.ts";
-import { moveRequest } from "../../ops/instance/placement.ts";
-import { findVm } from "../../ops/pvc/common.ts";
-import { DomainXmlError, parseDomainXml } from "../../ops/pvc/libvirt.ts";
-import { kvmDomain } from "../../ops/pvc/libvirt-kvm.ts";
-import { moveJob, stateJob } from "../../ops/pvc/plans.ts";
-import { findObject } from "../../ops/resolve.ts";
+import { moveRequest } from "../../alloc/requests.ts";
+import { findVm } from "../../query/pvc-names.ts";
+import { DomainXmlError, parseDomainXml } from "../../model/libvirt/libvirt.ts";
+import { kvmDomain } from "../../model/libvirt/libvirt-kvm.ts";
+import { moveJob, stateJob } from "../../model/pvc-plans.ts";
+import { findObject } from "../../query/resolve.ts";
 import { niceSortBy } from "../../query/names.ts";
 import { notFound, pvcFailure, pvcMessage } from "./errors.ts";
 import { commandJob, failureText, runJob, type PvcServices } from "./jobs.ts";
@@ -111,7 +111,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         const xml = parseXmlValue(values);
         const target = targetNode(s, values, defineRequest(xml));
         if (!target) throw pvcFailure("ERROR: No node can take the VM.");
-        const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name }) as Opcode;
+        const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name });
         const done = await commandJob(s, [op], "VM defined.");
         const uuid = /UUID '([^']+)'/.exec(done)?.[1] ?? "";
         return defineAnswer(s, uuid, xml, done, "define");
@@ -130,7 +130,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         const inst = commandVm(s, params.vm);
         const xml = parseXmlValue(values);
         const restart = values.flag("restart");
-        await commandJob(s, [buildOpcode(OpPvcVmModify, { instance_name: inst.name, xml }) as Opcode], "");
+        await commandJob(s, [buildOpcode(OpPvcVmModify, { instance_name: inst.name, xml })], "");
         const name = parseDomainXml(xml).name;
         if (restart && running(inst)) {
           const updated = commandVm(s, name);
@@ -142,7 +142,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
       DELETE: async ({ params, values }) => {
         const inst = commandVm(s, params.vm);
         const deleteDisks = values.flag("delete_disks");
-        await commandJob(s, [buildOpcode(OpPvcVmUndefine, { instance_name: inst.name, delete_disks: deleteDisks }) as Opcode], "");
+        await commandJob(s, [buildOpcode(OpPvcVmUndefine, { instance_name: inst.name, delete_disks: deleteDisks })], "");
         return message(deleteDisks ? `Removed VM '${params.vm}' and disks from the cluster.` : `Undefined VM '${params.vm}' from the cluster.`);
       },
     }),
@@ -200,7 +200,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
       },
       POST: async ({ params }) => {
         const inst = commandVm(s, params.vm);
-        return message(await commandJob(s, [buildOpcode(OpPvcVmFlushLocks, { instance_name: inst.name }) as Opcode], `Flushed locks on VM '${params.vm}'`));
+        return message(await commandJob(s, [buildOpcode(OpPvcVmFlushLocks, { instance_name: inst.name })], `Flushed locks on VM '${params.vm}'`));
       },
     }),
   ];

@@ -14,18 +14,16 @@ import {
 import { OpOsDiagnose } from "../../model/opcodes/os.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
 import { bulkJsonChunks, findOne, oneDict } from "../../query/rapi.ts";
-import { instanceSpec } from "../../ops/instance/common.ts";
-import { RpcCallError } from "../../rpc/errors.ts";
 import { LARGE_BODY } from "../http/body.ts";
 import { badRequest, HttpError, notFound } from "../http/errors.ts";
 import { JsonStream, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
 import { fillOpcode, opcodeResource, reasonTrail } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
+import { isDict } from "../../model/dict.ts";
 
 const REQ_DATA_VERSION = "__version__";
 const RENAME_CREATE = { os: "os_type", name: "instance_name" };
 
-const isDict = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 /** Python's truthiness of a request body. */
 const truthy = (v: unknown) =>
   v !== undefined && v !== null && v !== false && v !== 0 && v !== "" && !(Array.isArray(v) && v.length === 0) && !(isDict(v) && Object.keys(v).length === 0);
@@ -52,7 +50,7 @@ function createBody(body: Record<string, unknown>): Record<string, unknown> {
 /** Builds an opcode the way rlib2 does for handlers that make their own (400 on bad input). */
 function build(def: Parameters<typeof buildOpcode>[0], params: Record<string, unknown>): Opcode {
   try {
-    return buildOpcode(def, params) as Opcode;
+    return buildOpcode(def, params);
   } catch (err) {
     if (err instanceof OpcodeInputError) throw badRequest(`Invalid body parameters: ${err.message}`);
     throw err;
@@ -126,7 +124,7 @@ function replaceDisks(s: RapiServices): MethodSpec {
         }
       }
       const op = fillOpcode(OpInstanceReplaceDisks, data, { ...name(ctx), reason: reasonTrail(ctx, "instances_name_replace_disks") });
-      const [id] = await s.queue.submitJobs([[op as Opcode]]);
+      const [id] = await s.queue.submitJobs([[op]]);
       return id;
     },
   };
@@ -143,7 +141,7 @@ function multiAlloc(s: RapiServices): MethodSpec {
       const ops = instances.map((inst) => fillOpcode(OpInstanceCreate, inst, {}, RENAME_CREATE));
       const body = { ...ctx.body, instances: ops };
       const op = fillOpcode(OpInstanceMultiAlloc, body, { dry_run: ctx.query.bool("dry-run"), reason: reasonTrail(ctx, "instances_multi_alloc") });
-      const [id] = await s.queue.submitJobs([[op as Opcode]]);
+      const [id] = await s.queue.submitJobs([[op]]);
       return id;
     },
   };
@@ -158,15 +156,12 @@ function consoleGet(s: RapiServices): MethodSpec {
       // Ganeti answers an unknown instance with a 500 (an IndexError); a 404 says it better.
       const inst = findOne("instance", snap, ctx.params.instance_name);
       if (!inst) throw notFound();
-      const live = s.queue.services.live;
+      const live = s.live;
       const node = snap.nodes.get(inst.primary_node);
       if (!live.instances.get(inst.uuid)?.running || !node) throw new HttpError(503, "Instance console unavailable");
-      try {
-        return await s.queue.services.node(node).instanceConsole({ instance: instanceSpec(snap, inst), host: node.name });
-      } catch (err) {
-        if (err instanceof RpcCallError) throw new HttpError(503, "Instance console unavailable");
-        throw err;
-      }
+      const console = await s.nodeReads.instanceConsole(snap, inst);
+      if (console === null) throw new HttpError(503, "Instance console unavailable");
+      return console;
     },
   };
 }
@@ -245,7 +240,7 @@ function modify(s: RapiServices): MethodSpec {
 }
 
 export function instanceRoutes(s: RapiServices): Route[] {
-  const live = () => s.queue.services.live;
+  const live = () => s.live;
   const dryRun = (ctx: RequestContext) => ({ dry_run: ctx.query.bool("dry-run") });
   return [
     route("/2/instances", {

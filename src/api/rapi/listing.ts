@@ -13,7 +13,7 @@ type Kind = "group" | "network" | "filter";
 export function collectionGet(s: RapiServices, kind: Kind, idKey: "name" | "uuid", base: string): MethodSpec {
   return {
     handle: (ctx) => {
-      const dicts = bulkDicts(kind, s.store.snapshot(), s.queue.services.live);
+      const dicts = bulkDicts(kind, s.store.snapshot(), s.live);
       // Filter rules come in plain uuid order (capture 0410: "1111…" before "9927…").
       if (kind === "filter") dicts.sort((a, b) => (String(a.uuid) < String(b.uuid) ? -1 : 1));
       if (ctx.query.bool("bulk")) return dicts;
@@ -32,7 +32,7 @@ export function objectGet(s: RapiServices, kind: Kind, param: string): MethodSpe
       const snap = s.store.snapshot();
       const obj = findOne(kind, snap, ctx.params[param]);
       if (!obj) throw notFound();
-      return oneDict(kind, snap, s.queue.services.live, obj);
+      return oneDict(kind, snap, s.live, obj);
     },
   };
 }

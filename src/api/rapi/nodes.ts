@@ -11,6 +11,7 @@ import { badRequest, notFound } from "../http/errors.ts";
 import { RawJson, route, type RequestContext, type Route } from "../http/routes.ts";
 import { fillOpcode, opcodeResource, reasonTrail } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
+import { isDict } from "../../model/dict.ts";
 
 const nodeName = (ctx: RequestContext) => ({ node_name: ctx.params.node_name });
 
@@ -35,9 +36,6 @@ function storageUnit(ctx: RequestContext) {
   return { ...nodeName(ctx), storage_type: ctx.query.string("storage_type") ?? null, name };
 }
 
-function isDict(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 export function nodeRoutes(s: RapiServices): Route[] {
   const submit = async (op: Opcode): Promise<number> => (await s.queue.submitJobs([[op]]))[0];
@@ -54,7 +52,7 @@ export function nodeRoutes(s: RapiServices): Route[] {
       GET: {
         handle: (ctx) => {
           const snap = s.store.snapshot();
-          if (ctx.query.bool("bulk")) return new RawJson(bulkJson("node", snap, s.queue.services.live) + "\n");
+          if (ctx.query.bool("bulk")) return new RawJson(bulkJson("node", snap, s.live) + "\n");
           const names = [...snap.nodes.values()].map((n) => n.name).sort();
           return names.map((name) => ({ id: name, uri: `/2/nodes/${name}` }));
         },
@@ -66,7 +64,7 @@ export function nodeRoutes(s: RapiServices): Route[] {
       GET: {
         handle: (ctx) => {
           const { snap, node } = lookup(ctx);
-          return oneDict("node", snap, s.queue.services.live, node);
+          return oneDict("node", snap, s.live, node);
         },
       },
     }),
@@ -90,7 +88,7 @@ export function nodeRoutes(s: RapiServices): Route[] {
             force: ctx.query.bool("force"),
             auto_promote: ctx.query.bool("auto-promote"),
             reason: reasonTrail(ctx, "nodes_name_role"),
-          }) as Opcode);
+          }));
         },
       },
     }),
@@ -121,7 +119,7 @@ export function nodeRoutes(s: RapiServices): Route[] {
             const mode = ctx.query.has("live") ? (ctx.query.int("live", 1) ? "live" : "non-live") : (ctx.query.string("mode") ?? null);
             body = { mode, ...(isDict(ctx.body) && ctx.body.depends ? { depends: ctx.body.depends } : {}) };
           }
-          return submit(fillOpcode(OpNodeMigrate, body, { ...nodeName(ctx), reason: reasonTrail(ctx, "nodes_name_migrate") }) as Opcode);
+          return submit(fillOpcode(OpNodeMigrate, body, { ...nodeName(ctx), reason: reasonTrail(ctx, "nodes_name_migrate") }));
         },
       },
     }),

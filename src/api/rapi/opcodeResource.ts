@@ -9,6 +9,7 @@ import { DEFAULT_BODY, type BodyRule } from "../http/body.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import type { AccessOption, MethodSpec, RequestContext } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
+import { isDict } from "../../model/dict.ts";
 
 export interface OpcodeResourceSpec {
   /** Handler name for the reason trail: "gnt:library:rlib2:<rapiName>". */
@@ -38,9 +39,6 @@ export function reasonTrail(ctx: RequestContext, rapiName: string): unknown[] {
   return trail;
 }
 
-function isDict(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Ganeti's FillOpcode: body + static params + renames → a validated opcode, or a 400. */
 export function fillOpcode<S extends ParamSpec>(
@@ -83,7 +81,7 @@ export function opcodeResource<S extends ParamSpec>(services: RapiServices, def:
       }
       const staticParams = { ...(spec.static?.(ctx) ?? {}), reason: reasonTrail(ctx, spec.rapiName) };
       const op = fillOpcode(def, body, staticParams, spec.renames);
-      const [id] = await services.queue.submitJobs([[op as Opcode]]);
+      const [id] = await services.queue.submitJobs([[op]]);
       return id;
     },
   };

@@ -7,14 +7,9 @@
 // an unknown object is 400 with the same message text (Ganeti: 502 or 500). Clients only
 // see "not 200" either way; the official client raises GanetiApiError for both.
 
-import { setTimeout as sleep } from "node:timers/promises";
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
-import type { Node } from "../../model/objects.ts";
-import type { ExportInfo } from "../../query/export.ts";
 import { QueryFilterError } from "../../query/qlang.ts";
 import { QUERY_RESOURCES, QueryResourceError, queryFields, runQuery, type QueryContext } from "../../query/query.ts";
-import type { NodeRpc } from "../../rpc/calls.ts";
-import type { ConfigSnapshot } from "../../store/store.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
@@ -41,47 +36,16 @@ function asHttpError(resource: string, err: unknown): unknown {
   return err;
 }
 
-/** How long a node may take to list its exports before its row says "no data". */
-export const EXPORT_LIST_TIMEOUT_MS = 5_000;
-
-/**
- * Every node's exports, asked at once (Ganeti's export_list RPC). A node that fails or does
- * not answer in time is one entry without export (status "no data"); a node marked offline
- * is not asked, and the query gives it its "offline" row.
- */
-export async function collectExports(
-  snap: ConfigSnapshot,
-  node: (n: Node) => Pick<NodeRpc, "exportList">,
-  timeoutMs = EXPORT_LIST_TIMEOUT_MS,
-): Promise<ExportInfo[]> {
-  const asked = [...snap.nodes.values()].filter((n) => !n.offline);
-  const lists = await Promise.all(asked.map(async (n) => {
-    const timer = new AbortController();
-    const late = sleep(timeoutMs, null, { signal: timer.signal }).catch(() => null);
-    try {
-      return await Promise.race([node(n).exportList({}), late]);
-    } catch {
-      return null;
-    } finally {
-      timer.abort();
-    }
-  }));
-  return asked.flatMap((n, i): ExportInfo[] => {
-    const names = lists[i];
-    return names === null ? [{ node: n.name, export: null }] : names.map((e) => ({ node: n.name, export: e }));
-  });
-}
-
 export function queryRoutes(s: RapiServices): Route[] {
   const context = async (resource: string): Promise<QueryContext> => {
     const snap = s.store.snapshot();
     return {
       snap,
-      live: s.queue.services.live,
+      live: s.live,
       jobs: s.queue.all(),
-      locks: s.queue.locks.info(),
+      locks: s.lockInfo(),
       // Only an export query asks the nodes.
-      exports: resource === "export" ? await collectExports(snap, (n) => s.queue.services.node(n)) : undefined,
+      exports: resource === "export" ? await s.nodeReads.exports(snap) : undefined,
     };
   };
   const query = async (ctx: RequestContext, fields: readonly string[], filter: unknown) => {

@@ -2,7 +2,7 @@
 
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
 import { OpTagsDel, OpTagsSet, type TagKind } from "../../model/opcodes/tags.ts";
-import { resolveObject } from "../../ops/resolve.ts";
+import { resolveObject } from "../../query/resolve.ts";
 import { HttpError } from "../http/errors.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
 import { opcodeResource } from "./opcodeResource.ts";

@@ -53,7 +53,7 @@ import { copySparse } from "../util/sparse.ts";
 import { argError, checkInt, checkName, checkNumber, checkObject, checkString } from "../util/names.ts";
 import { EventLog } from "./events.ts";
 import { checkDiskExports, checkDiskSpec, checkInstanceSpec, memoryParams } from "./spec.ts";
-import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
+import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../model/pvc-node.ts";
 import { NetworkConfigurator } from "../network/apply.ts";
 import { NodeStorage } from "../volumes/index.ts";
 

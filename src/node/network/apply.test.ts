@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NetConfigSpec } from "../../rpc/pvc.ts";
+import type { NetConfigSpec } from "../../model/pvc-node.ts";
 import { NetworkConfigurator, parseLeaseFile } from "./apply.ts";
 import { renderDnsmasq, renderNftables } from "./render.ts";
 import { requireTools } from "../../../test/support/tools.ts";

@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DhcpLease, NetConfigSpec, NetConfigureArgs, NetConfigureResult, ToolReport } from "../../rpc/pvc.ts";
+import type { DhcpLease, NetConfigSpec, NetConfigureArgs, NetConfigureResult, ToolReport } from "../../model/pvc-node.ts";
 import { failReason, runScript, SCRIPT_PATH } from "../util/exec.ts";
 import { aclRuleProblem } from "../../model/pvc.ts";
 import { argError } from "../util/names.ts";

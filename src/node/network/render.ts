@@ -3,7 +3,7 @@
 // way PVC's node daemon sets them up. Pure functions: apply.ts writes, checks and runs them.
 
 import { pvcBridge } from "../../model/pvc.ts";
-import type { NetConfigSpec } from "../../rpc/pvc.ts";
+import type { NetConfigSpec } from "../../model/pvc-node.ts";
 
 /** The nftables table Corral owns; it is replaced whole on every apply. */
 export const NFT_TABLE = "corral_pvc";

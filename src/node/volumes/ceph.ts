@@ -3,7 +3,7 @@
 // runs them the same way). Arguments go to the commands as an argument list, never a shell.
 
 import { ECODE } from "../../model/errors.ts";
-import type { OsdInfo, PoolInfo, SnapshotInfo, StorageReply, StorageRequest, VolumeInfo } from "../../rpc/pvc.ts";
+import type { OsdInfo, PoolInfo, SnapshotInfo, StorageReply, StorageRequest, VolumeInfo } from "../../model/pvc-node.ts";
 import { failReason, runScript, SCRIPT_PATH } from "../util/exec.ts";
 import { argError } from "../util/names.ts";
 import { checkBytes, checkObjName, storageError } from "./local.ts";

@@ -1,7 +1,7 @@
 // The node side of Corral's storage layer: requests for the local backend go to files under
 // the shared file storage dir, requests for Ceph to the ceph/rbd commands.
 
-import type { StorageBackendKind, StorageReply, StorageRequest } from "../../rpc/pvc.ts";
+import type { StorageBackendKind, StorageReply, StorageRequest } from "../../model/pvc-node.ts";
 import { argError, checkObject } from "../util/names.ts";
 import { CephStorage } from "./ceph.ts";
 import { LocalStorage } from "./local.ts";

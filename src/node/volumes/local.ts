@@ -9,7 +9,7 @@ import { copyFile, mkdir, open, readdir, rename, rm, stat, statfs, truncate, unl
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ECODE } from "../../model/errors.ts";
-import type { OsdInfo, PoolInfo, SnapshotInfo, StorageReply, StorageRequest, VolumeInfo } from "../../rpc/pvc.ts";
+import type { OsdInfo, PoolInfo, SnapshotInfo, StorageReply, StorageRequest, VolumeInfo } from "../../model/pvc-node.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { errText, isErrno, readJson, writeJsonAtomic } from "../util/fsutil.ts";
 import { failReason, runScript, scriptFailed, SCRIPT_PATH } from "../util/exec.ts";

@@ -26,7 +26,7 @@ import {
   checkDiskAccessModeConsistency, checkDiskAccessModes, checkDiskParamKeys, commaJoin, getUpdatedParams, groupInstances,
   mergeAndVerifyDiskState, mergeAndVerifyHvState, normalizeMacPrefix, verifyingDiskParams,
 } from "../params.ts";
-import { findObject } from "../resolve.ts";
+import { findObject } from "../../query/resolve.ts";
 
 /** Disk templates Corral's node agents implement (the others need LVM, DRBD, RBD or Gluster). */
 export const CORRAL_DISK_TEMPLATES: readonly string[] = ["diskless", "file", "sharedfile", "ext"];

@@ -8,7 +8,7 @@ import type { Instance, Node } from "../../model/objects.ts";
 import { OpBackupExport, OpBackupPrepare, OpBackupRemove } from "../../model/opcodes/backup.ts";
 import { RpcCallError } from "../../rpc/errors.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
-import { findObject, resolveObject } from "../resolve.ts";
+import { findObject, resolveObject } from "../../query/resolve.ts";
 import {
   agentOf, assembleDisks, checkNodeNotDrained, checkNodeOnline, instanceLocks, prereqInstance, instanceSpec, noteInstance, opInstance,
   raiseOnFail, refreshLive, shutdownDisks,

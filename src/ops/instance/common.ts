@@ -10,8 +10,9 @@ import type { DiskSpec, InstanceSpec, NicSpec, NodeRpcClient } from "../../rpc/i
 import { RpcCallError } from "../../rpc/errors.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import type { LuContext } from "../lu.ts";
-import { findObject, resolveObject } from "../resolve.ts";
+import { findObject, resolveObject } from "../../query/resolve.ts";
 import type { ParamSpec } from "../../model/params.ts";
+import { filledBeparams, filledHvparams, filledNicparams, filledOsparams, fillParams, osBaseName } from "../../model/filled.ts";
 
 export const INSTANCE_ONLINE = ["down", "up"] as const;
 export const INSTANCE_DOWN = ["down"] as const;
@@ -149,31 +150,9 @@ export function checkNodeFreeMemory(snap: ConfigSnapshot, live: LiveState, uuid:
   return facts.memory_free;
 }
 
-// ---- filled parameters ----
+// ---- filled parameters (src/model/filled.ts) ----
 
-const fill = (...dicts: (ParamDict | undefined)[]): ParamDict => Object.assign({}, ...dicts.map((d) => d ?? {}));
-
-/** "debian+buster" → "debian". */
-export function osBaseName(os: string): string {
-  const i = os.indexOf("+");
-  return i < 0 ? os : os.slice(0, i);
-}
-
-export function filledBeparams(cluster: Cluster, beparams: ParamDict): ParamDict {
-  return fill(cluster.beparams.default, beparams);
-}
-
-export function filledHvparams(cluster: Cluster, hypervisor: string, os: string, hvparams: ParamDict): ParamDict {
-  return fill(cluster.hvparams[hypervisor], cluster.os_hvp[os]?.[hypervisor], hvparams);
-}
-
-export function filledOsparams(cluster: Cluster, os: string, osparams: ParamDict): ParamDict {
-  return fill(cluster.osparams[osBaseName(os)], osparams);
-}
-
-export function filledNicparams(cluster: Cluster, nicparams: ParamDict): ParamDict {
-  return fill(cluster.nicparams.default, nicparams);
-}
+export { filledBeparams, filledHvparams, filledNicparams, filledOsparams, osBaseName } from "../../model/filled.ts";
 
 export function nicSpec(snap: ConfigSnapshot, nic: Nic): NicSpec {
   const net = nic.network ? snap.networks.get(nic.network) : undefined;
@@ -218,7 +197,7 @@ export function instanceSpec(snap: ConfigSnapshot, inst: Instance, over: { bepar
     hvparams: { ...filledHvparams(cluster, inst.hypervisor, inst.os, inst.hvparams), ...over.hvparams },
     beparams: { ...filledBeparams(cluster, inst.beparams), ...over.beparams },
     osparams: filledOsparams(cluster, inst.os, inst.osparams),
-    osparams_private: fill(cluster.osparams_private_cluster[osBaseName(inst.os)], inst.osparams_private),
+    osparams_private: fillParams(cluster.osparams_private_cluster[osBaseName(inst.os)], inst.osparams_private),
     disks: inst.disks.map(diskSpec),
     nics: inst.nics.map((n) => nicSpec(snap, n)),
     network_port: inst.network_port,

@@ -8,7 +8,7 @@ import { isIPv4Address, isIPv6Address } from "../../model/netaddr.ts";
 import type { Cluster, Disk, Network, Nic, ParamDict } from "../../model/objects.ts";
 import { forceDictType, parseUnit, type TypeTable } from "../../model/paramdicts.ts";
 import type { ConfigSnapshot, ConfigTx } from "../../store/store.ts";
-import { findObject } from "../resolve.ts";
+import { findObject } from "../../query/resolve.ts";
 import { filledNicparams, nodeOf } from "./common.ts";
 
 /** Keys of a NIC definition and their types (Ganeti's INIC_PARAMS_TYPES). */

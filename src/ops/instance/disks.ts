@@ -10,7 +10,7 @@ import {
 } from "../../model/opcodes/instance.ts";
 import { forceDictType } from "../../model/paramdicts.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
-import { resolveObject } from "../resolve.ts";
+import { resolveObject } from "../../query/resolve.ts";
 import {
   agentOf, assembleDisks, checkInstanceState, checkNodeOnline, createDisks, diskSpec, formatUnit, INSTANCE_DOWN,
   INSTANCE_NOT_RUNNING, instanceLocks, instanceSpec, isRunning, prereqInstance, instanceNodes, nodeUuidOf, noteInstance, opInstance, raiseOnFail,

@@ -3,7 +3,8 @@
 import type { LogicalUnit } from "../lu.ts";
 import { osDiagnoseLU } from "../os.ts";
 import { backupExportLU, backupPrepareLU, backupRemoveLU } from "./backup.ts";
-import { instanceCreateLU, instanceMultiAllocLU } from "./create.ts";
+import { instanceCreateLU } from "./create.ts";
+import { instanceMultiAllocLU } from "./multialloc.ts";
 import {
   instanceActivateDisksLU, instanceDeactivateDisksLU, instanceGrowDiskLU, instanceRecreateDisksLU, instanceReplaceDisksLU,
 } from "./disks.ts";
@@ -37,4 +38,4 @@ export const instanceLogicalUnits: LogicalUnit[] = [
   backupExportLU,
   backupRemoveLU,
   osDiagnoseLU,
-] as unknown as LogicalUnit[];
+];

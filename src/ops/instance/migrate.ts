@@ -14,7 +14,7 @@ import { RpcCallError } from "../../rpc/errors.ts";
 import type { LockRequest } from "../../jobs/locks.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
-import { resolveObject } from "../resolve.ts";
+import { resolveObject } from "../../query/resolve.ts";
 import {
   assembleDisks, checkNodeFreeMemory, DTS_EXT_MIRROR, filledBeparams, filledHvparams, instanceLocks, instanceSpec, nodeUuidOf, noteInstance, opInstance, raiseOnFail, refreshLive, shutdownDisks,
 } from "./common.ts";

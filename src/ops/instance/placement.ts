@@ -2,12 +2,13 @@
 // of instance creation and relocation, answered by Corral's allocator (src/alloc).
 
 import { allocate, allocateMany, allocatorRanking, ALLOCATOR_NAMES, capacityModel, relocate, type AllocRequest, type Ranking } from "../../alloc/allocator.ts";
-import type { InstanceShape } from "../../alloc/policy.ts";
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
-import type { Cluster, Instance } from "../../model/objects.ts";
+import type { Instance } from "../../model/objects.ts";
 import type { LiveState } from "../../query/live.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
-import { filledBeparams } from "./common.ts";
+import { instanceShape, moveRequest } from "../../alloc/requests.ts";
+
+export { instanceShape, moveRequest };
 
 /** Ganeti's DEFAULT_IALLOCATOR_SHORTCUT: "." means the cluster's default. */
 const DEFAULT_SHORTCUT = ".";
@@ -52,36 +53,6 @@ export function allocateNode(snap: ConfigSnapshot, live: LiveState, iallocator: 
     throw new OpPrereqError(`Can't compute nodes using iallocator '${iallocator}': ${result.info}`, ECODE.noRes);
   }
   return result.node;
-}
-
-/** The shape of an existing instance, as policies judge it. */
-export function instanceShape(cluster: Cluster, inst: Instance): InstanceShape {
-  const be = filledBeparams(cluster, inst.beparams);
-  const num = (v: unknown) => (typeof v === "number" ? v : null);
-  return {
-    memory: num(be.maxmem),
-    vcpus: num(be.vcpus),
-    spindleUse: num(be.spindle_use),
-    nics: inst.nics.length,
-    diskSizes: inst.disks.map((d) => d.size),
-    diskTemplates: inst.disks.map((d) => d.dev_type),
-  };
-}
-
-/**
- * An existing instance moving to another node, as the allocator sees it: no new disk space,
- * and memory only when it is to run (`memory`: MiB it will use there, else its maxmem when up).
- */
-export function moveRequest(snap: ConfigSnapshot, inst: Instance, memory?: number): AllocRequest {
-  const be = filledBeparams(snap.cluster, inst.beparams);
-  return {
-    name: inst.name,
-    memory: memory ?? (inst.admin_state === "up" ? Number(be.maxmem ?? 0) : 0),
-    vcpus: Number(be.vcpus ?? 1),
-    disk: null,
-    shape: instanceShape(snap.cluster, inst),
-    exclude: [inst.primary_node],
-  };
 }
 
 /**

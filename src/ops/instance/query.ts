@@ -7,7 +7,7 @@ import { OpInstanceConsole, OpInstanceQueryData } from "../../model/opcodes/inst
 import { RpcCallError } from "../../rpc/errors.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
-import { findObject, resolveObject } from "../resolve.ts";
+import { findObject, resolveObject } from "../../query/resolve.ts";
 import {
   agentOf, diskSpec, filledBeparams, filledHvparams, filledNicparams, filledOsparams, instanceLocks, prereqInstance, instanceSpec, raiseOnFail,
 } from "./common.ts";

@@ -9,7 +9,7 @@ import type { Instance, Node } from "../../model/objects.ts";
 import type { ConfigSnapshot, ConfigTx } from "../../store/store.ts";
 import type { LockRequest } from "../../jobs/locks.ts";
 import { logInfo } from "../lu.ts";
-import { findObject, resolveObject } from "../resolve.ts";
+import { findObject, resolveObject } from "../../query/resolve.ts";
 
 /** The opcode fields that name one node. */
 export interface NodeRef {

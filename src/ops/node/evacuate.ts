@@ -11,7 +11,7 @@ import { OpNodeEvacuate, OpNodeMigrate } from "../../model/opcodes/node.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { childOpcode, submitChildJobs } from "../childjobs.ts";
 import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
-import { resolveObject } from "../resolve.ts";
+import { resolveObject } from "../../query/resolve.ts";
 import { expandNode, oneNodeLocks, primaryInstances, secondaryInstances } from "./common.ts";
 
 /** Disk templates mirrored by Ganeti itself between a primary and a secondary (DTS_INT_MIRROR). */

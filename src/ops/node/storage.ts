@@ -11,7 +11,7 @@ import { OpNodeModifyStorage, OpNodeQueryStorage, OpRepairNodeStorage } from "..
 import { pyRepr } from "../../model/pyrepr.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logWarning } from "../lu.ts";
-import { resolveObject } from "../resolve.ts";
+import { resolveObject } from "../../query/resolve.ts";
 import { expandNode, nodeLockName, oneNodeLocks } from "./common.ts";
 
 /** The storage type behind each disk template (Ganeti's MAP_DISK_TEMPLATE_STORAGE_TYPE). */

@@ -5,9 +5,9 @@ import { pvcNodeDomainStateLU, pvcNodeFlushLU, pvcNodeReadyLU } from "./node.ts"
 import { pvcStorageLU } from "./storage.ts";
 import { pvcVmDefineLU, pvcVmFlushLocksLU, pvcVmIntentLU, pvcVmModifyLU, pvcVmUndefineLU } from "./vm.ts";
 
-export const pvcLogicalUnits = [
+export const pvcLogicalUnits: LogicalUnit[] = [
   pvcVmDefineLU, pvcVmModifyLU, pvcVmUndefineLU, pvcVmIntentLU, pvcVmFlushLocksLU,
   pvcNodeFlushLU, pvcNodeReadyLU, pvcNodeDomainStateLU,
   pvcNetworkAddLU, pvcNetworkModifyLU, pvcNetworkRemoveLU, pvcLeaseAddLU, pvcLeaseRemoveLU, pvcAclAddLU, pvcAclRemoveLU,
   pvcStorageLU,
-] as unknown as LogicalUnit[];
+];

@@ -16,7 +16,8 @@ import type { ConfigSnapshot } from "../../store/store.ts";
 import { storageNode } from "../../storage/service.ts";
 import { defineLU, logWarning, type LuContext } from "../lu.ts";
 import type { ParamSpec } from "../../model/params.ts";
-import { findPvcNetwork, netSpec, netSpecs, pushNetworks, resolvePvcNetwork } from "./common.ts";
+import { netSpec, netSpecs, pushNetworks } from "./common.ts";
+import { findPvcNetwork, resolvePvcNetwork } from "../../query/pvc-names.ts";
 
 const inval = (msg: string) => new OpPrereqError(msg, ECODE.inval);
 const DESCRIPTION_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

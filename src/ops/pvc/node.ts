@@ -15,8 +15,8 @@ import { moveRequest } from "../instance/placement.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
 import { defineLU, logInfo, logWarning, type LuContext } from "../lu.ts";
 import type { ParamSpec } from "../../model/params.ts";
-import { resolveNode } from "./common.ts";
-import { moveJob, stateJob } from "./plans.ts";
+import { resolveNode } from "../../query/pvc-names.ts";
+import { moveJob, stateJob } from "../../model/pvc-plans.ts";
 
 const nodeLocks = (snap: ConfigSnapshot, name: string) => {
   const node = [...snap.nodes.values()].find((n) => n.name === name);
@@ -36,7 +36,7 @@ function setDomainState(ctx: LuContext<ParamSpec>, node: Node, state: PvcDomainS
 
 /** Chains the jobs one after the other, then the closing domain-state job; returns their ids. */
 async function submitChain(ctx: LuContext<ParamSpec>, node: Node, jobs: Opcode[][], final: PvcDomainState): Promise<number[]> {
-  const chained = [...jobs, [buildOpcode(OpPvcNodeDomainState, { node_name: node.name, domain_state: final }) as Opcode]].map((ops, i) =>
+  const chained = [...jobs, [buildOpcode(OpPvcNodeDomainState, { node_name: node.name, domain_state: final })]].map((ops, i) =>
     i === 0 ? ops : [{ ...ops[0], depends: [[-1, []]] as Opcode["depends"] }, ...ops.slice(1)],
   );
   return ctx.master.submitJobs(chained);

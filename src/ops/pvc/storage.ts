@@ -4,10 +4,10 @@
 
 import { classificationOf, ECODE, OpExecError, OpPrereqError } from "../../model/errors.ts";
 import { OpPvcStorage } from "../../model/opcodes/pvc.ts";
-import type { StorageOp, StorageRequest } from "../../rpc/pvc.ts";
+import type { StorageOp, StorageRequest } from "../../model/pvc-node.ts";
 import { storageRequest } from "../../storage/service.ts";
 import { defineLU } from "../lu.ts";
-import { resolveNode } from "./common.ts";
+import { resolveNode } from "../../query/pvc-names.ts";
 
 /** The requests that change something (reads do not go through jobs). */
 export const STORAGE_CHANGES: ReadonlySet<StorageOp> = new Set<StorageOp>([

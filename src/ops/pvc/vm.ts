@@ -13,10 +13,11 @@ import { defineLU, logWarning, type LuContext } from "../lu.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { HYPERVISORS_WITH_PORT } from "../../model/hvparams.ts";
 import { allocatePort, releasePort } from "../instance/ports.ts";
-import { findObject } from "../resolve.ts";
-import { findVm, MOVABLE_TEMPLATES, networkOfBridge, resolveNode, resolveVm } from "./common.ts";
-import { DomainXmlError, parseDomainXml, type VmDefinition, type VmDisk } from "./libvirt.ts";
-import { kvmDomain, kvmDomainProblems, XML_KVM_PARAMS, type KvmDomain } from "./libvirt-kvm.ts";
+import { findObject } from "../../query/resolve.ts";
+import { MOVABLE_TEMPLATES } from "./common.ts";
+import { findVm, resolveVm, resolveNode, networkOfBridge } from "../../query/pvc-names.ts";
+import { DomainXmlError, parseDomainXml, type VmDefinition, type VmDisk } from "../../model/libvirt/libvirt.ts";
+import { kvmDomain, kvmDomainProblems, XML_KVM_PARAMS, type KvmDomain } from "../../model/libvirt/libvirt-kvm.ts";
 
 /** The OS name of VMs defined from XML: no OS definition installs them. */
 export const PVC_OS = "pvc-libvirt";

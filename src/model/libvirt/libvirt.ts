@@ -3,7 +3,7 @@
 // domain XML for instances that were made without one (over RAPI).
 
 import { randomUUID } from "node:crypto";
-import type { ParamDict } from "../../model/objects.ts";
+import type { ParamDict } from "../objects.ts";
 import { child, childrenNamed, elements, h, parseXml, serializeXml, setText, textOf, XmlError, type XmlElement } from "./xml.ts";
 
 export interface VmDisk {

@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Node } from "../../model/objects.ts";
-import { makeSnapshot } from "../../query/fixture.ts";
-import { runQuery } from "../../query/query.ts";
-import { collectExports } from "./query.ts";
+import type { Node } from "../model/objects.ts";
+import { makeSnapshot } from "../query/fixture.ts";
+import { runQuery } from "../query/query.ts";
+import { collectExports } from "./nodereads.ts";
 
 const snap = makeSnapshot();
 

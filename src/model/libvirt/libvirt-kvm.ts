@@ -3,8 +3,8 @@
 // is dropped silently). Mapping marks what it reads; whatever is left unmarked is unmapped.
 // XML that asks for what Corral cannot express at all (a qcow2 disk, a SATA bus) throws.
 
-import { hypervisorParamProblems } from "../../model/hvparams.ts";
-import type { ParamDict } from "../../model/objects.ts";
+import { hypervisorParamProblems } from "../hvparams.ts";
+import type { ParamDict } from "../objects.ts";
 import { DomainXmlError } from "./libvirt.ts";
 import { child, childrenNamed, elements, parseXml, textOf, type XmlElement } from "./xml.ts";
 

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_HVPARAMS } from "../../model/defaults.ts";
+import { DEFAULT_HVPARAMS } from "../defaults.ts";
 import { domainXml, parseDomainXml } from "./libvirt.ts";
 import { kvmDomain, kvmDomainProblems } from "./libvirt-kvm.ts";
 
