@@ -4,7 +4,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
-import { createApiServer } from "../api/http/server.ts";
+import { createHttpCore } from "../api/http/core.ts";
+import { rapiApi } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
 import { loadPvcConfig, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
@@ -159,10 +160,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   archiver.unref();
 
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
-  const server: Server = createApiServer({
-    routes: [...rapiRoutes(services), ...corralNodeRoutes(services)],
-    users,
-    requireAuthentication: o.requireAuthentication,
+  const server: Server = createHttpCore({
+    mounts: [rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services)], users, requireAuthentication: o.requireAuthentication })],
     tls,
     maxClients: o.maxClients,
     serverHeader: `Corral/${CORRAL_VERSION}`,
@@ -208,7 +207,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // --- PVC HTTP API v1 (src/api/pvc): its own listener over the same store, queue and agents.
   if (pvcConfig) {
     try {
-      pvc = await startPvcApi({ store, queue, live, clients: node, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`);
+      pvc = await startPvcApi({ store, queue, live, clients: node, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`, o.maxClients);
     } catch (err) {
       await master.close();
       throw err;

@@ -1,62 +1,31 @@
-// The HTTP(S) front: for every request, route and method first, then authentication and
-// authorization from the route table, then the body, then the handler — Ganeti's order.
+// RAPI and /corral/1 as an API on the HTTP core (core.ts): for every request, route and
+// method first, then authentication and authorization from the route table, then the body,
+// then the handler — Ganeti's order — and Ganeti's error bodies.
 
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import { BodyBudget, hasBody, parseJsonBody, readBody } from "./body.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { hasBody, parseJsonBody, readBody } from "./body.ts";
+import type { MountedApi, Transport } from "./core.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
 import { accessFor, bodyFor, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
-import { HTTP_TIMEOUTS, TLS_SERVER_POLICY } from "../../net/tls.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 
-export interface ApiServerOptions {
+export interface RapiApiOptions {
   routes: readonly Route[];
   users: UsersFile;
   requireAuthentication: boolean;
-  tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Concurrent requests being handled; more wait (Ganeti's --max-clients). */
-  maxClients: number;
-  serverHeader: string;
-  log: (line: string) => void;
 }
 
 const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
 
-/**
- * Handlers run behind a gate of --max-clients places; authenticated and anonymous requests
- * have a gate each, so anonymous clients can never take the places of authenticated ones.
- * Everything before the handler (headers, authentication, reading the body under its
- * deadline) happens outside the gates: a slow client holds its socket, not a place.
- */
-interface Gates {
-  authenticated: Gate;
-  anonymous: Gate;
-  bodies: BodyBudget;
-}
-
-export function createApiServer(opts: ApiServerOptions): Server {
-  const gates: Gates = { authenticated: new Gate(opts.maxClients), anonymous: new Gate(opts.maxClients), bodies: new BodyBudget() };
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handle(opts, gates, req, res).catch((err: unknown) => {
-      opts.log(`internal error answering ${req.method} ${req.url?.split("?")[0]}: ${(err as Error).message}`);
-      if (!res.headersSent) send(res, req.method === "HEAD", 500, encodeJson(errorBody(new HttpError(500))), opts.serverHeader);
-      else res.destroy();
-    });
+/** RAPI's route table on the core; the paths another mount owns are not RAPI's. */
+export function rapiApi(opts: RapiApiOptions): MountedApi {
+  return {
+    owns: () => true,
+    serve: (req, res, t) => handle(opts, t, req, res),
+    refuse: (req, res, err, t) => send(res, req.method === "HEAD", err.code, encodeJson(errorBody(err)), t.serverHeader, err.headers),
   };
-  const server = opts.tls
-    ? createHttpsServer({ ...HTTP_TIMEOUTS, ...TLS_SERVER_POLICY, cert: opts.tls.cert, key: opts.tls.key }, onRequest)
-    : createHttpServer(HTTP_TIMEOUTS, onRequest);
-  applyTimeouts(server);
-  return server;
-}
-
-/** Header and whole-request deadlines (the body has its own, by its length). */
-export function applyTimeouts(server: Server): void {
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 5 * 60_000;
-  server.keepAliveTimeout = 5_000;
 }
 
 const CLIENT_GONE = new Error("the client closed the connection");
@@ -92,19 +61,19 @@ class HandlerContext implements RequestContext {
   }
 }
 
-async function handle(opts: ApiServerOptions, gates: Gates, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
   const isHead = req.method === "HEAD";
   let body: unknown;
   try {
-    body = await answer(opts, gates, req, res, url);
+    body = await answer(opts, t, req, res, url);
   } catch (err) {
-    const httpErr = err instanceof HttpError ? err : internalError(opts, req, err);
-    send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), opts.serverHeader, httpErr.headers);
+    const httpErr = err instanceof HttpError ? err : internalError(t, req, err);
+    send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), t.serverHeader, httpErr.headers);
     return;
   }
-  if (body instanceof JsonStream) await stream(res, isHead, body, opts.serverHeader);
-  else send(res, isHead, 200, body instanceof RawJson ? body.bytes : encodeJson(body), opts.serverHeader);
+  if (body instanceof JsonStream) await stream(res, isHead, body, t.serverHeader);
+  else send(res, isHead, 200, body instanceof RawJson ? body.bytes : encodeJson(body), t.serverHeader);
 }
 
 /** Writes a JsonStream body chunk by chunk (chunked encoding), waiting when the socket is full. */
@@ -124,14 +93,13 @@ async function stream(res: ServerResponse, isHead: boolean, body: JsonStream, se
   res.end("\n");
 }
 
-function internalError(opts: ApiServerOptions, req: IncomingMessage, err: unknown): HttpError {
+function internalError(t: Transport, req: IncomingMessage, err: unknown): HttpError {
   const message = err instanceof Error ? err.message : String(err);
-  opts.log(`error in ${req.method} ${req.url?.split("?")[0]}: ${message}`);
+  t.log(`error in ${req.method} ${req.url?.split("?")[0]}: ${message}`);
   return new HttpError(500, message);
 }
 
-async function answer(opts: ApiServerOptions, gates: Gates, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
-  if (hasDuplicateHost(req)) throw new HttpError(400, "More than one Host header", { Connection: "close" });
+async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
   const authHeader = req.headers.authorization;
   if (opts.requireAuthentication && authHeader === undefined) throw new HttpError(401, undefined, AUTH_CHALLENGE);
 
@@ -158,31 +126,17 @@ async function answer(opts: ApiServerOptions, gates: Gates, req: IncomingMessage
     // A body the route does not take is not read: the answer closes the connection instead.
     if (rule === "none") res.setHeader("Connection", "close");
     else {
-      const bytes = await readBody(req, rule, gates.bodies);
+      const bytes = await readBody(req, rule, t.bodies);
       body = bytes.length === 0 ? undefined : parseJsonBody(bytes.toString("utf8"));
     }
   }
   const query = new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1));
   const ctx = new HandlerContext({ method, path, url, params: match.params, query, body, user }, res);
-  return await (user ? gates.authenticated : gates.anonymous).run(async () => spec.handle(ctx));
-}
-
-/** RFC 9112: a request with more than one Host header is refused with 400. */
-function hasDuplicateHost(req: IncomingMessage): boolean {
-  const raw = req.rawHeaders;
-  let seen = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (name.length === 4 && name.toLowerCase() === "host") {
-      if (seen) return true;
-      seen = true;
-    }
-  }
-  return false;
+  return await t.gate(user !== undefined).run(async () => spec.handle(ctx));
 }
 
 /** Ganeti checks credentials whenever they are sent, even on public resources. */
-function authenticate(opts: ApiServerOptions, header: string | undefined, needed: boolean): RapiUser | undefined {
+function authenticate(opts: RapiApiOptions, header: string | undefined, needed: boolean): RapiUser | undefined {
   if (header === undefined) {
     if (needed) throw new HttpError(401, undefined, AUTH_CHALLENGE);
     return undefined;
@@ -235,27 +189,4 @@ function send(
   });
   // A string goes out in one write with the headers (a Buffer takes a writev of two).
   res.end(isHead ? undefined : body);
-}
-
-/** Bounds how many requests are handled at once; the rest wait their turn. */
-class Gate {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly limit: number;
-  constructor(limit: number) {
-    this.limit = Math.max(1, limit);
-  }
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.limit) return this.runNow(fn);
-    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.runNow(fn));
-  }
-  private async runNow<T>(fn: () => Promise<T>): Promise<T> {
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }

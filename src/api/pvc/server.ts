@@ -1,14 +1,12 @@
-// The PVC API's own listener: routes as a table (Flask-style `<name>` path parts), PVC's
-// authentication (X-Api-Key or a session cookie) read from the table's `auth` flag, values
-// from the query string, form or JSON body, and every answer JSON — failures as
-// {"message": ...}. It shares nothing with the RAPI listener but the idea of a route table.
+// The PVC API on the HTTP core (../http/core.ts): routes as a table (Flask-style `<name>` path
+// parts), PVC's authentication (X-Api-Key or a session cookie) read from the table's `auth`
+// flag, values from the query string, form or JSON body, and every answer JSON — failures
+// as {"message": ...}.
 
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import { HTTP_TIMEOUTS, TLS_SERVER_POLICY } from "../../net/tls.ts";
-import { BodyBudget, DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts";
+import type { MountedApi, Transport } from "../http/core.ts";
 import { HttpError } from "../http/errors.ts";
-import { applyTimeouts } from "../http/server.ts";
 import type { PvcAuth } from "./auth.ts";
 import { PvcError, pvcMessage } from "./errors.ts";
 import { PvcValues } from "./values.ts";
@@ -61,36 +59,35 @@ export function pvcRoute(pattern: string, methods: Partial<Record<PvcMethod, Pvc
 export const ok = (json: unknown, status = 200): PvcReply => ({ status, json });
 export const message = (text: string, status = 200): PvcReply => ({ status, json: { message: pvcMessage(text) } });
 
-export interface PvcServerOptions {
+export interface PvcApiOptions {
   routes: readonly PvcRoute[];
   auth: PvcAuth;
-  tls?: { cert: string | Buffer; key: string | Buffer };
-  serverHeader: string;
-  log: (line: string) => void;
 }
 
 /** The endpoints anyone may call (login) take small forms only. */
 const PUBLIC_BODY: BodyLimit = { maxBytes: 64 * 1024 };
 
-export function createPvcServer(o: PvcServerOptions): Server {
-  const bodies = new BodyBudget();
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handle(o, bodies, req, res).then(
-      (reply) => send(res, reply, o.serverHeader),
-      (err: unknown) => {
-        if (err instanceof PvcError) return send(res, { status: err.status, json: { message: pvcMessage(err.message) }, headers: err.headers }, o.serverHeader);
-        // The shared body reader's refusals (413, 408, 503…), in PVC's format.
-        if (err instanceof HttpError) return send(res, { status: err.code, json: { message: pvcMessage(err.message) }, headers: err.headers }, o.serverHeader);
-        o.log(`PVC API: internal error answering ${req.method} ${req.url?.split("?")[0]}: ${err instanceof Error ? err.message : String(err)}`);
-        send(res, { status: 500, json: { message: "Internal server error; see the master's log." } }, o.serverHeader);
-      },
-    );
+/** PVC's route table on the core: the paths under /api/v1. */
+export function pvcApi(o: PvcApiOptions): MountedApi {
+  return {
+    owns: (path) => path === "/api/v1" || path.startsWith("/api/v1/"),
+    serve: async (req, res, t) => {
+      try {
+        send(res, await handle(o, t, req, res), t.serverHeader);
+      } catch (err) {
+        if (err instanceof PvcError) return send(res, { status: err.status, json: { message: pvcMessage(err.message) }, headers: err.headers }, t.serverHeader);
+        // The core's and the body reader's refusals (413, 408, 503…), in PVC's format.
+        if (err instanceof HttpError) return refuse(res, err, t);
+        t.log(`PVC API: internal error answering ${req.method} ${req.url?.split("?")[0]}: ${err instanceof Error ? err.message : String(err)}`);
+        send(res, { status: 500, json: { message: "Internal server error; see the master's log." } }, t.serverHeader);
+      }
+    },
+    refuse: (_req, res, err, t) => refuse(res, err, t),
   };
-  const server = o.tls
-    ? createHttpsServer({ ...HTTP_TIMEOUTS, ...TLS_SERVER_POLICY, cert: o.tls.cert, key: o.tls.key }, onRequest)
-    : createHttpServer(HTTP_TIMEOUTS, onRequest);
-  applyTimeouts(server);
-  return server;
+}
+
+function refuse(res: ServerResponse, err: HttpError, t: Transport): void {
+  send(res, { status: err.code, json: { message: pvcMessage(err.message) }, headers: err.headers }, t.serverHeader);
 }
 
 function decodePart(s: string): string {
@@ -101,7 +98,7 @@ function decodePart(s: string): string {
   }
 }
 
-async function handle(o: PvcServerOptions, bodies: BodyBudget, req: IncomingMessage, res: ServerResponse): Promise<PvcReply> {
+async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse): Promise<PvcReply> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
@@ -120,26 +117,28 @@ async function handle(o: PvcServerOptions, bodies: BodyBudget, req: IncomingMess
   if (!handler) {
     throw new PvcError(405, "The method is not allowed for the requested URL.", { Allow: Object.keys(route.methods).join(", ") });
   }
+  let identified = !o.auth.enabled;
   if (route.auth && o.auth.enabled) {
     const key = req.headers["x-api-key"];
     if (!o.auth.validSession(req.headers.cookie)) {
       if (key === undefined) throw new PvcError(401, "Authentication required");
       if (!o.auth.checkToken(Array.isArray(key) ? key[0] : key)) throw new PvcError(401, "X-Api-Key Authentication failed");
     }
+    identified = true;
   }
   let body: { type: string; text: string } | undefined;
   if (hasBody(req)) {
     // PVC's clients send values in the query string on GET; a GET body is not read.
     if (method === "GET") res.setHeader("Connection", "close");
     else {
-      const bytes = await readBody(req, route.auth ? DEFAULT_BODY : PUBLIC_BODY, bodies);
+      const bytes = await readBody(req, route.auth ? DEFAULT_BODY : PUBLIC_BODY, t.bodies);
       if (bytes.length > 0) body = { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: bytes.toString("utf8") };
     }
   }
   const params: Record<string, string> = {};
   route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
   const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body);
-  return handler({ method, path, params, values, headers: req.headers });
+  return t.gate(identified).run(async () => handler({ method, path, params, values, headers: req.headers }));
 }
 
 function send(res: ServerResponse, reply: PvcReply, server: string): void {

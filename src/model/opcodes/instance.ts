@@ -1,4 +1,5 @@
-// Instances (OP_INSTANCE_*).
+// Instances (OP_INSTANCE_*). Over 400 lines: 18 opcode declarations, each Ganeti's parameter
+// table in Ganeti's order; they are read (and checked against the spec) one table at a time.
 import {
   ADMIN_STATE_SOURCES,
   DEFAULT_SHUTDOWN_TIMEOUT,

@@ -1,5 +1,6 @@
 // Instance disks and NICs as opcodes describe them (Ganeti's IDISK_*/INIC_* dicts): checks
 // and normalization with Ganeti's messages, MAC generation, and network address pools.
+// Just over 400 lines: Ganeti's disk and NIC rules, which create and modify both apply.
 
 import { randomInt, randomUUID } from "node:crypto";
 import { AddressPool } from "../../model/addresspool.ts";

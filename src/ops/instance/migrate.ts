@@ -3,6 +3,8 @@
 // diskless: nothing to reach) or not mirrored at all (file). The former move to a target
 // node, given or chosen by the allocator; the latter move only in a live migration asked to
 // take its storage along (Corral's migrate_storage, migrate-storage.ts).
+// Over 400 lines: Ganeti's TLMigrateInstance (plan, migrate, failover, cleanup) is one state
+// machine with one abort path; its storage part is in migrate-storage.ts.
 
 import { groupIPolicy, specViolations } from "../../alloc/policy.ts";
 import { classificationOf, ECODE, OpExecError, OpPrereqError, type Ecode } from "../../model/errors.ts";
