@@ -30,6 +30,8 @@ corral master options (ganeti-rapi's own, plus Corral's):
       --node-ip ADDRESS        this node's address in a new cluster (default 127.0.0.1)
       --pvc-config FILE        serve the PVC HTTP API v1 as pvc-api.yaml FILE says
                                (default: $PVC_CONFIG_FILE; none: no PVC API)
+      --pvc-on-rapi-port       serve it under /api/v1 on the RAPI listener instead of
+                               the address, port and ssl pvc-api.yaml names
 ${NETWORK_USAGE}
                                (for the master's own node; give other nodes' agents the
                                same flags)
@@ -64,6 +66,7 @@ async function master(args: string[]): Promise<void> {
         "node-name": { type: "string" },
         "node-ip": { type: "string" },
         "pvc-config": { type: "string" },
+        "pvc-on-rapi-port": { type: "boolean" },
         ...NETWORK_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -92,6 +95,7 @@ async function master(args: string[]): Promise<void> {
     nodeName: v["node-name"],
     nodeIp: v["node-ip"],
     pvcConfigFile: v["pvc-config"] ?? (process.env.PVC_CONFIG_FILE || undefined),
+    pvcOnRapiListener: v["pvc-on-rapi-port"] ?? false,
     pvcApplyNetworks: networks.apply,
     pvcNetworksNetns: networks.netns,
     log,

@@ -8,7 +8,7 @@ import { createHttpCore } from "../api/http/core.ts";
 import { rapiApi } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
-import { loadPvcConfig, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
+import { loadPvcConfig, pvcMount, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
 import type { RapiServices } from "../api/rapi/services.ts";
 import { nodeReads } from "./nodereads.ts";
@@ -60,6 +60,8 @@ export interface MasterOptions {
   nodeRpcDeadlineMs?: (call: RpcCall, args: unknown) => number;
   /** pvc-api.yaml: when given, the PVC HTTP API v1 listens as it says (PVC_CONFIG_FILE). */
   pvcConfigFile?: string;
+  /** Serve the PVC API under /api/v1 on the RAPI listener (its port and TLS) rather than on pvc-api.yaml's address and port. */
+  pvcOnRapiListener?: boolean;
   /**
    * PVC managed networks on the master's own node: load the nftables rules, create the
    * bridges and run dnsmasq for real (default off: the agent renders and checks them only).
@@ -160,8 +162,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   archiver.unref();
 
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
+  const pvcServices = { store, queue, live, clients: node, log: o.log };
+  // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
+  const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
   const server: Server = createHttpCore({
-    mounts: [rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services)], users, requireAuthentication: o.requireAuthentication })],
+    mounts: [...sharedPvc, rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services)], users, requireAuthentication: o.requireAuthentication })],
     tls,
     maxClients: o.maxClients,
     serverHeader: `Corral/${CORRAL_VERSION}`,
@@ -174,6 +179,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const port = (server.address() as AddressInfo).port;
   void warmBulkCache(store.snapshot(), live);
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
+  if (sharedPvc.length > 0) o.log(`PVC API served under /api/v1 on the RAPI listener (pvc-api.yaml's listen address, port and ssl unused)`);
 
   let pvc: RunningPvcApi | undefined;
   const master: Master = {
@@ -184,7 +190,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     connections,
     live,
     get pvcPort() {
-      return pvc?.port;
+      return sharedPvc.length > 0 ? port : pvc?.port;
     },
     async close() {
       clearInterval(archiver);
@@ -205,9 +211,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   };
 
   // --- PVC HTTP API v1 (src/api/pvc): its own listener over the same store, queue and agents.
-  if (pvcConfig) {
+  if (pvcConfig && sharedPvc.length === 0) {
     try {
-      pvc = await startPvcApi({ store, queue, live, clients: node, log: o.log }, pvcConfig, `Corral/${CORRAL_VERSION}`, o.maxClients);
+      pvc = await startPvcApi(pvcServices, pvcConfig, `Corral/${CORRAL_VERSION}`, o.maxClients);
     } catch (err) {
       await master.close();
       throw err;

@@ -3,6 +3,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { call } from "../support/cluster.ts";
 import { msg, startPvcMaster, type PvcTestMaster } from "./support.ts";
 
 let on: PvcTestMaster;
@@ -90,4 +91,21 @@ test("unknown paths and methods answer JSON messages", async () => {
   const m = await off.pvc.call("DELETE", "/node");
   assert.equal(m.status, 405);
   assert.match(msg(m), /not allowed/);
+});
+
+test("on the RAPI listener (pvcOnRapiListener): /api/v1 is PVC's, with its authentication; the rest stays RAPI's", async () => {
+  const shared = await startPvcMaster({ enabled: true, tokens: [TOKEN] }, { pvcOnRapiListener: true });
+  try {
+    assert.equal(shared.pvcPort, shared.master.port);
+    assert.equal((await shared.pvc.get("")).status, 209);
+    assert.deepEqual((await shared.pvc.get("/node")).json, { message: "Authentication required" });
+    assert.equal((await shared.pvc.call("GET", "/node", { headers: { "X-Api-Key": TOKEN } })).status, 200);
+    const nowhere = await shared.pvc.get("/nowhere");
+    assert.deepEqual([nowhere.status, nowhere.json], [404, { message: "The requested URL was not found on this server." }]);
+    const version = await call(shared.master.port, "GET", "/version");
+    assert.deepEqual([version.status, version.json], [200, 2]);
+    assert.equal((await call(shared.master.port, "GET", "/2/nowhere")).status, 404);
+  } finally {
+    await shared.close();
+  }
 });

@@ -9,7 +9,7 @@ import type { PvcApiConfig } from "./config.ts";
 import type { PvcServices } from "./jobs.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
-import { createHttpCore } from "../http/core.ts";
+import { createHttpCore, type MountedApi } from "../http/core.ts";
 import { message, pvcApi, pvcRoute, type PvcHandler, type PvcRoute } from "./server.ts";
 import { storageRoutes } from "./storage.ts";
 import { vmRoutes } from "./vms.ts";
@@ -59,12 +59,17 @@ export interface RunningPvcApi {
   close(): Promise<void>;
 }
 
+/** The PVC API as a mount of the HTTP core, with pvc-api.yaml's authentication (its own listener, or the RAPI one). */
+export function pvcMount(s: PvcServices, cfg: PvcApiConfig): MountedApi {
+  const auth = new PvcAuth(cfg, s.log);
+  return pvcApi({ routes: pvcRoutes(s, auth), auth });
+}
+
 /** Starts the PVC listener; a port in use or unreadable certificates fail the start. */
 export async function startPvcApi(s: PvcServices, cfg: PvcApiConfig, serverHeader: string, maxClients: number): Promise<RunningPvcApi> {
-  const auth = new PvcAuth(cfg, s.log);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (cfg.ssl.enabled) tls = { cert: await readFile(cfg.ssl.certFile!), key: await readFile(cfg.ssl.keyFile!) };
-  const server = createHttpCore({ mounts: [pvcApi({ routes: pvcRoutes(s, auth), auth })], tls, maxClients, serverHeader, log: s.log });
+  const server = createHttpCore({ mounts: [pvcMount(s, cfg)], tls, maxClients, serverHeader, log: s.log });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(cfg.listenPort, cfg.listenAddress, () => {
