@@ -135,8 +135,8 @@ export class JobQueue implements ExecutorHost {
    * Archives finalized jobs that ended more than `maxAgeSeconds` ago (Ganeti's watcher does
    * this after six hours): they leave /2/jobs and memory but stay readable by id.
    */
-  archiveOld(maxAgeSeconds: number): number {
-    const cutoff = Date.now() / 1000 - maxAgeSeconds;
+  archiveOld(maxAgeSeconds: number, nowMs = Date.now()): number {
+    const cutoff = nowMs / 1000 - maxAgeSeconds;
     const old = [...this.jobs.values()].filter(
       (j) => FINALIZED.has(calcJobStatus(j)) && j.end_ts !== null && j.end_ts[0] < cutoff,
     );

@@ -105,6 +105,15 @@ export class FieldTable<R> {
   get(name: string): FieldDef<R> | undefined {
     return this.byName.get(name);
   }
+  /** The values of the named fields for one row (a field without a value: null). */
+  values(row: R, names: readonly string[]): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const n of names) {
+      const v = (this.byName.get(n)?.get ?? unknownGetter)(row);
+      out[n] = v instanceof NoValue ? null : v;
+    }
+    return out;
+  }
   /** The names of the fields read from `source`. */
   namesFrom(source: DataSource): string[] {
     return this.defs.filter((d) => d.source === source).map((d) => d.name);

@@ -8,6 +8,7 @@ import type { Instance, Network, Node } from "../../model/objects.ts";
 import { pvcBridge, type PvcDomainState, type PvcReservation } from "../../model/pvc.ts";
 import { domainXml, parseDomainXml, type DomainFacts, type VmDefinition } from "../../model/libvirt/libvirt.ts";
 import { indexOf } from "../../query/context.ts";
+import { nodeFields } from "../../query/node.ts";
 import type { LiveState } from "../../query/live.ts";
 import type { DhcpLease } from "../../model/pvc-node.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
@@ -37,6 +38,9 @@ export function domainState(node: Node): PvcDomainState {
 
 export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Record<string, unknown> {
   const facts = live.nodes.get(node.uuid)?.facts;
+  // What RAPI and /2/query also show, read through the field registry.
+  const f = nodeFields.values({ node, idx: indexOf(snap), live }, ["name", "ctotal", "mtotal", "mfree"]);
+  const num = (v: unknown) => (typeof v === "number" ? v : 0);
   let allocMem = 0;
   let allocCpu = 0;
   const running: string[] = [];
@@ -46,9 +50,9 @@ export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Rec
     allocCpu += r.vcpus;
     running.push(uuid);
   }
-  const cpus = String(facts?.cpu_total ?? 0);
+  const cpus = String(num(f.ctotal));
   return {
-    name: node.name,
+    name: f.name,
     daemon_state: daemonState(node, live),
     coordinator_state: coordinatorState(node, snap),
     domain_state: domainState(node),
@@ -61,10 +65,10 @@ export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Rec
     running_domains: running.sort(),
     vcpu: { total: cpus, allocated: String(allocCpu) },
     memory: {
-      total: facts?.memory_total ?? 0,
+      total: num(f.mtotal),
       allocated: allocMem,
-      used: facts ? facts.memory_total - facts.memory_free : 0,
-      free: facts?.memory_free ?? 0,
+      used: num(f.mtotal) - num(f.mfree),
+      free: num(f.mfree),
     },
   };
 }
