@@ -2,8 +2,9 @@
 // built out of the instance's hvparams (cmdline.ts), driven over one long-lived QMP connection
 // per VM (qmp.ts), its files in <stateDir>/<instance>/ (process.ts). A restarted driver
 // re-adopts the QEMUs that still run and cleans up after those that died meanwhile.
-// Over 450 lines: one class behind the Hypervisor interface (migration, command line,
-// processes and taps are already apart); adoption and hotplug are next to move out (issue 12).
+// Over 450 lines: one class behind the Hypervisor interface, the domains' life cycle and
+// adoption; the rest is apart (command line, processes, taps, device changes in devices.ts,
+// the migration policy, disk mirrors and TLS).
 //
 // How an exit is reported: a stop() we asked for → stopped/"requested"; the guest powered off
 // (QMP SHUTDOWN guest:true) → stopped/<reason>, or user-down while QEMU is kept (-no-shutdown);
@@ -16,23 +17,22 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { ECODE, type Ecode } from "../../../model/errors.ts";
+import { ECODE } from "../../../model/errors.ts";
 import { migrationCapsOf } from "../../../model/hvparams.ts";
 import type { AttachedDisk, ConsoleInfo, DiskExports, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
 import { AGENT_ERRORS, AgentError } from "../../../rpc/errors.ts";
 import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
 import type { HvAcceptOptions, HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
 import { QmpClient, type QmpClosedError, type QmpEvent, type QmpEventMap } from "../qmp.ts";
-import {
-  type Accelerator, blockdevOptions, buildCommandLine, diskDeviceOptions, diskIds, diskUsesPci, freePciSlot, KvmConfigError,
-  type KvmLayout, netdevOptions, nicDeviceOptions, nicIds,
-} from "./cmdline.ts";
+import { type Accelerator, buildCommandLine, KvmConfigError } from "./cmdline.ts";
 import {
   type InstanceFiles, instanceDirs, instanceFiles, isAlive, isInstanceQemu, processUptime, readPid, readRuntimeText,
   removeStaleFiles, residentMiB, signalQemu, socketPathProblem, startDaemonized, waitForExit,
 } from "./process.ts";
 import { migrationCapabilities, OutgoingMigration, statusOf } from "./migration.ts";
 import { DiskMirrors, exportDisks, nbdPort, stopExports } from "./mirror.ts";
+import { hotplugDisk, hotplugNic, resizeDisk, type DeviceHost } from "./devices.ts";
+import { hvError, type Domain, type MigrationInfo, type Runtime } from "./domain.ts";
 import { addMigrationCreds, dropMigrationCreds, migrationCreds, TLS_CREDS_ID, type ClusterCertPems } from "./tls.ts";
 import { createTap, removeTap, tapName } from "./taps.ts";
 
@@ -59,59 +59,10 @@ export interface KvmOptions {
   clusterCert?: ClusterCertPems;
 }
 
-/** What runtime.json holds: how the running QEMU was started, and its devices now. */
-interface Runtime {
-  version: 1;
-  instance: InstanceSpec;
-  binary: string;
-  args: string[];
-  memory: number;
-  vcpus: number;
-  layout: KvmLayout;
-  netns: string | null;
-  incoming: boolean;
-  /** Number for the next tap (names stay unique across hotplug). */
-  nextTap: number;
-  /** A migration leaving this node, so that a restarted agent goes on watching it (and its disk mirrors). */
-  outgoing?: { bandwidth: number; downtimeMs: number; caps: string[]; storage?: DiskExports & { host: string }; tls?: boolean };
-  /** A migration target serving its disks over NBD (stopped once the migration ends). */
-  exportsDisks?: boolean;
-  /** A migration target taking a TLS stream (its credentials object is dropped afterwards). */
-  tlsIncoming?: boolean;
-}
-
-type DomainState = "running" | "paused" | "shutdown" | "incoming";
-
-interface Domain {
-  name: string;
-  files: InstanceFiles;
-  pid: number;
-  runtime: Runtime;
-  qmp: QmpClient;
-  state: DomainState;
-  /** stop() was called: the exit is the one we asked for. */
-  stopRequested: boolean;
-  /** Exit without an event (a migration handed the instance over, or an incoming one failed). */
-  silent: boolean;
-  shutdown: { guest: boolean; reason: string; at: number } | null;
-  exited: boolean;
-  reconnecting: boolean;
-}
-
-interface MigrationInfo {
-  memory: number;
-  vcpus: number;
-  slots: Record<string, number>;
-}
-
-const MiB = 1024 * 1024;
 const POLL_MS = 1000;
 /** How long a migration target may take to load the last device state once the source says completed. */
 const INCOMING_END_MS = 30_000;
 
-function hvError(message: string, ecode?: Ecode): AgentError {
-  return new AgentError(AGENT_ERRORS.hypervisor, message, ecode);
-}
 
 export class KvmHypervisor implements Hypervisor {
   readonly name = KVM_HV;
@@ -223,83 +174,26 @@ export class KvmHypervisor implements Hypervisor {
     return this.view(d);
   }
 
-  // --- disks and NICs of a running VM
+  // --- disks and NICs of a running VM (devices.ts)
 
   async resizeDisk(name: string, index: number, disk: AttachedDisk, sizeMiB: number): Promise<void> {
-    const d = await this.domain(name, "resize a disk of");
-    const slot = d.runtime.layout.disks.find((s) => disk.path !== null && s.path === disk.path) ?? d.runtime.layout.disks[index];
-    if (!slot) throw hvError(`Instance ${name} has no disk ${index} plugged in`, ECODE.inval);
-    const nodes = await d.qmp.execute<{ "node-name": string; image: { "virtual-size": number } }[]>("query-named-block-nodes", { flat: true });
-    const current = nodes.find((n) => n["node-name"] === slot.node)?.image["virtual-size"];
-    const size = sizeMiB * MiB;
-    if (current !== undefined && size < current) {
-      throw hvError(`Refusing to shrink disk ${index} of instance ${name} from ${current / MiB} MiB to ${sizeMiB} MiB`, ECODE.inval);
-    }
-    if (size !== current) await d.qmp.execute("block_resize", { "node-name": slot.node, size });
+    return resizeDisk(await this.domain(name, "resize a disk of"), index, disk, sizeMiB);
   }
 
   async hotplugDisk(name: string, action: "add" | "remove", index: number, spec: DiskSpec, disk: AttachedDisk | null): Promise<void> {
-    const d = await this.domain(name, "hotplug a disk into");
-    const hv = d.runtime.instance.hvparams;
-    const layout = d.runtime.layout;
-    if (action === "remove") {
-      const at = layout.disks.findIndex((s) => s.uuid === spec.uuid);
-      if (at < 0) throw hvError(`Disk ${spec.uuid} is not plugged into instance ${name}`, ECODE.inval);
-      await this.unplug(d, layout.disks[at].device);
-      await d.qmp.execute("blockdev-del", { "node-name": layout.disks[at].node });
-      layout.disks.splice(at, 1);
-      return this.saveRuntime(d);
-    }
-    if (!diskUsesPci(hv)) throw hvError(`Disk hotplug needs disk_type paravirtual (instance ${name} has ${String(hv.disk_type)})`, ECODE.inval);
-    if (!disk?.path) throw hvError(`Disk ${spec.uuid} has no local path to plug into instance ${name}`, ECODE.inval);
-    if (layout.disks.some((s) => s.uuid === spec.uuid)) throw hvError(`Disk ${spec.uuid} is already plugged into instance ${name}`, ECODE.state);
-    const slot = this.freeSlot(d);
-    const ids = diskIds(spec.uuid);
-    await d.qmp.execute("blockdev-add", blockdevOptions(hv, spec, disk.path));
-    try {
-      await d.qmp.execute("device_add", diskDeviceOptions(hv, spec, slot, index));
-    } catch (err) {
-      await d.qmp.execute("blockdev-del", { "node-name": ids.node }).catch(() => undefined);
-      throw err;
-    }
-    layout.disks.splice(Math.min(index, layout.disks.length), 0, { uuid: spec.uuid, path: disk.path, ...ids, slot });
-    await this.saveRuntime(d);
+    return hotplugDisk(this.deviceHost, await this.domain(name, "hotplug a disk into"), action, index, spec, disk);
   }
 
   async hotplugNic(name: string, action: "add" | "remove", index: number, nic: NicSpec): Promise<void> {
-    const d = await this.domain(name, "hotplug a NIC into");
-    const layout = d.runtime.layout;
-    const netns = d.runtime.netns ?? undefined;
-    if (action === "remove") {
-      const at = layout.nics.findIndex((s) => s.mac === nic.mac);
-      if (at < 0) throw hvError(`NIC ${nic.mac} is not plugged into instance ${name}`, ECODE.inval);
-      await this.unplug(d, layout.nics[at].device);
-      await d.qmp.execute("netdev_del", { id: layout.nics[at].netdev });
-      await removeTap(layout.nics[at].tap, netns);
-      layout.nics.splice(at, 1);
-      return this.saveRuntime(d);
-    }
-    if (layout.nics.some((s) => s.mac === nic.mac)) throw hvError(`NIC ${nic.mac} is already plugged into instance ${name}`, ECODE.state);
-    const hv = d.runtime.instance.hvparams;
-    const slot = this.freeSlot(d);
-    const tap = tapName(name, d.runtime.nextTap++);
-    const ids = nicIds(nic);
-    await this.config(() => createTap(tap, nic, netns));
-    try {
-      await d.qmp.execute("netdev_add", netdevOptions(nic, tap));
-      try {
-        await d.qmp.execute("device_add", this.config(() => nicDeviceOptions(hv, nic, slot)));
-      } catch (err) {
-        await d.qmp.execute("netdev_del", { id: ids.netdev }).catch(() => undefined);
-        throw err;
-      }
-    } catch (err) {
-      await removeTap(tap, netns).catch(() => undefined);
-      throw err;
-    }
-    layout.nics.splice(Math.min(index, layout.nics.length), 0, { uuid: nic.uuid, mac: nic.mac, tap, ...ids, slot });
-    await this.saveRuntime(d);
+    return hotplugNic(this.deviceHost, await this.domain(name, "hotplug a NIC into"), action, index, nic);
   }
+
+  /** What device changes need of the driver. */
+  private readonly deviceHost: DeviceHost = {
+    save: (d) => this.saveRuntime(d),
+    config: (fn) => this.config(fn),
+    unplugTimeoutMs: () => this.options.unplugTimeoutMs,
+  };
 
   // --- migration (the source's side and its convergence policy: migration.ts)
 
@@ -687,33 +581,6 @@ export class KvmHypervisor implements Hypervisor {
 
   private emit(event: HvEvent): void {
     this.events.emit("event", event);
-  }
-
-  private freeSlot(d: Domain): number {
-    const { disks, nics } = d.runtime.layout;
-    return this.config(() => freePciSlot([...disks.map((s) => s.slot), ...nics.map((s) => s.slot)]));
-  }
-
-  /** device_del and the wait for the guest to let the device go (DEVICE_DELETED). */
-  private async unplug(d: Domain, device: string): Promise<void> {
-    let onDeleted: ((e: QmpEvent<QmpEventMap["DEVICE_DELETED"]>) => void) | undefined;
-    const deleted = new Promise<void>((resolve) => {
-      onDeleted = (e) => e.data.device === device && resolve();
-      d.qmp.on("DEVICE_DELETED", onDeleted);
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await d.qmp.execute("device_del", { id: device });
-      await Promise.race([
-        deleted,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(hvError(`The guest of instance ${d.name} did not release device ${device} within ${this.options.unplugTimeoutMs} ms`)), this.options.unplugTimeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onDeleted) d.qmp.off("DEVICE_DELETED", onDeleted);
-    }
   }
 
   private async saveRuntime(d: Domain): Promise<void> {
