@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { createHttpCore, type MountedApi } from "./core.ts";
 
-/** A mount that answers `{api, path}`; "/boom" throws, "/slow" holds its gate place 100 ms. */
+/** A mount that answers `{api, path}`; "/boom" throws, "/slow" holds its gate place 300 ms. */
 function mount(name: string, prefix: string, active: { now: number; most: number }): MountedApi {
   const reply = (res: import("node:http").ServerResponse, code: number, body: unknown) => {
     res.writeHead(code, { "Content-Type": "application/json" });
@@ -19,7 +19,7 @@ function mount(name: string, prefix: string, active: { now: number; most: number
       if (path.endsWith("/boom")) throw new Error("boom");
       await t.gate(true).run(async () => {
         active.most = Math.max(active.most, ++active.now);
-        if (path.endsWith("/slow")) await new Promise((r) => setTimeout(r, 100));
+        if (path.endsWith("/slow")) await new Promise((r) => setTimeout(r, 300));
         active.now--;
       });
       reply(res, 200, { api: name, path });
