@@ -153,6 +153,33 @@ export async function consoleMarker(file: string, pattern: RegExp, from = 0, tim
   }
 }
 
+/**
+ * After a live move: the guest's next heartbeat (n > lastSeen) on `console` past `from`, or its
+ * death instead: the oops line it printed, or "no heartbeat within N s". QEMU 7.2 under TCG
+ * kills some guests in precopy (bench/README.md, "Live migration"); the caller checks that the
+ * target's QEMU runs the domain and records the death rather than failing on it.
+ */
+export async function heartbeatOrDeath(console: string, lastSeen: number, from: number, withinMs = 30_000): Promise<{ end: number; death: string | null }> {
+  const beat = new RegExp(`CORRAL_HB n=(${[...Array(10).keys()].map((k) => lastSeen + 1 + k).join("|")}) `);
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const text = existsSync(console) ? readFileSync(console, "latin1").slice(from) : "";
+    const oops = /(BUG: |Oops: |Kernel panic)[^\n]*/.exec(text);
+    if (oops) return { end: from + text.length, death: oops[0] };
+    const m = beat.exec(text);
+    if (m) return { end: from + m.index + m[0].length, death: null };
+    if (Date.now() > deadline) return { end: from + text.length, death: `no heartbeat within ${withinMs / 1000} s` };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The state of instance `name`'s domain as `node`'s agent sees it (over the master's connection). */
+export async function domainState(c: KvmCluster, node: string, name: string): Promise<string | undefined> {
+  const n = [...c.master.store.snapshot().nodes.values()].find((x) => x.name === node);
+  if (!n) throw new Error(`no node ${node}`);
+  return (await c.master.connections.client(n).instanceInfo({ name, hypervisor: "kvm" }))?.state;
+}
+
 /** A second node's network namespace (with its own br0), joined to the cluster's by a veth pair on a /30. */
 export interface PeerNamespace {
   readonly name: string;

@@ -19,7 +19,7 @@ import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
 import { runNodeAgent, type RunningNodeAgent } from "../../src/node/index.ts";
 import { call, USERS } from "../support/cluster.ts";
-import { consoleMarker as marker, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
+import { consoleMarker as marker, domainState, heartbeatOrDeath, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
@@ -83,39 +83,16 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     marker(files(target, name).console, new RegExp(`CORRAL_HB n=(${[...Array(10).keys()].map((k) => lastSeen + 1 + k).join("|")}) `), from, 30_000);
 
   /**
-   * After a move of the dirtying guest: its next heartbeat on the target's console, or the
-   * oops its kernel printed there instead (past `from`), within 30 s.
-   */
-  const beatOrOops = async (console: string, lastSeen: number, from: number, silenceOk = false): Promise<{ end: number; oops: string | null }> => {
-    const beat = new RegExp(`CORRAL_HB n=(${[...Array(10).keys()].map((k) => lastSeen + 1 + k).join("|")}) `);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const text = existsSync(console) ? readFileSync(console, "latin1").slice(from) : "";
-      const oops = /(BUG: |Oops: |Kernel panic)[^\n]*/.exec(text);
-      if (oops) return { end: from + text.length, oops: oops[0] };
-      const m = beat.exec(text);
-      if (m) return { end: from + m.index + m[0].length, oops: null };
-      if (Date.now() > deadline) {
-        if (silenceOk) return { end: from + text.length, oops: "no heartbeat within 30 s" };
-        assert.fail(`neither a heartbeat after n=${lastSeen} nor an oops on ${console} within 30 s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
-
-  /**
    * After a completed move: the guest's next heartbeat on the target, within 30 s. A guest that
    * dies instead (an oops, or silence) while the target's QEMU runs it hit QEMU 7.2's TCG defect
    * (measured with raw QEMU too: bench/README.md, "Live migration"): recorded, not failed, the
    * domain's run state checked. Says whether the guest lives on.
    */
   const livesOn = async (node: string, name: string, lastSeen: number, from: number): Promise<boolean> => {
-    const r = await beatOrOops(files(node, name).console, lastSeen, from, true);
-    if (r.oops === null) return true;
-    const agent = node === NODE1 ? c.master.connections.localAgent : node2.agent;
-    const domain = await agent.instanceInfo({ name, hypervisor: "kvm" });
-    assert.equal(domain?.state, "running", `the QEMU of ${name} on ${node} runs the guest (${r.oops})`);
-    console.log(`${name} on ${node}: the guest did not live on after the migration (QEMU TCG defect, see bench/README.md): ${r.oops}`);
+    const r = await heartbeatOrDeath(files(node, name).console, lastSeen, from);
+    if (r.death === null) return true;
+    assert.equal(await domainState(c, node, name), "running", `the QEMU of ${name} on ${node} runs the guest (${r.death})`);
+    console.log(`${name} on ${node}: the guest did not live on after the migration (QEMU TCG defect, see bench/README.md): ${r.death}`);
     return false;
   };
 
@@ -287,15 +264,14 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     assert.equal((await info(BUSY)).pnode, NODE2);
     assert.equal(qemuRuns(NODE1, BUSY), false);
     assert.equal(qemuRuns(NODE2, BUSY), true);
-    const after = await beatOrOops(files(NODE2, BUSY).console, beat, from, true);
-    if (after.oops !== null) {
-      const domain = await node2.agent.instanceInfo({ name: BUSY, hypervisor: "kvm" });
-      assert.equal(domain?.state, "running", `the QEMU of ${BUSY} on node2 runs the guest (${after.oops})`);
+    const after = await heartbeatOrDeath(files(NODE2, BUSY).console, beat, from);
+    if (after.death !== null) {
+      assert.equal(await domainState(c, NODE2, BUSY), "running", `the QEMU of ${BUSY} on node2 runs the guest (${after.death})`);
       // QEMU 7.2 under TCG: a guest that dirties memory this fast oopses, or falls silent, after
       // some precopy migrations, driven by Corral or by the bench's raw QMP driver alike
       // (bench/README.md, "Live migration"). The target's QEMU runs the migrated guest; it is
       // booted again there so that the next case has a live dirtying guest.
-      console.log(`dirty 128 MiB: the guest did not live on on node2 after the migration (QEMU TCG defect, see bench/README.md): ${after.oops}`);
+      console.log(`dirty 128 MiB: the guest did not live on on node2 after the migration (QEMU TCG defect, see bench/README.md): ${after.death}`);
       const at = size(files(NODE2, BUSY).console);
       await c.ok("PUT", `/2/instances/${BUSY}/shutdown`, { timeout: 0 });
       await c.ok("PUT", `/2/instances/${BUSY}/startup`, {});
