@@ -1,10 +1,9 @@
 // The master process put together: config store, job queue and executor, the RAPI server.
 
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
-import { createHttpCore } from "../api/http/core.ts";
+import { createHttpCore, listen } from "../api/http/core.ts";
 import { rapiApi } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
@@ -172,11 +171,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     serverHeader: `Corral/${CORRAL_VERSION}`,
     log: o.log,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port, o.bind, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, o.port, o.bind);
   void warmBulkCache(store.snapshot(), live);
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
   if (sharedPvc.length > 0) o.log(`PVC API served under /api/v1 on the RAPI listener (pvc-api.yaml's listen address, port and ssl unused)`);

@@ -7,6 +7,7 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { HTTP_TIMEOUTS, TLS_SERVER_POLICY } from "../../net/tls.ts";
 import { BodyBudget } from "./body.ts";
 import { HttpError } from "./errors.ts";
@@ -71,6 +72,17 @@ export function createHttpCore(o: CoreOptions): Server {
   server.requestTimeout = 5 * 60_000;
   server.keepAliveTimeout = 5_000;
   return server;
+}
+
+/** Starts `server` listening; resolves with the port it got (a port in use rejects). */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }
 
 /** RFC 9112: a request with more than one Host header is refused with 400. */

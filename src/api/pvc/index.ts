@@ -3,13 +3,12 @@
 
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { LOGIN_FORM, PvcAuth } from "./auth.ts";
 import type { PvcApiConfig } from "./config.ts";
 import type { PvcServices } from "./jobs.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
-import { createHttpCore, type MountedApi } from "../http/core.ts";
+import { createHttpCore, listen, type MountedApi } from "../http/core.ts";
 import { message, pvcApi, pvcRoute, type PvcHandler, type PvcRoute } from "./server.ts";
 import { storageRoutes } from "./storage.ts";
 import { vmRoutes } from "./vms.ts";
@@ -70,14 +69,7 @@ export async function startPvcApi(s: PvcServices, cfg: PvcApiConfig, serverHeade
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (cfg.ssl.enabled) tls = { cert: await readFile(cfg.ssl.certFile!), key: await readFile(cfg.ssl.keyFile!) };
   const server = createHttpCore({ mounts: [pvcMount(s, cfg)], tls, maxClients, serverHeader, log: s.log });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(cfg.listenPort, cfg.listenAddress, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, cfg.listenPort, cfg.listenAddress);
   s.log(`PVC API listening on ${tls ? "https" : "http"}://${cfg.listenAddress}:${port}/api/v1${cfg.auth.enabled ? " (authentication on)" : ""}`);
   return {
     server,

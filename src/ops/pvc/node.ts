@@ -36,8 +36,10 @@ function setDomainState(ctx: LuContext<ParamSpec>, node: Node, state: PvcDomainS
 
 /** Chains the jobs one after the other, then the closing domain-state job; returns their ids. */
 async function submitChain(ctx: LuContext<ParamSpec>, node: Node, jobs: Opcode[][], final: PvcDomainState): Promise<number[]> {
+  // Each job after the first waits for the one before it (a relative dependency).
+  const afterPrevious: Opcode["depends"] = [[-1, []]];
   const chained = [...jobs, [buildOpcode(OpPvcNodeDomainState, { node_name: node.name, domain_state: final })]].map((ops, i) =>
-    i === 0 ? ops : [{ ...ops[0], depends: [[-1, []]] as Opcode["depends"] }, ...ops.slice(1)],
+    i === 0 ? ops : [{ ...ops[0], depends: afterPrevious }, ...ops.slice(1)],
   );
   return ctx.master.submitJobs(chained);
 }

@@ -259,7 +259,7 @@ export class KvmHypervisor implements Hypervisor {
     const disks = d.runtime.layout.disks;
     const mirrors = o.storage
       ? {
-        disks: new DiskMirrors(d.qmp, disks.filter((s) => o.storage?.exports[s.uuid] !== undefined), o.storage.host, o.storage, o.tls === true),
+        disks: new DiskMirrors(d.qmp, disks, o.storage.host, o.storage, o.tls === true),
         totalMiB: this.diskMiB(d, o.storage),
       }
       : undefined;

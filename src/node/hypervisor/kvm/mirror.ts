@@ -81,7 +81,7 @@ export class DiskMirrors {
     this.tls = tls;
     this.host = host;
     this.target = target;
-    this.disks = disks.filter((d) => target.exports[d.uuid] !== undefined);
+    this.disks = disks;
     const missing = disks.filter((d) => target.exports[d.uuid] === undefined).map((d) => d.uuid);
     if (missing.length > 0) throw new Error(`the target exports no disk for ${missing.join(", ")}`);
     qmp.on("BLOCK_JOB_COMPLETED", this.onCompleted);
