@@ -442,9 +442,7 @@ export class KvmHypervisor implements Hypervisor {
       throw hvError(`Failed to start instance ${name}: ${started.message}`);
     }
     const d: Domain = {
-      name, files, pid: started.pid, runtime,
-      // A new QEMU's monitor may greet late on a loaded host (seen past 5 s under TCG): the start's deadline bounds it.
-      qmp: new QmpClient(files.qmp, { commandTimeoutMs: this.options.qmpTimeoutMs, connectTimeoutMs: this.options.startTimeoutMs }),
+      name, files, pid: started.pid, runtime, qmp: new QmpClient(files.qmp, { commandTimeoutMs: this.options.qmpTimeoutMs }),
       state: how.incoming ? "incoming" : how.paused ? "paused" : "running",
       stopRequested: false, silent: false, shutdown: null, exited: false, reconnecting: false,
     };
