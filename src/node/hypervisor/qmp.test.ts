@@ -325,3 +325,25 @@ test("stand-in: a monitor that greets but never answers qmp_capabilities fails o
   await assert.rejects(QmpClient.connect(socketPath, { connectTimeoutMs: 300 }), (error: unknown) => error instanceof QmpConnectError && /negotiation .* qmp_capabilities got no answer/.test(error.message));
   assert.ok(Date.now() - began < 2_000);
 });
+
+test("stand-in: close() during an open() that waits for the socket ends it; a monitor appearing later at the path is left alone", async (t) => {
+  // The kvm driver closes the client of a QEMU that exited; the path may next be a new QEMU's,
+  // whose one monitor connection must go to that QEMU's own client.
+  const socketPath = join(await tempDir(t, "corral-qmp-"), "qmp.sock");
+  const client = new QmpClient(socketPath, { connectTimeoutMs: 3_000 });
+  const opened = client.open();
+  await sleep(150);
+  client.close();
+  let connections = 0;
+  const server = createServer((socket: Socket) => {
+    connections++;
+    socket.write(GREETING);
+  });
+  server.listen(socketPath);
+  await once(server, "listening");
+  t.after(() => void server.close());
+  await assert.rejects(opened, (error: unknown) => error instanceof QmpConnectError && /given up: closed by this client/.test(error.message));
+  await sleep(300);
+  assert.equal(connections, 0);
+  assert.equal(client.connected, false);
+});

@@ -162,6 +162,8 @@ export class QmpClient extends EventEmitter<ClientEvents> {
   private readonly abandoned = new Set<number>();
   private greetingWaiter: { resolve(greeting: Json): void; reject(error: Error): void } | null = null;
   private opening = false;
+  /** close() was called while open() ran: open() gives up instead of taking a socket later. */
+  private openCancelled = false;
   private qemuVersion: QmpVersion | null = null;
 
   constructor(socketPath: string, options: QmpOptions = {}) {
@@ -198,10 +200,11 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     if (this.socket || this.opening) throw new QmpError(`QMP: ${this.socketPath} is already open`);
     const deadline = Date.now() + this.connectTimeoutMs;
     this.opening = true;
+    this.openCancelled = false;
     try {
       for (;;) {
         const greeting = await this.greet(await this.connectSocket(deadline), deadline).catch(async (error: unknown) => {
-          this.close();
+          this.disconnect();
           if (!(error instanceof QmpClosedError) || error.byClient || Date.now() + RETRY_CONNECT_MS > deadline) throw error;
           await sleep(RETRY_CONNECT_MS);
         });
@@ -214,7 +217,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
         return;
       }
     } catch (error) {
-      this.close();
+      this.disconnect();
       if (error instanceof QmpConnectError || !(error instanceof QmpError)) throw error;
       throw new QmpConnectError(`QMP: negotiation on ${this.socketPath} failed: ${error.message}`);
     } finally {
@@ -269,6 +272,12 @@ export class QmpClient extends EventEmitter<ClientEvents> {
 
   /** Destroys the connection now (a leaked one would block every later client); "closed" fires before it returns. */
   close(): void {
+    // A retrying open() must not connect later: the path may by then be another QEMU's monitor.
+    if (this.opening) this.openCancelled = true;
+    this.disconnect();
+  }
+
+  private disconnect(): void {
     const socket = this.socket;
     if (!socket) return;
     this.closedBy ??= { reason: "closed by this client", byClient: true };
@@ -278,8 +287,9 @@ export class QmpClient extends EventEmitter<ClientEvents> {
 
   private async connectSocket(deadline: number): Promise<Socket> {
     for (;;) {
+      if (this.openCancelled) throw new QmpConnectError(`QMP: connecting to ${this.socketPath} given up: closed by this client`);
       try {
-        return await new Promise<Socket>((resolve, reject) => {
+        const socket = await new Promise<Socket>((resolve, reject) => {
           const socket = connect(this.socketPath);
           socket.once("connect", () => {
             socket.off("error", reject);
@@ -287,6 +297,8 @@ export class QmpClient extends EventEmitter<ClientEvents> {
           });
           socket.once("error", reject);
         });
+        if (!this.openCancelled) return socket;
+        socket.destroy();
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const retryable = code === "ENOENT" || code === "ECONNREFUSED";

@@ -69,6 +69,8 @@ export class KvmHypervisor implements Hypervisor {
   private readonly root: string;
   private readonly options: Required<Omit<KvmOptions, "netns" | "clusterCert">> & Pick<KvmOptions, "netns" | "clusterCert">;
   private readonly domains = new Map<string, Domain>();
+  /** Cleanups of exited QEMUs still running, by instance name; a new start of that name awaits its own. */
+  private readonly cleaning = new Map<string, Promise<void>>();
   /** Migrations leaving this node, until finalizeMigrationSource. */
   private readonly outgoing = new Map<string, OutgoingMigration>();
   private readonly events = new EventEmitter<{ event: [HvEvent] }>();
@@ -401,6 +403,7 @@ export class KvmHypervisor implements Hypervisor {
     how: { memory: number; vcpus: number; disks: AttachedDisk[]; paused: boolean; incoming: boolean; slots?: Record<string, number> },
   ): Promise<Domain> {
     const name = instance.name;
+    await this.cleaning.get(name)?.catch(() => undefined);
     const files = instanceFiles(this.root, name);
     const problem = socketPathProblem(files);
     if (problem) throw hvError(`Failed to start instance ${name}: ${problem}`, ECODE.environ);
@@ -500,10 +503,13 @@ export class KvmHypervisor implements Hypervisor {
   }
 
   private async reconnect(d: Domain): Promise<void> {
-    if (d.reconnecting || d.exited || d.qmp.connected) return;
+    // Only the current domain of its name: the socket path of one that exited may already be
+    // a new QEMU's, whose single monitor connection belongs to that QEMU's own domain.
+    if (d.reconnecting || d.exited || d.qmp.connected || this.domains.get(d.name) !== d) return;
     d.reconnecting = true;
     try {
       await d.qmp.open();
+      if (d.exited || this.domains.get(d.name) !== d) d.qmp.close();
     } catch {
       // the poll retries while the process lives
     } finally {
@@ -561,10 +567,18 @@ export class KvmHypervisor implements Hypervisor {
     if (d.exited) return;
     if (isAlive(d.pid)) return;
     d.exited = true;
-    if (this.domains.get(d.name) === d) this.domains.delete(d.name);
-    this.outgoing.get(d.name)?.stop(`QEMU (pid ${d.pid}) exited during the migration`);
     d.qmp.close();
-    await this.cleanup(d.files, d.runtime);
+    this.outgoing.get(d.name)?.stop(`QEMU (pid ${d.pid}) exited during the migration`);
+    // A start of the same name may follow at once; it waits for this cleanup, which would
+    // otherwise remove the new QEMU's pidfile, sockets and runtime.json.
+    const cleaned = this.cleanup(d.files, d.runtime);
+    this.cleaning.set(d.name, cleaned);
+    if (this.domains.get(d.name) === d) this.domains.delete(d.name);
+    try {
+      await cleaned;
+    } finally {
+      if (this.cleaning.get(d.name) === cleaned) this.cleaning.delete(d.name);
+    }
     if (d.silent || d.state === "incoming") return;
     const s = d.shutdown;
     if (d.stopRequested) this.emit({ instance: d.name, kind: "stopped", detail: s ? `requested (${s.reason})` : "requested", at: s?.at ?? Date.now() });
