@@ -12,6 +12,7 @@ import { NO_LIVE, type LiveState } from "./live.ts";
 import { nameMatches, niceCompare } from "./names.ts";
 import { networkFields, type NetworkRow } from "./network.ts";
 import { nodeFields, type NodeRow } from "./node.ts";
+import { CachedRowEncoder } from "./rowcache.ts";
 
 const COMMON = ["ctime", "mtime", "uuid", "serial_no", "tags"] as const;
 
@@ -138,20 +139,6 @@ export function bulkDicts(kind: BulkKind, snap: ConfigSnapshot, live: LiveState 
 
 // ---- JSON fast path for instance lists ----
 
-/** The instance fields that come from the nodes (declared so in the registry): everything else depends only on the config. */
-const INSTANCE_LIVE_FIELDS: ReadonlySet<string> = new Set(instanceFields.namesFrom("live"));
-
-/**
- * An instance's encoded config-only fields, split where the live fields go. Valid while the
- * instance and the nodes and networks it names are the same objects (snapshots never change
- * an object in place, they replace it) and the cluster defaults it is filled from are equal.
- */
-interface Fragments {
-  readonly defaults: object;
-  readonly deps: readonly unknown[];
-  readonly parts: readonly string[];
-}
-
 const defaultsTokens = new WeakMap<Cluster, object>();
 let lastDefaults: { key: string; token: object } | undefined;
 
@@ -167,70 +154,20 @@ function defaultsToken(c: Cluster): object {
   return token;
 }
 
-const fragmentCache = new WeakMap<Instance, Fragments>();
-/** Stands for a live value while encoding (a config string equal to it is caught below). */
-const LIVE_MARK = "\u0000live";
-const LIVE_MARK_JSON = JSON.stringify(LIVE_MARK);
-const isLive = compiled.instance.names.map((n) => INSTANCE_LIVE_FIELDS.has(n));
-const instanceLiveGetters = compiled.instance.names
-  .map((n, i) => [n, compiled.instance.getters[i]] as const)
-  .filter(([n]) => INSTANCE_LIVE_FIELDS.has(n))
-  .map(([, g]) => g);
-
-function instanceDeps(idx: SnapIndex, inst: Instance): unknown[] {
-  const deps: unknown[] = [idx.snap.nodes.get(inst.primary_node)];
-  for (const u of inst.secondary_nodes) deps.push(idx.snap.nodes.get(u));
-  for (const n of inst.nics) if (n.network) deps.push(idx.snap.networks.get(n.network));
-  return deps;
-}
-
-const sameDeps = (a: readonly unknown[], b: readonly unknown[]): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i]);
-
-const encode = (v: unknown): string => JSON.stringify(v instanceof NoValue ? null : v);
-
-function fieldByField(row: InstanceRow): string[] {
-  const { names, getters } = compiled.instance;
-  const parts: string[] = [];
-  let cur = "{";
-  for (let i = 0; i < names.length; i++) {
-    const key = (i === 0 ? "" : ",") + JSON.stringify(names[i]) + ":";
-    if (isLive[i]) {
-      parts.push(cur + key);
-      cur = "";
-    } else {
-      cur += key + encode(getters[i](row));
-    }
-  }
-  parts.push(cur + "}");
-  return parts;
-}
-
-function instanceFragments(row: InstanceRow): readonly string[] {
-  const deps = instanceDeps(row.idx, row.inst);
-  const defaults = defaultsToken(row.idx.cluster);
-  const hit = fragmentCache.get(row.inst);
-  if (hit && hit.defaults === defaults && sameDeps(hit.deps, deps)) return hit.parts;
-  // Encode the whole dict once, with markers where the live values go, and cut there.
-  const { names, getters } = compiled.instance;
-  const d: Record<string, unknown> = {};
-  for (let i = 0; i < names.length; i++) {
-    const v = isLive[i] ? LIVE_MARK : getters[i](row);
-    d[names[i]] = v instanceof NoValue ? null : v;
-  }
-  const text = JSON.stringify(d);
-  const parts: string[] = [];
-  let from = 0;
-  for (let at = text.indexOf(LIVE_MARK_JSON); at >= 0; at = text.indexOf(LIVE_MARK_JSON, from)) {
-    parts.push(text.slice(from, at));
-    from = at + LIVE_MARK_JSON.length;
-  }
-  parts.push(text.slice(from));
-  // A config string equal to the marker would cut in the wrong place: encode field by field.
-  if (parts.length !== instanceLiveGetters.length + 1) return fieldByField(row);
-  fragmentCache.set(row.inst, { defaults, deps, parts });
-  return parts;
-}
+/**
+ * An instance's config fields are valid while the instance, the nodes and networks it names
+ * are the same objects and the cluster defaults it is filled from are equal.
+ */
+const instanceEncoder = new CachedRowEncoder<InstanceRow, Instance>(instanceFields, I_FIELDS, {
+  owner: (r) => r.inst,
+  deps: (r) => {
+    const snap = r.idx.snap;
+    const deps: unknown[] = [defaultsToken(r.idx.cluster), snap.nodes.get(r.inst.primary_node)];
+    for (const u of r.inst.secondary_nodes) deps.push(snap.nodes.get(u));
+    for (const n of r.inst.nics) if (n.network) deps.push(snap.networks.get(n.network));
+    return deps;
+  },
+}, { beparams: beparamsWithMemory });
 
 /**
  * `GET /2/<kind>s?bulk=1` as JSON text: the same as `JSON.stringify(bulkDicts(…))`, but
@@ -263,11 +200,8 @@ export function* bulkJsonChunks(kind: BulkKind, snap: ConfigSnapshot, live: Live
   // One join per chunk over flat pieces: concatenating per instance would build ropes.
   let pieces: string[] = ["["];
   for (let i = 0; i < objects.length; i++) {
-    const row: InstanceRow = { inst: objects[i], idx, live: frozen };
-    const parts = instanceFragments(row);
     if (i > 0) pieces.push(",");
-    pieces.push(parts[0]);
-    for (let j = 0; j < instanceLiveGetters.length; j++) pieces.push(encode(instanceLiveGetters[j](row)), parts[j + 1]);
+    instanceEncoder.encodeInto({ inst: objects[i], idx, live: frozen }, pieces);
     if ((i + 1) % INSTANCES_PER_CHUNK === 0) {
       yield pieces.join("");
       pieces = [];

@@ -1,6 +1,7 @@
 // PVC's views of Corral's objects, in PVC v0.5's shapes and JSON types (numbers PVC kept as
-// strings stay strings). They read the config snapshot, the live state the agents report
-// (what the query layer's fields read) and, for VM state intents, the job queue.
+// strings stay strings). What RAPI also shows (names, sizes, memory, roles) they read through
+// the field registry (src/query/node.ts, instance.ts), so PVC and RAPI cannot disagree; the
+// rest is PVC's own: host facts the agents report, PVC state intents from the job queue.
 
 import type { Job } from "../../model/job.ts";
 import { calcJobStatus, FINALIZED } from "../../model/job.ts";
@@ -8,7 +9,8 @@ import type { Instance, Network, Node } from "../../model/objects.ts";
 import { pvcBridge, type PvcDomainState, type PvcReservation } from "../../model/pvc.ts";
 import { domainXml, parseDomainXml, type DomainFacts, type VmDefinition } from "../../model/libvirt/libvirt.ts";
 import { indexOf } from "../../query/context.ts";
-import { nodeFields } from "../../query/node.ts";
+import { instanceFields } from "../../query/instance.ts";
+import { nodeFields, nodeRole, type NodeRole } from "../../query/node.ts";
 import type { LiveState } from "../../query/live.ts";
 import type { DhcpLease } from "../../model/pvc-node.ts";
 import type { ConfigSnapshot } from "../../store/store.ts";
@@ -26,10 +28,11 @@ export function daemonState(node: Node, live: LiveState): DaemonState {
   return l.offline ? "dead" : "run";
 }
 
-/** Coordinators are the master (primary) and the master candidates (secondary). */
+/** Coordinators are the master (primary) and the master candidates (secondary): Ganeti's node roles. */
+const COORDINATOR: Record<NodeRole, CoordinatorState> = { M: "primary", C: "secondary", D: "client", O: "client", R: "client" };
+
 export function coordinatorState(node: Node, snap: ConfigSnapshot): CoordinatorState {
-  if (node.uuid === snap.cluster.master_node) return "primary";
-  return node.master_candidate ? "secondary" : "client";
+  return COORDINATOR[nodeRole(node, snap.cluster.master_node)];
 }
 
 export function domainState(node: Node): PvcDomainState {
@@ -39,7 +42,7 @@ export function domainState(node: Node): PvcDomainState {
 export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Record<string, unknown> {
   const facts = live.nodes.get(node.uuid)?.facts;
   // What RAPI and /2/query also show, read through the field registry.
-  const f = nodeFields.values({ node, idx: indexOf(snap), live }, ["name", "ctotal", "mtotal", "mfree"]);
+  const f = nodeFields.values({ node, idx: indexOf(snap), live }, ["name", "role", "ctotal", "mtotal", "mfree"]);
   const num = (v: unknown) => (typeof v === "number" ? v : 0);
   let allocMem = 0;
   let allocCpu = 0;
@@ -54,7 +57,7 @@ export function nodeView(snap: ConfigSnapshot, live: LiveState, node: Node): Rec
   return {
     name: f.name,
     daemon_state: daemonState(node, live),
-    coordinator_state: coordinatorState(node, snap),
+    coordinator_state: COORDINATOR[f.role as NodeRole],
     domain_state: domainState(node),
     cpu_count: cpus,
     kernel: facts?.host?.kernel ?? "",
@@ -93,15 +96,13 @@ export function vmState(inst: Instance, jobs: (id: number) => Job | undefined): 
   return { state: inst.admin_state === "up" ? "start" : "stop", failedReason: "" };
 }
 
-function filledBe(snap: ConfigSnapshot, inst: Instance): { memory: number; minmem: number; vcpus: number } {
-  const be = indexOf(snap).instanceBeparams(inst) ?? inst.beparams;
-  const memory = Number(be.maxmem ?? be.memory ?? 0);
-  return { memory, minmem: Number(be.minmem ?? memory), vcpus: Number(be.vcpus ?? 1) };
-}
-
 /** What a domain XML of the instance must say (the config decides name, memory, disks...). */
-export function domainFacts(snap: ConfigSnapshot, inst: Instance): DomainFacts {
-  const { memory, minmem, vcpus } = filledBe(snap, inst);
+function domainFacts(snap: ConfigSnapshot, live: LiveState, inst: Instance): DomainFacts {
+  // The filled backend parameters, as RAPI's be/ fields show them.
+  const be = instanceFields.values({ inst, idx: indexOf(snap), live }, ["be/maxmem", "be/minmem", "be/vcpus"]);
+  const memory = Number(be["be/maxmem"] ?? 0);
+  const minmem = Number(be["be/minmem"] ?? memory);
+  const vcpus = Number(be["be/vcpus"] ?? 1);
   const defaultLink = indexOf(snap).defaultNicParams()["link"];
   const kvm = inst.hypervisor === "kvm";
   return {
@@ -132,21 +133,23 @@ export function domainFacts(snap: ConfigSnapshot, inst: Instance): DomainFacts {
   };
 }
 
-export function vmView(snap: ConfigSnapshot, jobs: (id: number) => Job | undefined, inst: Instance): Record<string, unknown> {
-  const xml = domainXml(inst.pvc?.xml, domainFacts(snap, inst));
+export function vmView(snap: ConfigSnapshot, live: LiveState, jobs: (id: number) => Job | undefined, inst: Instance): Record<string, unknown> {
+  const facts = domainFacts(snap, live, inst);
+  const xml = domainXml(inst.pvc?.xml, facts);
   let def: VmDefinition;
   try {
     def = parseDomainXml(xml);
   } catch {
-    def = parseDomainXml(domainXml(undefined, domainFacts(snap, inst)));
+    def = parseDomainXml(domainXml(undefined, facts));
   }
+  const f = instanceFields.values({ inst, idx: indexOf(snap), live }, ["name", "uuid", "pnode"]);
   const { state, failedReason } = vmState(inst, jobs);
   const lastNode = inst.pvc?.last_node ? (snap.nodes.get(inst.pvc.last_node)?.name ?? "") : "";
   return {
-    name: inst.name,
-    uuid: inst.uuid,
+    name: f.name,
+    uuid: f.uuid,
     state,
-    node: snap.nodes.get(inst.primary_node)?.name ?? "",
+    node: f.pnode ?? "",
     last_node: lastNode,
     migrated: lastNode ? `from ${lastNode}` : "no",
     failed_reason: failedReason,

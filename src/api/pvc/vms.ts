@@ -85,7 +85,7 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
   const running = (inst: Instance) => s.live.instances.get(inst.uuid)?.running === true;
   const list = (keep: (i: Instance) => boolean) => {
     const snap = s.store.snapshot();
-    const rows = niceSortBy([...snap.instances.values()].filter(keep), (i) => i.name).map((i) => vmView(snap, jobs, i));
+    const rows = niceSortBy([...snap.instances.values()].filter(keep), (i) => i.name).map((i) => vmView(snap, s.live, jobs, i));
     if (rows.length === 0) throw notFound("VM");
     return ok(rows);
   };
