@@ -24,6 +24,14 @@ describe("job filter rules", () => {
   const getRule = async (uuid: string) => (await call(m.port, "GET", `/2/filters/${uuid}`)).json as Dict;
   const submit = async (path: string): Promise<number> => (await call(m.port, "PUT", path, { user: "writer" })).json as number;
   const status = async (id: number) => ((await call(m.port, "GET", `/2/jobs/${id}`)).json as Dict).status;
+  /** Resolves once the job's status is `wanted` (20 ms polls, 10 s at most). */
+  const becomes = async (id: number, wanted: string) => {
+    for (const deadline = Date.now() + 10_000; ; await sleep(20)) {
+      const now = await status(id);
+      if (now === wanted) return;
+      if (Date.now() > deadline) assert.fail(`job ${id} is ${String(now)}, not ${wanted}, after 10 s`);
+    }
+  };
   const clusterTags = async () => (await call(m.port, "GET", "/2/tags")).json as string[];
 
   it("lists no rules at first", async () => {
@@ -147,7 +155,9 @@ describe("job filter rules", () => {
     const uuid = await addRule({ priority: 1, action: "PAUSE", predicates: [["opcode", ["=", "OP_ID", "OP_TAGS_SET"]]] });
     const paused = await submit("/2/tags?tag=paused");
     const resumed = await submit("/2/tags?tag=resumed");
-    await sleep(100);
+    // A job the rule does not hold, submitted after them, has been scheduled and run: the
+    // queue has looked at the two held ones too.
+    assert.equal((await runJob(m.port, "PUT", "/2/redistribute-config")).status, "success");
     assert.deepEqual([await status(paused), await status(resumed)], ["queued", "queued"]);
     const wait = await call(m.port, "GET", `/2/jobs/${paused}/wait`, { user: "writer", body: { fields: ["status"], previous_job_info: null, previous_log_serial: null } });
     assert.deepEqual(wait.json, { job_info: ["queued"], log_entries: [] });
@@ -185,8 +195,11 @@ describe("job filter rules", () => {
       first = await submit("/2/tags?tag=rl1");
       second = await submit("/2/tags?tag=rl2");
       other = await submit("/2/redistribute-config");
-      await sleep(100);
-      assert.deepEqual([await status(first), await status(second), await status(other)], ["waiting", "queued", "waiting"]);
+      // Once the job submitted after `second` waits for its locks, the queue has passed
+      // `second`: the rule, not a slow scheduler, keeps it queued.
+      await becomes(first, "waiting");
+      await becomes(other, "waiting");
+      assert.equal(await status(second), "queued");
     } finally {
       m.t.master.locks.releaseAll(-1);
     }
