@@ -1,15 +1,12 @@
-// `corral node`: the node agent daemon (with no subcommand), and the admin subcommands
-// that join a running agent to the cluster, take a node out, and list nodes.
+// `corral node-agent` (and `corral node` with agent options): the node agent daemon. The
+// admin subcommands of `corral node` (list, add, remove…) are in admin/node.ts.
 
 import { existsSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { addNode, removeNode } from "../client/nodes.ts";
-import type { JobLogEntry, RapiClient } from "../client/rapi.ts";
 import { DEFAULT_NODE_PORT, runNodeAgent } from "../node/index.ts";
 import { intOption, stopOnSignals } from "./args.ts";
-import { connect, CONNECTION_OPTIONS, CONNECTION_USAGE } from "./connection.ts";
 
 export function defaultNodeStateDir(): string {
   if (process.env.CORRAL_NODE_DIR) return process.env.CORRAL_NODE_DIR;
@@ -44,10 +41,8 @@ export function networkNote(net: { apply: boolean; netns?: string }): string {
 }
 
 export const NODE_USAGE = `Usage:
-  corral node [agent options]            run the node agent (also: corral node-agent)
-  corral node add NAME --endpoint URL    join the agent at URL to the cluster as node NAME
-  corral node remove NAME                take node NAME out of the cluster
-  corral node list                       list the cluster's nodes
+  corral node-agent [agent options]      run the node agent (also: corral node [agent options])
+  corral node --help                     the admin commands: list, add, remove, modify…
 
 Agent options:
   -b, --bind ADDRESS           address to listen on (default 0.0.0.0)
@@ -68,26 +63,11 @@ Agent options:
                                the shortest time a kvm precopy migration may take before it
                                is cancelled (default 60000)
 ${NETWORK_USAGE}
-
-corral node add options:
-      --endpoint URL           the agent, https://host:port (required)
-      --group GROUP            node group (needed when there is more than one)
-      --primary-ip IP          the node's address (default: the endpoint's host, resolved)
-      --secondary-ip IP        replication address (default: the primary IP)
-      --no-master-capable      never a master candidate
-      --no-vm-capable          hosts no instances
-      --readd                  re-add a node that is already in the configuration
-
-${CONNECTION_USAGE}`;
+`;
 
 const HELP = { help: { type: "boolean", short: "h" } } as const;
 
 
-/** Prints a job's log lines as they come, like gnt-* commands do. */
-const printLog = (entry: JobLogEntry) => {
-  const [, [sec], , message] = entry;
-  process.stdout.write(`${new Date(sec * 1000).toISOString().replace("T", " ").slice(0, 19)} ${String(message)}\n`);
-};
 
 async function agent(args: string[], log: (line: string) => void): Promise<void> {
   const { values: v, positionals } = parseArgs({
@@ -144,75 +124,9 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
   stopOnSignals(() => running.close(), log);
 }
 
-async function add(args: string[]): Promise<void> {
-  const { values: v, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      ...HELP,
-      ...CONNECTION_OPTIONS,
-      endpoint: { type: "string" },
-      group: { type: "string" },
-      "primary-ip": { type: "string" },
-      "secondary-ip": { type: "string" },
-      "no-master-capable": { type: "boolean" },
-      "no-vm-capable": { type: "boolean" },
-      readd: { type: "boolean" },
-    },
-  });
-  if (v.help) return void process.stdout.write(NODE_USAGE);
-  const [name, ...extra] = positionals;
-  if (!name || extra.length > 0) throw new Error("corral node add takes one node name (see corral node --help)");
-  const endpoint = v.endpoint;
-  if (!endpoint && !v.readd) throw new Error("corral node add needs --endpoint https://host:port of the node's agent");
-  const client = connect(v);
-  await addNode(client, {
-    name,
-    endpoint,
-    group: v.group,
-    primaryIp: v["primary-ip"],
-    secondaryIp: v["secondary-ip"],
-    masterCapable: v["no-master-capable"] ? false : undefined,
-    vmCapable: v["no-vm-capable"] ? false : undefined,
-    readd: v.readd === true,
-  }, printLog);
-  process.stdout.write(`node ${name} joined the cluster at ${client.url}\n`);
-}
 
-async function remove(args: string[]): Promise<void> {
-  const { values: v, positionals } = parseArgs({ args, allowPositionals: true, options: { ...HELP, ...CONNECTION_OPTIONS } });
-  if (v.help) return void process.stdout.write(NODE_USAGE);
-  const [name, ...extra] = positionals;
-  if (!name || extra.length > 0) throw new Error("corral node remove takes one node name (see corral node --help)");
-  await removeNode(connect(v), name, printLog);
-  process.stdout.write(`node ${name} removed from the cluster\n`);
-}
 
-async function list(args: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args, options: { ...HELP, ...CONNECTION_OPTIONS } });
-  if (v.help) return void process.stdout.write(NODE_USAGE);
-  const client: RapiClient = connect(v);
-  const nodes = (await client.request("GET", "/2/nodes?bulk=1")) as Record<string, unknown>[];
-  const rows = [["Node", "Role", "PrimaryIP", "MTotal", "MFree", "Pinst"]];
-  for (const n of nodes) rows.push([n.name, n.role, n.pip, n.mtotal ?? "?", n.mfree ?? "?", n.pinst_cnt].map(String));
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd() + "\n");
-}
 
-/** `corral node …` */
-export async function nodeCommand(args: string[], log: (line: string) => void): Promise<void> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case "add":
-      return add(rest);
-    case "remove":
-      return remove(rest);
-    case "list":
-      return list(rest);
-    default:
-      return agent(args, log);
-  }
-}
 
 /** `corral node-agent …`: the daemon under an unmistakable name. */
 export function nodeAgentCommand(args: string[], log: (line: string) => void): Promise<void> {

@@ -26,8 +26,8 @@ import { LiveMonitor } from "./live.ts";
 import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 import type { RpcCall } from "../rpc/index.ts";
+import { CORRAL_VERSION } from "../version.ts";
 
-export const CORRAL_VERSION = "0.1.0";
 /** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
 export const JOB_ARCHIVE_AGE_SECONDS = 6 * 3600;
 

@@ -4,6 +4,7 @@
 import { endianness } from "node:os";
 import type { ConfigSnapshot } from "../store/store.ts";
 import { fillIPolicy } from "./context.ts";
+import { CORRAL_VERSION } from "../version.ts";
 
 /**
  * Version numbers /2/info reports.
@@ -24,7 +25,6 @@ export interface VersionInfo {
   vcs_version: string;
 }
 
-export const CORRAL_VERSION = "0.1.0";
 
 export const VERSIONS: VersionInfo = {
   software_version: "3.0.2",

@@ -68,18 +68,22 @@ describe("a cluster built by hand with the corral command", () => {
   it("lists the nodes with `corral node list`", async () => {
     const r = await corral(["node", "list", ...conn]);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /^Node\s+Role\s+PrimaryIP/m);
-    assert.match(r.out, /^node2\.corral\.test\s+C\s+127\.0\.1\.2\s+4096/m);
+    assert.match(r.out, /^Node\s+DTotal\s+DFree\s+MTotal\s+MNode\s+MFree\s+Pinst\s+Sinst$/m, "gnt-node list's columns");
+    const fields = await corral(["node", "list", "-o", "name,role,pip,mtotal", "--units", "m", ...conn]);
+    assert.match(fields.out, /^Node\s+Role\s+PrimaryIP\s+MTotal$/m);
+    assert.match(fields.out, /^node2\.corral\.test\s+C\s+127\.0\.1\.2\s+4096$/m);
   });
 
   it("reports a refused join with the job's error and a non-zero exit", async () => {
     const r = await corral(["node", "add", "node2.corral.test", "--endpoint", agent.endpoint, ...conn]);
     assert.equal(r.code, 1);
-    assert.match(r.out, /OpPrereqError: Node node2\.corral\.test is already in the configuration \(already_exists\)/);
+    assert.match(r.out, /Failure: prerequisites not met for this operation:\nerror type: already_exists, error details:\nNode node2\.corral\.test is already in the configuration/);
     const noEndpoint = await corral(["node", "add", "node9", ...conn]);
-    assert.equal(noEndpoint.code, 1);
+    assert.equal(noEndpoint.code, 2, "a usage error");
     assert.match(noEndpoint.out, /needs --endpoint/);
-    const badPassword = await corral(["node", "list", "--rapi", `https://127.0.0.1:${t.master.port}`, "--user", "writer", "--password", "wrong", "--insecure"]);
+    const wrong = join(dir, "wrong-password");
+    writeFileSync(wrong, "wrong\n");
+    const badPassword = await corral(["node", "list", "--rapi", `https://127.0.0.1:${t.master.port}`, "--user", "writer", "--password-file", wrong, "--insecure"]);
     assert.equal(badPassword.code, 1);
     assert.match(badPassword.out, /Unauthorized/);
   });

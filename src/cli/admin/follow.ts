@@ -1,0 +1,114 @@
+// Following a job as gnt-* does: its log lines as they come (a long poll on /2/jobs/N/wait),
+// a progress bar in place of the migrations' and disk mirrors' progress lines on a terminal,
+// and the outcome: the result, or the error in Ganeti's words and a non-zero exit. `--submit`
+// only prints the job id; Ctrl-C detaches (the job goes on) and says how to follow it again.
+
+import { SingleBar } from "cli-progress";
+import { type JobLogEntry, type RapiClient } from "../../client/rapi.ts";
+import { interactive, type TextOut } from "./output.ts";
+
+/** A job (or some of several) failed or was canceled; the command exits 1 with the message on stderr. */
+export class JobFailure extends Error {}
+
+/** Ganeti's FormatError wording for the error classes a job can end with. */
+export function describeJobError(job: Record<string, unknown>): string {
+  if (job.status === "canceled") return `Job ${String(job.id)} was canceled`;
+  const results = Array.isArray(job.opresult) ? job.opresult : [];
+  for (const r of results) {
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== "string") continue;
+    const [cls, args] = r as [string, unknown];
+    const [msg, ecode] = Array.isArray(args) ? args : [args, undefined];
+    switch (cls) {
+      case "OpPrereqError":
+        return `Failure: prerequisites not met for this operation:\nerror type: ${String(ecode ?? "unknown")}, error details:\n${String(msg)}`;
+      case "OpExecError":
+        return `Failure: command execution error:\n${String(msg)}`;
+      case "OpResultError":
+        return `Failure: the operation's result is wrong:\n${String(msg)}`;
+      case "HypervisorError":
+        return `Failure: hypervisor error:\n${String(msg)}`;
+      default:
+        return `Failure: ${cls}: ${String(msg)}${typeof ecode === "string" ? ` (${ecode})` : ""}`;
+    }
+  }
+  return `Job ${String(job.id)} ended with status ${String(job.status)}`;
+}
+
+const PROGRESS = /^\* (memory transfer|disk mirror) progress: ([\d.]+) % \((.*)\)$/;
+
+const timestamp = (sec: number) => new Date(sec * 1000).toISOString().replace("T", " ").slice(0, 19);
+
+/** Prints log entries; progress lines drive a bar on a terminal and print as lines elsewhere. */
+export class LogPrinter {
+  private bar: SingleBar | null = null;
+  private barTopic = "";
+  private readonly tty: boolean;
+  private readonly out: TextOut;
+
+  constructor(out: TextOut = process.stdout) {
+    this.out = out;
+    this.tty = out === process.stdout && interactive();
+  }
+
+  print(entry: JobLogEntry): void {
+    const [, [sec], , message] = entry;
+    const text = typeof message === "string" ? message : JSON.stringify(message);
+    const m = PROGRESS.exec(text);
+    if (m && this.tty) {
+      if (!this.bar || this.barTopic !== m[1]) {
+        this.done();
+        this.barTopic = m[1];
+        this.bar = new SingleBar({ format: `  ${m[1]} [{bar}] {percentage}% {detail}`, hideCursor: true, clearOnComplete: false, stream: process.stdout }, undefined);
+        this.bar.start(100, 0, { detail: "" });
+      }
+      this.bar.update(Math.min(100, Number(m[2])), { detail: m[3] });
+      return;
+    }
+    this.done();
+    this.out.write(`${timestamp(sec)} ${text}\n`);
+  }
+
+  /** Ends a progress bar in its last state (a line of its own). */
+  done(): void {
+    if (!this.bar) return;
+    this.bar.stop();
+    this.bar = null;
+  }
+}
+
+export interface FollowOptions {
+  /** Print the job id and return (gnt-* --submit). */
+  submit: boolean;
+  out?: TextOut;
+}
+
+/**
+ * Follows the job a write request returned until it ends; resolves with the job when it
+ * succeeded (null with --submit) and rejects with a JobFailure when it did not.
+ */
+export async function followJob(client: RapiClient, submitted: unknown, opts: FollowOptions): Promise<Record<string, unknown> | null> {
+  if (typeof submitted !== "number") throw new Error(`expected a job id from the master, got ${JSON.stringify(submitted)}`);
+  const out = opts.out ?? process.stdout;
+  if (opts.submit) {
+    out.write(`JobID: ${submitted}\n`);
+    return null;
+  }
+  const printer = new LogPrinter(out);
+  const detach = () => {
+    printer.done();
+    process.stderr.write(`\nDetached from job ${submitted}; it goes on. Follow it with: corral job watch ${submitted}\n`);
+    process.exit(130);
+  };
+  process.once("SIGINT", detach);
+  try {
+    const job = await client.waitForJob(submitted, (e) => printer.print(e));
+    printer.done();
+    if (job.status !== "success") throw new JobFailure(describeJobError(job));
+    return job;
+  } finally {
+    process.off("SIGINT", detach);
+  }
+}
+
+/** The job's one opcode result (most writes return null or a small value). */
+export const firstResult = (job: Record<string, unknown> | null): unknown => (job && Array.isArray(job.opresult) ? job.opresult[0] : undefined);

@@ -1,0 +1,194 @@
+// The `corral` command line against a running two-node master (fake hypervisor), run as a
+// user runs it: bin/corral as a subprocess, connection settings from the environment and a
+// password file. The instance life cycle, lists checked against RAPI, --submit and job watch,
+// exit codes, filters and job cancel, and the shell completion run in bash.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { call, USERS } from "../support/cluster.ts";
+import { startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
+
+const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
+const NODE1 = "node1.corral.test";
+const NODE2 = "node2.corral.test";
+
+type Dict = Record<string, unknown>;
+
+describe("the corral command line", () => {
+  let c: MultiNodeCluster;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  /** Runs bin/corral; stdin is not a terminal, as in a script. */
+  const corral = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> =>
+    new Promise((resolve) => {
+      execFile(CORRAL, args, { timeout: 60_000, env: { ...env, ...extraEnv } }, (error, stdout, stderr) => {
+        const code = error ? (error as { code?: number }).code : 0;
+        resolve({ code: typeof code === "number" ? code : 1, out: stdout, err: stderr });
+      });
+    });
+  const ok = async (args: string[]) => {
+    const r = await corral(args);
+    assert.equal(r.code, 0, `corral ${args.join(" ")}: ${r.out}${r.err}`);
+    return r.out;
+  };
+  const rapi = async (path: string) => (await call(c.master.port, "GET", path, {}, true)).json as Dict;
+  const instance = (name: string) => rapi(`/2/instances/${name}`);
+
+  before(async () => {
+    c = await startMultiNodeCluster({ extraNodes: 1, templates: ["diskless", "sharedfile"], master: { ssl: true } });
+    dir = mkdtempSync(join(tmpdir(), "corral-cli-"));
+    writeFileSync(join(dir, "password"), `${USERS.writer}\n`);
+    env = {
+      PATH: `${dirname(CORRAL)}:${process.env.PATH ?? ""}`,
+      HOME: dir,
+      CORRAL_RAPI_URL: `https://127.0.0.1:${c.master.port}`,
+      CORRAL_RAPI_USER: "writer",
+      CORRAL_RAPI_PASSWORD_FILE: join(dir, "password"),
+      CORRAL_RAPI_CA: join(c.dataDir, "rapi.pem"),
+    };
+  });
+  after(async () => {
+    await c?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes an instance through its life: add, list, info, stop, start, reboot, migrate, failover, modify, grow-disk, tags, rename, remove", async () => {
+    const add = await ok([
+      "instance", "add", "cli1.corral.test", "-t", "sharedfile", "--disk", "0:size=1G", "-o", "corral-marker+default",
+      "-B", "maxmem=256M,vcpus=1", "-n", NODE1, "--no-name-check", "--no-ip-check",
+    ]);
+    assert.match(add, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \* creating instance disks\.\.\.$/m, "the job's log, line by line");
+    assert.match(add, /\* starting instance\.\.\.$/m);
+    assert.equal((await instance("cli1.corral.test")).status, "running");
+    assert.match(await ok(["instance", "list"]), /^cli1\.corral\.test\s+fake\s+corral-marker\+default\s+node1\.corral\.test\s+running\s+256M$/m);
+    const info = await ok(["instance", "info", "cli1.corral.test"]);
+    assert.match(info, /cli1\.corral\.test:/);
+    assert.match(info, /pnode: node1\.corral\.test/);
+
+    await ok(["instance", "stop", "cli1.corral.test", "--timeout", "0"]);
+    assert.equal((await instance("cli1.corral.test")).status, "ADMIN_down");
+    await ok(["instance", "start", "cli1.corral.test"]);
+    await ok(["instance", "reboot", "cli1.corral.test", "--type", "soft"]);
+    assert.equal((await instance("cli1.corral.test")).status, "running");
+
+    const migrate = await ok(["instance", "migrate", "cli1.corral.test", "-n", NODE2]);
+    assert.match(migrate, /\* migrating instance to node2\.corral\.test/);
+    assert.equal((await instance("cli1.corral.test")).pnode, NODE2);
+    await ok(["instance", "failover", "cli1.corral.test", "-n", NODE1]);
+    assert.equal((await instance("cli1.corral.test")).pnode, NODE1);
+
+    await ok(["instance", "modify", "cli1.corral.test", "-B", "vcpus=2"]);
+    await ok(["instance", "grow-disk", "cli1.corral.test", "0", "128M"]);
+    const after = await instance("cli1.corral.test");
+    assert.equal((after.beparams as Dict).vcpus, 2);
+    assert.deepEqual(after["disk.sizes"], [1152]);
+
+    await ok(["instance", "tags", "add", "cli1.corral.test", "web", "prod"]);
+    await ok(["instance", "tags", "remove", "cli1.corral.test", "prod"]);
+    assert.equal(await ok(["instance", "tags", "list", "cli1.corral.test"]), "web\n");
+
+    await ok(["instance", "stop", "cli1.corral.test", "--timeout", "0"]);
+    await ok(["instance", "rename", "cli1.corral.test", "cli2.corral.test", "--no-name-check", "--no-ip-check"]);
+    const unconfirmed = await corral(["instance", "remove", "cli2.corral.test"]);
+    assert.equal(unconfirmed.code, 2, "no terminal to ask: --force is needed");
+    assert.match(unconfirmed.err, /This will remove instance cli2\.corral\.test and all its disks\. Give --force/);
+    await ok(["instance", "remove", "cli2.corral.test", "--force"]);
+    assert.equal(await ok(["instance", "list", "--no-headers"]), "");
+  });
+
+  it("lists what RAPI has: -o, -o +FIELD, --filter, --separator, --no-headers, --units, JSON", async () => {
+    for (const [name, vcpus, node] of [["lista.corral.test", 1, NODE1], ["listb.corral.test", 2, NODE2], ["other.corral.test", 4, NODE2]] as const) {
+      await ok(["instance", "add", name, "-t", "diskless", "-o", "corral-marker+default", "-B", `maxmem=128M,vcpus=${vcpus}`, "-n", node, "--no-name-check", "--no-ip-check", "--no-start"]);
+    }
+    const bulk = (await call(c.master.port, "GET", "/2/instances?bulk=1", {}, true)).json as Dict[];
+    const json = JSON.parse(await ok(["instance", "list", "-o", "name,pnode,be/vcpus,admin_state", "--format", "json", "-F", "be/vcpus >= 2 and name =~ m/^LIST/i"])) as Dict[];
+    const expected = bulk.filter((i) => ((i.beparams as Dict).vcpus as number) >= 2 && /^list/.test(i.name as string))
+      .map((i) => ({ name: i.name, pnode: i.pnode, "be/vcpus": (i.beparams as Dict).vcpus, admin_state: i.admin_state }));
+    assert.deepEqual(json, expected);
+    assert.equal(json.length, 1);
+
+    const text = await ok(["instance", "list", "-o", "+be/vcpus", "--separator", "|", "--no-headers", "-F", `pnode == "${NODE2}"`]);
+    assert.deepEqual(text.trim().split("\n"), [
+      "listb.corral.test|fake|corral-marker+default|node2.corral.test|ADMIN_down|-|2",
+      "other.corral.test|fake|corral-marker+default|node2.corral.test|ADMIN_down|-|4",
+    ]);
+    assert.match(await ok(["instance", "list", "lista.corral.test", "-o", "name,be/maxmem", "--units", "g"]), /^Instance\s+ConfigMaxMem\nlista\.corral\.test\s+0\.1$/m);
+    assert.match(await ok(["instance", "list-fields", "be/vcpus"]), /^be\/vcpus\s+number\s+ConfigVCPUs\s+The "vcpus" backend parameter$/m);
+
+    const unknownField = await corral(["instance", "list", "-o", "name,nosuchfield"]);
+    assert.equal(unknownField.code, 2);
+    assert.match(unknownField.err, /unknown field nosuchfield/);
+    const badFilter = await corral(["instance", "list", "-F", "name == "]);
+    assert.equal(badFilter.code, 2);
+    assert.match(badFilter.err, /a value missing at the end in the filter/);
+    for (const name of ["lista", "listb", "other"]) await ok(["instance", "remove", `${name}.corral.test`, "--force"]);
+  });
+
+  it("--submit prints the job id; job watch follows that job to its end; job list and info show it", async () => {
+    const submitted = await ok(["instance", "add", "watched.corral.test", "-t", "diskless", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE1, "--no-name-check", "--no-ip-check", "--submit"]);
+    const m = /^JobID: (\d+)$/.exec(submitted.trim());
+    assert.ok(m, submitted);
+    const watched = await ok(["job", "watch", m[1]]);
+    assert.match(watched, /\* creating instance disks\.\.\./);
+    assert.match(watched, /\* starting instance\.\.\./);
+    assert.match(await ok(["job", "list", m[1]]), new RegExp(`^\\s*${m[1]}\\s+success\\s+INSTANCE_CREATE\\(watched\\.corral\\.test\\)$`, "m"));
+    const info = JSON.parse(await ok(["job", "info", m[1], "--format", "json"])) as Dict;
+    assert.equal(info.id, Number(m[1]));
+    assert.equal(info.status, "success");
+    await ok(["instance", "remove", "watched.corral.test", "--force"]);
+  });
+
+  it("a failed job exits 1 with Ganeti's wording; refused input exits 2; so does a wrong password", async () => {
+    const missing = await corral(["instance", "start", "nosuch.corral.test"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\nInstance 'nosuch\.corral\.test' not known/m);
+    const usage = await corral(["instance", "add", "x.corral.test"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /required option '-t, --disk-template <template>' not specified/);
+    const size = await corral(["instance", "grow-disk", "x.corral.test", "0", "ten"]);
+    assert.equal(size.code, 2);
+    assert.match(size.err, /invalid size 'ten'/);
+    writeFileSync(join(dir, "wrong"), "wrong\n");
+    const denied = await corral(["cluster", "tags", "add", "x"], { CORRAL_RAPI_PASSWORD_FILE: join(dir, "wrong") });
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /^corral: 401 /);
+  });
+
+  it("filter add holds jobs, job cancel cancels a held one, filter remove lets the rest run", async () => {
+    const uuid = (await ok(["filter", "add", "--action", "PAUSE", "--opcode", 'OP_ID == "OP_TAGS_SET"'])).trim();
+    assert.match(await ok(["filter", "list", "-o", "uuid,action"]), new RegExp(`^${uuid}\\s+PAUSE$`, "m"));
+    const held = /^JobID: (\d+)$/.exec((await ok(["cluster", "tags", "add", "held", "--submit"])).trim())![1];
+    const later = /^JobID: (\d+)$/.exec((await ok(["cluster", "tags", "add", "later", "--submit"])).trim())![1];
+    assert.match(await ok(["job", "list", held, "-o", "id,status"]), new RegExp(`^\\s*${held}\\s+queued$`, "m"));
+    assert.match(await ok(["job", "cancel", held]), new RegExp(`Dequeued job ${held}`));
+    await ok(["filter", "remove", uuid, "--force"]);
+    await ok(["job", "watch", later]);
+    assert.equal(await ok(["cluster", "tags", "list"]), "later\n");
+  });
+
+  it("completes commands, flags and instance names in bash, from the command table", async () => {
+    await ok(["instance", "add", "compl.corral.test", "-t", "diskless", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE1, "--no-name-check", "--no-ip-check", "--no-start"]);
+    const script = await ok(["completion", "bash"]);
+    assert.match(script, /^complete -F _corral_complete corral$/m);
+    writeFileSync(join(dir, "corral.bash"), script);
+    const complete = async (...words: string[]) => {
+      const cmd = `source ${join(dir, "corral.bash")}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _corral_complete; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      return new Promise<string[]>((resolve, reject) =>
+        execFile("bash", ["-c", cmd], { env, timeout: 30_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout.split("\n").filter(Boolean).sort()))));
+    };
+    assert.deepEqual(await complete("corral", "inst"), ["instance"]);
+    assert.deepEqual(await complete("corral", "instance", "st"), ["start", "stop"]);
+    assert.ok((await complete("corral", "instance", "migrate", "--")).includes("--target-node"));
+    assert.deepEqual(await complete("corral", "instance", "start", "comp"), ["compl.corral.test"]);
+    assert.deepEqual(await complete("corral", "node", "info", ""), [NODE1, NODE2]);
+    const zsh = await ok(["completion", "zsh"]);
+    assert.match(zsh, /^#compdef corral\nautoload -U \+X bashcompinit && bashcompinit\n/);
+    await ok(["instance", "remove", "compl.corral.test", "--force"]);
+  });
+});
