@@ -18,7 +18,7 @@ fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
   for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk \
-    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev; do
+    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   # A package that cannot be installed fails CI here, at its cause: under CI=true the suites

@@ -6,27 +6,12 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { referenceToolDir, runReferenceScript } from "../../test/support/ganeti-reference.ts";
 import { Client, reachable, type Target } from "./http.ts";
 
 export const GANETI_BASE = "https://127.0.0.1:5080";
 /** The reference cluster's write user (see the tool's README). */
 export const GANETI_WRITER = "writer:writerpass";
-
-export function referenceToolDir(): string {
-  return process.env.GANETI_REFERENCE_DIR ?? fileURLToPath(new URL("../../../shared/tools/ganeti-reference", import.meta.url));
-}
-
-function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
-  const asRoot = process.getuid?.() === 0;
-  const [cmd, argv] = asRoot ? ["bash", [script, ...args]] : ["sudo", ["-n", "--preserve-env=ANCHOR_NO_APT", "bash", script, ...args]];
-  return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${script} failed: ${err.message}\n${stdout}${stderr}`));
-      else resolve(stdout + stderr);
-    });
-  });
-}
 
 export interface GanetiHandle {
   target: Target;
@@ -47,7 +32,7 @@ export async function connectGaneti(o: { base: string; start: boolean; instances
     const tool = referenceToolDir();
     if (!existsSync(join(tool, "up.sh"))) throw new Error(`--with-ganeti: the reference tool is not at ${tool} (set GANETI_REFERENCE_DIR)`);
     o.log(`starting real Ganeti with ${tool}/up.sh (the first time installs packages: a minute or two)`);
-    await runScript(join(tool, "up.sh"), [], {}, 15 * 60_000);
+    await runReferenceScript(join(tool, "up.sh"), [], {}, 15 * 60_000);
     started = true;
     if (!(await reachable(target, 10_000))) throw new Error(`Ganeti RAPI at ${o.base} does not answer after up.sh`);
   }
@@ -75,5 +60,5 @@ export async function connectGaneti(o: { base: string; start: boolean; instances
 export async function stopGaneti(h: GanetiHandle, log: (s: string) => void): Promise<void> {
   if (!h.startedByBench) return;
   log("stopping real Ganeti (down.sh)");
-  await runScript(join(referenceToolDir(), "down.sh"), [], {}, 5 * 60_000);
+  await runReferenceScript(join(referenceToolDir(), "down.sh"), [], {}, 5 * 60_000);
 }

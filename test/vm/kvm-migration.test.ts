@@ -8,10 +8,12 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
 import { addNode } from "../../src/client/nodes.ts";
 import { RapiClient } from "../../src/client/rapi.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
@@ -24,7 +26,8 @@ import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
 const needs = await requireTestGuest();
-const net = requireTools({ tools: ["ip"], root: true });
+const net = requireTools({ tools: ["ip", "tmux"], root: true });
+const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 
 const NODE1 = "node1.corral.test";
 const NODE2 = "node2.corral.test";
@@ -149,6 +152,52 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
       assert.equal(qemuRuns(source, IDLE), false, `the QEMU on ${source} was quit`);
       await livesOn(target, IDLE, beat, from);
     }
+  });
+
+  it("`corral instance migrate` in a terminal (tmux): one progress bar, updated in place, then the job's end and exit 0", async () => {
+    // 8 MiB/s: the ~70 MiB of the idle guest take ~9 s, a progress line every ~0.5 s.
+    const before = ((await call(c.port, "GET", "/2/info")).json as { hvparams: { kvm: Record<string, unknown> } }).hvparams.kvm.migration_bandwidth;
+    await c.ok("PUT", "/2/modify", { hvparams: { kvm: { migration_bandwidth: 8 } } });
+    const socket = `corral-cli-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync(net.path("tmux"), ["-L", socket, ...args], { encoding: "utf8", env: { ...process.env, LANG: "C.UTF-8" } });
+    const command = `CORRAL_RAPI_URL=http://127.0.0.1:${c.port} CORRAL_RAPI_USER=writer CORRAL_RAPI_PASSWORD_FILE=${join(c.dataDir, "cli-password")} ` +
+      `${CORRAL} instance migrate ${IDLE} -n ${NODE2}; echo CORRAL_EXIT=$?; sleep 120`;
+    writeFileSync(join(c.dataDir, "cli-password"), `${USERS.writer}\n`);
+    tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "40", command);
+    const screens: string[] = [];
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!screens.at(-1)?.includes("CORRAL_EXIT=")) {
+        if (Date.now() > deadline) assert.fail(`no end within 120 s; the screen: ${screens.at(-1)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        screens.push(tmux("capture-pane", "-p", "-t", "cli"));
+      }
+    } finally {
+      try {
+        tmux("kill-server");
+      } catch {
+        // already gone
+      }
+      await c.ok("PUT", "/2/modify", { hvparams: { kvm: { migration_bandwidth: before ?? 0 } } });
+    }
+    const bar = /memory transfer \[.+\] (\d+)% /;
+    const seen = screens.map((s) => {
+      const rows = s.split("\n");
+      const at = rows.flatMap((r, i) => (bar.test(r) ? [i] : []));
+      assert.ok(at.length <= 1, `one bar on the screen, not a scroll of them:\n${s}`);
+      return at.length ? { row: at[0], percent: Number(bar.exec(rows[at[0]])![1]) } : null;
+    }).filter((x) => x !== null);
+    const percents = [...new Set(seen.map((x) => x.percent))];
+    assert.ok(percents.length >= 3, `the bar moved: ${percents.join(", ")}`);
+    assert.equal(new Set(seen.map((x) => x.row)).size, 1, "the bar stays on its row");
+    const last = screens.at(-1)!;
+    assert.match(last, /\* memory transfer complete: precopy/);
+    assert.match(last, /CORRAL_EXIT=0/);
+    assert.doesNotMatch(last, /\* memory transfer progress:/, "progress lines become the bar on a terminal");
+    console.log(`tmux: ${screens.length} screens, bar at ${percents.join(" ")} %`);
+    assert.equal((await info(IDLE)).pnode, NODE2);
+    // Back to node1 for the next cases.
+    assert.equal((await migrate(IDLE, NODE1)).status, "success");
   });
 
   it("a guest on a file disk moves live with its storage (migrate_storage), and back over TLS (migrate_tls): data and writes made meanwhile arrive intact", async () => {

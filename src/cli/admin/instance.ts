@@ -15,6 +15,8 @@ interface AddValues {
   diskTemplate?: string;
   disk?: string[];
   net?: string[];
+  /** --no-nics */
+  nics?: boolean;
   os?: string;
   backendParameters?: string;
   hypervisorParameters?: string;
@@ -34,10 +36,11 @@ export function createBody(name: string, v: AddValues): Record<string, unknown> 
   const body: Record<string, unknown> = {
     __version__: 1, mode: "create", name, disk_template: v.diskTemplate,
     disks: indexedList(v.disk ?? [], "--disk"),
-    nics: indexedList(v.net ?? ["0:"], "--net"),
+    nics: v.nics === false ? [] : indexedList(v.net ?? ["0:"], "--net"),
     start: v.start !== false, no_install: v.install === false,
     name_check: v.nameCheck !== false, ip_check: v.ipCheck !== false,
   };
+  if (v.nics === false && v.net) throw new UsageError("give either --net or --no-nics");
   if (v.diskTemplate !== "diskless" && (body.disks as unknown[]).length === 0) throw new UsageError("--disk 0:size=SIZE is required for a disk template with disks");
   if (v.os) body.os_type = v.os;
   else if (v.install !== false) throw new UsageError("-o/--os-type is required (or --no-install)");
@@ -90,6 +93,7 @@ export function instanceCommand(): Command {
     .requiredOption("-t, --disk-template <template>", "disk template: sharedfile, file, diskless, ext…")
     .option("--disk <N:size=SIZE,...>", "a disk, by index (repeatable): --disk 0:size=10G", collect)
     .option("--net <N:key=value,...>", "a NIC, by index (repeatable): --net 0:link=br0 (default: one NIC)", collect)
+    .option("--no-nics", "no network interface at all")
     .option("-o, --os-type <os>", "OS definition (variant: os+variant)")
     .option("-B, --backend-parameters <k=v,...>", "backend parameters: maxmem=1G,minmem=512M,vcpus=2")
     .option("-H, --hypervisor-parameters <hv:k=v,...>", "hypervisor and its parameters: kvm:kernel_path=/boot/vmlinuz")
