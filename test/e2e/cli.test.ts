@@ -160,6 +160,51 @@ describe("the corral command line", () => {
     assert.match(denied.err, /^corral: 401 /);
   });
 
+  it("nodes, groups, networks, the cluster and the rest of an instance's commands", async () => {
+    await ok(["instance", "add", "rest.corral.test", "-t", "sharedfile", "--disk", "0:size=1G", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE2, "--no-name-check", "--no-ip-check"]);
+    // node migrate moves node2's primary instances live, each in a job of its own that is followed.
+    const migrated = await ok(["node", "migrate", NODE2, "-n", NODE1, "--force"]);
+    assert.match(migrated, /^Job \d+:$/m);
+    assert.equal((await instance("rest.corral.test")).pnode, NODE1);
+    assert.match(await ok(["node", "evacuate", NODE1, "--mode", "primary-only", "--force"]), /^Job \d+:$/m);
+    assert.equal((await instance("rest.corral.test")).pnode, NODE2);
+    assert.equal((await ok(["node", "role", "get", NODE1])).trim(), "master");
+    await ok(["node", "modify", NODE2, "-D", "yes"]);
+    assert.equal(((await rapi(`/2/nodes/${NODE2}`)) as Dict).drained, true);
+    assert.equal((await ok(["node", "role", "get", NODE2])).trim(), "drained");
+    await ok(["node", "role", "set", NODE2, "master-candidate"]);
+    assert.match(await ok(["node", "info", NODE2]), /^role: C$/m);
+
+    await ok(["instance", "deactivate-disks", "rest.corral.test", "--force"]);
+    await ok(["instance", "activate-disks", "rest.corral.test"]);
+    await ok(["instance", "reinstall", "rest.corral.test", "--force"]);
+    assert.equal((await instance("rest.corral.test")).status, "running");
+    const consoleInfo = await ok(["instance", "console", "rest.corral.test"]);
+    assert.ok(consoleInfo.trim().length > 0, "says how to reach the console");
+
+    await ok(["group", "add", "spare", "--alloc-policy", "last_resort"]);
+    assert.match(await ok(["group", "list", "-o", "name,alloc_policy"]), /^spare\s+last_resort$/m);
+    await ok(["group", "rename", "spare", "reserve"]);
+    await ok(["group", "remove", "reserve"]);
+    assert.doesNotMatch(await ok(["group", "list"]), /reserve/);
+
+    await ok(["network", "add", "lan", "--network", "192.0.2.0/24", "--gateway", "192.0.2.1"]);
+    assert.match(await ok(["network", "list", "-o", "name,network,gateway"]), /^lan\s+192\.0\.2\.0\/24\s+192\.0\.2\.1$/m);
+    await ok(["network", "connect", "lan", "default", "bridged", "br0"]);
+    await ok(["network", "disconnect", "lan", "default"]);
+    await ok(["network", "remove", "lan"]);
+
+    await ok(["cluster", "modify", "-B", "vcpus=2", "--candidate-pool-size", "5"]);
+    const info = JSON.parse(await ok(["cluster", "info", "--format", "json"])) as Dict;
+    assert.equal((info.beparams as Record<string, Dict>).default.vcpus, 2);
+    assert.equal(info.candidate_pool_size, 5);
+    await ok(["cluster", "modify", "-B", "vcpus=1"]);
+    const nothing = await corral(["cluster", "modify"]);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.err, /nothing to change/);
+    await ok(["instance", "remove", "rest.corral.test", "--force"]);
+  });
+
   it("filter add holds jobs, job cancel cancels a held one, filter remove lets the rest run", async () => {
     const uuid = (await ok(["filter", "add", "--action", "PAUSE", "--opcode", 'OP_ID == "OP_TAGS_SET"'])).trim();
     assert.match(await ok(["filter", "list", "-o", "uuid,action"]), new RegExp(`^${uuid}\\s+PAUSE$`, "m"));

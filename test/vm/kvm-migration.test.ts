@@ -154,15 +154,19 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     }
   });
 
-  it("`corral instance migrate` in a terminal (tmux): one progress bar, updated in place, then the job's end and exit 0", async () => {
+  it("`corral job watch` of a migration in a terminal (tmux): one progress bar, updated in place, then the job's end and exit 0", async () => {
     // 8 MiB/s: the ~70 MiB of the idle guest take ~9 s, a progress line every ~0.5 s.
     const before = ((await call(c.port, "GET", "/2/info")).json as { hvparams: { kvm: Record<string, unknown> } }).hvparams.kvm.migration_bandwidth;
     await c.ok("PUT", "/2/modify", { hvparams: { kvm: { migration_bandwidth: 8 } } });
     const socket = `corral-cli-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync(net.path("tmux"), ["-L", socket, ...args], { encoding: "utf8", env: { ...process.env, LANG: "C.UTF-8" } });
-    const command = `CORRAL_RAPI_URL=http://127.0.0.1:${c.port} CORRAL_RAPI_USER=writer CORRAL_RAPI_PASSWORD_FILE=${join(c.dataDir, "cli-password")} ` +
-      `${CORRAL} instance migrate ${IDLE} -n ${NODE2}; echo CORRAL_EXIT=$?; sleep 120`;
     writeFileSync(join(c.dataDir, "cli-password"), `${USERS.writer}\n`);
+    const cliEnv = { CORRAL_RAPI_URL: `http://127.0.0.1:${c.port}`, CORRAL_RAPI_USER: "writer", CORRAL_RAPI_PASSWORD_FILE: join(c.dataDir, "cli-password") };
+    // Submitted, then watched: `corral job watch` is what follows a job in a terminal.
+    const submitted = execFileSync(CORRAL, ["instance", "migrate", IDLE, "-n", NODE2, "--submit"], { encoding: "utf8", env: { ...process.env, ...cliEnv } });
+    const id = /^JobID: (\d+)$/m.exec(submitted)?.[1];
+    assert.ok(id, submitted);
+    const command = `${Object.entries(cliEnv).map(([k, v]) => `${k}=${v}`).join(" ")} ${CORRAL} job watch ${id}; echo CORRAL_EXIT=$?; sleep 120`;
     tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "40", command);
     const screens: string[] = [];
     try {

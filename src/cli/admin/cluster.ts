@@ -23,13 +23,13 @@ export function clusterCommand(): Command {
     .option("--candidate-pool-size <n>", "how many master candidates", (s) => Number(s))
     .action((o: { backendParameters?: string; hypervisorParameters?: string; nicParameters?: string; enabledHypervisors?: string; enabledDiskTemplates?: string; candidatePoolSize?: number }, c: Command) => {
       const body: Record<string, unknown> = {};
-      if (o.backendParameters) body.beparams = { default: parseKeyValues(o.backendParameters, "-B") };
+      if (o.backendParameters) body.beparams = parseKeyValues(o.backendParameters, "-B");
       if (o.hypervisorParameters) {
         const h = hypervisorParams(o.hypervisorParameters);
         if (!h.hypervisor) throw new UsageError("-H needs the hypervisor: -H kvm:key=value,…");
         body.hvparams = { [h.hypervisor]: h.params };
       }
-      if (o.nicParameters) body.nicparams = { default: parseKeyValues(o.nicParameters, "-N") };
+      if (o.nicParameters) body.nicparams = parseKeyValues(o.nicParameters, "-N");
       if (o.enabledHypervisors) body.enabled_hypervisors = csv(o.enabledHypervisors);
       if (o.enabledDiskTemplates) body.enabled_disk_templates = csv(o.enabledDiskTemplates);
       if (o.candidatePoolSize !== undefined) body.candidate_pool_size = o.candidatePoolSize;
