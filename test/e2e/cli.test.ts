@@ -163,8 +163,13 @@ describe("the corral command line", () => {
   it("nodes, groups, networks, the cluster and the rest of an instance's commands", async () => {
     await ok(["instance", "add", "rest.corral.test", "-t", "sharedfile", "--disk", "0:size=1G", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE2, "--no-name-check", "--no-ip-check"]);
     // node migrate moves node2's primary instances live, each in a job of its own that is followed.
-    const migrated = await ok(["node", "migrate", NODE2, "-n", NODE1, "--force"]);
-    assert.match(migrated, /^Job \d+:$/m);
+    const migrated = await ok(["node", "migrate", NODE2, "-n", NODE1, "--tls", "--force"]);
+    const child = /^Job (\d+):$/m.exec(migrated)?.[1];
+    assert.ok(child, migrated);
+    // Corral's extension reaches the instance's migration job.
+    const ops = (await rapi(`/2/jobs/${child}`)).ops as Dict[];
+    assert.equal(ops[0].OP_ID, "OP_INSTANCE_MIGRATE");
+    assert.equal(ops[0].migrate_tls, true);
     assert.equal((await instance("rest.corral.test")).pnode, NODE1);
     assert.match(await ok(["node", "evacuate", NODE1, "--mode", "primary-only", "--force"]), /^Job \d+:$/m);
     assert.equal((await instance("rest.corral.test")).pnode, NODE2);

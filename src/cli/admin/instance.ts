@@ -127,10 +127,13 @@ export function instanceCommand(): Command {
     .option("--non-live", "pause the instance while its memory moves")
     .option("--cleanup", "clean up after a failed migration")
     .option("--allow-failover", "fail over if the instance cannot be migrated")
-    .action((name: string, o: { targetNode?: string; nonLive?: boolean; cleanup?: boolean; allowFailover?: boolean }, c: Command) =>
+    .option("--with-storage", "Corral: move node-local (file) disks too, mirrored while the instance runs (kvm)")
+    .option("--tls", "Corral: encrypt the migration traffic (kvm)")
+    .action((name: string, o: { targetNode?: string; nonLive?: boolean; cleanup?: boolean; allowFailover?: boolean; withStorage?: boolean; tls?: boolean }, c: Command) =>
       runJob(c, "PUT", path(name, "/migrate"), {
         mode: o.nonLive ? "non-live" : "live", ...(o.targetNode ? { target_node: o.targetNode } : {}),
         ...(o.cleanup ? { cleanup: true } : {}), ...(o.allowFailover ? { allow_failover: true } : {}),
+        ...corralMigrationFlags(o),
       }));
   writeOptions(cmd.command("failover").argument("<name>").description("stop an instance and start it on another node (gnt-instance failover)"))
     .option("-n, --target-node <node>", "the node to move to")
@@ -216,6 +219,11 @@ export function instanceCommand(): Command {
 
   cmd.addCommand(tagCommands("instance", (n) => path(n, "/tags")));
   return cmd;
+}
+
+/** Corral's migration extensions (OP_INSTANCE_MIGRATE, OP_NODE_MIGRATE), sent only when asked for. */
+export function corralMigrationFlags(o: { withStorage?: boolean; tls?: boolean }): Record<string, boolean> {
+  return { ...(o.withStorage ? { migrate_storage: true } : {}), ...(o.tls ? { migrate_tls: true } : {}) };
 }
 
 /** Where a command sends a job log it does not show. */

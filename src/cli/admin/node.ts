@@ -4,6 +4,7 @@
 import { Command, Option } from "commander";
 import { clientOf, confirm, enc, listFields, listOptions, listResource, printInfo, submitJob, runJob, writeOptions } from "./common.ts";
 import { followJob, JobFailure } from "./follow.ts";
+import { corralMigrationFlags } from "./instance.ts";
 import { UsageError } from "./params.ts";
 import { tagCommands } from "./tags.ts";
 
@@ -72,10 +73,13 @@ export function nodeAdminCommands(cmd: Command): Command {
   writeOptions(cmd.command("migrate").argument("<name>").description("move every primary instance of a node live (gnt-node migrate)"))
     .option("-n, --target-node <node>", "where they go (default: the allocator chooses)")
     .option("--non-live", "pause each instance while its memory moves")
+    .option("--with-storage", "Corral: move node-local (file) disks too (kvm)")
+    .option("--tls", "Corral: encrypt the migration traffic (kvm)")
     .option("-f, --force", "do not ask")
-    .action(async (name: string, o: { targetNode?: string; nonLive?: boolean }, c: Command) => {
+    .action(async (name: string, o: { targetNode?: string; nonLive?: boolean; withStorage?: boolean; tls?: boolean }, c: Command) => {
       await confirm(c, `This will migrate every primary instance of node ${name}.`);
-      await followChildren(c, await submitJob(c, "POST", path(name, "/migrate"), { mode: o.nonLive ? "non-live" : "live", ...(o.targetNode ? { target_node: o.targetNode } : {}) }));
+      const body = { mode: o.nonLive ? "non-live" : "live", ...(o.targetNode ? { target_node: o.targetNode } : {}), ...corralMigrationFlags(o) };
+      await followChildren(c, await submitJob(c, "POST", path(name, "/migrate"), body));
     });
   writeOptions(cmd.command("evacuate").argument("<name>").description("move instances off a node (gnt-node evacuate)"), true)
     .addOption(new Option("--mode <mode>", "which instances").choices(["primary-only", "secondary-only", "all"]).default("all"))

@@ -1,7 +1,7 @@
 // Nodes and their storage (OP_NODE_*, OP_REPAIR_NODE_STORAGE).
 import { MIGRATION_MODES, NODE_EVAC_MODES } from "../constants.ts";
 import { defineOpcode } from "../opcode.ts";
-import { opt, req, t } from "../params.ts";
+import { extension, opt, req, t } from "../params.ts";
 import {
   diskState,
   force,
@@ -50,6 +50,8 @@ export const OpNodeMigrate = defineOpcode({
     allow_runtime_changes: opt(t.bool, true, "Whether to allow runtime changes while migrating"),
     ignore_ipolicy: ignoreIpolicy,
     iallocator,
+    migrate_storage: extension(t.maybe(t.bool), "Corral: each instance's node-local (file) disks move too (OP_INSTANCE_MIGRATE's migrate_storage)"),
+    migrate_tls: extension(t.maybe(t.bool), "Corral: each migration's traffic is encrypted (OP_INSTANCE_MIGRATE's migrate_tls)"),
   },
 });
 

@@ -147,6 +147,9 @@ export const nodeMigrateLU = defineLU({
         target_node: op.target_node,
         allow_runtime_changes: op.allow_runtime_changes,
         ignore_ipolicy: op.ignore_ipolicy,
+        // Corral's extensions reach the instance jobs only when given (Ganeti's ops stay Ganeti's).
+        ...(op.migrate_storage !== null ? { migrate_storage: op.migrate_storage } : {}),
+        ...(op.migrate_tls !== null ? { migrate_tls: op.migrate_tls } : {}),
       }),
     ]);
     return submitChildJobs(ctx, jobs);
