@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { addNode } from "../../src/client/nodes.ts";
 import { RapiClient } from "../../src/client/rapi.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
@@ -162,14 +162,17 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     const tmux = (...args: string[]) => execFileSync(net.path("tmux"), ["-L", socket, ...args], { encoding: "utf8", env: { ...process.env, LANG: "C.UTF-8" } });
     writeFileSync(join(c.dataDir, "cli-password"), `${USERS.writer}\n`);
     const cliEnv = { CORRAL_RAPI_URL: `http://127.0.0.1:${c.port}`, CORRAL_RAPI_USER: "writer", CORRAL_RAPI_PASSWORD_FILE: join(c.dataDir, "cli-password") };
-    // Submitted, then watched: `corral job watch` is what follows a job in a terminal.
-    const submitted = execFileSync(CORRAL, ["instance", "migrate", IDLE, "-n", NODE2, "--submit"], { encoding: "utf8", env: { ...process.env, ...cliEnv } });
-    const id = /^JobID: (\d+)$/m.exec(submitted)?.[1];
-    assert.ok(id, submitted);
-    const command = `${Object.entries(cliEnv).map(([k, v]) => `${k}=${v}`).join(" ")} ${CORRAL} job watch ${id}; echo CORRAL_EXIT=$?; sleep 120`;
-    tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "40", command);
     const screens: string[] = [];
     try {
+      // Submitted, then watched: `corral job watch` is what follows a job in a terminal.
+      // Not execFileSync: the master runs in this process and must answer meanwhile.
+      const submitted = await new Promise<string>((resolve, reject) =>
+        execFile(CORRAL, ["instance", "migrate", IDLE, "-n", NODE2, "--submit"], { encoding: "utf8", env: { ...process.env, ...cliEnv }, timeout: 60_000 }, (err, out, stderr) =>
+          err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(out)));
+      const id = /^JobID: (\d+)$/m.exec(submitted)?.[1];
+      assert.ok(id, submitted);
+      const command = `${Object.entries(cliEnv).map(([k, v]) => `${k}=${v}`).join(" ")} ${CORRAL} job watch ${id}; echo CORRAL_EXIT=$?; sleep 120`;
+      tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "40", command);
       const deadline = Date.now() + 120_000;
       while (!screens.at(-1)?.includes("CORRAL_EXIT=")) {
         if (Date.now() > deadline) assert.fail(`no end within 120 s; the screen: ${screens.at(-1)}`);
