@@ -41,7 +41,7 @@ describe("the corral command line", () => {
   const instance = (name: string) => rapi(`/2/instances/${name}`);
 
   before(async () => {
-    c = await startMultiNodeCluster({ extraNodes: 1, templates: ["diskless", "sharedfile"], master: { ssl: true } });
+    c = await startMultiNodeCluster({ extraNodes: 1, templates: ["diskless", "sharedfile", "file"], master: { ssl: true } });
     dir = mkdtempSync(join(tmpdir(), "corral-cli-"));
     writeFileSync(join(dir, "password"), `${USERS.writer}\n`);
     env = {
@@ -208,6 +208,25 @@ describe("the corral command line", () => {
     assert.equal(nothing.code, 2);
     assert.match(nothing.err, /nothing to change/);
     await ok(["instance", "remove", "rest.corral.test", "--force"]);
+  });
+
+  it("node evacuate moves file-disk instances only with --with-storage (Corral's migrate_storage)", async () => {
+    await ok(["instance", "add", "local.corral.test", "-t", "file", "--disk", "0:size=1G", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE2, "--no-name-check", "--no-ip-check"]);
+    const refused = await corral(["node", "evacuate", NODE2, "--mode", "primary-only", "--force"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /Unable to evacuate instances local\.corral\.test \(Instances of type file cannot be relocated\)/);
+    // With it, the instance's job is a live migration that takes the disks along: kvm only, as
+    // the job says of this fake instance; the command reports the failed job and exits 1.
+    const moved = await corral(["node", "evacuate", NODE2, "--mode", "primary-only", "--with-storage", "--tls", "--force"]);
+    const child = /^Job (\d+):$/m.exec(moved.out)?.[1];
+    assert.ok(child, moved.out + moved.err);
+    const job = await rapi(`/2/jobs/${child}`);
+    const op = (job.ops as Dict[])[0];
+    assert.deepEqual([op.OP_ID, op.mode, op.migrate_storage, op.migrate_tls], ["OP_INSTANCE_MIGRATE", "live", true, true]);
+    assert.equal(moved.code, 1);
+    assert.match(moved.err, /Migrating an instance's storage needs the kvm hypervisor; instance local\.corral\.test uses 'fake'/);
+    assert.match(moved.err, /1 of 1 jobs failed/);
+    await ok(["instance", "remove", "local.corral.test", "--force"]);
   });
 
   it("filter add holds jobs, job cancel cancels a held one, filter remove lets the rest run", async () => {

@@ -86,10 +86,12 @@ export function nodeAdminCommands(cmd: Command): Command {
     .option("-I, --iallocator <name>", "choose the new nodes with this allocator (default hail)", "hail")
     .option("-n, --new-node <node>", "move them to this node")
     .option("--early-release", "release locks early")
+    .option("--with-storage", "Corral: move instances on node-local (file) disks too, live with their disks (kvm)")
+    .option("--tls", "Corral: encrypt the migrations' traffic (kvm)")
     .option("-f, --force", "do not ask")
-    .action(async (name: string, o: { mode: string; iallocator: string; newNode?: string; earlyRelease?: boolean; dryRun?: boolean }, c: Command) => {
+    .action(async (name: string, o: { mode: string; iallocator: string; newNode?: string; earlyRelease?: boolean; withStorage?: boolean; tls?: boolean; dryRun?: boolean }, c: Command) => {
       await confirm(c, `This will move the ${o.mode === "all" ? "" : o.mode + " "}instances off node ${name}.`);
-      const body = { mode: o.mode, ...(o.newNode ? { remote_node: o.newNode } : { iallocator: o.iallocator }), early_release: o.earlyRelease === true };
+      const body = { mode: o.mode, ...(o.newNode ? { remote_node: o.newNode } : { iallocator: o.iallocator }), early_release: o.earlyRelease === true, ...corralMigrationFlags(o) };
       await followChildren(c, await submitJob(c, "POST", path(name, `/evacuate${o.dryRun ? "?dry-run=1" : ""}`), body));
     });
   const role = cmd.command("role").description("show or set a node's role");

@@ -16,6 +16,12 @@ import {
   targetNodeUuid,
 } from "./fields.ts";
 
+/** Corral's extensions of the node-wide moves, handed to each instance's OP_INSTANCE_MIGRATE. */
+const MIGRATION_EXTENSIONS = {
+  migrate_storage: extension(t.maybe(t.bool), "Corral: an instance's node-local (file) disks move with it, live (OP_INSTANCE_MIGRATE's migrate_storage)"),
+  migrate_tls: extension(t.maybe(t.bool), "Corral: each migration's traffic is encrypted (OP_INSTANCE_MIGRATE's migrate_tls)"),
+};
+
 export const OpNodeEvacuate = defineOpcode({
   id: "OP_NODE_EVACUATE",
   className: "OpNodeEvacuate",
@@ -31,6 +37,7 @@ export const OpNodeEvacuate = defineOpcode({
     iallocator,
     mode: req(t.oneOf(...NODE_EVAC_MODES), "Node evacuation mode"),
     ignore_soft_errors: opt(t.maybe(t.bool), null, "Ignore soft htools errors"),
+    ...MIGRATION_EXTENSIONS,
   },
 });
 
@@ -50,8 +57,7 @@ export const OpNodeMigrate = defineOpcode({
     allow_runtime_changes: opt(t.bool, true, "Whether to allow runtime changes while migrating"),
     ignore_ipolicy: ignoreIpolicy,
     iallocator,
-    migrate_storage: extension(t.maybe(t.bool), "Corral: each instance's node-local (file) disks move too (OP_INSTANCE_MIGRATE's migrate_storage)"),
-    migrate_tls: extension(t.maybe(t.bool), "Corral: each migration's traffic is encrypted (OP_INSTANCE_MIGRATE's migrate_tls)"),
+    ...MIGRATION_EXTENSIONS,
   },
 });
 

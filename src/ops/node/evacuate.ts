@@ -58,14 +58,24 @@ function evacuationJob(op: EvacCtx["op"], inst: Instance): Opcode[] | string {
     })];
   }
   // Primary instances: a mirrored one fails over to its secondary; one on shared storage
-  // moves to a node the iallocator picks; the others have their data on this node only.
+  // moves to a node the iallocator picks; the others have their data on this node only,
+  // unless Corral's migrate_storage takes it along (live, so no failover to fall back to).
+  const tls = migrationExtensions(op);
   if (INT_MIRROR.includes(inst.disk_template)) {
-    return [childOpcode(OpInstanceMigrate, { instance_name: inst.name, allow_failover: true })];
+    return [childOpcode(OpInstanceMigrate, { instance_name: inst.name, allow_failover: true, ...tls })];
   }
   if (EXT_MIRROR.includes(inst.disk_template)) {
-    return [childOpcode(OpInstanceMigrate, { instance_name: inst.name, iallocator: op.iallocator, allow_failover: true })];
+    return [childOpcode(OpInstanceMigrate, { instance_name: inst.name, iallocator: op.iallocator, allow_failover: true, ...tls })];
+  }
+  if (op.migrate_storage === true && inst.disk_template === "file") {
+    return [childOpcode(OpInstanceMigrate, { instance_name: inst.name, iallocator: op.iallocator, mode: "live", migrate_storage: true, ...tls })];
   }
   return `Instances of type ${inst.disk_template} cannot be relocated`;
+}
+
+/** Corral's extensions as the instance jobs get them: only when given, so Ganeti's ops stay Ganeti's. */
+function migrationExtensions(op: { migrate_tls: boolean | null }): { migrate_tls?: boolean } {
+  return op.migrate_tls !== null ? { migrate_tls: op.migrate_tls } : {};
 }
 
 export const nodeEvacuateLU = defineLU({
@@ -147,9 +157,8 @@ export const nodeMigrateLU = defineLU({
         target_node: op.target_node,
         allow_runtime_changes: op.allow_runtime_changes,
         ignore_ipolicy: op.ignore_ipolicy,
-        // Corral's extensions reach the instance jobs only when given (Ganeti's ops stay Ganeti's).
         ...(op.migrate_storage !== null ? { migrate_storage: op.migrate_storage } : {}),
-        ...(op.migrate_tls !== null ? { migrate_tls: op.migrate_tls } : {}),
+        ...migrationExtensions(op),
       }),
     ]);
     return submitChildJobs(ctx, jobs);
