@@ -4,7 +4,7 @@
 // exit codes, filters and job cancel, and the shell completion run in bash.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -235,6 +235,23 @@ describe("the corral command line", () => {
     const held = /^JobID: (\d+)$/.exec((await ok(["cluster", "tags", "add", "held", "--submit"])).trim())![1];
     const later = /^JobID: (\d+)$/.exec((await ok(["cluster", "tags", "add", "later", "--submit"])).trim())![1];
     assert.match(await ok(["job", "list", held, "-o", "id,status"]), new RegExp(`^\\s*${held}\\s+queued$`, "m"));
+    // Ctrl-C while watching detaches: the command says how to follow again, the job goes on.
+    const watcher = spawn(CORRAL, ["job", "watch", held], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    watcher.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => watcher.on("exit", (code) => resolve(code)));
+    // gnt-job watch's header: printed once following has begun.
+    await new Promise<void>((resolve) => {
+      let stdout = "";
+      watcher.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes(`Output from job ${held} follows`)) resolve();
+      });
+    });
+    watcher.kill("SIGINT");
+    assert.equal(await exited, 130);
+    assert.match(stderr, new RegExp(`Detached from job ${held}; it goes on\\. Follow it with: corral job watch ${held}`));
+    assert.match(await ok(["job", "list", held, "-o", "status", "--no-headers"]), /^queued$/m);
     assert.match(await ok(["job", "cancel", held]), new RegExp(`Dequeued job ${held}`));
     await ok(["filter", "remove", uuid, "--force"]);
     await ok(["job", "watch", later]);

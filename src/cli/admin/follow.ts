@@ -79,6 +79,8 @@ export class LogPrinter {
 export interface FollowOptions {
   /** Print the job id and return (gnt-* --submit). */
   submit: boolean;
+  /** Printed once following has begun (Ctrl-C detaches from then on). */
+  header?: string;
   out?: TextOut;
 }
 
@@ -100,6 +102,7 @@ export async function followJob(client: RapiClient, submitted: unknown, opts: Fo
     process.exit(130);
   };
   process.once("SIGINT", detach);
+  if (opts.header) out.write(opts.header);
   try {
     const job = await client.waitForJob(submitted, (e) => printer.print(e));
     printer.done();

@@ -23,7 +23,7 @@ export function jobCommand(): Command {
     .action(async (id: string, _o, c: Command) => printInfo(c, await (await clientOf(c)).request("GET", `/2/jobs/${jobId(id)}`)));
   cmd.command("watch").argument("<id>").description("follow a job's log until it ends (gnt-job watch); Ctrl-C stops watching, not the job")
     .action(async (id: string, _o, c: Command) => {
-      const job = await followJob(await clientOf(c), jobId(id), { submit: false });
+      const job = await followJob(await clientOf(c), jobId(id), { submit: false, header: `Output from job ${jobId(id)} follows\n${"-".repeat(40)}\n` });
       const result = firstResult(job);
       if (result !== null && result !== undefined) process.stdout.write(renderInfo({ result }));
     });
