@@ -187,6 +187,8 @@ describe("the corral command line", () => {
     const consoleInfo = await ok(["instance", "console", "rest.corral.test"]);
     assert.ok(consoleInfo.trim().length > 0, "says how to reach the console");
 
+    await ok(["group", "add", "ghost", "--dry-run"]);
+    assert.doesNotMatch(await ok(["group", "list"]), /ghost/, "--dry-run changes nothing");
     await ok(["group", "add", "spare", "--alloc-policy", "last_resort"]);
     assert.match(await ok(["group", "list", "-o", "name,alloc_policy"]), /^spare\s+last_resort$/m);
     await ok(["group", "rename", "spare", "reserve"]);

@@ -67,17 +67,17 @@ export function groupCommand(): Command {
   namedResource(cmd, "group", "groups", ["name", "node_cnt", "pinst_cnt", "alloc_policy", "ndparams"]);
   writeOptions(cmd.command("add").argument("<name>").description("create a node group"), true)
     .option("--alloc-policy <policy>", "preferred, last_resort or unallocable")
-    .action((name: string, o: { allocPolicy?: string; dryRun?: boolean }, c: Command) =>
-      runJob(c, "POST", `/2/groups${o.dryRun ? "?dry-run=1" : ""}`, { group_name: name, ...(o.allocPolicy ? { alloc_policy: o.allocPolicy } : {}) }));
+    .action((name: string, o: { allocPolicy?: string }, c: Command) =>
+      runJob(c, "POST", `/2/groups`, { group_name: name, ...(o.allocPolicy ? { alloc_policy: o.allocPolicy } : {}) }));
   writeOptions(cmd.command("remove").argument("<name>").description("remove an empty node group"), true)
-    .action((name: string, o: { dryRun?: boolean }, c: Command) => runJob(c, "DELETE", `/2/groups/${enc(name)}${o.dryRun ? "?dry-run=1" : ""}`));
+    .action((name: string, _o, c: Command) => runJob(c, "DELETE", `/2/groups/${enc(name)}`));
   writeOptions(cmd.command("rename").argument("<name>").argument("<new-name>").description("rename a node group"), true)
-    .action((name: string, newName: string, o: { dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", `/2/groups/${enc(name)}/rename${o.dryRun ? "?dry-run=1" : ""}`, { new_name: newName }));
+    .action((name: string, newName: string, _o, c: Command) =>
+      runJob(c, "PUT", `/2/groups/${enc(name)}/rename`, { new_name: newName }));
   writeOptions(cmd.command("assign-nodes").argument("<name>").argument("<nodes...>").description("move nodes into a group"), true)
     .option("--force", "even if instances then span groups")
-    .action((name: string, nodes: string[], o: { force?: boolean; dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", `/2/groups/${enc(name)}/assign-nodes${o.dryRun ? "?dry-run=1" : ""}`, { nodes, force: o.force === true }));
+    .action((name: string, nodes: string[], o: { force?: boolean }, c: Command) =>
+      runJob(c, "PUT", `/2/groups/${enc(name)}/assign-nodes`, { nodes, force: o.force === true }));
   cmd.addCommand(tagCommands("group", (n) => `/2/groups/${enc(n)}/tags`));
   return cmd;
 }
@@ -92,21 +92,21 @@ export function networkCommand(): Command {
     .option("--gateway6 <ip>", "IPv6 gateway")
     .option("--mac-prefix <prefix>", "MAC prefix of its NICs, aa:bb:cc")
     .option("--add-reserved-ips <list>", "addresses not to hand out")
-    .action((name: string, o: { network: string; gateway?: string; network6?: string; gateway6?: string; macPrefix?: string; addReservedIps?: string; dryRun?: boolean }, c: Command) =>
-      runJob(c, "POST", `/2/networks${o.dryRun ? "?dry-run=1" : ""}`, {
+    .action((name: string, o: { network: string; gateway?: string; network6?: string; gateway6?: string; macPrefix?: string; addReservedIps?: string }, c: Command) =>
+      runJob(c, "POST", `/2/networks`, {
         network_name: name, network: o.network,
         ...(o.gateway ? { gateway: o.gateway } : {}), ...(o.network6 ? { network6: o.network6 } : {}), ...(o.gateway6 ? { gateway6: o.gateway6 } : {}),
         ...(o.macPrefix ? { mac_prefix: o.macPrefix } : {}), ...(o.addReservedIps ? { add_reserved_ips: csv(o.addReservedIps) } : {}),
       }));
   writeOptions(cmd.command("remove").argument("<name>").description("remove a network no instance uses"), true)
-    .action((name: string, o: { dryRun?: boolean }, c: Command) => runJob(c, "DELETE", `/2/networks/${enc(name)}${o.dryRun ? "?dry-run=1" : ""}`));
+    .action((name: string, _o, c: Command) => runJob(c, "DELETE", `/2/networks/${enc(name)}`));
   writeOptions(cmd.command("connect").argument("<name>").argument("<group>").argument("<mode>", "bridged, routed or openvswitch").argument("<link>", "bridge or routing table")
     .description("make a network available to a node group"), true)
-    .action((name: string, group: string, mode: string, link: string, o: { dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", `/2/networks/${enc(name)}/connect${o.dryRun ? "?dry-run=1" : ""}`, { group_name: group, network_mode: mode, network_link: link }));
+    .action((name: string, group: string, mode: string, link: string, _o, c: Command) =>
+      runJob(c, "PUT", `/2/networks/${enc(name)}/connect`, { group_name: group, network_mode: mode, network_link: link }));
   writeOptions(cmd.command("disconnect").argument("<name>").argument("<group>").description("take a network from a node group"), true)
-    .action((name: string, group: string, o: { dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", `/2/networks/${enc(name)}/disconnect${o.dryRun ? "?dry-run=1" : ""}`, { group_name: group }));
+    .action((name: string, group: string, _o, c: Command) =>
+      runJob(c, "PUT", `/2/networks/${enc(name)}/disconnect`, { group_name: group }));
   cmd.addCommand(tagCommands("network", (n) => `/2/networks/${enc(n)}/tags`));
   return cmd;
 }

@@ -15,9 +15,19 @@ export interface WriteValues {
   dryRun?: boolean;
 }
 
+/** One client per invocation: the config file is read, and a password asked for, once. */
+const clients = new WeakMap<Command, Promise<RapiClient>>();
+
 /** The client for this invocation (global connection options, environment, config file). */
-export async function clientOf(cmd: Command): Promise<RapiClient> {
-  return connectAdmin(cmd.optsWithGlobals<AdminConnectionValues>());
+export function clientOf(cmd: Command): Promise<RapiClient> {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  let client = clients.get(root);
+  if (!client) {
+    client = connectAdmin(cmd.optsWithGlobals<AdminConnectionValues>());
+    clients.set(root, client);
+  }
+  return client;
 }
 
 export const enc = encodeURIComponent;
@@ -30,10 +40,16 @@ export function query(params: Record<string, string | number | boolean | undefin
   return parts.length ? `?${parts.join("&")}` : "";
 }
 
-/** Adds --submit (print the job id, do not follow); and --dry-run where RAPI takes it. */
+/** Commands whose --dry-run reaches RAPI as its `dry-run=1` query flag (submitJob adds it). */
+const dryRunByQuery = new WeakSet<Command>();
+
+/** Adds --submit (print the job id, do not follow); and --dry-run where RAPI takes it in the query. */
 export function writeOptions(cmd: Command, dryRun = false): Command {
   cmd.option("--submit", "print the job id and return without following the job");
-  if (dryRun) cmd.option("--dry-run", "check the request without changing anything");
+  if (dryRun) {
+    cmd.option("--dry-run", "check the request without changing anything");
+    dryRunByQuery.add(cmd);
+  }
   return cmd;
 }
 
@@ -41,7 +57,8 @@ export function writeOptions(cmd: Command, dryRun = false): Command {
 export async function submitJob(cmd: Command, method: string, path: string, body?: unknown): Promise<Record<string, unknown> | null> {
   const client = await clientOf(cmd);
   const v = cmd.opts<WriteValues>();
-  return followJob(client, await client.request(method, path, body), { submit: v.submit === true });
+  const target = dryRunByQuery.has(cmd) && v.dryRun ? `${path}${path.includes("?") ? "&" : "?"}dry-run=1` : path;
+  return followJob(client, await client.request(method, target, body), { submit: v.submit === true });
 }
 
 /** submitJob for actions that only need it to succeed. */

@@ -27,7 +27,6 @@ interface AddValues {
   install?: boolean;
   nameCheck?: boolean;
   ipCheck?: boolean;
-  dryRun?: boolean;
 }
 
 /** The body of POST /2/instances (version 1) from gnt-instance add's flags. */
@@ -106,21 +105,21 @@ export function instanceCommand(): Command {
     .option("--no-ip-check", "do not check that the address is unused")
     .action(async (name: string, o: AddValues & { osType?: string }, c: Command) => {
       const body = createBody(name, { ...o, os: o.osType });
-      await submitJob(c, "POST", `/2/instances${query({ "dry-run": o.dryRun })}`, body);
+      await submitJob(c, "POST", "/2/instances", body);
     });
 
   writeOptions(cmd.command("start").argument("<name>").description("start an instance (gnt-instance startup)"), true)
     .option("--force", "start even if the instance is marked offline… as Ganeti's --force")
-    .action((name: string, o: { force?: boolean; dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", path(name, `/startup${query({ force: o.force, "dry-run": o.dryRun })}`)));
+    .action((name: string, o: { force?: boolean }, c: Command) =>
+      runJob(c, "PUT", path(name, `/startup${query({ force: o.force })}`)));
   writeOptions(cmd.command("stop").argument("<name>").description("stop an instance (gnt-instance shutdown)"), true)
     .option("--timeout <seconds>", "how long the guest may take to power off before it is stopped by force", (s) => Number(s))
-    .action((name: string, o: { timeout?: number; dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", path(name, `/shutdown${query({ "dry-run": o.dryRun })}`), o.timeout === undefined ? undefined : { timeout: o.timeout }));
+    .action((name: string, o: { timeout?: number }, c: Command) =>
+      runJob(c, "PUT", path(name, "/shutdown"), o.timeout === undefined ? undefined : { timeout: o.timeout }));
   writeOptions(cmd.command("reboot").argument("<name>").description("reboot an instance (gnt-instance reboot)"), true)
     .addOption(new Option("--type <type>", "soft (guest), hard (new process) or full (stop and start)").choices(["soft", "hard", "full"]).default("hard"))
-    .action((name: string, o: { type: string; dryRun?: boolean }, c: Command) =>
-      runJob(c, "POST", path(name, `/reboot${query({ type: o.type, "dry-run": o.dryRun })}`)));
+    .action((name: string, o: { type: string }, c: Command) =>
+      runJob(c, "POST", path(name, `/reboot${query({ type: o.type })}`)));
 
   writeOptions(cmd.command("migrate").argument("<name>").description("move a running instance live to another node (gnt-instance migrate)"))
     .option("-n, --target-node <node>", "the node to move to (default: chosen by the allocator or the secondary)")
@@ -144,15 +143,15 @@ export function instanceCommand(): Command {
   writeOptions(cmd.command("remove").argument("<name>").description("remove an instance and its disks (gnt-instance remove)"), true)
     .option("-f, --force", "do not ask")
     .option("--ignore-failures", "remove it from the configuration even if its node fails")
-    .action(async (name: string, o: { dryRun?: boolean; ignoreFailures?: boolean }, c: Command) => {
+    .action(async (name: string, o: { ignoreFailures?: boolean }, c: Command) => {
       await confirm(c, `This will remove instance ${name} and all its disks.`);
-      await submitJob(c, "DELETE", path(name, query({ "dry-run": o.dryRun, ignore_failures: o.ignoreFailures })));
+      await submitJob(c, "DELETE", path(name, query({ ignore_failures: o.ignoreFailures })));
     });
   writeOptions(cmd.command("rename").argument("<name>").argument("<new-name>").description("rename an instance (gnt-instance rename)"), true)
     .option("--no-name-check", "do not check the new name in DNS")
     .option("--no-ip-check", "do not check that the new address is unused")
-    .action((name: string, newName: string, o: { nameCheck?: boolean; ipCheck?: boolean; dryRun?: boolean }, c: Command) =>
-      runJob(c, "PUT", path(name, `/rename${query({ "dry-run": o.dryRun })}`), { new_name: newName, name_check: o.nameCheck !== false, ip_check: o.ipCheck !== false }));
+    .action((name: string, newName: string, o: { nameCheck?: boolean; ipCheck?: boolean }, c: Command) =>
+      runJob(c, "PUT", path(name, "/rename"), { new_name: newName, name_check: o.nameCheck !== false, ip_check: o.ipCheck !== false }));
   writeOptions(cmd.command("modify").argument("<name>").description("change an instance's parameters and devices (gnt-instance modify)"), true)
     .option("-B, --backend-parameters <k=v,...>", "backend parameters")
     .option("-H, --hypervisor-parameters <k=v,...>", "hypervisor parameters")
@@ -162,7 +161,7 @@ export function instanceCommand(): Command {
     .option("-t, --disk-template <template>", "convert the disks to another template")
     .option("--offline", "mark the instance offline")
     .option("--online", "mark the instance online again")
-    .action((name: string, o: { backendParameters?: string; hypervisorParameters?: string; osParameters?: string; disk?: string[]; net?: string[]; diskTemplate?: string; offline?: boolean; online?: boolean; dryRun?: boolean }, c: Command) => {
+    .action((name: string, o: { backendParameters?: string; hypervisorParameters?: string; osParameters?: string; disk?: string[]; net?: string[]; diskTemplate?: string; offline?: boolean; online?: boolean }, c: Command) => {
       const body: Record<string, unknown> = {};
       if (o.backendParameters) body.beparams = parseKeyValues(o.backendParameters, "-B");
       if (o.hypervisorParameters) body.hvparams = hypervisorParams(o.hypervisorParameters).params;
@@ -173,7 +172,7 @@ export function instanceCommand(): Command {
       if (o.offline) body.offline = true;
       if (o.online) body.offline = false;
       if (Object.keys(body).length === 0) throw new UsageError("nothing to change: give -B, -H, -O, --disk, --net, -t, --offline or --online");
-      return runJob(c, "PUT", path(name, `/modify${query({ "dry-run": o.dryRun })}`), body);
+      return runJob(c, "PUT", path(name, "/modify"), body);
     });
   writeOptions(cmd.command("reinstall").argument("<name>").description("run the OS definition's create script again (gnt-instance reinstall)"))
     .option("-o, --os-type <os>", "another OS definition")
@@ -189,9 +188,9 @@ export function instanceCommand(): Command {
   writeOptions(cmd.command("grow-disk").argument("<name>").argument("<disk>", "disk index").argument("<amount>", "by how much (or to what with --absolute): 1G, 512M")
     .description("grow one of an instance's disks (gnt-instance grow-disk)"), true)
     .option("--absolute", "AMOUNT is the new size, not the growth")
-    .action((name: string, disk: string, amount: string, o: { absolute?: boolean; dryRun?: boolean }, c: Command) => {
+    .action((name: string, disk: string, amount: string, o: { absolute?: boolean }, c: Command) => {
       if (!/^\d+$/.test(disk)) throw new UsageError(`the disk index must be a number, not '${disk}'`);
-      return runJob(c, "POST", path(name, `/disk/${disk}/grow${query({ "dry-run": o.dryRun })}`), { amount: parseUnit(amount), absolute: o.absolute === true });
+      return runJob(c, "POST", path(name, `/disk/${disk}/grow`), { amount: parseUnit(amount), absolute: o.absolute === true });
     });
   writeOptions(cmd.command("activate-disks").argument("<name>").description("make an instance's disks available on its node (gnt-instance activate-disks)"))
     .action((name: string, _o, c: Command) => runJob(c, "PUT", path(name, "/activate-disks")));

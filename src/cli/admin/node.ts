@@ -49,7 +49,9 @@ export function nodeAdminCommands(cmd: Command): Command {
       const job = await submitJob(c, "DELETE", `/corral/1/nodes/${enc(name)}`);
       if (job) process.stdout.write(`node ${name} removed from the cluster\n`);
     });
-  writeOptions(cmd.command("modify").argument("<name>").description("change a node's flags (gnt-node modify)"), true)
+  // Ganeti's node modify takes dry_run in its body, not the query.
+  writeOptions(cmd.command("modify").argument("<name>").description("change a node's flags (gnt-node modify)"))
+    .option("--dry-run", "check the request without changing anything")
     .option("-C, --master-candidate <yes|no>", "master candidate", yesNo)
     .option("-O, --offline <yes|no>", "offline", yesNo)
     .option("-D, --drained <yes|no>", "drained: no new instances", yesNo)
@@ -89,10 +91,10 @@ export function nodeAdminCommands(cmd: Command): Command {
     .option("--with-storage", "Corral: move instances on node-local (file) disks too, live with their disks (kvm)")
     .option("--tls", "Corral: encrypt the migrations' traffic (kvm)")
     .option("-f, --force", "do not ask")
-    .action(async (name: string, o: { mode: string; iallocator: string; newNode?: string; earlyRelease?: boolean; withStorage?: boolean; tls?: boolean; dryRun?: boolean }, c: Command) => {
+    .action(async (name: string, o: { mode: string; iallocator: string; newNode?: string; earlyRelease?: boolean; withStorage?: boolean; tls?: boolean }, c: Command) => {
       await confirm(c, `This will move the ${o.mode === "all" ? "" : o.mode + " "}instances off node ${name}.`);
       const body = { mode: o.mode, ...(o.newNode ? { remote_node: o.newNode } : { iallocator: o.iallocator }), early_release: o.earlyRelease === true, ...corralMigrationFlags(o) };
-      await followChildren(c, await submitJob(c, "POST", path(name, `/evacuate${o.dryRun ? "?dry-run=1" : ""}`), body));
+      await followChildren(c, await submitJob(c, "POST", path(name, "/evacuate"), body));
     });
   const role = cmd.command("role").description("show or set a node's role");
   role.command("get").argument("<name>").action(async (name: string, _o, c: Command) => {

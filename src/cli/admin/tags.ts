@@ -2,7 +2,7 @@
 // `corral cluster tags …` has no NAME.
 
 import { Command } from "commander";
-import { clientOf, query, runJob, writeOptions } from "./common.ts";
+import { clientOf, runJob, writeOptions } from "./common.ts";
 import { UsageError } from "./params.ts";
 
 const tagQuery = (tags: readonly string[]) => "?" + tags.map((t) => `tag=${encodeURIComponent(t)}`).join("&");
@@ -24,8 +24,7 @@ export function tagCommands(what: string, pathOf: (name: string) => string, name
     writeOptions(nameArg(cmd.command(verb)).argument("<tags...>").description(`${verb} tags`), true).action((...all: unknown[]) => {
       const [name, tags, c] = args(all);
       if (tags.length === 0) throw new UsageError("no tags given");
-      const dry = c.opts<{ dryRun?: boolean }>().dryRun;
-      return runJob(c, method, pathOf(name) + tagQuery(tags) + (dry ? query({ "dry-run": true }).replace("?", "&") : ""));
+      return runJob(c, method, pathOf(name) + tagQuery(tags));
     });
   }
   return cmd;
