@@ -1,6 +1,6 @@
-// Joining and removing nodes through the master's Corral resources (/corral/1/nodes), as
-// `corral node add|remove` and the multi-node test clusters do it: submit the job, follow
-// its log, and fail with the job's error when it fails.
+// Joining nodes through the master's Corral resource (/corral/1/nodes), as `corral node add`
+// and the multi-node test clusters do it: submit the job, follow its log, and fail with the
+// job's error when it fails.
 
 import { jobErrorText, type JobLogEntry, type RapiClient } from "./rapi.ts";
 
@@ -32,7 +32,8 @@ async function runJob(client: RapiClient, submitted: unknown, onLog?: (entry: Jo
   return job;
 }
 
-export async function addNode(client: RapiClient, spec: NodeJoinSpec, onLog?: (entry: JobLogEntry) => void): Promise<Record<string, unknown>> {
+/** The body of POST /corral/1/nodes (OP_NODE_ADD) for a join. */
+export function nodeJoinBody(spec: NodeJoinSpec): Record<string, unknown> {
   const body: Record<string, unknown> = { node_name: spec.name };
   if (spec.endpoint !== undefined) body.agent_endpoint = spec.endpoint;
   if (spec.group !== undefined) body.group = spec.group;
@@ -41,9 +42,9 @@ export async function addNode(client: RapiClient, spec: NodeJoinSpec, onLog?: (e
   if (spec.masterCapable !== undefined) body.master_capable = spec.masterCapable;
   if (spec.vmCapable !== undefined) body.vm_capable = spec.vmCapable;
   if (spec.readd) body.readd = true;
-  return runJob(client, await client.request("POST", "/corral/1/nodes", body), onLog);
+  return body;
 }
 
-export async function removeNode(client: RapiClient, name: string, onLog?: (entry: JobLogEntry) => void): Promise<Record<string, unknown>> {
-  return runJob(client, await client.request("DELETE", `/corral/1/nodes/${encodeURIComponent(name)}`), onLog);
+export async function addNode(client: RapiClient, spec: NodeJoinSpec, onLog?: (entry: JobLogEntry) => void): Promise<Record<string, unknown>> {
+  return runJob(client, await client.request("POST", "/corral/1/nodes", nodeJoinBody(spec)), onLog);
 }

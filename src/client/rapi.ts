@@ -144,14 +144,21 @@ export class RapiClient {
   }
 }
 
-/** The error a failed job reports, as "OpPrereqError: message (ecode)". */
-export function jobErrorText(job: Record<string, unknown>): string {
+/** The error a failed job's results hold: Ganeti's [class, [message, ecode, …]], the first one. */
+export function jobError(job: Record<string, unknown>): { cls: string; message: string; ecode?: string } | null {
   const results = Array.isArray(job.opresult) ? job.opresult : [];
   for (const r of results) {
     if (Array.isArray(r) && r.length === 2 && typeof r[0] === "string" && Array.isArray(r[1])) {
       const [msg, ecode] = r[1] as unknown[];
-      return `${r[0]}: ${String(msg)}${typeof ecode === "string" ? ` (${ecode})` : ""}`;
+      return { cls: r[0], message: String(msg), ...(typeof ecode === "string" ? { ecode } : {}) };
     }
   }
-  return `job ${String(job.id)} ended with status ${String(job.status)}`;
+  return null;
+}
+
+/** The error a failed job reports, as "OpPrereqError: message (ecode)". */
+export function jobErrorText(job: Record<string, unknown>): string {
+  const e = jobError(job);
+  if (!e) return `job ${String(job.id)} ended with status ${String(job.status)}`;
+  return `${e.cls}: ${e.message}${e.ecode !== undefined ? ` (${e.ecode})` : ""}`;
 }

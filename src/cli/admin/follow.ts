@@ -4,7 +4,7 @@
 // only prints the job id; Ctrl-C detaches (the job goes on) and says how to follow it again.
 
 import { SingleBar } from "cli-progress";
-import { type JobLogEntry, type RapiClient } from "../../client/rapi.ts";
+import { jobError, type JobLogEntry, type RapiClient } from "../../client/rapi.ts";
 import { interactive, type TextOut } from "./output.ts";
 
 /** A job (or some of several) failed or was canceled; the command exits 1 with the message on stderr. */
@@ -13,25 +13,20 @@ export class JobFailure extends Error {}
 /** Ganeti's FormatError wording for the error classes a job can end with. */
 export function describeJobError(job: Record<string, unknown>): string {
   if (job.status === "canceled") return `Job ${String(job.id)} was canceled`;
-  const results = Array.isArray(job.opresult) ? job.opresult : [];
-  for (const r of results) {
-    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== "string") continue;
-    const [cls, args] = r as [string, unknown];
-    const [msg, ecode] = Array.isArray(args) ? args : [args, undefined];
-    switch (cls) {
-      case "OpPrereqError":
-        return `Failure: prerequisites not met for this operation:\nerror type: ${String(ecode ?? "unknown")}, error details:\n${String(msg)}`;
-      case "OpExecError":
-        return `Failure: command execution error:\n${String(msg)}`;
-      case "OpResultError":
-        return `Failure: the operation's result is wrong:\n${String(msg)}`;
-      case "HypervisorError":
-        return `Failure: hypervisor error:\n${String(msg)}`;
-      default:
-        return `Failure: ${cls}: ${String(msg)}${typeof ecode === "string" ? ` (${ecode})` : ""}`;
-    }
+  const e = jobError(job);
+  if (!e) return `Job ${String(job.id)} ended with status ${String(job.status)}`;
+  switch (e.cls) {
+    case "OpPrereqError":
+      return `Failure: prerequisites not met for this operation:\nerror type: ${e.ecode ?? "unknown"}, error details:\n${e.message}`;
+    case "OpExecError":
+      return `Failure: command execution error:\n${e.message}`;
+    case "OpResultError":
+      return `Failure: the operation's result is wrong:\n${e.message}`;
+    case "HypervisorError":
+      return `Failure: hypervisor error:\n${e.message}`;
+    default:
+      return `Failure: ${e.cls}: ${e.message}${e.ecode !== undefined ? ` (${e.ecode})` : ""}`;
   }
-  return `Job ${String(job.id)} ended with status ${String(job.status)}`;
 }
 
 const PROGRESS = /^\* (memory transfer|disk mirror) progress: ([\d.]+) % \((.*)\)$/;

@@ -2,6 +2,7 @@
 // and removing through Corral's /corral/1/nodes, whose jobs check the node's agent first).
 
 import { Command, Option } from "commander";
+import { nodeJoinBody } from "../../client/nodes.ts";
 import { clientOf, confirm, enc, listFields, listOptions, listResource, printInfo, submitJob, runJob, writeOptions } from "./common.ts";
 import { followJob, JobFailure } from "./follow.ts";
 import { corralMigrationFlags } from "./instance.ts";
@@ -33,14 +34,12 @@ export function nodeAdminCommands(cmd: Command): Command {
     .option("--readd", "re-add a node that is already in the configuration")
     .action(async (name: string, o: { endpoint?: string; nodeGroup?: string; secondaryIp?: string; primaryIp?: string; masterCapable?: boolean; vmCapable?: boolean; readd?: boolean }, c: Command) => {
       if (!o.endpoint && !o.readd) throw new UsageError("corral node add needs --endpoint https://host:port of the node's agent");
-      const body: Record<string, unknown> = { node_name: name };
-      if (o.endpoint) body.agent_endpoint = o.endpoint;
-      if (o.nodeGroup) body.group = o.nodeGroup;
-      if (o.primaryIp) body.primary_ip = o.primaryIp;
-      if (o.secondaryIp) body.secondary_ip = o.secondaryIp;
-      if (o.masterCapable !== undefined) body.master_capable = o.masterCapable;
-      if (o.vmCapable !== undefined) body.vm_capable = o.vmCapable;
-      if (o.readd) body.readd = true;
+      const body = nodeJoinBody({
+        // An empty string given for an option leaves it out, as not giving it does.
+        name, endpoint: o.endpoint || undefined, group: o.nodeGroup || undefined,
+        primaryIp: o.primaryIp || undefined, secondaryIp: o.secondaryIp || undefined,
+        masterCapable: o.masterCapable, vmCapable: o.vmCapable, readd: o.readd === true,
+      });
       const job = await submitJob(c, "POST", "/corral/1/nodes", body);
       if (job) process.stdout.write(`node ${name} joined the cluster\n`);
     });
