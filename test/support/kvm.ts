@@ -173,6 +173,20 @@ export async function heartbeatOrDeath(console: string, lastSeen: number, from: 
   }
 }
 
+/**
+ * After a completed live move of `name` to `node`: whether its heartbeat goes on on `console`
+ * (its console log there) past `lastSeen`, and the offset just past that heartbeat. A guest
+ * that died there instead (QEMU 7.2's TCG defect in precopy, see heartbeatOrDeath) is recorded
+ * once the node's QEMU is seen to run the domain.
+ */
+export async function livesOn(c: KvmCluster, node: string, name: string, console: string, lastSeen: number, from: number): Promise<{ alive: boolean; end: number }> {
+  const r = await heartbeatOrDeath(console, lastSeen, from);
+  if (r.death === null) return { alive: true, end: r.end };
+  assert.equal(await domainState(c, node, name), "running", `the QEMU of ${name} on ${node} runs the guest (${r.death})`);
+  globalThis.console.log(`${name} on ${node}: the guest did not live on after a migration (QEMU TCG defect, see bench/README.md): ${r.death}`);
+  return { alive: false, end: r.end };
+}
+
 /** The state of instance `name`'s domain as `node`'s agent sees it (over the master's connection). */
 export async function domainState(c: KvmCluster, node: string, name: string): Promise<string | undefined> {
   const n = [...c.master.store.snapshot().nodes.values()].find((x) => x.name === node);
