@@ -2,7 +2,7 @@
 // argument and result types. Both transports (in-process and HTTPS) carry exactly these
 // calls as JSON, so an argument or result must be plain JSON data (no undefined, no Dates).
 // Names follow Ganeti's node RPCs (instance_start → instanceStart, blockdev_grow → blockdevGrow).
-// Over 450 lines on purpose: the whole protocol (types, call list, deadlines) in one table.
+// Over 450 lines: on purpose, the whole protocol (types, call list, deadlines) in one table.
 
 import type { Disk, Nic, ParamDict } from "../model/objects.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../model/pvc-node.ts";

@@ -1,4 +1,4 @@
-// Instances (OP_INSTANCE_*). Over 400 lines: 18 opcode declarations, each Ganeti's parameter
+// Instances (OP_INSTANCE_*). Over 450 lines: 18 opcode declarations, each Ganeti's parameter
 // table in Ganeti's order; they are read (and checked against the spec) one table at a time.
 import {
   ADMIN_STATE_SOURCES,

@@ -3,7 +3,7 @@
 // disk of template "sharedfile"), a snapshot a reflinked (else copied) file. OSDs are the
 // storage devices registered on this node; their in/out flag and the cluster options are
 // recorded, since nothing here replicates data.
-// Over 400 lines: one backend behind PVC's storage calls (pools, volumes, snapshots, OSDs,
+// Over 450 lines: one backend behind PVC's storage calls (pools, volumes, snapshots, OSDs,
 // options, status), each a short method over files; split by object, they would share every helper.
 
 import { constants as fsc } from "node:fs";

@@ -3,7 +3,7 @@
 // node calls in Ganeti (volume groups, DRBD helper, hypervisor and OS validation on the
 // nodes) are not made: Corral's nodes have no LVM or DRBD, and its hypervisor and OS
 // parameter syntax is checked on the master.
-// Over 400 lines: one logical unit with Ganeti's many cluster parameters, planned by family
+// Over 450 lines: one logical unit with Ganeti's many cluster parameters, planned by family
 // (storage, parameters, hypervisors, the rest) into one draft committed in one transaction.
 
 import { isKnownAllocator } from "../../alloc/allocator.ts";
