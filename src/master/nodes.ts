@@ -3,12 +3,15 @@
 
 import { join } from "node:path";
 import { existsSync } from "node:fs";
+import type { Duplex } from "node:stream";
+import type { ConsoleKind } from "../model/console.ts";
 import type { Node } from "../model/objects.ts";
 import { NodeAgent, type NodeAgentOptions } from "../node/agent/agent.ts";
 import {
   generateClusterCert, httpsClient, inProcessClient, loadClusterCert, saveClusterCert,
-  type ClusterCert, type NodeRpcClient, type RpcCall,
+  RpcCallError, toWireError, type ClusterCert, type NodeRpcClient, type RpcCall,
 } from "../rpc/index.ts";
+import { openRemoteConsole } from "../rpc/console.ts";
 
 export const LOCAL_ENDPOINT = "local";
 
@@ -50,6 +53,21 @@ export class NodeConnections {
       this.clients.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * A raw byte stream to an instance's VNC display (RFB) or serial console, through the agent of
+   * `node` (the instance's primary); an RpcCallError when there is none, on every transport.
+   */
+  async openConsole(node: Pick<Node, "uuid" | "name" | "agent_endpoint">, instance: string, kind: ConsoleKind): Promise<Duplex> {
+    if (node.agent_endpoint !== LOCAL_ENDPOINT) {
+      return openRemoteConsole({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name, instance, kind });
+    }
+    try {
+      return await this.localAgent.openConsole(instance, kind);
+    } catch (err) {
+      throw new RpcCallError(node.name, "openConsole", toWireError(err));
+    }
   }
 
   close(): void {

@@ -28,7 +28,7 @@ export const DEFAULT_NODE_PORT = 1811;
 export async function runNodeAgent(opts: RunNodeAgentOptions): Promise<RunningNodeAgent> {
   const tls = await loadClusterCert(opts.certFile, opts.keyFile);
   const agent = new NodeAgent({ clusterCert: { cert: tls.cert, key: tls.key }, ...opts });
-  const server = await serveNodeRpc(agent, { host: opts.bind, port: opts.port, tls });
+  const server = await serveNodeRpc(agent, { host: opts.bind, port: opts.port, tls, console: agent });
   const host = opts.bind === "0.0.0.0" || opts.bind === "::" ? "127.0.0.1" : opts.bind;
   const shown = host.includes(":") ? `[${host}]` : host;
   return {

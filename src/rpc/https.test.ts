@@ -11,6 +11,7 @@ import { certFingerprint, generateClusterCert, loadClusterCert, saveClusterCert,
 import { AGENT_ERRORS, AgentError, RpcCallError } from "./errors.ts";
 import type { AddressInfo } from "node:net";
 import { httpsClient, serveNodeRpc, type RpcServer } from "./https.ts";
+import { failureOf } from "./testkit.ts";
 
 const version: AgentVersion = { protocol: 1, agent: "corral-node", node: "n1", hypervisors: ["fake"], disk_templates: ["file"] };
 
@@ -160,12 +161,6 @@ async function listen(server: TcpServer): Promise<number> {
 }
 
 /** The failure of `call`, which must fail as an RpcCallError. */
-async function failureOf(call: Promise<unknown>): Promise<RpcCallError> {
-  const err = await call.then(() => assert.fail("the call succeeded"), (e: unknown) => e);
-  assert.ok(err instanceof RpcCallError, String(err));
-  return err;
-}
-
 describe("a node agent that is down, frozen or goes away", () => {
   let cluster: ClusterCert;
   let other: ClusterCert;

@@ -1,33 +1,23 @@
 // The HTTPS transport: the agent serves `POST /rpc/<call>` with a JSON body; both ends use
 // the cluster certificate (mutual TLS). The server requires a client certificate chaining to
 // the cluster cert and equal to it; the client trusts only the cluster cert and checks the
-// server presents exactly that cert (hostnames do not matter: nodes are reached by IP).
+// server presents exactly that cert (hostnames do not matter: nodes are reached by IP; see
+// cluster-tls.ts). The same server takes the console channel's upgrades (console.ts).
 
 import { TLS_SERVER_POLICY } from "../net/tls.ts";
 import { Agent, createServer, request, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { callTimeoutMs, type NodeRpc, type RpcCall } from "./calls.ts";
 import { buildClient, type NodeRpcClient } from "./client.ts";
-import { certFingerprint, type ClusterCert } from "./certs.ts";
+import { certFingerprint } from "./certs.ts";
+import { clientContext, describeFailure, isClusterPeer, pinServerCert, seconds, type TlsIdentity } from "./cluster-tls.ts";
+import { serveConsoles, type ConsoleOpener } from "./console.ts";
 import { dispatchJson } from "./dispatch.ts";
 import { AGENT_ERRORS, TRANSPORT_ERRORS, type WireResponse } from "./errors.ts";
 
-/** The PEM pair both ends hold; the fingerprint is derived when absent. */
-export type TlsIdentity = Pick<ClusterCert, "cert" | "key"> & { fingerprint256?: string };
-
-const contexts = new WeakMap<TlsIdentity, SecureContext>();
-
-/** The client TLS context of a cluster certificate (key, certificate, and it as the only CA). */
-function sharedContext(tls: TlsIdentity): SecureContext {
-  let ctx = contexts.get(tls);
-  if (!ctx) {
-    ctx = createSecureContext({ cert: tls.cert, key: tls.key, ca: [tls.cert], minVersion: "TLSv1.2" });
-    contexts.set(tls, ctx);
-  }
-  return ctx;
-}
+export type { TlsIdentity };
 
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -44,6 +34,8 @@ export interface ServeOptions {
   /** 0 picks a free port; the chosen one is in the result. */
   port: number;
   tls: TlsIdentity;
+  /** Serves the console channel (`GET /console/<instance>/<kind>` upgrades) with this; absent, they are refused. */
+  console?: ConsoleOpener;
 }
 
 export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<RpcServer> {
@@ -68,6 +60,7 @@ export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<
   // Calls may run long (OS scripts), so no overall request timeout; idle sockets still close.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 30_000;
+  const consoles = serveConsoles(server, opts.console, fingerprint);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => {
@@ -82,6 +75,7 @@ export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        consoles.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -89,9 +83,7 @@ export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<
 }
 
 async function handle(agent: NodeRpc, fingerprint: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const socket = req.socket as TLSSocket;
-  const peer: PeerCertificate | undefined = socket.getPeerCertificate?.();
-  if (!socket.authorized || !peer || peer.fingerprint256 !== fingerprint) {
+  if (!isClusterPeer(req.socket as TLSSocket, fingerprint)) {
     reply(res, 403, { ok: false, error: { class: AGENT_ERRORS.forbidden, message: "Client certificate is not the cluster certificate" } });
     return;
   }
@@ -169,11 +161,9 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
     maxSockets: 16,
     // One TLS context per cluster certificate, shared by every node's client: building
     // one per node costs milliseconds of CPU and memory each on large clusters.
-    secureContext: sharedContext(opts.tls),
+    secureContext: clientContext(opts.tls),
     minVersion: "TLSv1.2",
-    // Pinning replaces hostname checks: the chain already ends at the cluster cert.
-    checkServerIdentity: (_host, cert) =>
-      cert.fingerprint256 === fingerprint ? undefined : new Error("Server certificate is not the cluster certificate"),
+    checkServerIdentity: pinServerCert(fingerprint),
   });
   const timeoutOf = opts.timeoutMs ?? callTimeoutMs;
   const handshakeMs = opts.handshakeMs ?? HANDSHAKE_DEADLINE_MS;
@@ -248,50 +238,4 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
     closed = true;
     agent.destroy();
   });
-}
-
-/** "30 s", "1.5 s", "250 ms". */
-function seconds(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(1))} s`;
-}
-
-const SERVER_CERT_ERRORS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_SIGNATURE_FAILURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
-/** Connection failures that mean "nothing answers at that address". */
-const UNREACHABLE_CODES = new Set(["EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EADDRNOTAVAIL"]);
-
-/**
- * A transport failure in words an operator can act on, naming the node. Only a failure of
- * the TLS handshake itself is called a certificate or TLS problem: once the handshake is
- * done both ends hold the cluster certificate (the server's was pinned), so a reset after
- * it is the agent going away, not a refusal of ours.
- */
-function describeFailure(node: string, host: string, call: string, err: NodeJS.ErrnoException, handshakeDone: boolean): string {
-  const code = err.code ?? "";
-  if (SERVER_CERT_ERRORS.has(code) || err.message.includes("not the cluster certificate")) {
-    return `${node}: the agent at ${host} does not present the cluster certificate (${code || err.message})`;
-  }
-  if (code === "ECONNREFUSED") return `${node}: connection refused at ${host} (no agent listens there)`;
-  if (UNREACHABLE_CODES.has(code)) return `${node}: cannot reach ${host} (${code})`;
-  if (code.startsWith("ERR_SSL_") && code.includes("ALERT")) {
-    return `${node}: the agent at ${host} rejected the TLS session: ${err.message} (${code}); is its cluster certificate this cluster's?`;
-  }
-  if (code.startsWith("ERR_SSL_")) return `${node}: TLS handshake with ${host} failed (${code})`;
-  if (code === "ECONNRESET" || code === "EPIPE") {
-    if (!handshakeDone) {
-      // A TLS 1.2 server refusing our certificate drops the connection this way.
-      return `${node}: the agent at ${host} closed the connection during the TLS handshake (it does not accept our TLS session: another cluster certificate, or TLS settings)`;
-    }
-    return err.message === "socket hang up"
-      ? `${node}: the agent at ${host} closed the connection without answering ${call}`
-      : `${node}: connection to ${host} reset while waiting for ${call}`;
-  }
-  return `${node}: cannot reach ${host}: ${err.message}`;
 }

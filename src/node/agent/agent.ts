@@ -4,7 +4,8 @@
 // config, jobs or API: all it learns comes in the call arguments.
 // Here: the agent's parts and the node, storage-layer and network calls. The other calls come
 // by family, each a file: instance-calls.ts (domains), migration-calls.ts, disk-calls.ts and
-// os-calls.ts (OS scripts, exports and imports).
+// os-calls.ts (OS scripts, exports and imports); the console channel, which is no node call
+// (a byte stream), comes from console-channel.ts.
 
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -28,6 +29,8 @@ import { EventLog } from "./events.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../../model/pvc-node.ts";
 import { NetworkConfigurator } from "../network/apply.ts";
 import { NodeStorage } from "../volumes/index.ts";
+import type { ConsoleOpener } from "../../rpc/console.ts";
+import { consoleChannel } from "./console-channel.ts";
 import { diskCalls, type DiskCalls } from "./disk-calls.ts";
 import { instanceCalls, type InstanceCalls } from "./instance-calls.ts";
 import { migrationCalls, type MigrationCalls } from "./migration-calls.ts";
@@ -71,7 +74,7 @@ export interface NodeAgentOptions {
 
 // The calls of each family are set on the agent by its constructor (Object.assign below);
 // this declaration tells the type checker they are there.
-export interface NodeAgent extends InstanceCalls, MigrationCalls, DiskCalls, OsCalls {}
+export interface NodeAgent extends InstanceCalls, MigrationCalls, DiskCalls, OsCalls, ConsoleOpener {}
 
 export class NodeAgent implements NodeRpc {
   readonly stateDir: string;
@@ -138,7 +141,7 @@ export class NodeAgent implements NodeRpc {
       backend: (disk) => this.backend(disk),
       attachAll: (instance, disks) => this.attachAll(instance, disks),
     };
-    Object.assign(this, instanceCalls(parts), migrationCalls(parts), diskCalls(parts), osCalls(parts));
+    Object.assign(this, instanceCalls(parts), migrationCalls(parts), diskCalls(parts), osCalls(parts), consoleChannel(parts));
   }
 
   /** A hypervisor by name (for tests and the agent's owner; not a node call). */

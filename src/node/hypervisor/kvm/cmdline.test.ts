@@ -5,7 +5,7 @@ import { diskSpec, instanceSpec } from "../../testkit.ts";
 import { buildCommandLine, type CommandLineInput, FIRST_PCI_SLOT, freePciSlot, KvmConfigError, splitShellWords } from "./cmdline.ts";
 import { tapName } from "./taps.ts";
 
-const paths = { pidfile: "/run/i/qemu.pid", qmp: "/run/i/qmp.sock", serial: "/run/i/serial.sock", console: "/run/i/console.log", log: "/run/i/qemu.log" };
+const paths = { pidfile: "/run/i/qemu.pid", qmp: "/run/i/qmp.sock", serial: "/run/i/serial.sock", vnc: "/run/i/vnc.sock", console: "/run/i/console.log", log: "/run/i/qemu.log" };
 
 function kvmInstance(hvparams: Record<string, unknown> = {}, over: Partial<InstanceSpec> = {}): InstanceSpec {
   return instanceSpec({
@@ -68,12 +68,23 @@ test("hvparams switch their options", () => {
 
 test("VNC needs a bind address and a port; display is port - 5900", () => {
   const on = build(kvmInstance({ vnc_bind_address: "127.0.0.1" }, { network_port: 5977 })).args;
-  assert.equal(after(on, "-vnc"), "127.0.0.1:77");
+  assert.equal(after(on, "-vnc"), "127.0.0.1:77,id=default");
   assert.ok(all(on, "-device").some((d) => JSON.parse(d).driver === "VGA"));
   assert.ok(!build(kvmInstance({ vnc_bind_address: "127.0.0.1" }, { network_port: null })).args.includes("-vnc"));
   assert.ok(!build(kvmInstance({ vnc_bind_address: "" }, { network_port: 5977 })).args.includes("-vnc"));
-  assert.equal(after(build(kvmInstance({ vnc_bind_address: "::1" }, { network_port: 5901 })).args, "-vnc"), "[::1]:1");
+  assert.equal(after(build(kvmInstance({ vnc_bind_address: "::1" }, { network_port: 5901 })).args, "-vnc"), "[::1]:1,id=default");
+  assert.equal(after(build(kvmInstance({ vnc_bind_address: "/run/vnc/i.sock" })).args, "-vnc"), "unix:/run/vnc/i.sock,id=default");
   assert.throws(() => build(kvmInstance({ vnc_bind_address: "0.0.0.0" }, { network_port: 1234 })), KvmConfigError);
+});
+
+test("with VNC on, a second display on a unix socket in the instance's directory serves the console channel", () => {
+  const displays = (instance: InstanceSpec, over: Partial<CommandLineInput> = {}) => all(build(instance, over).args, "-vnc");
+  assert.deepEqual(displays(kvmInstance({ vnc_bind_address: "0.0.0.0" }, { network_port: 5901 })), ["0.0.0.0:1,id=default", "unix:/run/i/vnc.sock,id=console"]);
+  assert.deepEqual(displays(kvmInstance({ vnc_bind_address: "/run/vnc/i.sock" })), ["unix:/run/vnc/i.sock,id=default", "unix:/run/i/vnc.sock,id=console"]);
+  // A migration target is built from its own directory's paths.
+  const target = { ...paths, vnc: "/run/target/i/vnc.sock" };
+  assert.deepEqual(displays(kvmInstance({ vnc_bind_address: "0.0.0.0" }, { network_port: 5901 }), { incoming: true, paths: target }), ["0.0.0.0:1,id=default", "unix:/run/target/i/vnc.sock,id=console"]);
+  assert.deepEqual(displays(kvmInstance({ vnc_bind_address: "" }, { network_port: 5901 })), [], "no VNC, no console display");
 });
 
 test("disks are -blockdev file nodes under raw with cache, aio and discard; virtio or IDE devices", () => {

@@ -14,6 +14,8 @@ export interface KvmPaths {
   pidfile: string;
   qmp: string;
   serial: string;
+  /** The private VNC display (a unix socket) the agent's console channel connects to, when VNC is on. */
+  vnc: string;
   /** Console history: the serial chardev's logfile. */
   console: string;
   /** QEMU's own log (-D). */
@@ -202,6 +204,14 @@ export function vncArgument(instance: InstanceSpec): string | null {
   return `${bind.includes(":") ? `[${bind}]` : bind}:${port - VNC_BASE_PORT}`;
 }
 
+/** The chardev of the serial console (query-chardev reports its client under this label). */
+export const SERIAL_CHARDEV = "serial0";
+
+/** The -vnc argument of the private display the agent's console channel connects to. */
+export function consoleVncArgument(paths: Pick<KvmPaths, "vnc">): string {
+  return `unix:${paths.vnc},id=console`;
+}
+
 /** Splits like a POSIX shell would (quotes and backslashes), without running one. */
 export function splitShellWords(text: string): string[] {
   const words: string[] = [];
@@ -248,8 +258,8 @@ export function buildCommandLine(input: CommandLineInput): CommandLine {
     "-daemonize", "-pidfile", paths.pidfile,
     "-D", paths.log,
     "-qmp", `unix:${paths.qmp},server=on,wait=off`,
-    "-chardev", `socket,id=serial0,path=${paths.serial},server=on,wait=off,logfile=${paths.console},logappend=on`,
-    "-serial", "chardev:serial0",
+    "-chardev", `socket,id=${SERIAL_CHARDEV},path=${paths.serial},server=on,wait=off,logfile=${paths.console},logappend=on`,
+    "-serial", `chardev:${SERIAL_CHARDEV}`,
     "-display", "none",
   ];
   const bootDevice = BOOT_DEVICE[str(hv, "boot_order") || "disk"];
@@ -264,7 +274,11 @@ export function buildCommandLine(input: CommandLineInput): CommandLine {
   if (bool(hv, "user_shutdown", false)) args.push("-no-shutdown");
   if (str(hv, "reboot_behavior") === "exit") args.push("-no-reboot");
   const vnc = vncArgument(instance);
-  if (vnc) args.push("-vnc", vnc, "-device", JSON.stringify({ driver: "VGA", id: "vga", bus: pciBus(hv), addr: pciAddr(2) }));
+  if (vnc) {
+    // The second display is the console channel's: in the instance's directory, reached only through the agent.
+    args.push("-vnc", `${vnc},id=default`, "-vnc", consoleVncArgument(paths));
+    args.push("-device", JSON.stringify({ driver: "VGA", id: "vga", bus: pciBus(hv), addr: pciAddr(2) }));
+  }
 
   const pinned = input.slots ?? {};
   const used: number[] = Object.values(pinned);

@@ -8,10 +8,12 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { after, before } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireTools, IN_CI } from "../../../../test/support/tools.ts";
 import type { InstanceSpec } from "../../../rpc/calls.ts";
+import { NodeAgent } from "../../agent/agent.ts";
 import { diskSpec, instanceSpec } from "../../testkit.ts";
 import type { HvEvent } from "../hypervisor.ts";
 import { KvmHypervisor } from "./kvm.ts";
@@ -49,6 +51,35 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 async function consoleMatches(file: string, pattern: RegExp, from = 0): Promise<number> {
   const text = await readFile(file, "utf8").catch(() => "");
   return text.slice(from).split("\n").filter((l) => pattern.test(l)).length;
+}
+
+/** What `stream` sent until its text (latin1) matches `pattern`; fails after `timeoutMs` or at its end. */
+function readUntil(stream: Duplex, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("latin1");
+      if (pattern.test(text)) done();
+    };
+    const onEnd = () => done(new Error(`the stream ended before ${pattern}; it sent ${JSON.stringify(text.slice(-200))}`));
+    const timer = setTimeout(() => done(new Error(`no ${pattern} within ${timeoutMs} ms; the stream sent ${JSON.stringify(text.slice(-200))}`)), timeoutMs);
+    function done(err?: Error) {
+      clearTimeout(timer);
+      stream.off("data", onData).off("end", onEnd).off("error", done);
+      if (err) reject(err);
+      else resolve(text);
+    }
+    stream.on("data", onData).once("end", onEnd).once("error", done);
+  });
+}
+
+/** The RFB greeting a VNC console stream starts with (then closed). */
+async function rfbGreeting(stream: Duplex): Promise<string> {
+  try {
+    return await readUntil(stream, /\n/, 5000);
+  } finally {
+    stream.destroy();
+  }
 }
 
 /** Pids of live processes started with `pidfile` (to prove nothing is left behind). */
@@ -155,6 +186,26 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     assert.ok(serial.command?.some((c) => c === `UNIX-CONNECT:${files.serial}`), JSON.stringify(serial));
   });
 
+  tools.test("the agent's console channel reaches the VM's private VNC display and its serial console, one serial client at a time", async () => {
+    const agent = new NodeAgent({ stateDir: join(root, "agent"), nodeName: "node1", hypervisors: [hv] });
+    const files = instanceFiles(join(root, "kvm"), vm1);
+    assert.ok(existsSync(files.vnc), "the console display's socket is in the instance's directory");
+    assert.equal(await rfbGreeting(await agent.openConsole(vm1, "vnc")), "RFB 003.008\n");
+    const serial = await agent.openConsole(vm1, "serial");
+    try {
+      // The console starts with its history: the boot marker, long printed, comes first.
+      const seen = await readUntil(serial, /CORRAL_HB n=\d+/, 10_000); // printed every 2 s
+      assert.match(seen, /CORRAL_BOOT uptime=/);
+      await assert.rejects(agent.openConsole(vm1, "serial"), (err: Error) =>
+        (assert.equal(err.message, `The serial console of instance ${vm1} is in use by another client (QEMU serves one at a time)`), true));
+    } finally {
+      serial.destroy();
+    }
+    const again = await waitFor("the serial console to be free again", 5000, () => agent.openConsole(vm1, "serial").catch(() => null));
+    again.destroy();
+    await assert.rejects(agent.openConsole("vm-none.example.com", "vnc"), /^Error: Instance vm-none\.example\.com is not running on node node1$/);
+  });
+
   tools.test("a soft reboot resets the guest, which boots again", async () => {
     const files = instanceFiles(join(root, "kvm"), vm1);
     const from = (await readFile(files.console, "utf8")).length;
@@ -192,6 +243,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     assert.equal(info?.id, pid);
     assert.equal(info?.state, "running");
     assert.ok((info?.uptime ?? 0) > 5, `uptime ${info?.uptime}`);
+    assert.equal(await rfbGreeting(await hv.openConsole(vm1, "vnc")), "RFB 003.008\n", "the adopted VM's console display");
   });
 
   tools.test("failed starts (taken VNC port, missing kernel, missing disk) carry QEMU's message and leave nothing behind", async () => {
@@ -204,7 +256,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
       await assert.rejects(hv.start(startSpec(instance, disks)), (err: Error) => (assert.match(err.message, message), true));
       const files = instanceFiles(join(root, "kvm"), name);
       assert.deepEqual(qemusWithPidfile(files.pidfile), [], `${name}: no QEMU left`);
-      for (const f of [files.pidfile, files.qmp, files.serial, files.runtime]) assert.ok(!existsSync(f), `${name}: ${f} left behind`);
+      for (const f of [files.pidfile, files.qmp, files.serial, files.vnc, files.runtime]) assert.ok(!existsSync(f), `${name}: ${f} left behind`);
       assert.equal(await hv.instanceInfo(name), null);
     }
   });
@@ -218,7 +270,8 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     assert.equal(event.kind, "stopped");
     assert.match(event.detail, /^requested/);
     assert.match(await readFile(files.console, "utf8"), /CORRAL_POWERDOWN/);
-    for (const f of [files.pidfile, files.qmp, files.serial, files.runtime]) assert.ok(!existsSync(f), `${f} left behind`);
+    // vnc.sock too, which QEMU leaves behind even when it exits cleanly.
+    for (const f of [files.pidfile, files.qmp, files.serial, files.vnc, files.runtime]) assert.ok(!existsSync(f), `${f} left behind`);
     assert.ok(existsSync(files.console), "the console history stays");
   });
 
@@ -226,6 +279,7 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     const name = "vm-kill";
     const running = await hv.start(startSpec(spec(name)));
     const files = instanceFiles(join(root, "kvm"), name);
+    await assert.rejects(hv.openConsole(name, "vnc"), /^Error: Instance vm-kill has no VNC console \(its hvparam vnc_bind_address is not set\)$/);
     const since = events.length;
     // Our own QEMU only: the pid must be the process started with this instance's pidfile.
     assert.ok(readFileSync(`/proc/${running.id}/cmdline`, "utf8").split("\0").includes(files.pidfile));
@@ -252,12 +306,13 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     assert.equal(await hv.instanceInfo("vm-user"), null);
   });
 
-  tools.test("migrates a running VM to a second driver over loopback (precopy), heartbeat continues there", async () => {
+  tools.test("migrates a running VM to a second driver over loopback (precopy), heartbeat and console continue there", async () => {
     const name = "vm-mig";
     const target = new KvmHypervisor({ stateDir: join(root, "kvm-target"), defaultAccelerator: "tcg" });
     drivers.push(target);
     const port = await freeVncPort(); // any free port will do
-    const instance = spec(name, { migration_port: port });
+    // VNC on a unix socket: both QEMUs on this one host can have it (a TCP port would be taken).
+    const instance = spec(name, { migration_port: port, vnc_bind_address: join(root, "vm-mig-vnc.sock") });
     await hv.start(startSpec(instance));
     const sourceFiles = instanceFiles(join(root, "kvm"), name);
     await waitFor("CORRAL_BOOT", BOOT_MS, () => consoleMatches(sourceFiles.console, /CORRAL_BOOT/));
@@ -282,9 +337,12 @@ tools.describe("kvm hypervisor with real QEMU (TCG)", () => {
     await target2.finalizeMigrationDst(instance, info, true);
     await hv.finalizeMigrationSource(name, true);
     assert.equal(await hv.instanceInfo(name), null);
+    assert.ok(!existsSync(sourceFiles.vnc), "the source's console display is gone");
     assert.equal((await target2.instanceInfo(name))?.state, "running");
     const targetFiles = instanceFiles(join(root, "kvm-target"), name);
     await waitFor("a heartbeat on the target", BOOT_MS, () => consoleMatches(targetFiles.console, /CORRAL_HB/));
+    assert.ok(existsSync(targetFiles.vnc), "the target's console display is in its own directory");
+    assert.equal(await rfbGreeting(await target2.openConsole(name, "vnc")), "RFB 003.008\n");
     await target2.stop(name, true);
     assert.equal(await target2.instanceInfo(name), null);
   });

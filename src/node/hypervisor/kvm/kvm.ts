@@ -13,10 +13,12 @@
 // /proc check, and a once-a-second /proc poll as a safety net.
 
 import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import type { ConsoleKind } from "../../../model/console.ts";
 import { ECODE } from "../../../model/errors.ts";
 import { migrationCapsOf } from "../../../model/hvparams.ts";
 import type { AttachedDisk, ConsoleInfo, DiskExports, DiskSpec, InstanceSpec, MigrationStatus, NicSpec, RunningInstance } from "../../../rpc/calls.ts";
@@ -25,6 +27,7 @@ import { errText, writeJsonAtomic } from "../../util/fsutil.ts";
 import type { HvAcceptOptions, HvEvent, HvMigrateOptions, HvNodeInfo, HvStartSpec, Hypervisor } from "../hypervisor.ts";
 import { QmpClient, type QmpClosedError, type QmpEvent, type QmpEventMap } from "../qmp.ts";
 import { type Accelerator, buildCommandLine, KvmConfigError } from "./cmdline.ts";
+import { connectConsole } from "./console.ts";
 import {
   type InstanceFiles, instanceDirs, instanceFiles, isAlive, isInstanceQemu, processUptime, readPid, readRuntimeText,
   removeStaleFiles, residentMiB, signalQemu, socketPathProblem, startDaemonized, waitForExit,
@@ -142,6 +145,11 @@ export class KvmHypervisor implements Hypervisor {
       return { instance: instance.name, kind: "vnc", host: vncHost, port, display: port - 5900 };
     }
     return { instance: instance.name, kind: "msg", message: `No serial shell for instance ${instance.name}` };
+  }
+
+  /** A byte stream to the instance's private VNC display or its serial console (the agent's console channel). */
+  async openConsole(name: string, kind: ConsoleKind): Promise<Socket> {
+    return connectConsole(await this.domain(name, `open the ${kind} console of`), kind);
   }
 
   // --- power

@@ -32,6 +32,7 @@ export function instanceFiles(root: string, instance: string): InstanceFiles {
     pidfile: join(dir, "qemu.pid"),
     qmp: join(dir, "qmp.sock"),
     serial: join(dir, "serial.sock"),
+    vnc: join(dir, "vnc.sock"),
     console: join(dir, "console.log"),
     log: join(dir, "qemu.log"),
     startLog: join(dir, "start.log"),
@@ -41,7 +42,7 @@ export function instanceFiles(root: string, instance: string): InstanceFiles {
 
 /** Why the socket paths cannot be used, or null. */
 export function socketPathProblem(files: InstanceFiles): string | null {
-  const long = [files.qmp, files.serial].find((p) => Buffer.byteLength(p) > MAX_SOCKET_PATH);
+  const long = [files.qmp, files.serial, files.vnc].find((p) => Buffer.byteLength(p) > MAX_SOCKET_PATH);
   return long ? `the socket path ${long} is longer than ${MAX_SOCKET_PATH} bytes (use a shorter state directory)` : null;
 }
 
@@ -183,9 +184,12 @@ async function readFrom(file: string, offset: number): Promise<string> {
   }
 }
 
-/** Removes what a dead QEMU may leave (pidfile, sockets after SIGKILL); keeps the console history and logs. */
+/**
+ * Removes what a dead QEMU may leave (pidfile, sockets after SIGKILL, and the VNC socket, which
+ * QEMU 7.2 leaves even on a clean exit); keeps the console history and logs.
+ */
 export async function removeStaleFiles(files: InstanceFiles): Promise<void> {
-  await Promise.all([files.pidfile, files.qmp, files.serial].map((f) => rm(f, { force: true })));
+  await Promise.all([files.pidfile, files.qmp, files.serial, files.vnc].map((f) => rm(f, { force: true })));
 }
 
 export async function readRuntimeText(files: InstanceFiles): Promise<string | null> {
