@@ -85,9 +85,27 @@ describe("bench/run.sh --tiny", () => {
       assert.ok(r.big.startups.length >= 1 && isNumber(r.big.startup_ms));
       assert.ok(isNumber(r.big.memory_after_lists.peak_rss_mib));
     }
+    // The event stream: bursts with no listener, with --listeners (20 in --tiny), none again.
+    const ev = r.events;
+    assert.ok(ev && !("available" in ev), `the event stream measure ran: ${JSON.stringify(ev)}`);
+    if (ev && !("available" in ev)) {
+      assert.equal(ev.listeners, 20);
+      for (const series of [ev.quiet_before, ev.with_listeners, ev.quiet_after]) {
+        assert.equal(series.median.statuses.success, series.median.jobs);
+        assert.ok(isNumber(series.median.jobs_per_s) && isNumber(series.master_cpu_ms_per_job));
+      }
+      assert.ok(isNumber(ev.ratio) && ev.ratio > 0);
+      assert.deepEqual(ev.connect.failed, {});
+      assert.equal(ev.delivery.complete, 20, "every listener saw every job's end");
+      assert.equal(ev.delivery.job_ends_seen, 20 * ev.delivery.jobs);
+      assert.equal(ev.summary.out_of_order, 0);
+      assert.equal(ev.summary.overflows, 0);
+      assert.ok(r.targets.some((t) => t.measure.includes("event stream listeners")));
+    }
     assert.ok(r.targets.length >= 8);
     const md = readFileSync(join(out, "latest.md"), "utf8");
     assert.ok(md.includes("| GET /2/info |"));
     assert.ok(md.includes("under attack"));
+    assert.ok(md.includes("GET /corral/1/events"));
   });
 });

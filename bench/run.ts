@@ -28,6 +28,8 @@ import {
 import { MASTER_NODE, instanceName } from "./lib/seed.ts";
 import { percentiles } from "./lib/stats.ts";
 import { migrateMeasure, type MigrateMeasure } from "./lib/migrate.ts";
+import { eventsMeasure, type EventsMeasure } from "./lib/events.ts";
+import { eventsMarkdown } from "./lib/events-report.ts";
 import { vmMeasure, type VmMeasure } from "./lib/vm.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 
@@ -83,6 +85,16 @@ const HELP = `Usage: bash bench/run.sh [options]
                          dirty-240ms, dirty-postcopy, dirty-ganeti, and the later ones of bench/lib/migrate.ts)
   --no-migrate           skip the migration measure (always skipped in --tiny runs)
   --only-migrate         only the migration measure (results/<time>-migrate.json and .md)
+  --listeners N          the event stream measure: on a master of its own, tag-job bursts of
+                         --events-jobs (default 500) with no listener, with N listeners on
+                         GET /corral/1/events (default 1000; a process of their own), and
+                         with none again; jobs/s ratio, CPU per job, every job's end delivered
+  --listeners-nice N     the listeners' process's nice value (default 19: it stands in for
+                         clients on other machines; 0 lets it compete with the master)
+  --listeners-encoding E gzip (default: what browsers ask for) or identity
+  --listeners-query Q    the listeners' filter, e.g. kinds=network (default: none, all events)
+  --no-events            skip the event stream measure
+  --only-events          only the event stream measure (results/<time>-events.json and .md)
   --with-ganeti          start the Ganeti reference (shared/tools/ganeti-reference/up.sh) if
                          its RAPI does not answer, and stop it again afterwards
   --no-ganeti            do not measure Ganeti even if it answers
@@ -131,6 +143,13 @@ interface Options {
   migrateRuns: number;
   migrateCases: string[] | undefined;
   onlyMigrate: boolean;
+  events: boolean;
+  listeners: number;
+  listenersNice: number;
+  listenersEncoding: "gzip" | "identity";
+  listenersQuery: string | undefined;
+  eventsJobs: number;
+  onlyEvents: boolean;
   withGaneti: boolean;
   noGaneti: boolean;
   ganetiUrl: string;
@@ -182,6 +201,13 @@ function parseOptions(argv: string[]): Options {
       "migrate-cases": { type: "string" },
       "no-migrate": { type: "boolean" },
       "only-migrate": { type: "boolean" },
+      listeners: { type: "string" },
+      "listeners-nice": { type: "string" },
+      "listeners-encoding": { type: "string" },
+      "listeners-query": { type: "string" },
+      "events-jobs": { type: "string" },
+      "no-events": { type: "boolean" },
+      "only-events": { type: "boolean" },
       "with-ganeti": { type: "boolean" },
       "no-ganeti": { type: "boolean" },
       "ganeti-url": { type: "string" },
@@ -214,12 +240,14 @@ function parseOptions(argv: string[]): Options {
   };
   const template = v["big-disk-template"] ?? "file";
   if (template !== "diskless" && template !== "file") throw new Error(`--big-disk-template: diskless or file, not '${template}'`);
+  const listenersEncoding = v["listeners-encoding"] ?? "gzip";
+  if (listenersEncoding !== "gzip" && listenersEncoding !== "identity") throw new Error(`--listeners-encoding: gzip or identity, not '${listenersEncoding}'`);
   const build = v.build ?? "seed";
   if (build !== "seed" && build !== "api") throw new Error(`--build: seed or api, not '${build}'`);
   const slowClients = num("slow-clients", v["slow-clients"], tiny ? 40 : 300);
   const custom = argv.some((a) => !["--tiny", "--with-ganeti", "--no-ganeti", "--profile", "--profile-only", "--no-readme", "--keep"].includes(a));
   return {
-    mode: v["profile-only"] ? "profile" : v["only-vm"] ? "vm" : v["only-migrate"] ? "migrate" : tiny ? "tiny" : custom ? "custom" : "full",
+    mode: v["profile-only"] ? "profile" : v["only-vm"] ? "vm" : v["only-migrate"] ? "migrate" : v["only-events"] ? "events" : tiny ? "tiny" : custom ? "custom" : "full",
     duration: num("duration", v.duration, tiny ? 1 : 20, 1),
     connections: num("connections", v.connections, 8, 1),
     threads: num("threads", v.threads, 1, 1),
@@ -253,6 +281,13 @@ function parseOptions(argv: string[]): Options {
     migrateRuns: num("migrate-runs", v["migrate-runs"], 2, 1),
     migrateCases: v["migrate-cases"]?.split(",").filter((c) => c !== ""),
     onlyMigrate: v["only-migrate"] ?? false,
+    events: !(v["no-events"] ?? false),
+    listeners: num("listeners", v.listeners, tiny ? 20 : 1000, 1),
+    listenersNice: num("listeners-nice", v["listeners-nice"], 19),
+    listenersEncoding,
+    listenersQuery: v["listeners-query"],
+    eventsJobs: num("events-jobs", v["events-jobs"], tiny ? 10 : 500, 1),
+    onlyEvents: v["only-events"] ?? false,
     withGaneti: v["with-ganeti"] ?? false,
     noGaneti: v["no-ganeti"] ?? tiny,
     ganetiUrl: v["ganeti-url"] ?? GANETI_BASE,
@@ -649,10 +684,10 @@ async function inOwnDir<T extends object>(dir: string, what: string, measure: (d
 }
 
 /**
- * --only-vm, --only-migrate: one measure alone, written as <time>-<kind>.json and .md; the
+ * --only-vm, --only-migrate, --only-events: one measure alone, written as <time>-<kind>.json and .md; the
  * Markdown's text (with the run's header line) is returned for the README.
  */
-async function onlyOne<T extends object>(o: Options, stamp: string, work: string, kind: "vm" | "migrate", title: string, run: () => Promise<Maybe<T>>, render: (m: Maybe<T>) => string): Promise<string> {
+async function onlyOne<T extends object>(o: Options, stamp: string, work: string, kind: "vm" | "migrate" | "events", title: string, run: () => Promise<Maybe<T>>, render: (m: Maybe<T>) => string): Promise<string> {
   const machine = describeMachine(work, REPO);
   const started = new Date().toISOString();
   const measure = await run();
@@ -684,6 +719,21 @@ async function onlyMigrate(o: Options, stamp: string, work: string): Promise<voi
   if (o.readme) updateReadme(undefined, undefined, text);
 }
 
+/** The event stream measure on a master of its own (a new cluster). */
+async function eventsRun(o: Options, work: string): Promise<Maybe<EventsMeasure>> {
+  if (!o.events) return unavailable("skipped (--no-events)");
+  return inOwnDir(join(work, "events"), "event stream measure", (dir, usersFile) => eventsMeasure({
+    listeners: o.listeners, listenersNice: o.listenersNice, listenersEncoding: o.listenersEncoding, listenersQuery: o.listenersQuery, jobs: o.eventsJobs, clients: o.clients, bursts: o.bursts, jobClient: o.jobClient, auth: `${WRITER.name}:${WRITER.password}`, log,
+    startMaster: () => startMasterProc({ dataDir: join(dir, "data"), port: 0, usersFile, nodeName: MASTER_NODE }),
+  }));
+}
+
+/** --only-events: the event stream measure alone; its table also goes into the README's "Event stream" section. */
+async function onlyEvents(o: Options, stamp: string, work: string): Promise<void> {
+  const text = await onlyOne(o, stamp, work, "events", "Event stream measure", () => eventsRun(o, work), eventsMarkdown);
+  if (o.readme) updateReadme(undefined, undefined, undefined, text);
+}
+
 /** --profile-only: seed both clusters, profile each measure, write the summaries. */
 async function profileOnly(o: Options, stamp: string, smallDir: string, bigDir: string): Promise<void> {
   await seed(smallDir, 1, o.instances, "diskless");
@@ -710,7 +760,7 @@ function renderResult(jsonPath: string, readme: boolean): void {
   if (readme && resolve(jsonPath) === join(BENCH_DIR, "results", "latest.json")) updateReadme(markdown(r), undefined);
 }
 
-function updateReadme(table: string | undefined, profileText: string | undefined, migrateText?: string): void {
+function updateReadme(table: string | undefined, profileText: string | undefined, migrateText?: string, eventsText?: string): void {
   const path = join(BENCH_DIR, "README.md");
   if (!existsSync(path)) return;
   let text = readFileSync(path, "utf8");
@@ -721,6 +771,7 @@ function updateReadme(table: string | undefined, profileText: string | undefined
   if (table !== undefined) put("latest-results", table);
   if (profileText) put("latest-profile", profileText);
   if (migrateText) put("latest-migrate", migrateText);
+  if (eventsText) put("latest-events", eventsText);
   writeFileSync(path, text);
 }
 
@@ -736,10 +787,11 @@ async function main(): Promise<void> {
   const machine = describeMachine(work, REPO);
   log(`mode ${o.mode}; work in ${work}`);
 
-  if (o.onlyVm || o.onlyMigrate) {
+  if (o.onlyVm || o.onlyMigrate || o.onlyEvents) {
     try {
       if (o.onlyMigrate) await onlyMigrate(o, stamp, work);
       if (o.onlyVm) await onlyVm(o, stamp, work);
+      if (o.onlyEvents) await onlyEvents(o, stamp, work);
     } finally {
       if (!o.keep) rmSync(work, { recursive: true, force: true });
     }
@@ -798,6 +850,9 @@ async function main(): Promise<void> {
     await master.kill();
     master = undefined;
     const durability = checkDurable(smallDir, [...burst.job_ids, ...single.job_ids, ...(isAvailable(hostile) ? hostile.job_ids : [])]);
+
+    // ---- the event stream, on a master of its own
+    const events = await eventsRun(o, work);
 
     // ---- real Ganeti
     let g: Awaited<ReturnType<typeof ganetiMeasures>> | undefined;
@@ -859,6 +914,7 @@ async function main(): Promise<void> {
       big,
       vm,
       migrate,
+      events,
       profiles: profs,
     };
     const result: BenchResult = { ...partial, targets: checkTargets(partial) };

@@ -1,9 +1,11 @@
-// Child processes of the bench other than the master: the seeder, the ceiling server and the
-// hostile run's attacker.
+// Child processes of the bench other than the master: the seeder, the ceiling server, the
+// hostile run's attacker and the event stream's listeners.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { HostileAttack } from "./hostile.ts";
+import type { ListenersComplete, ListenersReady, ListenersSummary } from "./listeners.ts";
 
 const NODE_ARGS = ["--disable-warning=ExperimentalWarning"];
 
@@ -135,4 +137,59 @@ export async function startHostile(o: HostileOptions): Promise<HostileProc> {
   });
   const now = performance.now();
   return { readyMs: Math.round(now - t0), endsAt: now + o.seconds * 1000 - sinceStart, finished, kill: killIt };
+}
+
+export interface ListenersProc {
+  ready: ListenersReady;
+  /** Resolves once every listener saw each job's end (or `timeoutMs` passed). */
+  awaitJobEnds(ids: number[], timeoutMs: number): Promise<ListenersComplete>;
+  /** Closes the listeners; their counts. */
+  stop(): Promise<ListenersSummary>;
+  kill(): void;
+}
+
+/** Starts the event stream's listeners (lib/listeners.ts) and waits until all are connected. */
+export async function startListeners(o: { base: string; listeners: number; auth?: string; query?: string; identity?: boolean; nice?: number }): Promise<ListenersProc> {
+  const path = fileURLToPath(new URL("./listeners.ts", import.meta.url));
+  const args = ["--base", o.base, "--listeners", String(o.listeners), ...(o.auth ? ["--auth", o.auth] : []), ...(o.query ? ["--query", o.query] : []), ...(o.identity ? ["--identity"] : [])];
+  const proc = spawn(process.execPath, [...NODE_ARGS, path, ...args], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  if (o.nice && proc.pid !== undefined) setPriority(proc.pid, o.nice);
+  const killIt = () => proc.kill("SIGKILL");
+  process.once("exit", killIt);
+  let log = "";
+  proc.stderr!.on("data", (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<never>((_resolve, reject) => {
+    proc.once("exit", (code, signal) => {
+      process.off("exit", killIt);
+      reject(new Error(`the listeners ended with ${code ?? signal}: ${log.trim()}`));
+    });
+  });
+  exited.catch(() => undefined); // raced against each answer below
+  const next = <T>(type: string): Promise<T> =>
+    Promise.race([
+      exited,
+      new Promise<T>((resolve) => {
+        const onMessage = (m: { type: string }) => {
+          if (m.type !== type) return;
+          proc.off("message", onMessage);
+          resolve(m as T);
+        };
+        proc.on("message", onMessage);
+      }),
+    ]);
+  const ready = await next<ListenersReady>("ready");
+  return {
+    ready,
+    awaitJobEnds(ids, timeoutMs) {
+      proc.send({ type: "await", ids, timeout_ms: timeoutMs });
+      return next<ListenersComplete>("complete");
+    },
+    async stop() {
+      proc.send({ type: "stop" });
+      const summary = await next<ListenersSummary>("summary");
+      killIt();
+      return summary;
+    },
+    kill: killIt,
+  };
 }

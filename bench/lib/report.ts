@@ -2,6 +2,8 @@
 // and the Markdown table written next to the JSON and into bench/README.md.
 
 import type { EngineResult } from "./engine.ts";
+import type { EventsMeasure } from "./events.ts";
+import { eventsMarkdown, eventsTarget } from "./events-report.ts";
 import type { HostileAttack } from "./hostile.ts";
 import type { BurstResult, SingleResult } from "./jobs.ts";
 import type { MachineInfo } from "./machine.ts";
@@ -139,6 +141,8 @@ export interface BenchResult {
   vm?: Maybe<VmMeasure>;
   /** Issue 11's migration measure; absent in results from before it existed. */
   migrate?: Maybe<MigrateMeasure>;
+  /** The event stream measure; absent in results from before it existed. */
+  events?: Maybe<EventsMeasure>;
   targets: TargetRow[];
   profiles?: Record<string, ProfileSummary>;
 }
@@ -218,6 +222,7 @@ export function checkTargets(r: Omit<BenchResult, "targets">): TargetRow[] {
   }
   if (r.vm && isAvailable(r.vm)) rows.push(vmTarget(r.vm));
   if (r.migrate && isAvailable(r.migrate)) rows.push(...migrateTargets(r.migrate));
+  if (r.events && isAvailable(r.events)) rows.push(eventsTarget(r.events));
   if (isAvailable(r.big)) {
     const b = r.big;
     const size = `${b.cluster.instances.toLocaleString("en-US")} instances / ${b.cluster.nodes.toLocaleString("en-US")} nodes`;
@@ -352,8 +357,14 @@ export function markdown(r: BenchResult): string {
     lines.push("");
     lines.push(migrateMarkdown(r.migrate).trimEnd());
   }
+  if (r.events) {
+    lines.push("");
+    lines.push("Event stream (`GET /corral/1/events`):");
+    lines.push("");
+    lines.push(eventsMarkdown(r.events).trimEnd());
+  }
   lines.push("");
-  lines.push("Targets of issues 5, 9, 10 and 11:");
+  lines.push("Targets of issues 5, 9, 10 and 11, and of the event stream:");
   lines.push("");
   lines.push("| target | measure | value | met |");
   lines.push("|---|---|---|---|");

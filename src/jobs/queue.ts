@@ -27,11 +27,20 @@ export interface JobQueueOptions {
   maxRunning?: () => number;
 }
 
+/** Told of every job: whole-queue readers such as the event stream. */
+export interface JobFollower {
+  /** A job was accepted: before it can start, so before its first change. */
+  submitted(job: Job): void;
+  /** A job's state was written or touched (when its waiters are woken). */
+  changed(job: Job): void;
+}
+
 export class JobQueue implements ExecutorHost {
   readonly store: ConfigStore;
   private readonly writer: JobWriter;
   private readonly jobs = new Map<number, Job>();
   private readonly events = new EventEmitter();
+  private readonly followers: JobFollower[] = [];
   private readonly executor: Executor;
   private lastId: number;
   /** By default, the config's job filter rules: a job a REJECT rule applies to is canceled. */
@@ -115,6 +124,7 @@ export class JobQueue implements ExecutorHost {
     const durable = Promise.all(jobs.map((job) => this.writer.write(job)));
     for (const job of jobs) {
       this.jobs.set(job.id, job);
+      for (const f of this.followers) f.submitted(job);
       if (!FINALIZED.has(calcJobStatus(job))) this.executor.enqueue(job);
     }
     // The jobs may start before their submission is on disk: whatever they write lands in
@@ -170,6 +180,7 @@ export class JobQueue implements ExecutorHost {
   async persist(job: Job): Promise<void> {
     await this.writer.write(job);
     this.events.emit(`job:${job.id}`);
+    for (const f of this.followers) f.changed(job);
   }
 
   /**
@@ -179,12 +190,18 @@ export class JobQueue implements ExecutorHost {
   touch(job: Job): Promise<void> {
     const durable = this.writer.write(job).catch(() => undefined);
     this.events.emit(`job:${job.id}`);
+    for (const f of this.followers) f.changed(job);
     return durable;
   }
 
   onChange(id: number, listener: () => void): () => void {
     this.events.on(`job:${id}`, listener);
     return () => this.events.off(`job:${id}`, listener);
+  }
+
+  /** Follows every job, not one id (the event stream). */
+  follow(follower: JobFollower): void {
+    this.followers.push(follower);
   }
 
   snapshot(): ConfigSnapshot {

@@ -7,6 +7,13 @@ import { createHttpCore, listen } from "../api/http/core.ts";
 import { rapiApi } from "../api/http/server.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
+import { corralEventRoutes } from "../api/corral/events.ts";
+import { EventBus, type EventBusOptions } from "../events/bus.ts";
+import { jobEvents } from "../events/jobs.ts";
+import { objectEvents } from "../events/objects.ts";
+import { ConsoleProxy } from "../api/ui/console.ts";
+import { uiMount } from "../api/ui/mount.ts";
+import { SessionStore } from "../api/ui/sessions.ts";
 import { loadPvcConfig, pvcMount, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
 import type { RapiServices } from "../api/rapi/services.ts";
@@ -27,6 +34,11 @@ import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
 import type { RpcCall } from "../rpc/index.ts";
 import { CORRAL_VERSION } from "../version.ts";
+import { matchName } from "../model/names.ts";
+import { fileURLToPath } from "node:url";
+
+/** Where scripts/install.sh builds the web console (node ui/build.ts). */
+const UI_DIST = fileURLToPath(new URL("../../ui/dist", import.meta.url));
 
 /** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
 export const JOB_ARCHIVE_AGE_SECONDS = 6 * 3600;
@@ -68,6 +80,10 @@ export interface MasterOptions {
   pvcApplyNetworks?: boolean;
   /** With pvcApplyNetworks: apply inside this network namespace, not the machine's own. */
   pvcNetworksNetns?: string;
+  /** The built web console served under /ui/ (default: the repository's ui/dist). */
+  uiDir?: string;
+  /** The event stream's bounds (tests make them small). */
+  events?: Partial<EventBusOptions>;
   /** Diagnostics (stderr); never given secrets. */
   log: (line: string) => void;
   /** What the operator must see once (the generated password). */
@@ -81,6 +97,8 @@ export interface Master {
   readonly locks: LockManager;
   readonly connections: NodeConnections;
   readonly live: LiveMonitor;
+  /** What GET /corral/1/events streams. */
+  readonly events: EventBus;
   /** The PVC API's port, when it listens. */
   readonly pvcPort?: number;
   close(): Promise<void>;
@@ -133,6 +151,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   }
   const users = new UsersFile(usersPath);
   users.watch();
+  const sessions = new SessionStore(users);
 
   const clusterCert = await ensureClusterCert(o.dataDir, store.snapshot().cluster.name);
   const connections = new NodeConnections(clusterCert, o.nodeRpcDeadlineMs, {
@@ -155,6 +174,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const locks = new LockManager();
   const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
   const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live } });
+  const events = new EventBus({ firstId: Date.now() * 1000, ...o.events });
+  queue.follow(jobEvents(events));
+  store.onCommit(objectEvents(events));
   await queue.recover();
   followGuestPowerOffs(live, store, queue, o.log);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
@@ -165,11 +187,31 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
   const server: Server = createHttpCore({
-    mounts: [...sharedPvc, rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services)], users, requireAuthentication: o.requireAuthentication })],
+    mounts: [
+      ...sharedPvc,
+      uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: o.log }),
+      rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events)], users, requireAuthentication: o.requireAuthentication, sessions }),
+    ],
     tls,
     maxClients: o.maxClients,
     serverHeader: `Corral/${CORRAL_VERSION}`,
     log: o.log,
+  });
+  // The web console's screens and serial consoles, through the instance's primary node's agent.
+  const consoles = new ConsoleProxy({
+    sessions,
+    audit: o.log,
+    open: async (name, kind) => {
+      const snap = store.snapshot();
+      const instance = matchName(snap.instances.values(), name);
+      if (!instance) throw new Error(`Instance ${name} is unknown`);
+      const node = snap.nodes.get(instance.primary_node);
+      if (!node) throw new Error(`Instance ${name} has no primary node`);
+      return await connections.openConsole(node, instance.name, kind);
+    },
+  });
+  server.on("upgrade", (req, socket, head) => {
+    if (!consoles.handleUpgrade(req, socket, head)) socket.destroy();
   });
   const port = await listen(server, o.port, o.bind);
   void warmBulkCache(store.snapshot(), live);
@@ -184,6 +226,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     locks,
     connections,
     live,
+    events,
     get pvcPort() {
       return sharedPvc.length > 0 ? port : pvc?.port;
     },
@@ -192,6 +235,10 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       await pvc?.close();
       live.stop();
       queue.stop();
+      // Ends the event streams, so that the server can close.
+      events.close();
+      consoles.close();
+      sessions.clear();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -8,7 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
 import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
 import { DraftTx } from "./memory.ts";
-import { snapshotMap, type ConfigSnapshot, type ConfigStore, type ConfigTx } from "./store.ts";
+import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigStore, type ConfigTx } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +49,7 @@ export class SqliteConfigStore implements ConfigStore {
   readonly log: DurableLog;
   private readonly ownsLog: boolean;
   private snap: ConfigSnapshot | undefined;
-  private readonly listeners: ((snap: ConfigSnapshot) => void)[] = [];
+  private readonly listeners: ((snap: ConfigSnapshot, commit: ConfigCommit) => void)[] = [];
 
   constructor(db: DatabaseSync, log?: DurableLog) {
     this.db = db;
@@ -78,7 +78,7 @@ export class SqliteConfigStore implements ConfigStore {
     fill(tx);
     tx.changes.cluster = tx.current.cluster;
     applyOps(this.db, writesOf(tx, 1));
-    this.publish(tx.result(1));
+    this.publish(tx.result(1), commitOf(tx, empty));
   }
 
   snapshot(): ConfigSnapshot {
@@ -87,13 +87,14 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   transact<T>(fn: (tx: ConfigTx) => T): T {
-    const tx = new DraftTx(this.snapshot());
+    const previous = this.snapshot();
+    const tx = new DraftTx(previous);
     const result = fn(tx);
     if (tx.touched) {
       const serial = this.snapshot().serial + 1;
       // Durability follows through the log; whoever acknowledges the change waits for it.
       void this.log.append(this.lazyWritesOf(tx)).catch(() => undefined);
-      this.publish(tx.result(serial));
+      this.publish(tx.result(serial), commitOf(tx, previous));
     }
     return result;
   }
@@ -103,7 +104,7 @@ export class SqliteConfigStore implements ConfigStore {
     return this.log.flush();
   }
 
-  onCommit(listener: (snap: ConfigSnapshot) => void): void {
+  onCommit(listener: (snap: ConfigSnapshot, commit: ConfigCommit) => void): void {
     this.listeners.push(listener);
   }
 
@@ -136,9 +137,9 @@ export class SqliteConfigStore implements ConfigStore {
     return ops;
   }
 
-  private publish(snap: ConfigSnapshot): void {
+  private publish(snap: ConfigSnapshot, commit: ConfigCommit): void {
     this.snap = snap;
-    for (const l of this.listeners) l(snap);
+    for (const l of this.listeners) l(snap, commit);
   }
 
   private load(): ConfigSnapshot | undefined {
@@ -167,6 +168,11 @@ export class SqliteConfigStore implements ConfigStore {
       filters: maps.filter,
     };
   }
+}
+
+/** What a transaction changed, as commit listeners get it (its own change map, not a copy). */
+function commitOf(tx: DraftTx, previous: ConfigSnapshot): ConfigCommit {
+  return { previous, clusterChanged: tx.changes.cluster !== undefined, objects: tx.changes.objects };
 }
 
 /** The rows a transaction changes, with the new config serial. */

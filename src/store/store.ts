@@ -38,6 +38,15 @@ export interface ConfigTx {
   remove(kind: ObjectKind, uuid: string): void;
 }
 
+/** What one committed transaction changed, for listeners that follow objects (the event stream). */
+export interface ConfigCommit {
+  /** The config before the transaction (where a removed object's name is). */
+  readonly previous: ConfigSnapshot;
+  readonly clusterChanged: boolean;
+  /** kind → uuid → the object as committed, or null when removed. */
+  readonly objects: ReadonlyMap<ObjectKind, ReadonlyMap<string, unknown>>;
+}
+
 export interface ConfigStore {
   snapshot(): ConfigSnapshot;
   /**
@@ -47,8 +56,8 @@ export interface ConfigStore {
   transact<T>(fn: (tx: ConfigTx) => T): T;
   /** Resolves once every committed transaction is on disk. */
   flush(): Promise<void>;
-  /** Subscribe to commits (caches, waiters). */
-  onCommit(listener: (snap: ConfigSnapshot) => void): void;
+  /** Subscribe to commits (caches, waiters); `commit` says what changed, without diffing snapshots. */
+  onCommit(listener: (snap: ConfigSnapshot, commit: ConfigCommit) => void): void;
   close(): Promise<void>;
 }
 

@@ -1,12 +1,14 @@
 // Routes as data: a URI pattern, and per method the access it needs and its handler.
 // The server reads authorization from here, never from inside a handler.
 
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { DEFAULT_BODY, type BodyRule } from "./body.ts";
 import type { QueryArgs } from "./query.ts";
 import type { RapiUser } from "./users.ts";
 
-export type Method = "GET" | "PUT" | "POST" | "DELETE";
-export const METHODS: readonly Method[] = ["GET", "PUT", "POST", "DELETE"];
+// HEAD only where a route declares it (Ganeti's resources answer it 501).
+export type Method = "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
+export const METHODS: readonly Method[] = ["GET", "HEAD", "PUT", "POST", "DELETE"];
 export type AccessOption = "read" | "write";
 
 export interface RequestContext {
@@ -42,10 +44,26 @@ export class JsonStream {
   }
 }
 
+/** How the server encodes an event stream: gzip when the client accepts it. */
+export type StreamEncoding = "gzip" | "identity";
+type AttachStream = (res: ServerResponse, requestHeaders: IncomingHttpHeaders, encoding: StreamEncoding) => void;
+
+/**
+ * A response that stays open and carries Server-Sent Events. The server sends the headers
+ * and then hands the response to `attach` outside the --max-clients gate, so listeners hold
+ * no place there; HEAD gets the headers only. `requestHeaders` carry Last-Event-ID.
+ */
+export class EventStreamBody {
+  readonly attach: AttachStream;
+  constructor(attach: AttachStream) {
+    this.attach = attach;
+  }
+}
+
 export interface MethodSpec {
-  /** Options of which the user needs one; [] is public. Default: GET public, others write. */
+  /** Options of which the user needs one; [] is public. Default: GET and HEAD public, others write. */
   readonly access?: readonly AccessOption[];
-  /** Whether a body is read, and up to what size. Default: GET none, others DEFAULT_BODY. */
+  /** Whether a body is read, and up to what size. Default: GET and HEAD none, others DEFAULT_BODY. */
   readonly body?: BodyRule;
   handle(ctx: RequestContext): unknown;
 }
@@ -73,12 +91,14 @@ export function route(pattern: string, methods: RouteMethods): Route {
   return { pattern, regex: new RegExp(`^${source}$`), methods };
 }
 
+const isRead = (method: Method) => method === "GET" || method === "HEAD";
+
 export function accessFor(method: Method, spec: MethodSpec): readonly AccessOption[] {
-  return spec.access ?? (method === "GET" ? [] : ["write"]);
+  return spec.access ?? (isRead(method) ? [] : ["write"]);
 }
 
 export function bodyFor(method: Method, spec: MethodSpec): BodyRule {
-  return spec.body ?? (method === "GET" ? "none" : DEFAULT_BODY);
+  return spec.body ?? (isRead(method) ? "none" : DEFAULT_BODY);
 }
 
 export interface RouteMatch {

@@ -8,13 +8,16 @@ import type { MountedApi, Transport } from "./core.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
-import { accessFor, bodyFor, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
+import { CSRF_HEADER, csrfMatches, type SessionStore } from "../ui/sessions.ts";
 
 export interface RapiApiOptions {
   routes: readonly Route[];
   users: UsersFile;
   requireAuthentication: boolean;
+  /** Web console sessions: a request without an Authorization header may name one in a cookie. */
+  sessions?: SessionStore;
 }
 
 const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
@@ -73,6 +76,7 @@ async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
     return;
   }
   if (body instanceof JsonStream) await stream(res, isHead, body, t.serverHeader);
+  else if (body instanceof EventStreamBody) openEventStream(req, res, isHead, body, t.serverHeader);
   else send(res, isHead, 200, body instanceof RawJson ? body.bytes : encodeJson(body), t.serverHeader);
 }
 
@@ -93,6 +97,39 @@ async function stream(res: ServerResponse, isHead: boolean, body: JsonStream, se
   res.end("\n");
 }
 
+/**
+ * Starts a Server-Sent Events response and hands it over: it lives until the client leaves
+ * or the stream ends it. Node's server deadlines do not cut it: requestTimeout and
+ * headersTimeout run only until the request is read, keepAliveTimeout only between
+ * responses, and the socket has no idle timeout (server.timeout 0).
+ */
+function openEventStream(req: IncomingMessage, res: ServerResponse, isHead: boolean, body: EventStreamBody, server: string): void {
+  const encoding = acceptsGzip(req.headers["accept-encoding"]) ? "gzip" : "identity";
+  res.writeHead(200, {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",
+    Vary: "Accept-Encoding",
+    ...(encoding === "gzip" ? { "Content-Encoding": "gzip" } : {}),
+    Server: server,
+  });
+  if (isHead) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  body.attach(res, req.headers, encoding);
+}
+
+/** Whether Accept-Encoding names gzip with a weight above zero. */
+function acceptsGzip(header: string | undefined): boolean {
+  return (header ?? "").split(",").some((item) => {
+    const [coding, ...params] = item.trim().toLowerCase().split(";");
+    const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    return (coding === "gzip" || coding === "x-gzip") && (q === undefined || Number(q) > 0);
+  });
+}
+
 function internalError(t: Transport, req: IncomingMessage, err: unknown): HttpError {
   const message = err instanceof Error ? err.message : String(err);
   t.log(`error in ${req.method} ${req.url?.split("?")[0]}: ${message}`);
@@ -101,7 +138,8 @@ function internalError(t: Transport, req: IncomingMessage, err: unknown): HttpEr
 
 async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
   const authHeader = req.headers.authorization;
-  if (opts.requireAuthentication && authHeader === undefined) throw new HttpError(401, undefined, AUTH_CHALLENGE);
+  const session = authHeader === undefined ? opts.sessions?.fromCookie(req.headers.cookie) : undefined;
+  if (opts.requireAuthentication && authHeader === undefined && !session) throw new HttpError(401, undefined, AUTH_CHALLENGE);
 
   const qpos = url.indexOf("?");
   const path = qpos < 0 ? url : url.slice(0, qpos);
@@ -112,7 +150,11 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   if (!spec) throw new HttpError(501, `Method ${req.method} is unsupported for path ${url}`);
 
   const access = accessFor(method, spec);
-  const user = authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
+  // A session's writes must carry its CSRF token: the cookie alone is sent by any page.
+  if (session && method !== "GET" && method !== "HEAD" && !csrfMatches(session.session, req.headers[CSRF_HEADER])) {
+    throw new HttpError(403, "Missing or wrong CSRF token for this session");
+  }
+  const user = session ? session.user : authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
   if (access.length > 0 && !user?.options.some((o) => (access as readonly string[]).includes(o))) {
     throw new HttpError(403);
   }

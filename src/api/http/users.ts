@@ -99,6 +99,11 @@ export class UsersFile {
     this.watcher = undefined;
   }
 
+  /** The user of this name as the file says now (sessions re-read their rights on each request). */
+  lookup(username: string): RapiUser | undefined {
+    return this.users.get(username);
+  }
+
   /** The user if the credentials are valid; always does the same work for unknown users. */
   authenticate(username: string, password: string): RapiUser | undefined {
     const key = `${username}\u0000${password}`;

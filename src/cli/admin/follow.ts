@@ -6,6 +6,7 @@
 import { SingleBar } from "cli-progress";
 import { jobError, type JobLogEntry, type RapiClient } from "../../client/rapi.ts";
 import { interactive, type TextOut } from "./output.ts";
+import { parseProgressLine } from "../../model/progress.ts";
 
 /** A job (or some of several) failed or was canceled; the command exits 1 with the message on stderr. */
 export class JobFailure extends Error {}
@@ -29,8 +30,6 @@ export function describeJobError(job: Record<string, unknown>): string {
   }
 }
 
-const PROGRESS = /^\* (memory transfer|disk mirror) progress: ([\d.]+) % \((.*)\)$/;
-
 const timestamp = (sec: number) => new Date(sec * 1000).toISOString().replace("T", " ").slice(0, 19);
 
 /** Prints log entries; progress lines drive a bar on a terminal and print as lines elsewhere. */
@@ -48,15 +47,15 @@ export class LogPrinter {
   print(entry: JobLogEntry): void {
     const [, [sec], , message] = entry;
     const text = typeof message === "string" ? message : JSON.stringify(message);
-    const m = PROGRESS.exec(text);
-    if (m && this.tty) {
-      if (!this.bar || this.barTopic !== m[1]) {
+    const p = parseProgressLine(text);
+    if (p && this.tty) {
+      if (!this.bar || this.barTopic !== p.topic) {
         this.done();
-        this.barTopic = m[1];
-        this.bar = new SingleBar({ format: `  ${m[1]} [{bar}] {percentage}% {detail}`, hideCursor: true, clearOnComplete: false, stream: process.stdout }, undefined);
+        this.barTopic = p.topic;
+        this.bar = new SingleBar({ format: `  ${p.topic} [{bar}] {percentage}% {detail}`, hideCursor: true, clearOnComplete: false, stream: process.stdout }, undefined);
         this.bar.start(100, 0, { detail: "" });
       }
-      this.bar.update(Math.min(100, Number(m[2])), { detail: m[3] });
+      this.bar.update(p.percent, { detail: p.detail });
       return;
     }
     this.done();
