@@ -7,7 +7,8 @@
 # wrk, the load generator of the benchmark the suite runs at a toy size; QEMU for the kvm
 # hypervisor's tests, and what scripts/test-guest.sh builds their guest with: busybox-static,
 # cpio, gzip, gcc and the static glibc of libc6-dev. busybox-static replaces a `busybox`
-# package if one is installed; it provides the same commands).
+# package if one is installed; it provides the same commands; Debian's chromium, which the
+# web console's browser tests drive with playwright-core — no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/node-env.sh"
@@ -15,10 +16,15 @@ cd "$root"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The web console (ui/): built into ui/dist, which the master serves under /ui/. Rebuilt when
+# a source or the packages are newer than the build.
+if [ ! -f ui/dist/app.js ] || [ -n "$(find ui/src ui/build.ts node_modules/.package-lock.json src/model -newer ui/dist/app.js -print -quit)" ]; then
+  node ui/build.ts
+fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
   for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk \
-    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux; do
+    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   # A package that cannot be installed fails CI here, at its cause: under CI=true the suites

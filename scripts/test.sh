@@ -18,6 +18,7 @@ else
 fi
 echo "== type check" >&2
 npx tsc -p tsconfig.json
+npx tsc -p ui/tsconfig.json
 echo "== tests" >&2
 status=0
 node --disable-warning=ExperimentalWarning --test --test-concurrency=2 --test-timeout=300000 \
