@@ -48,8 +48,9 @@ export interface EventBusOptions {
   drainGraceMs: number;
   /**
    * The first event's id. The master starts each run past every id an earlier run can have
-   * given (ms since the epoch × 1000), so a client resuming with an old run's id gets a gap
-   * event rather than the wrong place in the new run's history.
+   * given (ms since the epoch × 100: an earlier run would need 100 events per ms of its life
+   * to reach it; 15 digits, as Last-Event-ID is read), so a client resuming with an old
+   * run's id gets a gap event rather than the wrong place in the new run's history.
    */
   firstId: number;
 }

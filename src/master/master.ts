@@ -174,7 +174,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const locks = new LockManager();
   const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
   const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live } });
-  const events = new EventBus({ firstId: Date.now() * 1000, ...o.events });
+  const events = new EventBus({ firstId: Date.now() * 100, ...o.events });
   queue.follow(jobEvents(events));
   store.onCommit(objectEvents(events));
   await queue.recover();
