@@ -8,7 +8,10 @@
 # hypervisor's tests, and what scripts/test-guest.sh builds their guest with: busybox-static,
 # cpio, gzip, gcc and the static glibc of libc6-dev. busybox-static replaces a `busybox`
 # package if one is installed; it provides the same commands; Debian's chromium, which the
-# web console's browser tests drive with playwright-core — no browser download).
+# web console's browser tests drive with playwright-core — no browser download; prometheus,
+# whose server test/e2e/metrics.test.ts starts on a loopback port of its own to scrape
+# /metrics — on a machine with systemd Debian also starts its packaged service on :9090,
+# which the tests neither use nor need).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/node-env.sh"
@@ -24,7 +27,7 @@ fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
   for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk \
-    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux chromium; do
+    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux chromium prometheus; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   # A package that cannot be installed fails CI here, at its cause: under CI=true the suites

@@ -17,6 +17,8 @@ export interface MasterProcOptions {
   nodeName: string;
   /** Directory for a V8 CPU profile (node --cpu-prof), written when the master stops. */
   cpuProfDir?: string;
+  /** More `corral master` options (e.g. --no-audit-trail for a reference run). */
+  args?: string[];
 }
 
 export interface RunningMaster {
@@ -50,7 +52,7 @@ export async function startMasterProc(o: MasterProcOptions): Promise<RunningMast
   const t0 = performance.now();
   const proc = spawn(
     CORRAL,
-    ["master", "--data-dir", o.dataDir, "-p", String(o.port), "-b", "127.0.0.1", "--users-file", o.usersFile, "--node-name", o.nodeName],
+    ["master", "--data-dir", o.dataDir, "-p", String(o.port), "-b", "127.0.0.1", "--users-file", o.usersFile, "--node-name", o.nodeName, ...(o.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe"], env },
   );
   live.add(proc);

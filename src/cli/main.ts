@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case "master":
-      return (await import("./master.ts")).masterCommand(rest, log);
+      return (await import("./master.ts")).masterCommand(rest);
     case "node":
       // Without a subcommand (or with agent flags) `corral node` is the agent daemon, as before.
       if (rest.length === 0 || rest[0].startsWith("-") && rest[0] !== "-h" && rest[0] !== "--help") return (await import("./node.ts")).nodeAgentCommand(rest, log);

@@ -2,6 +2,7 @@
 
 import { parseArgs } from "node:util";
 import { defaultDataDir } from "../master/datadir.ts";
+import { stderrLog } from "../master/log.ts";
 import { startMaster } from "../master/master.ts";
 import { intOption, stopOnSignals } from "./args.ts";
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkFlags } from "./node.ts";
@@ -25,6 +26,12 @@ Options (ganeti-rapi's own, plus Corral's):
                                (default: $PVC_CONFIG_FILE; none: no PVC API)
       --pvc-on-rapi-port       serve it under /api/v1 on the RAPI listener instead of
                                the address, port and ssl pvc-api.yaml names
+      --metrics-token-file FILE
+                               a bearer token (the file's first line, 16+ characters)
+                               that may scrape /metrics, besides read and write users
+      --no-metrics             serve no /metrics and collect nothing (benchmarks'
+                               reference runs)
+      --no-audit-trail         keep no audit trail (for benchmarks' reference runs only)
 ${NETWORK_USAGE}
                                (for the master's own node; give other nodes' agents the
                                same flags)
@@ -35,7 +42,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-export async function masterCommand(args: string[], log: (line: string) => void): Promise<void> {
+export async function masterCommand(args: string[]): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -55,6 +62,9 @@ export async function masterCommand(args: string[], log: (line: string) => void)
         "node-ip": { type: "string" },
         "pvc-config": { type: "string" },
         "pvc-on-rapi-port": { type: "boolean" },
+        "metrics-token-file": { type: "string" },
+        "no-metrics": { type: "boolean" },
+        "no-audit-trail": { type: "boolean" },
         ...NETWORK_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -69,6 +79,8 @@ export async function masterCommand(args: string[], log: (line: string) => void)
     return;
   }
   const networks = networkFlags(v);
+  // The daemon's log: JSON lines on stderr.
+  const log = stderrLog();
   const running = await startMaster({
     dataDir: v["data-dir"] ?? defaultDataDir(),
     port: intOption("port", v.port, 5080),
@@ -84,8 +96,11 @@ export async function masterCommand(args: string[], log: (line: string) => void)
     nodeIp: v["node-ip"],
     pvcConfigFile: v["pvc-config"] ?? (process.env.PVC_CONFIG_FILE || undefined),
     pvcOnRapiListener: v["pvc-on-rapi-port"] ?? false,
+    metrics: !v["no-metrics"],
+    metricsTokenFile: v["metrics-token-file"],
     pvcApplyNetworks: networks.apply,
     pvcNetworksNetns: networks.netns,
+    auditTrail: !v["no-audit-trail"],
     log,
     announce: (line) => process.stdout.write(`${line}\n`),
   });

@@ -6,6 +6,7 @@ import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } f
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
 import type { LockManager } from "./locks.ts";
+import { checkPrecondition } from "./precondition.ts";
 import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSucceeded, opWaiting } from "./state.ts";
 
 /** What the executor needs of the queue that feeds it. */
@@ -126,6 +127,8 @@ export class Executor {
       signal.throwIfAborted();
       opRunning(op);
       const ctx = this.context(job, op, signal, host.touch(job));
+      // Synchronously with checkPrereq: no other job's commit can land in between.
+      if (job.precondition && op === job.ops[0]) checkPrecondition(host.snapshot(), job.precondition);
       const prepared = lu.checkPrereq(ctx);
       let result: unknown;
       if (op.input.dry_run) {

@@ -2,7 +2,7 @@
 // state, schedules queued jobs on the executor, cancels, and tells waiters of changes.
 
 import { EventEmitter } from "node:events";
-import { calcJobStatus, FINALIZED, timestampNow, type Job } from "../model/job.ts";
+import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobPrecondition } from "../model/job.ts";
 import type { Opcode } from "../model/opcode.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import type { LogicalUnit, MasterServices } from "../ops/lu.ts";
@@ -101,8 +101,12 @@ export class JobQueue implements ExecutorHost {
     this.executor.schedule();
   }
 
-  /** Submits jobs; resolves with their ids once all of them are on disk. */
-  async submitJobs(jobOps: Opcode[][]): Promise<number[]> {
+  /**
+   * Submits jobs; resolves with their ids once all of them are on disk. A precondition
+   * (If-Match) goes with a submission of one job.
+   */
+  async submitJobs(jobOps: Opcode[][], options: { precondition?: JobPrecondition } = {}): Promise<number[]> {
+    if (options.precondition && jobOps.length !== 1) throw new Error("A precondition goes with exactly one job");
     const received = timestampNow();
     const receivedNs = Date.now() * 1e6;
     const ids = jobOps.map(() => ++this.lastId);
@@ -115,7 +119,7 @@ export class JobQueue implements ExecutorHost {
           ...(input.reason ?? []),
           [`gnt:opcode:${input.OP_ID.replace(/^OP_/, "").toLowerCase()}`, `job=${id};index=${index}`, receivedNs],
         ],
-      })), received);
+      })), received, options.precondition);
     });
     for (const job of jobs) {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.

@@ -3,14 +3,15 @@
 // master restart does to a job it finds half done. The queue and the executor call these; no
 // other code sets a status.
 
-import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobStatus, type QueuedOpcode, type Timestamp } from "../model/job.ts";
+import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobPrecondition, type JobStatus, type QueuedOpcode, type Timestamp } from "../model/job.ts";
 import type { Opcode } from "../model/opcode.ts";
 
 export const LOST_JOB_MESSAGE = "Job was running when the master stopped; its outcome is unknown";
 
 /** A new job of `ops`, every opcode queued. */
-export function newJob(id: number, ops: Opcode[], received: Timestamp): Job {
+export function newJob(id: number, ops: Opcode[], received: Timestamp, precondition?: JobPrecondition): Job {
   return {
+    ...(precondition ? { precondition } : {}),
     id,
     ops: ops.map((input) => ({
       input,

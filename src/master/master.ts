@@ -1,20 +1,28 @@
 // The master process put together: config store, job queue and executor, the RAPI server.
 
 import type { Server } from "node:http";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { createHttpCore, listen } from "../api/http/core.ts";
 import { rapiApi } from "../api/http/server.ts";
+import { meteredMount } from "../api/http/metered.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
 import { corralEventRoutes } from "../api/corral/events.ts";
+import { withOpenApiRoute } from "../api/corral/openapi.ts";
+import { metricsRoutes } from "../api/corral/metrics.ts";
+import { MasterMetrics } from "../metrics/metrics.ts";
+import { corralAuditRoutes } from "../api/corral/audit.ts";
+import type { AuditEvent } from "../api/http/audit.ts";
+import { AuditTrail } from "./audit.ts";
+import { KnownSecrets, scrubbing, type Log } from "./log.ts";
 import { EventBus, type EventBusOptions } from "../events/bus.ts";
 import { jobEvents } from "../events/jobs.ts";
 import { objectEvents } from "../events/objects.ts";
 import { ConsoleProxy } from "../api/ui/console.ts";
 import { uiMount } from "../api/ui/mount.ts";
 import { SessionStore } from "../api/ui/sessions.ts";
-import { loadPvcConfig, pvcMount, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
+import { loadPvcConfig, pvcMount, pvcRouteTable, startPvcApi, type RunningPvcApi } from "../api/pvc/index.ts";
 import { rapiRoutes } from "../api/rapi/resources.ts";
 import type { RapiServices } from "../api/rapi/services.ts";
 import { nodeReads } from "./nodereads.ts";
@@ -84,8 +92,17 @@ export interface MasterOptions {
   uiDir?: string;
   /** The event stream's bounds (tests make them small). */
   events?: Partial<EventBusOptions>;
-  /** Diagnostics (stderr); never given secrets. */
-  log: (line: string) => void;
+  /** Prometheus metrics at /metrics (default on); the bench turns them off for its reference runs. */
+  metrics?: boolean;
+  /** A file holding the bearer token Prometheus may scrape /metrics with (besides read users). */
+  metricsTokenFile?: string;
+  /**
+   * Diagnostics and the audit trail's lines (the daemon: pino JSON on stderr, log.ts); what
+   * reaches it is scrubbed of the secrets the master knows first.
+   */
+  log: Log;
+  /** The audit trail (default on); the bench turns it off for its reference runs only. */
+  auditTrail?: boolean;
   /** What the operator must see once (the generated password). */
   announce: (line: string) => void;
 }
@@ -108,13 +125,18 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const paths = dataPaths(o.dataDir);
   // Read first, so that a bad pvc-api.yaml stops the start before anything else happens.
   const pvcConfig = o.pvcConfigFile === undefined ? undefined : loadPvcConfig(o.pvcConfigFile);
+  const metricsToken = o.metricsTokenFile === undefined ? undefined : readMetricsToken(o.metricsTokenFile);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  // Every line logged from here on is scrubbed of the passwords and secret parameters seen.
+  const secrets = new KnownSecrets();
+  o = { ...o, log: scrubbing(o.log, secrets) };
+  for (const value of [...(pvcConfig?.auth.tokens.map((t) => t.token) ?? []), pvcConfig?.auth.secretKey ?? ""]) secrets.add(value);
   const db = openDatabase(paths.database);
   // Config changes and job states share one group-committed log, written by a thread of its
   // own so the event loop keeps serving while the disk syncs.
   const log = new DurableLog(new WorkerSink(paths.database));
   log.onFailure = (err) => {
-    o.log(`cannot write the config or job queue to ${paths.database}: ${(err as Error).message}; stopping, as memory is now ahead of the disk`);
+    o.log(`cannot write the config or job queue to ${paths.database}: ${(err as Error).message}; stopping, as memory is now ahead of the disk`, { level: "error" });
     process.exit(70);
   };
   const store = new SqliteConfigStore(db, log);
@@ -151,6 +173,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   }
   const users = new UsersFile(usersPath);
   users.watch();
+  secrets.addSource(() => users.secretValues());
   const sessions = new SessionStore(users);
 
   const clusterCert = await ensureClusterCert(o.dataDir, store.snapshot().cluster.name);
@@ -176,21 +199,39 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live } });
   const events = new EventBus({ firstId: Date.now() * 100, ...o.events });
   queue.follow(jobEvents(events));
+  const metrics = o.metrics === false ? undefined : new MasterMetrics({ store, live, jobs: () => queue.all() });
+  if (metrics) {
+    queue.follow(metrics.jobs);
+    log.onCommitted = (writes, seconds) => metrics.committed(writes, seconds);
+  }
+  if (metricsToken !== undefined) secrets.add(metricsToken);
+  queue.follow(secrets.jobFollower());
+  const audit = o.auditTrail === false ? undefined : new AuditTrail(db, log, o.log);
+  if (audit) queue.follow(audit.jobFollower());
+  const auditEvent = (line: string, event: AuditEvent) => (audit ? audit.event(event, line) : o.log(line));
   store.onCommit(objectEvents(events));
   await queue.recover();
+  audit?.settle((id) => queue.get(id));
   followGuestPowerOffs(live, store, queue, o.log);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
-  const pvcServices = { store, queue, live, clients: node, log: o.log };
+  const pvcServices = { store, queue, live, clients: node, log: o.log, audit };
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
   const server: Server = createHttpCore({
     mounts: [
-      ...sharedPvc,
-      uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: o.log }),
-      rapiApi({ routes: [...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events)], users, requireAuthentication: o.requireAuthentication, sessions }),
+      ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
+      meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
+      rapiApi({
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        users,
+        requireAuthentication: o.requireAuthentication,
+        sessions,
+        audit,
+        metrics,
+      }),
     ],
     tls,
     maxClients: o.maxClients,
@@ -200,7 +241,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // The web console's screens and serial consoles, through the instance's primary node's agent.
   const consoles = new ConsoleProxy({
     sessions,
-    audit: o.log,
+    audit: auditEvent,
     open: async (name, kind) => {
       const snap = store.snapshot();
       const instance = matchName(snap.instances.values(), name);
@@ -232,6 +273,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     },
     async close() {
       clearInterval(archiver);
+      audit?.close();
       await pvc?.close();
       live.stop();
       queue.stop();
@@ -262,4 +304,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     }
   }
   return master;
+}
+
+/** The metrics token: the file's first line; an empty one is refused rather than accepted as "". */
+function readMetricsToken(file: string): string {
+  const token = readFileSync(file, "utf8").split("\n")[0].trim();
+  if (token.length < 16) throw new Error(`${file}: the metrics token must be at least 16 characters long`);
+  return token;
 }

@@ -24,6 +24,17 @@ export interface QueuedOpcode {
   end_timestamp: Timestamp | null;
 }
 
+/**
+ * What a job expects to find unchanged when it starts (a write sent with If-Match): the
+ * object's serial_no as the client last saw it. Kept with the job, never in its opcodes, so
+ * Ganeti clients reading the job see nothing new.
+ */
+export interface JobPrecondition {
+  readonly kind: "cluster" | "node" | "nodegroup" | "instance" | "network";
+  readonly uuid: string;
+  readonly serial_no: number;
+}
+
 export interface Job {
   id: number;
   ops: QueuedOpcode[];
@@ -33,6 +44,8 @@ export interface Job {
   /** Highest log serial used so far. */
   log_serial: number;
   archived: boolean;
+  /** Checked under the first opcode's locks, right before its prerequisites. */
+  precondition?: JobPrecondition;
 }
 
 export function timestampNow(): Timestamp {

@@ -6,12 +6,23 @@
 
 import { Worker } from "node:worker_threads";
 import type { DatabaseSync } from "node:sqlite";
+import type { AuditRecord } from "../model/audit.ts";
 
 export type WriteOp =
   | { t: "object"; kind: string; uuid: string; data: string | null }
   | { t: "meta"; key: string; value: string }
   | { t: "job"; id: number; data: string }
-  | { t: "archive"; id: number };
+  | { t: "archive"; id: number }
+  | AuditWrite;
+
+/** The audit trail's rows (src/master/audit.ts): batched with everything else, never a write of their own. */
+export type AuditWrite =
+  | { t: "audit"; row: AuditRow }
+  | { t: "auditJob"; id: number; index: number; status: string }
+  | { t: "auditPrune"; before: number; uptoId: number };
+
+/** A row of the `audit` table: a record with its jobs as JSON. */
+export type AuditRow = Omit<AuditRecord, "jobs"> & { jobs: string };
 
 /**
  * A row given as a function that renders it when its batch goes to the sink. `key` names the
@@ -35,6 +46,11 @@ function prepareWrites(db: DatabaseSync) {
     meta: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
     job: db.prepare("INSERT OR REPLACE INTO jobs (id, data, archived) VALUES (?, ?, 0)"),
     archive: db.prepare("UPDATE jobs SET archived = 1, data = json_set(data, '$.archived', json('true')) WHERE id = ?"),
+    audit: db.prepare(
+      "INSERT OR REPLACE INTO audit (id, time, user, source, method, route, kind, object, action, status, jobs) VALUES (:id, :time, :user, :source, :method, :route, :kind, :object, :action, :status, :jobs)",
+    ),
+    auditJob: db.prepare("UPDATE audit SET jobs = json_set(jobs, ?, ?) WHERE id = ?"),
+    auditPrune: db.prepare("DELETE FROM audit WHERE time < ? OR id <= ?"),
   };
 }
 
@@ -45,7 +61,7 @@ const statements = new WeakMap<DatabaseSync, ReturnType<typeof prepareWrites>>()
 export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
   let st = statements.get(db);
   if (!st) statements.set(db, (st = prepareWrites(db)));
-  const { upsert, del, meta, job, archive } = st;
+  const { upsert, del, meta, job, archive, audit, auditJob, auditPrune } = st;
   db.exec("BEGIN IMMEDIATE");
   try {
     for (const op of ops) {
@@ -62,6 +78,15 @@ export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
           break;
         case "archive":
           archive.run(op.id);
+          break;
+        case "audit":
+          audit.run({ ...op.row });
+          break;
+        case "auditJob":
+          auditJob.run(`$[${Math.trunc(op.index)}].status`, op.status, op.id);
+          break;
+        case "auditPrune":
+          auditPrune.run(op.before, op.uptoId);
           break;
       }
     }
@@ -131,6 +156,9 @@ export class WorkerSink implements CommitSink {
   }
 }
 
+/** How long writes queued with appendLater wait for a batch to join. */
+const LATER_MS = 200;
+
 /**
  * The ordered log of writes. Everything appended during one turn of the event loop goes to
  * the sink as one batch (lazy rows rendered then); the sink keeps batches in order.
@@ -147,6 +175,9 @@ export class DurableLog {
   private last: Promise<void> = Promise.resolve();
   /** Called when a batch cannot be written: memory is then ahead of the disk. */
   onFailure: (err: unknown) => void = () => undefined;
+  /** Told of each batch once it is durable: its writes, and sent → durable in seconds (metrics). */
+  onCommitted: ((writes: number, seconds: number) => void) | undefined;
+  private laterTimer: NodeJS.Timeout | undefined;
   /** Batches committed so far. */
   commits = 0;
 
@@ -168,6 +199,19 @@ export class DurableLog {
     return done;
   }
 
+  /**
+   * Queues writes nobody waits for (the audit trail's) without a transaction of their own:
+   * they go with the next batch something else sends, or after LATER_MS when nothing does.
+   * Appending them as writes of their own split the job burst's group commits in two.
+   */
+  appendLater(ops: LogOp[]): void {
+    this.queued.push(...ops);
+    this.laterTimer ??= setTimeout(() => {
+      this.laterTimer = undefined;
+      if (this.queued.length > 0) void this.append([]).catch(() => undefined);
+    }, LATER_MS).unref();
+  }
+
   private schedule(): void {
     if (this.scheduled || this.inFlight) return;
     this.scheduled = true;
@@ -184,6 +228,7 @@ export class DurableLog {
 
   async close(): Promise<void> {
     await this.flush();
+    clearTimeout(this.laterTimer);
     await this.sink.close();
   }
 
@@ -206,10 +251,12 @@ export class DurableLog {
     }
     // One batch at a time: everything queued while it is with the sink goes out as the next
     // one when it is done, so a batch counts as durable once it and every batch before it are.
+    const sent = performance.now();
     const committed = ops.length > 0 ? this.sink.commit(ops) : rendered;
     this.last = committed.then(
       () => {
         this.commits++;
+        if (ops.length > 0) this.onCommitted?.(ops.length, (performance.now() - sent) / 1000);
         for (const w of waiters) w.resolve();
       },
       (err: unknown) => {

@@ -16,6 +16,10 @@ CREATE TABLE IF NOT EXISTS objects (
   kind TEXT NOT NULL, uuid TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, uuid)
 );
 CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, data TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT, source TEXT NOT NULL, method TEXT NOT NULL,
+  route TEXT NOT NULL, kind TEXT, object TEXT, action TEXT, status INTEGER NOT NULL, jobs TEXT NOT NULL
+);
 `;
 
 export function openDatabase(path: string): DatabaseSync {

@@ -6,14 +6,22 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { EVENT_KINDS, type EventBus, type EventFilter, type EventKind } from "../../events/bus.ts";
 import { badRequest } from "../http/errors.ts";
-import type { QueryArgs } from "../http/query.ts";
+import { queryParam, type QueryArgs } from "../http/query.ts";
 import { EventStreamBody, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
 
 /** More names than this in one filter is a mistake, not a filter. */
 const MAX_NAMES = 1000;
 
 export function corralEventRoutes(bus: EventBus): Route[] {
-  const listen: MethodSpec = { handle: (ctx) => eventStream(bus, ctx) };
+  const listen: MethodSpec = {
+    produces: "text/event-stream",
+    query: [
+      queryParam.list("kinds", `Event kinds, comma-separated or repeated (${EVENT_KINDS.join(", ")})`),
+      queryParam.list("names", "Object names, comma-separated or repeated"),
+      queryParam.int("last_event_id", "Resume after this event id (as the Last-Event-ID header)"),
+    ],
+    handle: (ctx) => eventStream(bus, ctx),
+  };
   return [route("/corral/1/events", { GET: listen, HEAD: listen })];
 }
 

@@ -4,11 +4,14 @@
 /** Python 3 BaseHTTPRequestHandler.responses: [reason phrase, long explanation]. */
 const STATUS_TEXT: Record<number, [string, string]> = {
   200: ["OK", "Request fulfilled, document follows"],
+  304: ["Not Modified", "Document has not changed since given time"],
   400: ["Bad Request", "Bad request syntax or unsupported method"],
   401: ["Unauthorized", "No permission -- see authorization schemes"],
   403: ["Forbidden", "Request forbidden -- authorization will not help"],
   404: ["Not Found", "Nothing matches the given URI"],
+  406: ["Not Acceptable", "URI not available in preferred format"],
   408: ["Request Timeout", "Request timed out; try again later."],
+  412: ["Precondition Failed", "Precondition in headers is false"],
   413: ["Request Entity Too Large", "Entity is too large."],
   415: ["Unsupported Media Type", "Entity body in unsupported format"],
   500: ["Internal Server Error", "Server got itself in trouble"],

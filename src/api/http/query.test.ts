@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parsePythonInt, QueryArgs } from "./query.ts";
+import { DRY_RUN, onUndeclaredQueryRead, parsePythonInt, QueryArgs } from "./query.ts";
 
 describe("QueryArgs (Python parse_qs semantics)", () => {
   it("drops blank values and pairs without '='", () => {
@@ -30,5 +30,23 @@ describe("QueryArgs (Python parse_qs semantics)", () => {
   });
   it("leaves invalid percent escapes alone", () => {
     assert.deepEqual(new QueryArgs("tag=%zz").list("tag"), ["%zz"]);
+  });
+});
+
+describe("QueryArgs and the route's declared parameters", () => {
+  it("reports a read of an undeclared name, and reads it all the same", () => {
+    const reported: string[] = [];
+    onUndeclaredQueryRead((name) => reported.push(name));
+    try {
+      const q = new QueryArgs("dry-run=1&force=1", [DRY_RUN]);
+      assert.equal(q.bool("dry-run"), true);
+      assert.equal(q.bool("force"), true);
+      q.has("bulk");
+      // Made outside a route: nothing is declared, nothing is checked.
+      new QueryArgs("x=1").string("x");
+    } finally {
+      onUndeclaredQueryRead(undefined);
+    }
+    assert.deepEqual(reported, ["force", "bulk"]);
   });
 });

@@ -3,7 +3,9 @@
 
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { DEFAULT_BODY, type BodyRule } from "./body.ts";
-import type { QueryArgs } from "./query.ts";
+import type { JobPrecondition } from "../../model/job.ts";
+import type { MethodDoc } from "./apidoc.ts";
+import type { QueryArgs, QueryParam } from "./query.ts";
 import type { RapiUser } from "./users.ts";
 
 // HEAD only where a route declares it (Ganeti's resources answer it 501).
@@ -23,6 +25,28 @@ export interface RequestContext {
   readonly user: RapiUser | undefined;
   /** Aborted when the client goes away (long polls and synchronous jobs stop early). */
   readonly signal: AbortSignal;
+  /** The object version an If-Match held the request to: a job submitted for it carries it. */
+  readonly precondition?: JobPrecondition;
+}
+
+/** An object's version as HTTP shows it (ETag) and as a job re-checks it (precondition). */
+export interface VersionStamp {
+  /** The strong entity tag, quotes included, e.g. `"<uuid>-<serial_no>"`. */
+  readonly etag: string;
+  /** The object for messages: "Instance inst1.example.com". */
+  readonly subject: string;
+  /** Absent where the write makes no job (filter rules change in the request itself). */
+  readonly precondition?: JobPrecondition;
+}
+
+/** A response body that is text, not JSON (Prometheus' exposition format). */
+export class TextBody {
+  readonly contentType: string;
+  readonly text: string;
+  constructor(contentType: string, text: string) {
+    this.contentType = contentType;
+    this.text = text;
+  }
 }
 
 /** A response body that is already encoded JSON (for cached answers): encoded to bytes once. */
@@ -65,8 +89,27 @@ export interface MethodSpec {
   readonly access?: readonly AccessOption[];
   /** Whether a body is read, and up to what size. Default: GET and HEAD none, others DEFAULT_BODY. */
   readonly body?: BodyRule;
+  /**
+   * The object this method shows or changes, from the path (undefined: no such object). A
+   * GET or HEAD answers with its ETag, and 304 on a matching If-None-Match; any method
+   * answers 412 when If-Match no longer matches (handlers pass ctx.precondition to the queue).
+   */
+  readonly stamp?: (params: Readonly<Record<string, string>>) => VersionStamp | undefined;
+  /** What a success is, for Accept (default application/json). */
+  readonly produces?: MediaType;
+  /** Every query parameter the handler reads; ctx.query reports a read of any other (query.ts). */
+  readonly query?: readonly QueryParam[];
+  /** The body and answer as the OpenAPI document shows them (src/api/openapi/). */
+  readonly doc?: MethodDoc;
+  /**
+   * A bearer token this method accepts besides the users file (`Authorization: Bearer …`):
+   * true when `token` is it (compared in constant time). A token that is not is refused (401).
+   */
+  readonly bearer?: (token: string) => boolean;
   handle(ctx: RequestContext): unknown;
 }
+
+export type MediaType = "application/json" | "text/event-stream" | "text/plain";
 
 export type RouteMethods = Partial<Record<Method, MethodSpec>>;
 

@@ -3,12 +3,15 @@
 // then the handler — Ganeti's order — and Ganeti's error bodies.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AuditNote, RequestAudit } from "./audit.ts";
+import { accepts } from "./accept.ts";
 import { hasBody, parseJsonBody, readBody } from "./body.ts";
+import { evaluateConditions } from "./conditional.ts";
 import type { MountedApi, Transport } from "./core.ts";
 import { errorBody, HttpError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
-import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, RawJson, type Method, type RequestContext, type Route } from "./routes.ts";
+import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, RawJson, TextBody, type Method, type MethodSpec, type RequestContext, type Route } from "./routes.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 import { CSRF_HEADER, csrfMatches, type SessionStore } from "../ui/sessions.ts";
 
@@ -18,6 +21,15 @@ export interface RapiApiOptions {
   requireAuthentication: boolean;
   /** Web console sessions: a request without an Authorization header may name one in a cookie. */
   sessions?: SessionStore;
+  /** The audit trail: writes (and refused writes) that reach a route are recorded. */
+  audit?: RequestAudit;
+  /** Told of every answer, with the matched route's pattern (src/metrics/). */
+  metrics?: RequestMetrics;
+}
+
+export interface RequestMetrics {
+  /** `route`: the pattern, undefined when no route matched; `seconds`: arrival → answer. */
+  request(route: string | undefined, method: string, code: number, seconds: number): void;
 }
 
 const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
@@ -26,7 +38,7 @@ const AUTH_CHALLENGE = { "WWW-Authenticate": `Basic realm="${REALM}"` };
 export function rapiApi(opts: RapiApiOptions): MountedApi {
   return {
     owns: () => true,
-    serve: (req, res, t) => handle(opts, t, req, res),
+    serve: (req, res, t) => (opts.metrics ? metered(opts, opts.metrics, t, req, res) : handle(opts, t, req, res, {})),
     refuse: (req, res, err, t) => send(res, req.method === "HEAD", err.code, encodeJson(errorBody(err)), t.serverHeader, err.headers),
   };
 }
@@ -64,19 +76,37 @@ class HandlerContext implements RequestContext {
   }
 }
 
-async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** handle(), then the answer's route, method, code and time to the metrics. */
+async function metered(opts: RapiApiOptions, metrics: RequestMetrics, t: Transport, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const matched: { route?: string } = {};
+  try {
+    await handle(opts, t, req, res, matched);
+  } finally {
+    metrics.request(matched.route, req.method ?? "", res.statusCode, (performance.now() - started) / 1000);
+  }
+}
+
+async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, matched: { route?: string }): Promise<void> {
   const url = req.url ?? "/";
   const isHead = req.method === "HEAD";
   let body: unknown;
+  const audited: { note?: AuditNote } = {};
   try {
-    body = await answer(opts, t, req, res, url);
+    body = await answer(opts, t, req, res, url, audited, matched);
   } catch (err) {
     const httpErr = err instanceof HttpError ? err : internalError(t, req, err);
+    if (audited.note) opts.audit?.answered(audited.note, httpErr.code);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), t.serverHeader, httpErr.headers);
     return;
   }
-  if (body instanceof JsonStream) await stream(res, isHead, body, t.serverHeader);
+  if (audited.note) opts.audit?.answered(audited.note, 200);
+  if (body === NOT_MODIFIED) {
+    res.writeHead(304, { Server: t.serverHeader });
+    res.end();
+  } else if (body instanceof JsonStream) await stream(res, isHead, body, t.serverHeader);
   else if (body instanceof EventStreamBody) openEventStream(req, res, isHead, body, t.serverHeader);
+  else if (body instanceof TextBody) send(res, isHead, 200, body.text, t.serverHeader, { "Content-Type": body.contentType });
   else send(res, isHead, 200, body instanceof RawJson ? body.bytes : encodeJson(body), t.serverHeader);
 }
 
@@ -136,7 +166,7 @@ function internalError(t: Transport, req: IncomingMessage, err: unknown): HttpEr
   return new HttpError(500, message);
 }
 
-async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, url: string): Promise<unknown> {
+async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, url: string, audited: { note?: AuditNote }, matched: { route?: string }): Promise<unknown> {
   const authHeader = req.headers.authorization;
   const session = authHeader === undefined ? opts.sessions?.fromCookie(req.headers.cookie) : undefined;
   if (opts.requireAuthentication && authHeader === undefined && !session) throw new HttpError(401, undefined, AUTH_CHALLENGE);
@@ -145,19 +175,28 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   const path = qpos < 0 ? url : url.slice(0, qpos);
   const match = matchRoute(opts.routes, path);
   if (!match) throw new HttpError(404);
+  matched.route = match.route.pattern;
   const method = req.method as Method;
   const spec = METHODS.includes(method) ? match.route.methods[method] : undefined;
   if (!spec) throw new HttpError(501, `Method ${req.method} is unsupported for path ${url}`);
 
   const access = accessFor(method, spec);
+  if (opts.audit && (access.includes("write") || (method !== "GET" && method !== "HEAD"))) {
+    audited.note = { method, route: match.route.pattern, params: match.params, user: session?.user.name ?? null, source: req.socket.remoteAddress ?? "", jobs: [] };
+  }
   // A session's writes must carry its CSRF token: the cookie alone is sent by any page.
   if (session && method !== "GET" && method !== "HEAD" && !csrfMatches(session.session, req.headers[CSRF_HEADER])) {
     throw new HttpError(403, "Missing or wrong CSRF token for this session");
   }
-  const user = session ? session.user : authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
-  if (access.length > 0 && !user?.options.some((o) => (access as readonly string[]).includes(o))) {
+  // The route's own bearer token (the metrics token) stands for the access the route asks.
+  const byBearer = spec.bearer !== undefined && authHeader !== undefined && bearerMatches(spec.bearer, authHeader);
+  const user = session || byBearer ? session?.user : authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
+  if (audited.note) audited.note.user = user?.name ?? null;
+  if (!byBearer && access.length > 0 && !user?.options.some((o) => (access as readonly string[]).includes(o))) {
     throw new HttpError(403);
   }
+  const produces = spec.produces ?? "application/json";
+  if (!accepts(req.headers.accept, produces)) throw new HttpError(406, `This resource answers ${produces}, which the request's Accept excludes`);
 
   let body: unknown;
   if (hasBody(req)) {
@@ -172,9 +211,46 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
       body = bytes.length === 0 ? undefined : parseJsonBody(bytes.toString("utf8"));
     }
   }
-  const query = new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1));
-  const ctx = new HandlerContext({ method, path, url, params: match.params, query, body, user }, res);
-  return await t.gate(user !== undefined).run(async () => spec.handle(ctx));
+  const query = new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1), spec.query ?? []);
+  const fields = { method, path, url, params: match.params, query, body, user };
+  const run = () => handleConditionally(spec, fields, req, res);
+  const { note } = audited;
+  const audit = opts.audit;
+  return await t.gate(user !== undefined).run(async () => (note && audit ? audit.within(note, run) : run()));
+}
+
+/** What a read answers when If-None-Match names the object's current version. */
+const NOT_MODIFIED = Symbol("304 Not Modified");
+
+/**
+ * The handler, behind the route's version stamp: If-Match and If-None-Match are evaluated
+ * in the same turn as the handler starts (a filter rule's write cannot slip in between),
+ * and a read's success carries the object's ETag. Without a stamp or those headers on a
+ * write, the stamp is not even looked up.
+ */
+async function handleConditionally(
+  spec: MethodSpec,
+  fields: Omit<RequestContext, "signal" | "precondition">,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<unknown> {
+  const isRead = fields.method === "GET" || fields.method === "HEAD";
+  const conditional = req.headers["if-match"] !== undefined || req.headers["if-none-match"] !== undefined;
+  if (!spec.stamp || (!isRead && !conditional)) return spec.handle(new HandlerContext({ ...fields, precondition: undefined }, res));
+  const stamp = spec.stamp(fields.params);
+  const outcome = conditional ? evaluateConditions(req.headers, isRead, stamp) : undefined;
+  if (outcome && !outcome.proceed) {
+    if (stamp) res.setHeader("ETag", stamp.etag);
+    return NOT_MODIFIED;
+  }
+  const result: unknown = await spec.handle(new HandlerContext({ ...fields, precondition: outcome?.precondition }, res));
+  if (stamp && isRead) res.setHeader("ETag", stamp.etag);
+  return result;
+}
+
+function bearerMatches(accepts: (token: string) => boolean, header: string): boolean {
+  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
+  return m !== null && accepts(m[1]);
 }
 
 /** Ganeti checks credentials whenever they are sent, even on public resources. */

@@ -104,6 +104,18 @@ export class UsersFile {
     return this.users.get(username);
   }
 
+  /**
+   * Every password this table knows, for the log to scrub: as the file stores them (with and
+   * without their {CLEARTEXT}/{HA1} prefix) and as clients sent them when they were right.
+   */
+  *secretValues(): Iterable<string> {
+    for (const user of this.users.values()) {
+      yield user.password;
+      yield user.password.replace(/^\{(CLEARTEXT|HA1)\}/i, "");
+    }
+    for (const key of this.verified.keys()) yield key.slice(key.indexOf("\u0000") + 1);
+  }
+
   /** The user if the credentials are valid; always does the same work for unknown users. */
   authenticate(username: string, password: string): RapiUser | undefined {
     const key = `${username}\u0000${password}`;

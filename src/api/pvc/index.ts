@@ -61,7 +61,7 @@ export interface RunningPvcApi {
 /** The PVC API as a mount of the HTTP core, with pvc-api.yaml's authentication (its own listener, or the RAPI one). */
 export function pvcMount(s: PvcServices, cfg: PvcApiConfig): MountedApi {
   const auth = new PvcAuth(cfg, s.log);
-  return pvcApi({ routes: pvcRoutes(s, auth), auth });
+  return pvcApi({ routes: pvcRoutes(s, auth), auth, audit: s.audit });
 }
 
 /** Starts the PVC listener; a port in use or unreadable certificates fail the start. */
@@ -80,4 +80,17 @@ export async function startPvcApi(s: PvcServices, cfg: PvcApiConfig, serverHeade
         server.closeAllConnections();
       }),
   };
+}
+
+/** The route table alone (patterns, methods, which need authentication), for the OpenAPI document. */
+export function pvcRouteTable(s: PvcServices): PvcRoute[] {
+  const noAuth: PvcApiConfig = {
+    debug: false,
+    coordinators: [],
+    listenAddress: "",
+    listenPort: 0,
+    auth: { enabled: false, secretKey: null, tokens: [] },
+    ssl: { enabled: false, certFile: null, keyFile: null },
+  };
+  return pvcRoutes(s, new PvcAuth(noAuth, s.log));
 }

@@ -3,6 +3,7 @@
 // done) or only for its first opcode (state changes and migrations: PVC answers once the
 // intent is recorded and lets the cluster carry it out).
 
+import type { RequestAudit } from "../http/audit.ts";
 import type { JobQueue } from "../../jobs/queue.ts";
 import { calcJobStatus, FINALIZED, type Job } from "../../model/job.ts";
 import type { Opcode } from "../../model/opcode.ts";
@@ -17,6 +18,8 @@ export interface PvcServices {
   readonly live: LiveView;
   readonly clients: NodeClients;
   readonly log: (line: string) => void;
+  /** The audit trail: the API's writes are recorded as RAPI's are. */
+  readonly audit?: RequestAudit;
 }
 
 /** How long a handler waits for a config change to finish before saying it is still running. */

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts";
+import type { AuditNote, RequestAudit } from "../http/audit.ts";
 import type { MountedApi, Transport } from "../http/core.ts";
 import { HttpError } from "../http/errors.ts";
 import type { PvcAuth } from "./auth.ts";
@@ -62,6 +63,8 @@ export const message = (text: string, status = 200): PvcReply => ({ status, json
 export interface PvcApiOptions {
   routes: readonly PvcRoute[];
   auth: PvcAuth;
+  /** Writes (POST, PUT, DELETE) that reach a route are recorded, refusals included. */
+  audit?: RequestAudit;
 }
 
 /** The endpoints anyone may call (login) take small forms only. */
@@ -72,9 +75,13 @@ export function pvcApi(o: PvcApiOptions): MountedApi {
   return {
     owns: (path) => path === "/api/v1" || path.startsWith("/api/v1/"),
     serve: async (req, res, t) => {
+      const audited: { note?: AuditNote } = {};
       try {
-        send(res, await handle(o, t, req, res), t.serverHeader);
+        const reply = await handle(o, t, req, res, audited);
+        if (audited.note) o.audit?.answered(audited.note, reply.status);
+        send(res, reply, t.serverHeader);
       } catch (err) {
+        if (audited.note) o.audit?.answered(audited.note, err instanceof PvcError ? err.status : err instanceof HttpError ? err.code : 500);
         if (err instanceof PvcError) return send(res, { status: err.status, json: { message: pvcMessage(err.message) }, headers: err.headers }, t.serverHeader);
         // The core's and the body reader's refusals (413, 408, 503…), in PVC's format.
         if (err instanceof HttpError) return refuse(res, err, t);
@@ -98,7 +105,7 @@ function decodePart(s: string): string {
   }
 }
 
-async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse): Promise<PvcReply> {
+async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, audited: { note?: AuditNote }): Promise<PvcReply> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
@@ -117,13 +124,18 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
   if (!handler) {
     throw new PvcError(405, "The method is not allowed for the requested URL.", { Allow: Object.keys(route.methods).join(", ") });
   }
+  const params: Record<string, string> = {};
+  route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
+  // PVC has no users: the audit trail names how the client proved itself (null: no proof).
+  if (o.audit && method !== "GET") audited.note = { method, route: route.pattern, params, user: null, source: req.socket.remoteAddress ?? "", jobs: [] };
   let identified = !o.auth.enabled;
   if (route.auth && o.auth.enabled) {
     const key = req.headers["x-api-key"];
     if (!o.auth.validSession(req.headers.cookie)) {
       if (key === undefined) throw new PvcError(401, "Authentication required");
       if (!o.auth.checkToken(Array.isArray(key) ? key[0] : key)) throw new PvcError(401, "X-Api-Key Authentication failed");
-    }
+      if (audited.note) audited.note.user = "pvc:api-key";
+    } else if (audited.note) audited.note.user = "pvc:session";
     identified = true;
   }
   let body: { type: string; text: string } | undefined;
@@ -135,10 +147,11 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
       if (bytes.length > 0) body = { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: bytes.toString("utf8") };
     }
   }
-  const params: Record<string, string> = {};
-  route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
   const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body);
-  return t.gate(identified).run(async () => handler({ method, path, params, values, headers: req.headers }));
+  const { note } = audited;
+  const audit = o.audit;
+  const run = () => handler({ method, path, params, values, headers: req.headers });
+  return t.gate(identified).run(async () => (note && audit ? audit.within(note, run) : run()));
 }
 
 function send(res: ServerResponse, reply: PvcReply, server: string): void {

@@ -7,6 +7,7 @@ import { badRequest, HttpError } from "../http/errors.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
 import { collectionGet, objectGet } from "./listing.ts";
 import type { RapiServices } from "./services.ts";
+import { filterStamp } from "./stamps.ts";
 
 const ALLOWED = ["priority", "predicates", "action", "reason"];
 
@@ -49,15 +50,17 @@ function luxiCall<T>(fn: () => T): T {
 export function filterRoutes(s: RapiServices): Route[] {
   const replace = (uuid: string | null, ctx: RequestContext) =>
     luxiCall(() => replaceFilter(s.store, s.queue.highestJobId(), uuid, filterInput(ctx)));
+  const rule = filterStamp(s, "filter_uuid");
   return [
     route("/2/filters", {
       GET: collectionGet(s, "filter", "uuid", "/2/filters"),
       POST: { handle: (ctx) => replace(null, ctx) },
     }),
     route("/2/filters/[filter_uuid]", {
-      GET: objectGet(s, "filter", "filter_uuid"),
-      PUT: { handle: (ctx) => replace(ctx.params.filter_uuid, ctx) },
-      DELETE: { handle: (ctx) => luxiCall(() => deleteFilter(s.store, ctx.params.filter_uuid)) },
+      GET: { ...objectGet(s, "filter", "filter_uuid"), stamp: rule },
+      // Checked and changed in one turn of the event loop: If-Match needs no job precondition.
+      PUT: { stamp: rule, handle: (ctx) => replace(ctx.params.filter_uuid, ctx) },
+      DELETE: { stamp: rule, handle: (ctx) => luxiCall(() => deleteFilter(s.store, ctx.params.filter_uuid)) },
     }),
   ];
 }

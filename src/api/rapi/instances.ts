@@ -14,11 +14,14 @@ import {
 import { OpOsDiagnose } from "../../model/opcodes/os.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
 import { bulkJsonChunks, findOne, oneDict } from "../../query/rapi.ts";
+import { JOB_ID } from "../http/apidoc.ts";
 import { LARGE_BODY } from "../http/body.ts";
+import { BULK, DRY_RUN, FORCE, LOCK, queryParam, REASON } from "../http/query.ts";
 import { badRequest, HttpError, notFound } from "../http/errors.ts";
 import { JsonStream, route, type MethodSpec, type RequestContext, type Route } from "../http/routes.ts";
-import { fillOpcode, opcodeResource, reasonTrail } from "./opcodeResource.ts";
+import { fillOpcode, opcodeResource, reasonTrail, staticNames, submitJob } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
+import { objectStamp } from "./stamps.ts";
 import { isDict } from "../../model/dict.ts";
 
 const REQ_DATA_VERSION = "__version__";
@@ -29,6 +32,7 @@ const truthy = (v: unknown) =>
   v !== undefined && v !== null && v !== false && v !== 0 && v !== "" && !(Array.isArray(v) && v.length === 0) && !(isDict(v) && Object.keys(v).length === 0);
 
 const name = (ctx: RequestContext) => ({ instance_name: ctx.params.instance_name });
+const NO_REMEMBER = queryParam.bool("no_remember", "Do not remember the new state in the configuration");
 
 /** rlib2's _ConvertUsbDevices: usb_devices may be space-separated; the hypervisors want commas. */
 function convertUsbDevices(body: Record<string, unknown>): void {
@@ -66,9 +70,13 @@ function checkParameter<T>(data: Record<string, unknown>, key: string, fallback:
   return value as T;
 }
 
+const REINSTALL_BODY = { type: "object", properties: { os: { type: ["string", "null"] }, start: { type: "boolean", default: true }, osparams: { type: ["object", "null"] } } };
+
 /** POST /2/instances/X/reinstall: one job of shutdown, reinstall and (unless told not to) startup. */
 function reinstall(s: RapiServices): MethodSpec {
   return {
+    query: [queryParam.string("os", "OS to reinstall with (the legacy query form)"), queryParam.bool("nostartup", "Leave the instance stopped (the legacy query form)")],
+    doc: { requestBody: REINSTALL_BODY, response: JOB_ID },
     async handle(ctx) {
       let body: unknown;
       if (truthy(ctx.body)) {
@@ -87,8 +95,7 @@ function reinstall(s: RapiServices): MethodSpec {
         build(OpInstanceReinstall, { instance_name, os_type: os, osparams }),
       ];
       if (start) ops.push(build(OpInstanceStartup, { instance_name, force: false }));
-      const [id] = await s.queue.submitJobs([ops]);
-      return id;
+      return submitJob(s, ops, ctx);
     },
   };
 }
@@ -96,6 +103,8 @@ function reinstall(s: RapiServices): MethodSpec {
 /** POST /2/instances/X/replace-disks: the body, or the legacy query form (which drops early_release). */
 function replaceDisks(s: RapiServices): MethodSpec {
   return {
+    query: [REASON, ...["remote_node", "mode", "disks", "iallocator"].map((n) => queryParam.string(n, `The opcode's ${n} (the legacy query form)`))],
+    doc: { opcode: { def: OpInstanceReplaceDisks, fixed: staticNames(name) }, response: JOB_ID },
     async handle(ctx) {
       let data: Record<string, unknown>;
       if (truthy(ctx.body)) {
@@ -124,8 +133,7 @@ function replaceDisks(s: RapiServices): MethodSpec {
         }
       }
       const op = fillOpcode(OpInstanceReplaceDisks, data, { ...name(ctx), reason: reasonTrail(ctx, "instances_name_replace_disks") });
-      const [id] = await s.queue.submitJobs([[op]]);
-      return id;
+      return submitJob(s, [op], ctx);
     },
   };
 }
@@ -134,6 +142,8 @@ function replaceDisks(s: RapiServices): MethodSpec {
 function multiAlloc(s: RapiServices): MethodSpec {
   return {
     body: LARGE_BODY,
+    query: [DRY_RUN, REASON],
+    doc: { opcode: { def: OpInstanceMultiAlloc, fixed: () => ["dry_run"] }, response: JOB_ID },
     async handle(ctx) {
       if (!isDict(ctx.body) || !("instances" in ctx.body)) throw badRequest("Request is missing required 'instances' field in body");
       const instances = ctx.body.instances;
@@ -151,6 +161,7 @@ function multiAlloc(s: RapiServices): MethodSpec {
 function consoleGet(s: RapiServices): MethodSpec {
   return {
     access: ["read", "write"],
+    doc: { response: { kind: "schema", schema: { type: "object", description: "How to reach the console (OP_INSTANCE_CONSOLE's result)" } } },
     async handle(ctx) {
       const snap = s.store.snapshot();
       // Ganeti answers an unknown instance with a 500 (an IndexError); a 404 says it better.
@@ -201,6 +212,8 @@ const OS_FIELDS_BULK = ["name", "valid", "variants", "parameters", "api_versions
 /** GET /2/os: names ("name+variant" per variant), or with ?bulk=1 one dict per OS. */
 function osGet(s: RapiServices): MethodSpec {
   return {
+    query: [BULK],
+    doc: { response: { kind: "schema", schema: { type: "array", items: { anyOf: [{ type: "string" }, { type: "object", required: ["name"] }] } } } },
     async handle(ctx) {
       const bulk = ctx.query.bool("bulk");
       const fields = bulk ? OS_FIELDS_BULK : ["name", "variants"];
@@ -220,9 +233,10 @@ function osGet(s: RapiServices): MethodSpec {
 }
 
 /** PUT /2/instances/X/modify: a body is required (Ganeti fails with a 500 without one). */
-function modify(s: RapiServices): MethodSpec {
+function modify(s: RapiServices, stamp: MethodSpec["stamp"]): MethodSpec {
   const inner = opcodeResource(s, OpInstanceSetParams, {
     rapiName: "instances_name_modify",
+    stamp,
     static: name,
     renames: { custom_beparams: "beparams", custom_hvparams: "hvparams" },
     prepareBody: (body) => {
@@ -232,6 +246,7 @@ function modify(s: RapiServices): MethodSpec {
     },
   });
   return {
+    ...inner,
     handle(ctx) {
       if (ctx.body === undefined || ctx.body === null) throw badRequest("A body with the parameters to change is required");
       return inner.handle(ctx);
@@ -241,10 +256,13 @@ function modify(s: RapiServices): MethodSpec {
 
 export function instanceRoutes(s: RapiServices): Route[] {
   const live = () => s.live;
+  const instance = objectStamp(s, "instance", "instance_name");
   const dryRun = (ctx: RequestContext) => ({ dry_run: ctx.query.bool("dry-run") });
   return [
     route("/2/instances", {
       GET: {
+        query: [LOCK, BULK],
+        doc: { response: { kind: "collection", object: "instance", idKey: "id" } },
         handle: (ctx) => {
           ctx.query.bool("lock");
           const snap = s.store.snapshot();
@@ -253,11 +271,17 @@ export function instanceRoutes(s: RapiServices): Route[] {
           return names.map((n) => ({ id: n, uri: `/2/instances/${n}` }));
         },
       },
-      POST: opcodeResource(s, OpInstanceCreate, { rapiName: "instances", static: dryRun, renames: RENAME_CREATE, prepareBody: createBody, body: LARGE_BODY }),
+      POST: opcodeResource(s, OpInstanceCreate, {
+        rapiName: "instances", static: dryRun, renames: RENAME_CREATE, prepareBody: createBody, body: LARGE_BODY, query: [DRY_RUN],
+        extraBody: { [REQ_DATA_VERSION]: { const: 1, description: "Request data version; 1 is the only one supported" } },
+      }),
     }),
     route("/2/instances-multi-alloc", { POST: multiAlloc(s) }),
     route("/2/instances/[instance_name]", {
       GET: {
+        stamp: instance,
+        query: [LOCK],
+        doc: { response: { kind: "object", object: "instance" } },
         handle: (ctx) => {
           ctx.query.bool("lock");
           const snap = s.store.snapshot();
@@ -268,6 +292,8 @@ export function instanceRoutes(s: RapiServices): Route[] {
       },
       DELETE: opcodeResource(s, OpInstanceRemove, {
         rapiName: "instances_name",
+        stamp: instance,
+        query: [DRY_RUN],
         static: (ctx) => ({ ...name(ctx), ignore_failures: false, ...dryRun(ctx) }),
       }),
     }),
@@ -275,6 +301,7 @@ export function instanceRoutes(s: RapiServices): Route[] {
       GET: opcodeResource(s, OpInstanceQueryData, {
         access: [],
         rapiName: "instances_name_info",
+        query: [queryParam.bool("static", "Config data only, without asking the nodes")],
         ignoreBody: true,
         static: (ctx) => {
           const isStatic = ctx.query.bool("static");
@@ -285,6 +312,8 @@ export function instanceRoutes(s: RapiServices): Route[] {
     route("/2/instances/[instance_name]/reboot", {
       POST: opcodeResource(s, OpInstanceReboot, {
         rapiName: "instances_name_reboot",
+        stamp: instance,
+        query: [queryParam.string("type", "soft, hard (default) or full"), queryParam.bool("ignore_secondaries", "Ignore errors on secondaries"), DRY_RUN],
         static: (ctx) => ({
           ...name(ctx),
           reboot_type: ctx.query.string("type", "hard"),
@@ -296,21 +325,27 @@ export function instanceRoutes(s: RapiServices): Route[] {
     route("/2/instances/[instance_name]/shutdown", {
       PUT: opcodeResource(s, OpInstanceShutdown, {
         rapiName: "instances_name_shutdown",
+        stamp: instance,
+        query: [NO_REMEMBER, DRY_RUN],
         static: (ctx) => ({ ...name(ctx), no_remember: ctx.query.bool("no_remember"), ...dryRun(ctx) }),
       }),
     }),
     route("/2/instances/[instance_name]/startup", {
       PUT: opcodeResource(s, OpInstanceStartup, {
         rapiName: "instances_name_startup",
+        stamp: instance,
+        query: [FORCE, DRY_RUN, NO_REMEMBER],
         ignoreBody: true,
         static: (ctx) => ({ ...name(ctx), force: ctx.query.bool("force"), ...dryRun(ctx), no_remember: ctx.query.bool("no_remember") }),
       }),
     }),
-    route("/2/instances/[instance_name]/reinstall", { POST: reinstall(s) }),
-    route("/2/instances/[instance_name]/replace-disks", { POST: replaceDisks(s) }),
+    route("/2/instances/[instance_name]/reinstall", { POST: { ...reinstall(s), stamp: instance } }),
+    route("/2/instances/[instance_name]/replace-disks", { POST: { ...replaceDisks(s), stamp: instance } }),
     route("/2/instances/[instance_name]/activate-disks", {
       PUT: opcodeResource(s, OpInstanceActivateDisks, {
         rapiName: "instances_name_activate_disks",
+        stamp: instance,
+        query: [queryParam.bool("ignore_size", "Ignore the recorded disk sizes")],
         ignoreBody: true,
         static: (ctx) => ({ ...name(ctx), ignore_size: ctx.query.bool("ignore_size") }),
       }),
@@ -318,40 +353,45 @@ export function instanceRoutes(s: RapiServices): Route[] {
     route("/2/instances/[instance_name]/deactivate-disks", {
       PUT: opcodeResource(s, OpInstanceDeactivateDisks, {
         rapiName: "instances_name_deactivate_disks",
+        stamp: instance,
+        query: [FORCE],
         ignoreBody: true,
         static: (ctx) => ({ ...name(ctx), force: ctx.query.bool("force") }),
       }),
     }),
     route("/2/instances/[instance_name]/recreate-disks", {
-      POST: opcodeResource(s, OpInstanceRecreateDisks, { rapiName: "instances_name_recreate_disks", static: name }),
+      POST: opcodeResource(s, OpInstanceRecreateDisks, { rapiName: "instances_name_recreate_disks", stamp: instance, static: name }),
     }),
     route("/2/instances/[instance_name]/disk/[disk_index]/grow", {
       POST: opcodeResource(s, OpInstanceGrowDisk, {
         rapiName: "instances_name_disk_grow",
+        stamp: instance,
         static: (ctx) => ({ ...name(ctx), disk: Number(ctx.params.disk_index) }),
       }),
     }),
     route("/2/instances/[instance_name]/prepare-export", {
       PUT: opcodeResource(s, OpBackupPrepare, {
         rapiName: "instances_name_prepare_export",
+        stamp: instance,
+        query: [queryParam.string("mode", "Export mode (local or remote)")],
         ignoreBody: true,
         static: (ctx) => ({ ...name(ctx), mode: ctx.query.string("mode") }),
       }),
     }),
     route("/2/instances/[instance_name]/export", {
-      PUT: opcodeResource(s, OpBackupExport, { rapiName: "instances_name_export", static: name, renames: { destination: "target_node" } }),
-      DELETE: opcodeResource(s, OpBackupRemove, { rapiName: "instances_name_export", static: name }),
+      PUT: opcodeResource(s, OpBackupExport, { rapiName: "instances_name_export", stamp: instance, static: name, renames: { destination: "target_node" } }),
+      DELETE: opcodeResource(s, OpBackupRemove, { rapiName: "instances_name_export", stamp: instance, static: name }),
     }),
     route("/2/instances/[instance_name]/migrate", {
-      PUT: opcodeResource(s, OpInstanceMigrate, { rapiName: "instances_name_migrate", static: name }),
+      PUT: opcodeResource(s, OpInstanceMigrate, { rapiName: "instances_name_migrate", stamp: instance, static: name }),
     }),
     route("/2/instances/[instance_name]/failover", {
-      PUT: opcodeResource(s, OpInstanceFailover, { rapiName: "instances_name_failover", static: name }),
+      PUT: opcodeResource(s, OpInstanceFailover, { rapiName: "instances_name_failover", stamp: instance, static: name }),
     }),
     route("/2/instances/[instance_name]/rename", {
-      PUT: opcodeResource(s, OpInstanceRename, { rapiName: "instances_name_rename", static: name }),
+      PUT: opcodeResource(s, OpInstanceRename, { rapiName: "instances_name_rename", stamp: instance, static: name }),
     }),
-    route("/2/instances/[instance_name]/modify", { PUT: modify(s) }),
+    route("/2/instances/[instance_name]/modify", { PUT: modify(s, instance) }),
     route("/2/instances/[instance_name]/console", { GET: consoleGet(s) }),
     route("/2/os", { GET: osGet(s) }),
   ];

@@ -5,6 +5,7 @@ import { toDict } from "../../query/fields.ts";
 import { waitForJobChange } from "../../jobs/wait.ts";
 import { DEFAULT_BODY } from "../http/body.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
+import { BULK } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -17,6 +18,8 @@ export function jobRoutes(s: RapiServices): Route[] {
   return [
     route("/2/jobs", {
       GET: {
+        query: [BULK],
+        doc: { response: { kind: "collection", object: "job", idKey: "id" } },
         handle: (ctx) => {
           const jobs = [...s.queue.all()].sort((a, b) => a.id - b.id);
           if (ctx.query.bool("bulk")) return jobs.map((j) => toDict(J_FIELDS_BULK, bulkGetters, j));
@@ -26,6 +29,7 @@ export function jobRoutes(s: RapiServices): Route[] {
     }),
     route("/2/jobs/[job_id]", {
       GET: {
+        doc: { response: { kind: "object", object: "job" } },
         handle: (ctx) => {
           const id = Number(ctx.params.job_id);
           const job = s.queue.get(id);

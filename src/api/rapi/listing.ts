@@ -4,6 +4,7 @@
 
 import { bulkDicts, findOne, oneDict } from "../../query/rapi.ts";
 import { notFound } from "../http/errors.ts";
+import { BULK, LOCK } from "../http/query.ts";
 import type { MethodSpec } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -12,6 +13,8 @@ type Kind = "group" | "network" | "filter";
 /** GET on a collection, in Ganeti's order: names nice-sorted, filter rules by uuid. */
 export function collectionGet(s: RapiServices, kind: Kind, idKey: "name" | "uuid", base: string): MethodSpec {
   return {
+    query: [BULK],
+    doc: { response: { kind: "collection", object: kind, idKey } },
     handle: (ctx) => {
       const dicts = bulkDicts(kind, s.store.snapshot(), s.live);
       // Filter rules come in plain uuid order (capture 0410: "1111…" before "9927…").
@@ -28,6 +31,9 @@ export function collectionGet(s: RapiServices, kind: Kind, idKey: "name" | "uuid
  */
 export function objectGet(s: RapiServices, kind: Kind, param: string): MethodSpec {
   return {
+    // Read by no handler, but Ganeti clients send it: declared so the document shows it.
+    query: [LOCK],
+    doc: { response: { kind: "object", object: kind } },
     handle: (ctx) => {
       const snap = s.store.snapshot();
       const obj = findOne(kind, snap, ctx.params[param]);

@@ -5,7 +5,9 @@
 import { buildOpcode, OpcodeInputError, type Opcode, type OpcodeDef } from "../../model/opcode.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import { pyRepr, pyTypeName } from "../../model/pyrepr.ts";
+import { JOB_ID, type OpcodeDoc } from "../http/apidoc.ts";
 import { DEFAULT_BODY, type BodyRule } from "../http/body.ts";
+import { QueryArgs, REASON, type QueryParam } from "../http/query.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import type { AccessOption, MethodSpec, RequestContext } from "../http/routes.ts";
 import type { RapiServices } from "./services.ts";
@@ -27,6 +29,18 @@ export interface OpcodeResourceSpec {
   readonly access?: readonly AccessOption[];
   /** Default DEFAULT_BODY, GETs included: every job-submitting route reads a `depends`. */
   readonly body?: BodyRule;
+  /** The object the job changes, for If-Match (stamps.ts). */
+  readonly stamp?: MethodSpec["stamp"];
+  /** The query parameters `static` reads (`reason` is always read). */
+  readonly query?: readonly QueryParam[];
+  /** Body keys that are not opcode parameters, for the OpenAPI document. */
+  readonly extraBody?: OpcodeDoc["extraBody"];
+}
+
+/** Submits one job; one sent under If-Match carries the version the request was held to. */
+export async function submitJob(services: RapiServices, ops: Opcode[], ctx: RequestContext): Promise<number> {
+  const [id] = await services.queue.submitJobs([ops], ctx.precondition ? { precondition: ctx.precondition } : {});
+  return id;
 }
 
 /** The reason trail RAPI puts on every opcode it builds (PROTOCOL.md §6). */
@@ -71,6 +85,12 @@ export function opcodeResource<S extends ParamSpec>(services: RapiServices, def:
   return {
     access: spec.access,
     body: spec.body ?? DEFAULT_BODY,
+    stamp: spec.stamp,
+    query: [REASON, ...(spec.query ?? [])],
+    doc: {
+      opcode: { def, renames: spec.renames, forbidden: spec.forbidden, ignoreBody: spec.ignoreBody, fixed: staticNames(spec.static, spec.query), extraBody: spec.extraBody },
+      response: JOB_ID,
+    },
     async handle(ctx) {
       if (spec.forbidden) checkForbidden(ctx, spec.forbidden, spec.renames ?? {});
       let body: unknown = ctx.body;
@@ -80,10 +100,30 @@ export function opcodeResource<S extends ParamSpec>(services: RapiServices, def:
         body = spec.prepareBody(body, ctx);
       }
       const staticParams = { ...(spec.static?.(ctx) ?? {}), reason: reasonTrail(ctx, spec.rapiName) };
-      const op = fillOpcode(def, body, staticParams, spec.renames);
-      const [id] = await services.queue.submitJobs([[op]]);
-      return id;
+      return submitJob(services, [fillOpcode(def, body, staticParams, spec.renames)], ctx);
     },
+  };
+}
+
+/**
+ * The names `static` sets (path and query parameters a body may not set), for the OpenAPI
+ * document: found by calling it with every declared query parameter given and placeholder
+ * path values, so they are never listed twice.
+ */
+export function staticNames(staticParams: OpcodeResourceSpec["static"], query: readonly QueryParam[] = []): () => string[] {
+  return () => {
+    if (!staticParams) return [];
+    const probe: RequestContext = {
+      method: "POST",
+      path: "/",
+      url: "/",
+      params: new Proxy({}, { get: () => "1" }),
+      query: new QueryArgs(query.map((q) => `${encodeURIComponent(q.name)}=1`).join("&")),
+      body: undefined,
+      user: undefined,
+      signal: new AbortController().signal,
+    };
+    return Object.keys(staticParams(probe));
   };
 }
 

@@ -11,9 +11,27 @@ import { ECODE, OpPrereqError } from "../../model/errors.ts";
 import { QueryFilterError } from "../../query/qlang.ts";
 import { QUERY_RESOURCES, QueryResourceError, queryFields, runQuery, type QueryContext } from "../../query/query.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
+import { queryParam } from "../http/query.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
 import type { RapiServices } from "./services.ts";
+
+const FIELDS = queryParam.string("fields", "Comma-separated field names");
+
+const FIELD_DEFS = {
+  type: "array",
+  items: { type: "object", required: ["name", "title", "kind", "doc"], properties: { name: { type: "string" }, title: { type: "string" }, kind: { type: "string" }, doc: { type: "string" } } },
+};
+/** Query2's answer: the fields' definitions and one `[status, value]` pair per field and row. */
+const QUERY_RESULT = {
+  type: "object",
+  required: ["fields", "data"],
+  properties: {
+    fields: FIELD_DEFS,
+    data: { type: "array", items: { type: "array", items: { type: "array", prefixItems: [{ type: "integer", minimum: 0, maximum: 4 }, {}], minItems: 2, maxItems: 2 } } },
+  },
+};
+const QUERY_DOC = { response: { kind: "schema", schema: QUERY_RESULT } } as const;
 
 /** Ganeti's _SplitQueryFields: split on commas, each name stripped (empty ones are kept). */
 function splitFields(text: string): string[] {
@@ -61,9 +79,11 @@ export function queryRoutes(s: RapiServices): Route[] {
 
   return [
     route("/2/query/[resource]", {
-      GET: { access, handle: (ctx) => query(ctx, queryFieldsArg(ctx), null) },
+      GET: { access, query: [FIELDS], doc: QUERY_DOC, handle: (ctx) => query(ctx, queryFieldsArg(ctx), null) },
       PUT: {
         access,
+        query: [FIELDS],
+        doc: { ...QUERY_DOC, requestBody: { type: "object", properties: { fields: { type: "array", items: { type: "string" } }, qfilter: {}, filter: {} } } },
         handle: (ctx) => {
           const body = ctx.body;
           if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -82,6 +102,8 @@ export function queryRoutes(s: RapiServices): Route[] {
     }),
     route("/2/query/[resource]/fields", {
       GET: {
+        query: [queryParam.string("fields", "Comma-separated field names (default: all)")],
+        doc: { response: { kind: "schema", schema: { type: "object", required: ["fields"], properties: { fields: FIELD_DEFS } } } },
         handle: (ctx) => {
           const text = ctx.query.string("fields");
           const resource = ctx.params.resource;

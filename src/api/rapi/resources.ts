@@ -9,6 +9,7 @@ import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
 import { tagRoutes } from "./tags.ts";
 import { clusterInfoRoute } from "./info.ts";
+import { clusterStamp } from "./stamps.ts";
 import { filterRoutes } from "./filters.ts";
 import { groupRoutes } from "./groups.ts";
 import { instanceRoutes } from "./instances.ts";
@@ -25,16 +26,16 @@ const NULL_BODY = new RawJson(encodeJson(null));
 
 export function rapiRoutes(s: RapiServices): Route[] {
   return [
-    route("/", { GET: { handle: () => NULL_BODY } }),
-    route("/2", { GET: { handle: () => NULL_BODY } }),
-    route("/version", { GET: { handle: () => RAPI_VERSION } }),
-    route("/2/features", { GET: { handle: () => FEATURES } }),
+    route("/", { GET: { doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
+    route("/2", { GET: { doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
+    route("/version", { GET: { doc: { response: { kind: "schema", schema: { const: RAPI_VERSION } } }, handle: () => RAPI_VERSION } }),
+    route("/2/features", { GET: { doc: { response: { kind: "schema", schema: { type: "array", items: { type: "string" } } } }, handle: () => FEATURES } }),
     clusterInfoRoute(s),
     route("/2/redistribute-config", {
       PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),
     }),
     route("/2/modify", {
-      PUT: opcodeResource(s, OpClusterSetParams, { rapiName: "cluster_modify", forbidden: ["compression_tools"] }),
+      PUT: opcodeResource(s, OpClusterSetParams, { rapiName: "cluster_modify", stamp: clusterStamp(s), forbidden: ["compression_tools"] }),
     }),
     ...filterRoutes(s),
     ...groupRoutes(s),

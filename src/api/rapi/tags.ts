@@ -5,8 +5,10 @@ import { OpTagsDel, OpTagsSet, type TagKind } from "../../model/opcodes/tags.ts"
 import { resolveObject } from "../../query/resolve.ts";
 import { HttpError } from "../http/errors.ts";
 import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { DRY_RUN, queryParam } from "../http/query.ts";
 import { opcodeResource } from "./opcodeResource.ts";
 import type { RapiServices } from "./services.ts";
+import { clusterStamp, objectStamp } from "./stamps.ts";
 import { pyRepr } from "../../model/pyrepr.ts";
 
 const OBJECT_TAG_PATHS: [string, Exclude<TagKind, "cluster">, string, string][] = [
@@ -23,9 +25,15 @@ const NOT_FOUND_NAME: Record<Exclude<TagKind, "cluster">, string> = {
   network: "Network name",
 };
 
+const TAG_QUERY = [queryParam.list("tag", "A tag (repeat for several)"), DRY_RUN];
+
+/** Whose version a tag write's If-Match names: the tagged object's (stamps.ts kinds). */
+const STAMP_KINDS = { instance: "instance", node: "node", nodegroup: "group", network: "network" } as const;
+
 export function tagRoutes(s: RapiServices): Route[] {
   const routeFor = (pattern: string, kind: TagKind, param: string | null, rapiName: string): Route => {
     const nameOf = (ctx: RequestContext) => (param ? ctx.params[param] : null);
+    const stamp = kind === "cluster" || param === null ? clusterStamp(s) : objectStamp(s, STAMP_KINDS[kind], param);
     const staticParams = (ctx: RequestContext) => ({
       kind,
       name: nameOf(ctx),
@@ -34,6 +42,7 @@ export function tagRoutes(s: RapiServices): Route[] {
     });
     return route(pattern, {
       GET: {
+        doc: { response: { kind: "schema", schema: { type: "array", items: { type: "string" } } } },
         handle: (ctx) => {
           const snap = s.store.snapshot();
           if (kind === "cluster") return [...snap.cluster.tags].sort();
@@ -47,8 +56,8 @@ export function tagRoutes(s: RapiServices): Route[] {
           }
         },
       },
-      PUT: opcodeResource(s, OpTagsSet, { rapiName, static: staticParams, ignoreBody: true }),
-      DELETE: opcodeResource(s, OpTagsDel, { rapiName, static: staticParams, ignoreBody: true }),
+      PUT: opcodeResource(s, OpTagsSet, { rapiName, stamp, query: TAG_QUERY, static: staticParams, ignoreBody: true }),
+      DELETE: opcodeResource(s, OpTagsDel, { rapiName, stamp, query: TAG_QUERY, static: staticParams, ignoreBody: true }),
     });
   };
   return [

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
+import type { AuditEvent } from "../http/audit.ts";
 import { reasonPhrase } from "../http/errors.ts";
 import type { ConsoleKind } from "../../model/console.ts";
 import type { SessionStore } from "./sessions.ts";
@@ -23,8 +24,8 @@ export interface ConsoleProxyOptions {
   sessions: SessionStore;
   /** The byte stream of an instance's console, opened through its primary node's agent. */
   open(instance: string, kind: ConsoleKind): Promise<Duplex>;
-  /** The audit trail (the master's log). */
-  audit(line: string): void;
+  /** The audit trail: a log line, and the record it keeps. */
+  audit(line: string, event: AuditEvent): void;
 }
 
 export class ConsoleProxy {
@@ -43,6 +44,8 @@ export class ConsoleProxy {
     const refusal = this.refusal(req);
     if (refusal) {
       const [code, message] = refusal;
+      const who = this.o.sessions.fromCookie(req.headers.cookie)?.user.name ?? null;
+      this.o.audit(`web console: ${who ?? "(no session)"} from ${req.socket.remoteAddress ?? "?"} was refused the ${m[2]} console of ${m[1]}: ${message}`, consoleEvent(who, req.socket.remoteAddress ?? "?", m[1], `console ${m[2]} refused`, code));
       const body = JSON.stringify({ code, message });
       socket.end(`HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       return true;
@@ -74,12 +77,12 @@ export class ConsoleProxy {
       stream = await this.o.open(instance, kind);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.o.audit(`web console: ${user} from ${from} could not open the ${kind} console of ${instance}: ${message}`);
+      this.o.audit(`web console: ${user} from ${from} could not open the ${kind} console of ${instance}: ${message}`, consoleEvent(user, from, instance, `console ${kind} failed`, 502));
       // A close reason is at most 123 bytes.
       ws.close(CLOSE_UNAVAILABLE, Buffer.from(message).subarray(0, 123).toString());
       return;
     }
-    this.o.audit(`web console: ${user} from ${from} opened the ${kind} console of ${instance}`);
+    this.o.audit(`web console: ${user} from ${from} opened the ${kind} console of ${instance}`, consoleEvent(user, from, instance, `console ${kind} opened`, 101));
     let bytesIn = 0;
     let bytesOut = 0;
     stream.on("data", (chunk: Buffer) => {
@@ -109,6 +112,7 @@ export class ConsoleProxy {
       if (ws.readyState === ws.OPEN) ws.close(1000, why.slice(0, 100));
       this.o.audit(
         `web console: ${user} closed the ${kind} console of ${instance} after ${((Date.now() - started) / 1000).toFixed(1)} s (${bytesIn} bytes in, ${bytesOut} out): ${why}`,
+        consoleEvent(user, from, instance, `console ${kind} closed`, 101),
       );
     };
     stream.on("error", (err) => end(`console error: ${err.message}`));
@@ -116,4 +120,9 @@ export class ConsoleProxy {
     ws.on("close", () => end("the browser left"));
     ws.on("error", (err) => end(`websocket error: ${err.message}`));
   }
+}
+
+/** A console session's audit record (the WebSocket route, the instance it reaches). */
+function consoleEvent(user: string | null, source: string, instance: string, action: string, status: number): AuditEvent {
+  return { user, source, method: "GET", route: "/ui/console/[instance_name]/[kind]", kind: "instance", object: instance, action, status };
 }

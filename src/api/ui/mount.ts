@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
+import type { AuditEvent } from "../http/audit.ts";
 import { hasBody, parseJsonBody, readBody } from "../http/body.ts";
 import type { MountedApi, Transport } from "../http/core.ts";
 import { errorBody, HttpError } from "../http/errors.ts";
@@ -45,8 +46,8 @@ export interface UiOptions {
   distDir: string;
   users: UsersFile;
   sessions: SessionStore;
-  /** The audit trail (the master's log): logins, failed logins, logouts. */
-  audit: (line: string) => void;
+  /** The audit trail (a log line and its record): logins, failed logins, logouts. */
+  audit: (line: string, event: AuditEvent) => void;
 }
 
 interface Asset {
@@ -120,11 +121,11 @@ async function sessionResource(o: UiOptions, req: IncomingMessage, res: ServerRe
     if (typeof username !== "string" || typeof password !== "string") throw new HttpError(400, "username and password must be strings");
     const user = o.users.authenticate(username, password);
     if (!user) {
-      o.audit(`web console: failed login as ${JSON.stringify(username.slice(0, 64))} from ${from}`);
+      o.audit(`web console: failed login as ${JSON.stringify(username.slice(0, 64))} from ${from}`, sessionEvent(username.slice(0, 64), from, "POST", "login failed", 401));
       throw new HttpError(401, "Wrong user name or password");
     }
     const session = o.sessions.create(user);
-    o.audit(`web console: ${user.name} logged in from ${from}`);
+    o.audit(`web console: ${user.name} logged in from ${from}`, sessionEvent(user.name, from, "POST", "login", 200));
     sendJson(res, 200, sessionView(user.name, user.options, session.csrf), t, { "Set-Cookie": sessionCookie(session.id) });
     return;
   }
@@ -138,12 +139,17 @@ async function sessionResource(o: UiOptions, req: IncomingMessage, res: ServerRe
     if (current) {
       if (!csrfMatches(current.session, req.headers[CSRF_HEADER])) throw new HttpError(403, "Missing or wrong CSRF token for this session");
       o.sessions.end(current.session.id);
-      o.audit(`web console: ${current.user.name} logged out from ${from}`);
+      o.audit(`web console: ${current.user.name} logged out from ${from}`, sessionEvent(current.user.name, from, "DELETE", "logout", 200));
     }
     sendJson(res, 200, null, t, { "Set-Cookie": sessionCookie("") });
     return;
   }
   throw new HttpError(501, `Method ${req.method} is unsupported for path ${UI_PREFIX}/api/session`);
+}
+
+/** A login's or logout's audit record. */
+function sessionEvent(user: string, source: string, method: string, action: string, status: number): AuditEvent {
+  return { user, source, method, route: `${UI_PREFIX}/api/session`, kind: null, object: null, action, status };
 }
 
 function sessionView(user: string, options: readonly string[], csrf: string) {
