@@ -207,4 +207,20 @@ browserNeeds.describe("web console (chromium)", () => {
     assert.equal(foreign.status, 403);
     await ctx.close();
   });
+  // Last: it leaves 127.0.0.1 throttled for the rest of the window.
+  test("ten failed logins from one address make it wait, even with the right password", async () => {
+    const login = (password: string) => call(c.port, "POST", "/ui/api/session", { body: { username: "writer", password } }, true);
+    // The first test's failed login counts too.
+    let failures = 1;
+    while (failures < 10) {
+      assert.equal((await login(`guess-${failures}`)).status, 401);
+      failures++;
+    }
+    const refused = await login(USERS.writer);
+    assert.equal(refused.status, 429);
+    assert.match((refused.json as { message: string }).message, /Too many failed logins from .*; try again in \d+ s/);
+    assert.ok(Number(refused.headers["retry-after"]) > 0);
+    assert.equal(refused.headers["set-cookie"], undefined);
+    assert.ok(log.some((l) => /login as "writer" from .* refused: too many failed logins/.test(l)));
+  });
 });

@@ -12,7 +12,7 @@ import type { MountedApi, Transport } from "../http/core.ts";
 import { errorBody, HttpError } from "../http/errors.ts";
 import { encodeJson } from "../http/json.ts";
 import type { UsersFile } from "../http/users.ts";
-import { CSRF_HEADER, csrfMatches, sessionCookie, type SessionStore } from "./sessions.ts";
+import { CSRF_HEADER, csrfMatches, LoginThrottle, sessionCookie, type SessionStore } from "./sessions.ts";
 
 export const UI_PREFIX = "/ui";
 
@@ -46,6 +46,8 @@ export interface UiOptions {
   distDir: string;
   users: UsersFile;
   sessions: SessionStore;
+  /** Failed logins per address (default: 10 in 5 minutes, then wait). */
+  throttle?: LoginThrottle;
   /** The audit trail (a log line and its record): logins, failed logins, logouts. */
   audit: (line: string, event: AuditEvent) => void;
 }
@@ -74,11 +76,12 @@ function loadAssets(dir: string): Map<string, Asset> {
 
 export function uiMount(o: UiOptions): MountedApi {
   const assets = loadAssets(o.distDir);
+  const throttle = o.throttle ?? new LoginThrottle();
   return {
     owns: (path) => path === UI_PREFIX || path.startsWith(`${UI_PREFIX}/`),
     serve: async (req, res, t) => {
       try {
-        await serveUi(o, assets, req, res, t);
+        await serveUi(o, assets, throttle, req, res, t);
       } catch (err) {
         const httpErr = err instanceof HttpError ? err : new HttpError(500);
         if (!(err instanceof HttpError)) t.log(`error in ${req.method} ${req.url?.split("?")[0]}: ${err instanceof Error ? err.message : String(err)}`);
@@ -89,11 +92,11 @@ export function uiMount(o: UiOptions): MountedApi {
   };
 }
 
-async function serveUi(o: UiOptions, assets: Map<string, Asset>, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
+async function serveUi(o: UiOptions, assets: Map<string, Asset>, throttle: LoginThrottle, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = (q < 0 ? url : url.slice(0, q)).slice(UI_PREFIX.length);
-  if (path === "/api/session") return await sessionResource(o, req, res, t);
+  if (path === "/api/session") return await sessionResource(o, throttle, req, res, t);
   if (req.method !== "GET" && req.method !== "HEAD") throw new HttpError(501, `Method ${req.method} is unsupported for path ${UI_PREFIX}${path}`);
   if (path === "") {
     res.writeHead(302, { Location: `${UI_PREFIX}/`, "Content-Length": 0, Server: t.serverHeader, ...UI_SECURITY_HEADERS });
@@ -110,7 +113,7 @@ async function serveUi(o: UiOptions, assets: Map<string, Asset>, req: IncomingMe
 }
 
 /** POST logs in (JSON {username, password}), GET says who the session is, DELETE logs out. */
-async function sessionResource(o: UiOptions, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
+async function sessionResource(o: UiOptions, throttle: LoginThrottle, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
   const from = req.socket.remoteAddress ?? "?";
   if (req.method === "POST") {
     if (!hasBody(req) || (req.headers["content-type"] ?? "").toLowerCase() !== "application/json") {
@@ -119,8 +122,14 @@ async function sessionResource(o: UiOptions, req: IncomingMessage, res: ServerRe
     const body = parseJsonBody((await readBody(req, LOGIN_BODY, t.bodies)).toString("utf8"));
     const { username, password } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
     if (typeof username !== "string" || typeof password !== "string") throw new HttpError(400, "username and password must be strings");
+    const wait = throttle.waitSeconds(from);
+    if (wait > 0) {
+      o.audit(`web console: login as ${JSON.stringify(username.slice(0, 64))} from ${from} refused: too many failed logins`, sessionEvent(username.slice(0, 64), from, "POST", "login throttled", 429));
+      throw new HttpError(429, `Too many failed logins from ${from}; try again in ${wait} s`, { "Retry-After": String(wait) });
+    }
     const user = o.users.authenticate(username, password);
     if (!user) {
+      throttle.failed(from);
       o.audit(`web console: failed login as ${JSON.stringify(username.slice(0, 64))} from ${from}`, sessionEvent(username.slice(0, 64), from, "POST", "login failed", 401));
       throw new HttpError(401, "Wrong user name or password");
     }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { UsersFile } from "../http/users.ts";
-import { csrfMatches, SESSION_COOKIE, sessionCookie, SessionStore } from "./sessions.ts";
+import { csrfMatches, LoginThrottle, SESSION_COOKIE, sessionCookie, SessionStore } from "./sessions.ts";
 
 describe("web console sessions", () => {
   const dir = mkdtempSync(join(tmpdir(), "corral-sessions-"));
@@ -75,5 +75,28 @@ describe("web console sessions", () => {
     assert.equal(csrfMatches(s, [s.csrf, s.csrf]), false);
     assert.equal(sessionCookie("abc"), `${SESSION_COOKIE}=abc; Path=/; HttpOnly; Secure; SameSite=Strict`);
     assert.match(sessionCookie(""), /Max-Age=0$/);
+  });
+
+  it("throttles an address after maxFailures failed logins until its window ends", () => {
+    let clock = 0;
+    const t = new LoginThrottle({ maxFailures: 3, windowMs: 60_000, maxAddresses: 2 }, () => clock);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(t.waitSeconds("10.0.0.1"), 0, `try ${i + 1} allowed`);
+      t.failed("10.0.0.1");
+    }
+    assert.equal(t.waitSeconds("10.0.0.1"), 60);
+    assert.equal(t.waitSeconds("10.0.0.2"), 0, "another address is not affected");
+    clock = 59_500;
+    assert.equal(t.waitSeconds("10.0.0.1"), 1);
+    clock = 60_000;
+    assert.equal(t.waitSeconds("10.0.0.1"), 0, "the window ended");
+    t.failed("10.0.0.1");
+    assert.equal(t.waitSeconds("10.0.0.1"), 0, "a new window counts from one");
+    // Bounded: a third address pushes out the oldest.
+    t.failed("10.0.0.2");
+    t.failed("10.0.0.3");
+    t.failed("10.0.0.3");
+    t.failed("10.0.0.3");
+    assert.equal(t.waitSeconds("10.0.0.3"), 60);
   });
 });
