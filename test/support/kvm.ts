@@ -13,7 +13,11 @@ import { startMaster, type Master, type MasterOptions } from "../../src/master/m
 import { dataPaths } from "../../src/master/datadir.ts";
 import type { KvmOptions } from "../../src/node/hypervisor/kvm/kvm.ts";
 import { instanceFiles, isInstanceQemu, readPid, type InstanceFiles } from "../../src/node/hypervisor/kvm/process.ts";
-import { call, usersFileText } from "./cluster.ts";
+import { addNode } from "../../src/client/nodes.ts";
+import { RapiClient } from "../../src/client/rapi.ts";
+import { clusterCertPaths } from "../../src/master/nodes.ts";
+import { runNodeAgent, type RunningNodeAgent } from "../../src/node/index.ts";
+import { call, USERS, usersFileText } from "./cluster.ts";
 import type { TestGuest } from "./test-guest.ts";
 
 /** How long one TCG boot may take on a loaded two-core machine. */
@@ -22,6 +26,8 @@ export const BOOT_MS = 90_000;
 export interface KvmCluster {
   master: Master;
   readonly port: number;
+  /** The master's RAPI, http or https as the cluster was started. */
+  readonly url: string;
   readonly dataDir: string;
   readonly netns: string;
   /** The PVC API's port (only with `pvcConfig`). */
@@ -80,6 +86,9 @@ export async function startKvmCluster(o: KvmClusterOptions): Promise<KvmCluster>
     master: await startMaster(options),
     get port() {
       return cluster.master.port;
+    },
+    get url() {
+      return `${options.ssl ? "https" : "http"}://127.0.0.1:${cluster.master.port}`;
     },
     dataDir,
     netns,
@@ -236,4 +245,52 @@ export function peerNamespace(c: KvmCluster, prefix: string, nearIp: string, far
     throw err;
   }
   return { name, nearVeth: near, close };
+}
+
+/** A second kvm node: its agent runs in this process, its QEMUs in a peer namespace. */
+export interface PeerNode {
+  readonly name: string;
+  readonly dir: string;
+  readonly peer: PeerNamespace;
+  /** Stops the agent, kills the QEMUs of these instances it still runs, removes its namespace and directory. */
+  close(instances: readonly string[]): Promise<void>;
+}
+
+export interface PeerNodeOptions {
+  /** The namespace's name prefix (short: it also names the veth pair). */
+  prefix: string;
+  name: string;
+  nearIp: string;
+  farIp: string;
+  /** More options of the node's kvm hypervisor (the namespace and TCG are set). */
+  kvm?: Omit<KvmOptions, "stateDir" | "netns" | "defaultAccelerator">;
+}
+
+/**
+ * Makes the peer namespace, starts a node agent for it with the cluster's certificate and
+ * shared-file directory, and adds it to the cluster as `name` at `farIp`. Whatever was made
+ * is undone when a step fails.
+ */
+export async function joinPeerNode(c: KvmCluster, o: PeerNodeOptions): Promise<PeerNode> {
+  const peer = peerNamespace(c, o.prefix, o.nearIp, o.farIp);
+  const dir = mkdtempSync(join(tmpdir(), `corral-${o.prefix}-node-`));
+  let agent: RunningNodeAgent | undefined;
+  const close = async (instances: readonly string[]) => {
+    await agent?.close();
+    peer.close(join(dir, "kvm"), instances);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const { cert, key } = clusterCertPaths(c.dataDir);
+    agent = await runNodeAgent({
+      bind: "127.0.0.1", port: 0, certFile: cert, keyFile: key, stateDir: dir, nodeName: o.name,
+      sharedFileStorageDir: dataPaths(c.dataDir).sharedFileStorage,
+      kvm: { ...o.kvm, netns: peer.name, defaultAccelerator: "tcg" },
+    });
+    await addNode(new RapiClient({ url: c.url, user: "writer", password: USERS.writer, insecure: true }), { name: o.name, endpoint: agent.endpoint, primaryIp: o.farIp });
+  } catch (err) {
+    await close([]);
+    throw err;
+  }
+  return { name: o.name, dir, peer, close };
 }

@@ -8,20 +8,16 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { execFile, execFileSync } from "node:child_process";
-import { addNode } from "../../src/client/nodes.ts";
-import { RapiClient } from "../../src/client/rapi.ts";
 import { dataPaths } from "../../src/master/datadir.ts";
 import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
-import { runNodeAgent, type RunningNodeAgent } from "../../src/node/index.ts";
 import { call, USERS } from "../support/cluster.ts";
-import { consoleMarker as marker, livesOn as guestLivesOn, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
+import { consoleMarker as marker, livesOn as guestLivesOn, joinPeerNode, startKvmCluster, type KvmCluster, type PeerNode } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
@@ -46,10 +42,9 @@ type LogEntry = [number, [number, number], string, string];
 
 allOf(needs, net).describe("live migration of kvm instances between two nodes in two namespaces", () => {
   let c: KvmCluster;
-  let node2: RunningNodeAgent;
-  let node2Dir = "";
-  let peer: PeerNamespace | undefined;
-  const files = (node: string, name: string) => node === NODE1 ? c.files(name) : instanceFiles(join(node2Dir, "kvm"), name);
+  let node2: PeerNode | undefined;
+  const node2Dir = () => node2?.dir ?? assert.fail("node2 was never joined");
+  const files = (node: string, name: string) => node === NODE1 ? c.files(name) : instanceFiles(join(node2Dir(), "kvm"), name);
   const info = async (name: string) => (await call(c.port, "GET", `/2/instances/${name}`)).json as Record<string, unknown>;
   const size = (file: string) => existsSync(file) ? statSync(file).size : 0;
   const qemuRuns = (node: string, name: string) => {
@@ -109,17 +104,8 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
   before(async () => {
     c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip"), nodeIp: NODE1_IP, kvm: { migrationDeadlineFloorMs: DEADLINE_FLOOR_MS } });
     try {
-      peer = peerNamespace(c, "cmig", NODE1_IP, NODE2_IP);
       await c.ok("PUT", "/2/modify", { enabled_disk_templates: ["sharedfile", "file", "diskless"], ipolicy: { "disk-templates": ["sharedfile", "file", "diskless"] } });
-      node2Dir = mkdtempSync(join(tmpdir(), "corral-node2-"));
-      const { cert, key } = clusterCertPaths(c.dataDir);
-      node2 = await runNodeAgent({
-        bind: "127.0.0.1", port: 0, certFile: cert, keyFile: key, stateDir: node2Dir, nodeName: NODE2,
-        sharedFileStorageDir: dataPaths(c.dataDir).sharedFileStorage,
-        kvm: { netns: peer.name, defaultAccelerator: "tcg", migrationDeadlineFloorMs: DEADLINE_FLOOR_MS },
-      });
-      const client = new RapiClient({ url: `http://127.0.0.1:${c.port}`, user: "writer", password: USERS.writer, insecure: true });
-      await addNode(client, { name: NODE2, endpoint: node2.endpoint, primaryIp: NODE2_IP });
+      node2 = await joinPeerNode(c, { prefix: "cmig", name: NODE2, nearIp: NODE1_IP, farIp: NODE2_IP, kvm: { migrationDeadlineFloorMs: DEADLINE_FLOOR_MS } });
     } catch (err) {
       await closeAll();
       throw err;
@@ -127,10 +113,8 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
   });
 
   const closeAll = async () => {
-    await node2?.close();
-    peer?.close(join(node2Dir, "kvm"), node2Dir ? [IDLE, BUSY, LOCAL] : []);
+    await node2?.close([IDLE, BUSY, LOCAL]);
     await c?.close([IDLE, BUSY, LOCAL]);
-    if (node2Dir) rmSync(node2Dir, { recursive: true, force: true });
   };
   after(closeAll);
 
@@ -230,7 +214,7 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
       }
     };
     const node1Files = dataPaths(c.dataDir).fileStorage;
-    const node2Files = join(node2Dir, "file-storage");
+    const node2Files = join(node2Dir(), "file-storage");
     await c.ok("POST", "/2/instances", {
       __version__: 1, mode: "create", name: LOCAL, disk_template: "file", disks: [{ size: 1024 }], pnode: NODE1, start: false,
       nics: [{ mode: "bridged", link: "br0" }], os_type: "corral-marker+default", hypervisor: "kvm", beparams: { maxmem: 256, minmem: 256, vcpus: 1 },

@@ -4,19 +4,11 @@
 // shows its progress bar while the job's log comes in. One boot in all.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, it } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { addNode } from "../../src/client/nodes.ts";
-import { RapiClient } from "../../src/client/rapi.ts";
-import { dataPaths } from "../../src/master/datadir.ts";
-import { clusterCertPaths } from "../../src/master/nodes.ts";
-import { runNodeAgent, type RunningNodeAgent } from "../../src/node/index.ts";
 import { browserNeeds, launchBrowser, logIn, newContext, screenshot } from "../support/browser.ts";
 import { call, USERS } from "../support/cluster.ts";
-import { BOOT_MS, peerNamespace, startKvmCluster, type KvmCluster, type PeerNamespace } from "../support/kvm.ts";
+import { BOOT_MS, joinPeerNode, startKvmCluster, type KvmCluster, type PeerNode } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
@@ -31,9 +23,7 @@ const NODE2_IP = "10.213.79.2";
 
 allOf(needs, net, browserNeeds).describe("the web console of a kvm guest (chromium, QEMU)", () => {
   let c: KvmCluster;
-  let node2: RunningNodeAgent | undefined;
-  let node2Dir = "";
-  let peer: PeerNamespace | undefined;
+  let node2: PeerNode | undefined;
   let browser: Browser;
   let ctx: BrowserContext;
   let page: Page;
@@ -42,22 +32,13 @@ allOf(needs, net, browserNeeds).describe("the web console of a kvm guest (chromi
   before(async () => {
     c = await startKvmCluster({ guest: needs.guest, ipPath: net.path("ip"), nodeIp: NODE1_IP, ssl: true });
     try {
-      peer = peerNamespace(c, "cweb", NODE1_IP, NODE2_IP);
       // A slow migration (16 MiB/s): several progress lines for the page to show.
       await c.ok("PUT", "/2/modify", {
         enabled_disk_templates: ["sharedfile", "file", "diskless"],
         ipolicy: { "disk-templates": ["sharedfile", "file", "diskless"] },
         hvparams: { kvm: { migration_bandwidth: 16 } },
       });
-      node2Dir = mkdtempSync(join(tmpdir(), "corral-web-node2-"));
-      const { cert, key } = clusterCertPaths(c.dataDir);
-      node2 = await runNodeAgent({
-        bind: "127.0.0.1", port: 0, certFile: cert, keyFile: key, stateDir: node2Dir, nodeName: NODE2,
-        sharedFileStorageDir: dataPaths(c.dataDir).sharedFileStorage,
-        kvm: { netns: peer.name, defaultAccelerator: "tcg" },
-      });
-      const client = new RapiClient({ url: `https://127.0.0.1:${c.port}`, user: "writer", password: USERS.writer, insecure: true });
-      await addNode(client, { name: NODE2, endpoint: node2.endpoint, primaryIp: NODE2_IP });
+      node2 = await joinPeerNode(c, { prefix: "cweb", name: NODE2, nearIp: NODE1_IP, farIp: NODE2_IP });
       await c.ok("POST", "/2/instances", {
         __version__: 1, mode: "create", name: WEB, disk_template: "sharedfile", disks: [{ size: 1024 }], pnode: NODE1,
         nics: [{ mode: "bridged", link: "br0" }], os_type: "corral-marker+default", hypervisor: "kvm",
@@ -75,10 +56,8 @@ allOf(needs, net, browserNeeds).describe("the web console of a kvm guest (chromi
 
   const closeAll = async () => {
     await browser?.close();
-    await node2?.close();
-    peer?.close(join(node2Dir, "kvm"), node2Dir ? [WEB] : []);
+    await node2?.close([WEB]);
     await c?.close([WEB]);
-    if (node2Dir) rmSync(node2Dir, { recursive: true, force: true });
   };
   after(closeAll);
 
