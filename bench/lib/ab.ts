@@ -24,6 +24,12 @@ export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[M
 export const round2 = (x: number) => Math.round(x * 100) / 100;
 /** median(a) ÷ median(b), three decimals. */
 export const medianRatio = (a: readonly number[], b: readonly number[]) => Math.round((median(a) / median(b)) * 1000) / 1000;
+/**
+ * The median of the rounds' own ratios a[i] ÷ b[i], three decimals. The two sides of a round
+ * run back to back, so this follows the machine's drift over a run (warm-up, other work) that
+ * a ratio of the sides' medians mixes into the result.
+ */
+export const pairedRatio = (a: readonly number[], b: readonly number[]) => Math.round(median(a.map((x, i) => x / b[i])) * 1000) / 1000;
 export const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export interface AbSide {

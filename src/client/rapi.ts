@@ -1,5 +1,5 @@
 // A small RAPI client for the `corral` admin commands and tests: JSON requests with Basic
-// authentication over HTTPS (verifying the master's certificate against a given CA file,
+// authentication (or a Corral API token) over HTTPS (verifying the master's certificate against a given CA file,
 // or not at all when asked) or plain HTTP, and job following through /2/jobs/N/wait.
 
 import { request as httpRequest } from "node:http";
@@ -10,6 +10,8 @@ export interface RapiClientOptions {
   url: string;
   user?: string;
   password?: string;
+  /** A Corral API token, sent as `Authorization: Bearer`, instead of a user and password. */
+  token?: string;
   /** PEM certificates to trust (e.g. the master's rapi.pem); default: the system's CAs. */
   ca?: string;
   /** Accept any certificate (like Ganeti's own client, which does not check). */
@@ -70,7 +72,8 @@ export class RapiClient {
   /** Sends one request; resolves with the parsed JSON answer or rejects with a RapiError. */
   request(method: string, path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = { Accept: "application/json", "User-Agent": "Corral RAPI client" };
-    if (this.opts.user !== undefined) {
+    if (this.opts.token !== undefined) headers.Authorization = `Bearer ${this.opts.token}`;
+    else if (this.opts.user !== undefined) {
       headers.Authorization = "Basic " + Buffer.from(`${this.opts.user}:${this.opts.password ?? ""}`).toString("base64");
     }
     const payload = body === undefined ? undefined : JSON.stringify(body);

@@ -5,6 +5,7 @@ import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
+import { outsideRequests, tokenRefusal, type AuthorityLookup } from "./authority.ts";
 import type { LockManager } from "./locks.ts";
 import { checkPrecondition } from "./precondition.ts";
 import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSucceeded, opWaiting } from "./state.ts";
@@ -34,6 +35,8 @@ export interface ExecutorOptions {
    * or rate-limited job stays queued, keeps its place, and is looked at again next time).
    */
   mayStart?: (job: Job, running: ReadonlySet<Job>) => boolean;
+  /** API tokens' grants now, for jobs submitted with one. */
+  authorities?: AuthorityLookup;
 }
 
 class JobCanceled extends Error {}
@@ -80,7 +83,8 @@ export class Executor {
       }
       this.waiting.splice(i, 1);
       this.running.add(job);
-      const run = this.run(job).finally(() => {
+      // Started from whichever request's submission scheduled it: not in that request's scope.
+      const run = outsideRequests(() => this.run(job)).finally(() => {
         this.active.delete(run);
         this.running.delete(job);
         this.schedule();
@@ -123,12 +127,16 @@ export class Executor {
       const lu = this.opts.logicalUnits.get(op.input.OP_ID);
       if (!lu) throw new GanetiError("OpCodeUnknown", [`Unknown opcode ${op.input.OP_ID}`]);
       await this.waitForDependencies(job, op, signal);
-      await locks.acquire(job.id, lu.locks(op.input, host.snapshot()), signal);
+      const request = lu.locks(op.input, host.snapshot());
+      await locks.acquire(job.id, request, signal);
       signal.throwIfAborted();
       opRunning(op);
       const ctx = this.context(job, op, signal, host.touch(job));
       // Synchronously with checkPrereq: no other job's commit can land in between.
       if (job.precondition && op === job.ops[0]) checkPrecondition(host.snapshot(), job.precondition);
+      // A token's job, under the locks it holds: tags, the token or its owner may have changed since submission.
+      const refusal = job.token === undefined ? undefined : tokenRefusal(this.opts.authorities, job.token, op.input, request, host.snapshot());
+      if (refusal !== undefined) throw new OpPrereqError(refusal, ECODE.environ);
       const prepared = lu.checkPrereq(ctx);
       let result: unknown;
       if (op.input.dry_run) {
@@ -159,7 +167,7 @@ export class Executor {
     return {
       op: op.input as never,
       jobId: job.id,
-      master: afterDurable(this.opts.services, running),
+      master: afterDurable(this.opts.services, running, job.token),
       snapshot: () => host.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);
@@ -197,7 +205,7 @@ export class Executor {
 }
 
 /** The services with every node RPC held back until `ready` resolves. */
-function afterDurable(services: MasterServices, ready: Promise<void>): MasterServices {
+function afterDurable(services: MasterServices, ready: Promise<void>, token: string | undefined): MasterServices {
   let passed = false;
   void ready.then(() => (passed = true));
   const hold: ProxyHandler<ReturnType<MasterServices["node"]>> = {
@@ -213,7 +221,8 @@ function afterDurable(services: MasterServices, ready: Promise<void>): MasterSer
   return {
     store: services.store,
     live: services.live,
-    submitJobs: (jobs) => services.submitJobs(jobs),
+    // A job's children act for the job's token (or for none), never for a request's being handled.
+    submitJobs: (jobs) => services.submitJobs(jobs, { authority: token === undefined ? null : { token } }),
     node: (n) => new Proxy(services.node(n), hold),
   };
 }

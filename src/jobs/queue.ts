@@ -6,6 +6,7 @@ import { calcJobStatus, FINALIZED, timestampNow, type Job, type JobPrecondition 
 import type { Opcode } from "../model/opcode.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import type { LogicalUnit, MasterServices } from "../ops/lu.ts";
+import { AuthorityError, currentAuthority, tokenRefusal, type AuthorityLookup, type JobAuthority } from "./authority.ts";
 import { Executor, type ExecutorHost } from "./executor.ts";
 import { applyingRule, mayStart } from "./filters.ts";
 import type { LockManager } from "./locks.ts";
@@ -25,6 +26,15 @@ export interface JobQueueOptions {
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** Jobs run at once; defaults to the cluster's max_running_jobs. */
   maxRunning?: () => number;
+  /** API tokens' grants as they bind now, for jobs submitted with one (none: no token is valid). */
+  authorities?: AuthorityLookup;
+}
+
+/** How a submission is made: `authority` null is the master's own (a job's children of an untokened job). */
+export interface SubmitOptions {
+  precondition?: JobPrecondition;
+  /** The token the jobs act for; default: the request's being handled (authority.ts), if any. */
+  authority?: JobAuthority | null;
 }
 
 /** Told of every job: whole-queue readers such as the event stream. */
@@ -43,6 +53,8 @@ export class JobQueue implements ExecutorHost {
   private readonly followers: JobFollower[] = [];
   private readonly executor: Executor;
   private lastId: number;
+  private readonly authorities: AuthorityLookup;
+  private readonly logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** By default, the config's job filter rules: a job a REJECT rule applies to is canceled. */
   admission: AdmissionPolicy = (job) =>
     applyingRule(this.store.snapshot().filters.values(), job)?.action === "REJECT" ? "reject" : "accept";
@@ -52,14 +64,17 @@ export class JobQueue implements ExecutorHost {
     this.writer = opts.writer;
     this.events.setMaxListeners(0);
     this.lastId = opts.writer.highestId();
+    this.authorities = opts.authorities ?? (() => undefined);
+    this.logicalUnits = opts.logicalUnits;
     this.executor = new Executor({
       host: this,
       // What logical units get as `ctx.master`: the master's services and job submission.
-      services: { store: this.store, submitJobs: (jobs) => this.submitJobs(jobs), node: (n) => opts.services.node(n), live: opts.services.live },
+      services: { store: this.store, submitJobs: (jobs, options) => this.submitJobs(jobs, options), node: (n) => opts.services.node(n), live: opts.services.live },
       logicalUnits: opts.logicalUnits,
       locks: opts.locks,
       maxRunning: opts.maxRunning ?? (() => this.store.snapshot().cluster.max_running_jobs),
       mayStart: (job, running) => mayStart(this.store.snapshot().filters, job, running),
+      authorities: this.authorities,
     });
     // New filter rules apply to queued jobs too, and more running slots may free some.
     let seen: Pick<ConfigSnapshot, "filters" | "cluster"> | undefined;
@@ -103,10 +118,14 @@ export class JobQueue implements ExecutorHost {
 
   /**
    * Submits jobs; resolves with their ids once all of them are on disk. A precondition
-   * (If-Match) goes with a submission of one job.
+   * (If-Match) goes with a submission of one job. Made with a token, the whole submission
+   * is refused (AuthorityError) before any job exists unless its grants cover every object
+   * each opcode locks now.
    */
-  async submitJobs(jobOps: Opcode[][], options: { precondition?: JobPrecondition } = {}): Promise<number[]> {
+  async submitJobs(jobOps: Opcode[][], options: SubmitOptions = {}): Promise<number[]> {
     if (options.precondition && jobOps.length !== 1) throw new Error("A precondition goes with exactly one job");
+    const authority = options.authority === undefined ? currentAuthority() : (options.authority ?? undefined);
+    if (authority) this.checkAuthority(authority.token, jobOps.flat());
     const received = timestampNow();
     const receivedNs = Date.now() * 1e6;
     const ids = jobOps.map(() => ++this.lastId);
@@ -121,6 +140,7 @@ export class JobQueue implements ExecutorHost {
         ],
       })), received, options.precondition);
     });
+    if (authority) for (const job of jobs) job.token = authority.token;
     for (const job of jobs) {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
       if (this.admission(job) === "reject") cancelUnfinished(job);
@@ -138,6 +158,17 @@ export class JobQueue implements ExecutorHost {
     this.executor.schedule();
     await durable;
     return jobs.map((j) => j.id);
+  }
+
+  /** Throws AuthorityError naming the first object of `ops` the token does not cover. */
+  private checkAuthority(token: string, ops: readonly Opcode[]): void {
+    const snap = this.store.snapshot();
+    for (const op of ops) {
+      const lu = this.logicalUnits.get(op.OP_ID);
+      if (!lu) throw new AuthorityError(`Unknown opcode ${op.OP_ID}`);
+      const refusal = tokenRefusal(this.authorities, token, op, lu.locks(op, snap), snap);
+      if (refusal !== undefined) throw new AuthorityError(refusal);
+    }
   }
 
   /** A job by id; archived jobs are read back from disk. */

@@ -41,6 +41,15 @@ describe("the audit trail's store", () => {
     await t.close();
   });
 
+  it("keeps to maxRecords by itself every 1,000 records, without the age bound's scan", async () => {
+    const t = open("every.db", { maxAgeSeconds: 3600, maxRecords: 10 });
+    for (let i = 0; i < 1005; i++) t.trail.event({ ...LOGIN, user: `user${i}` });
+    const kept = await t.trail.query({ limit: 1000 });
+    assert.equal(kept.length, 15, "the 10 newest at the 1,000th record, and 5 since");
+    assert.equal(kept[0].user, "user1004");
+    await t.close();
+  });
+
   it("drops records older than maxAgeSeconds", async () => {
     const t = open("age.db", { maxAgeSeconds: 0.05, maxRecords: 1000 });
     t.trail.event(LOGIN);

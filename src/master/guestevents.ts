@@ -24,7 +24,8 @@ export function followGuestPowerOffs(live: LiveMonitor, store: ConfigStore, queu
       timeout: 0,
       reason: [["corral:master:guest-poweroff", `the guest powered itself off at ${new Date(event.at).toISOString()}`, Date.now() * 1e6]],
     });
-    queue.submitJobs([[op]]).then(
+    // The master's own job, whatever request's context the event arrived in (never an API token's).
+    queue.submitJobs([[op]], { authority: null }).then(
       ([id]) => log(`instance ${inst.name}: the guest powered itself off; job ${id} marks it down`),
       (err: unknown) => log(`instance ${inst.name}: the guest powered itself off, but marking it down failed: ${err instanceof Error ? err.message : String(err)}`),
     );

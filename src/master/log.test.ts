@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { buildOpcode } from "../model/opcode.ts";
 import { OpTagsSet } from "../model/opcodes/tags.ts";
-import { jsonLog, KnownSecrets, scrubbing } from "./log.ts";
+import { jsonLog, KnownSecrets, scrubbing, withTestRunCopy } from "./log.ts";
 
-function captured(): { lines: string[]; write(line: string): void } {
+/** The lines written to a destination (a batch comes as one write of several lines). */
+function captured(): { lines: string[]; write(chunk: string): void } {
   const lines: string[] = [];
-  return { lines, write: (line) => void lines.push(line) };
+  return { lines, write: (chunk) => void lines.push(...chunk.trimEnd().split("\n")) };
 }
 
 describe("the master's JSON log", () => {
@@ -58,5 +62,50 @@ describe("the master's JSON log", () => {
       ops: [{ input: Object.assign(buildOpcode(OpTagsSet, { kind: "cluster", tags: ["x"] }), { osparams_secret: { key: "os-secret-value" } }), status: "queued", result: null, log: [], priority: 0, start_timestamp: null, exec_timestamp: null, end_timestamp: null }],
     });
     assert.equal(secrets.scrub("the script printed os-secret-value"), "the script printed [REDACTED]");
+  });
+
+  it("writes a batch of lines as pino writes them, each with its field's JSON as given", () => {
+    const out = captured();
+    const record = { id: 7, user: "writer", jobs: [{ id: 3, status: null }] };
+    const log = jsonLog(out);
+    log("one at a time", { audit: record });
+    log.batch!("audit", [["batched", JSON.stringify(record)], ["second", "{}"]]);
+    const [single, first, second] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(Object.keys(first), Object.keys(single));
+    assert.deepEqual([first.level, first.pid, first.audit, first.msg], [single.level, single.pid, record, "batched"]);
+    assert.deepEqual([second.audit, second.msg], [{}, "second"]);
+  });
+
+  it("scrubs a batch by value: the secret goes, numbers and keys that look like it stay", () => {
+    const out = captured();
+    const secrets = new KnownSecrets();
+    secrets.add("1234");
+    secrets.add("hunter2-secret");
+    const log = scrubbing(jsonLog(out), secrets);
+    log.batch!("audit", [
+      ["clean", JSON.stringify({ id: 9, user: "writer" })],
+      ["user hunter2-secret", JSON.stringify({ id: 1234, user: "1234", object: "x hunter2-secret" })],
+    ]);
+    const [clean, dirty] = out.lines.map((l) => JSON.parse(l) as { msg: string; audit: Record<string, unknown> });
+    assert.deepEqual(clean.audit, { id: 9, user: "writer" });
+    assert.equal(dirty.msg, "user [REDACTED]");
+    assert.deepEqual(dirty.audit, { id: 1234, user: "[REDACTED]", object: "x [REDACTED]" });
+  });
+
+  it("copies every line, batches included, to the test run's file when CORRAL_TEST_LOG_DIR is given", () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-log-copy-"));
+    try {
+      const out = captured();
+      const log = withTestRunCopy(jsonLog(out), dir);
+      log("plain line");
+      log.batch!("audit", [["batched", '{"id":1}']]);
+      const copied = readFileSync(join(dir, `master-${process.pid}.jsonl`), "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as { msg: string });
+      assert.deepEqual(copied.map((l) => l.msg), ["plain line", "batched"]);
+      assert.equal(out.lines.length, 2, "and to the log it was given");
+      const plain = jsonLog(out);
+      assert.equal(withTestRunCopy(plain, ""), plain, "without a directory, the log as it was");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -15,7 +15,18 @@ export type LogFields = { level?: LogLevel } & Record<string, unknown>;
  * only a sentence pass one argument (and a one-argument collector is a Log too); those that
  * have data pass it as fields rather than formatting it into the text.
  */
-export type Log = (message: string, fields?: LogFields) => void;
+export interface Log {
+  (message: string, fields?: LogFields): void;
+  /**
+   * Many info lines at once, each a message and one field given as JSON text already (the
+   * audit trail renders a record once, for its line and its row). pino's redact does not see
+   * that text, so it may hold no field named like a secret; the scrub of values still applies.
+   * A Log without it gets the lines one by one.
+   */
+  batch?: (field: string, lines: readonly BatchLine[]) => void;
+}
+/** A line of Log.batch: its message, and its field's value as JSON text. */
+export type BatchLine = readonly [message: string, json: string];
 
 const CENSOR = "[REDACTED]";
 
@@ -41,11 +52,18 @@ export function jsonLog(destination: DestinationStream): Log {
     },
     destination,
   );
-  return (message, fields) => {
+  const log: Log = (message, fields) => {
     if (fields === undefined) return logger.info(message);
     const { level = "info", ...rest } = fields;
     logger[level](rest, message);
   };
+  // The lines pino would write for logger.info({ [field]: value }, message), but with the
+  // value's JSON made once by the caller, one timestamp and one write for the batch.
+  log.batch = (field, lines) => {
+    const head = `{"level":"info","time":"${new Date().toISOString()}","pid":${process.pid},${JSON.stringify(field)}:`;
+    destination.write(lines.map(([message, json]) => `${head}${json},"msg":${JSON.stringify(message)}}\n`).join(""));
+  };
+  return log;
 }
 
 /** Audit lines wait in the buffer at most this long (one per write: a syscall each cost ~10% of the job burst). */
@@ -74,15 +92,53 @@ export function stderrLog(): Log {
     }
   });
   const log = jsonLog(stderr);
-  return (message, fields) => {
+  const buffered: Log = (message, fields) => {
     log(message, fields);
     if (fields?.audit === undefined) flush();
   };
+  buffered.batch = log.batch;
+  return buffered;
+}
+
+/** Every line to both logs (a Log without `batch` gets a batch's lines one by one). */
+function tee(first: Log, second: Log): Log {
+  const both: Log = (message, fields) => {
+    first(message, fields);
+    second(message, fields);
+  };
+  both.batch = (field, lines) => {
+    for (const log of [first, second]) {
+      if (log.batch) log.batch(field, lines);
+      else for (const [message, json] of lines) log(message, { [field]: JSON.parse(json) as unknown });
+    }
+  };
+  return both;
+}
+
+/** One copy file per process, however many masters it starts (the tests start many). */
+const runCopies = new Map<string, Log>();
+
+/**
+ * `log`, and when CORRAL_TEST_LOG_DIR is set (scripts/test.sh sets it for a whole test run)
+ * the same lines as JSON in <dir>/master-<pid>.jsonl, written synchronously so that a test
+ * process that exits at once loses none: scripts/check-log-secrets.ts greps them all for the
+ * tests' secrets after the run.
+ */
+export function withTestRunCopy(log: Log, dir = process.env.CORRAL_TEST_LOG_DIR): Log {
+  if (!dir) return log;
+  let copy = runCopies.get(dir);
+  if (!copy) {
+    copy = jsonLog(pino.destination({ dest: `${dir}/master-${process.pid}.jsonl`, sync: true, append: true, mkdir: true }));
+    runCopies.set(dir, copy);
+  }
+  return tee(log, copy);
 }
 
 /** Credentials by their shape, whoever wrote them into a text. */
 const CREDENTIAL_SHAPES: [RegExp, string][] = [
   [/\b(Basic|Bearer|Digest)\s+[A-Za-z0-9+/=._~-]{4,}/gi, `$1 ${CENSOR}`],
+  // An API token anywhere (its id stays, to say which one): corral_<id>_<secret>.
+  [/\b(corral_[a-z2-7]{12}_)[A-Za-z0-9_-]{8,}/g, `$1${CENSOR}`],
   [/\b(password|passwd|token|secret|api[_-]?key|cookie|csrf)(["']?\s*[:=]\s*["']?)[^\s"',;&}]+/gi, `$1$2${CENSOR}`],
   [/\b(corral_session|session)=[^\s;,"]+/gi, `$1=${CENSOR}`],
 ];
@@ -144,10 +200,21 @@ export class KnownSecrets {
 
 /** `log` with every message and field text scrubbed of `secrets` first. */
 export function scrubbing(log: Log, secrets: KnownSecrets): Log {
-  return (message, fields) => {
+  const scrubbed: Log = (message, fields) => {
     if (fields === undefined) return log(secrets.scrub(message));
     // One pass over the fields' text; they are copied only when something in them is secret.
     const text = JSON.stringify(fields);
     log(secrets.scrub(message), secrets.scrub(text) === text ? fields : (secrets.scrubValue(fields) as LogFields));
   };
+  const batch = log.batch;
+  if (batch) {
+    // One pass over the whole batch; a line with a secret in it has its values scrubbed one by
+    // one (a scrub of JSON text could hit a number or a key, and break the line).
+    scrubbed.batch = (field, lines) => {
+      const text = lines.map(([message, json]) => `${message}\n${json}`).join("\n");
+      if (secrets.scrub(text) === text) return batch(field, lines);
+      batch(field, lines.map(([message, json]) => [secrets.scrub(message), secrets.scrub(json) === json ? json : JSON.stringify(secrets.scrubValue(JSON.parse(json)))]));
+    };
+  }
+  return scrubbed;
 }

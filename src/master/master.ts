@@ -13,9 +13,11 @@ import { withOpenApiRoute } from "../api/corral/openapi.ts";
 import { metricsRoutes } from "../api/corral/metrics.ts";
 import { MasterMetrics } from "../metrics/metrics.ts";
 import { corralAuditRoutes } from "../api/corral/audit.ts";
+import { ApiTokens, corralTokenRoutes } from "../api/corral/tokens.ts";
+import { SqliteTokenStore } from "../store/tokens.ts";
 import type { AuditEvent } from "../api/http/audit.ts";
 import { AuditTrail } from "./audit.ts";
-import { KnownSecrets, scrubbing, type Log } from "./log.ts";
+import { KnownSecrets, scrubbing, withTestRunCopy, type Log } from "./log.ts";
 import { EventBus, type EventBusOptions } from "../events/bus.ts";
 import { jobEvents } from "../events/jobs.ts";
 import { objectEvents } from "../events/objects.ts";
@@ -129,7 +131,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   // Every line logged from here on is scrubbed of the passwords and secret parameters seen.
   const secrets = new KnownSecrets();
-  o = { ...o, log: scrubbing(o.log, secrets) };
+  o = { ...o, log: scrubbing(withTestRunCopy(o.log), secrets) };
   for (const value of [...(pvcConfig?.auth.tokens.map((t) => t.token) ?? []), pvcConfig?.auth.secretKey ?? ""]) secrets.add(value);
   const db = openDatabase(paths.database);
   // Config changes and job states share one group-committed log, written by a thread of its
@@ -196,7 +198,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const writer = new JobWriter(db, log);
   const locks = new LockManager();
   const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
-  const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live } });
+  // The queue is made next; a job's submitter is asked only once requests arrive.
+  const tokens = new ApiTokens(new SqliteTokenStore(db, log), users, store, (id) => queue.get(id)?.token);
+  const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live }, authorities: tokens.authorities });
   const events = new EventBus({ firstId: Date.now() * 100, ...o.events });
   queue.follow(jobEvents(events));
   const metrics = o.metrics === false ? undefined : new MasterMetrics({ store, live, jobs: () => queue.all() });
@@ -225,12 +229,13 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
       meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
-        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,
         requireAuthentication: o.requireAuthentication,
         sessions,
         audit,
         metrics,
+        tokens,
       }),
     ],
     tls,

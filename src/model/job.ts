@@ -46,6 +46,8 @@ export interface Job {
   archived: boolean;
   /** Checked under the first opcode's locks, right before its prerequisites. */
   precondition?: JobPrecondition;
+  /** The id of the API token it was submitted with: each opcode is checked against its grants. */
+  token?: string;
 }
 
 export function timestampNow(): Timestamp {

@@ -13,8 +13,11 @@ import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 /** What a logical unit may use of the master. */
 export interface MasterServices {
   readonly store: ConfigStore;
-  /** Submits further jobs (node evacuation, multi-alloc); resolves once they are durable. */
-  submitJobs(jobs: Opcode[][]): Promise<number[]>;
+  /**
+   * Submits further jobs (node evacuation, multi-alloc); resolves once they are durable.
+   * `authority`: the API token they act for (null: none), checked as a request's would be.
+   */
+  submitJobs(jobs: Opcode[][], options?: { authority?: { token: string } | null }): Promise<number[]>;
   /** The RPC client of a node's agent. */
   node(node: Pick<Node, "uuid" | "name" | "agent_endpoint">): NodeRpcClient;
   readonly live: LiveView;

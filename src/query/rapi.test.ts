@@ -167,6 +167,24 @@ describe("single-object lookup", () => {
     assert.equal(findOne("filter", snap, U.filter)?.uuid, U.filter);
   });
 
+  it("answers a lookup repeated in the same snapshot without a second scan, and any other with its own", () => {
+    let scans = 0;
+    class CountingMap<K, V> extends Map<K, V> {
+      override values(): MapIterator<V> {
+        scans++;
+        return super.values();
+      }
+    }
+    const counted = { ...snap, instances: new CountingMap(snap.instances) };
+    assert.equal(findOne("instance", counted, "inst1")?.uuid, U.inst1);
+    assert.equal(findOne("instance", counted, "inst1")?.uuid, U.inst1);
+    assert.equal(scans, 1);
+    assert.equal(findOne("instance", counted, "inst10")?.uuid, U.inst10);
+    assert.equal(findOne("instance", counted, "inst1")?.uuid, U.inst1);
+    assert.equal(findOne("node", counted, "inst1"), undefined, "another kind is looked up in its own map");
+    assert.equal(scans, 3);
+  });
+
   it("does not find partial words or unknown names", () => {
     assert.equal(findOne("instance", snap, "inst"), undefined);
     assert.equal(findOne("instance", snap, "nosuch"), undefined);

@@ -229,6 +229,20 @@ const mapOf = <K extends BulkKind>(kind: K, snap: ConfigSnapshot): ReadonlyMap<s
  * Filter rules are found by uuid only.
  */
 export function findOne<K extends BulkKind>(kind: K, snap: ConfigSnapshot, query: string): BulkObject[K] | undefined {
+  const last = lastFound.get(snap);
+  if (last && last.kind === kind && last.query === query) return last.found as BulkObject[K] | undefined;
+  const found = search(kind, snap, query);
+  lastFound.set(snap, { kind, query, found });
+  return found;
+}
+
+/**
+ * The last lookup in each snapshot (snapshots never change): a GET with a version stamp looks
+ * its object up for the stamp and again in the handler, and each lookup scans every object.
+ */
+const lastFound = new WeakMap<ConfigSnapshot, { kind: BulkKind; query: string; found: unknown }>();
+
+function search<K extends BulkKind>(kind: K, snap: ConfigSnapshot, query: string): BulkObject[K] | undefined {
   const map = mapOf(kind, snap);
   if (kind === "filter") return map.get(query);
   const hostname = kind === "instance" || kind === "node";

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, time REAL NOT NULL, user TEXT, source TEXT NOT NULL, method TEXT NOT NULL,
   route TEXT NOT NULL, kind TEXT, object TEXT, action TEXT, status INTEGER NOT NULL, jobs TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 `;
 
 export function openDatabase(path: string): DatabaseSync {

@@ -279,4 +279,40 @@ describe("the corral command line", () => {
     assert.match(zsh, /^#compdef corral\nautoload -U \+X bashcompinit && bashcompinit\n/);
     await ok(["instance", "remove", "compl.corral.test", "--force"]);
   });
+
+  it("token create prints a token once; with --token-file the command line acts within its grant and is refused outside it", async () => {
+    for (const name of ["tweb.corral.test", "tother.corral.test"]) {
+      await ok(["instance", "add", name, "-t", "diskless", "-o", "corral-marker+default", "-B", "maxmem=128M", "-n", NODE1, "--no-name-check", "--no-ip-check", "--no-start"]);
+    }
+    await ok(["instance", "tags", "add", "tweb.corral.test", "team:web"]);
+    const created = await corral(["token", "create", "--grant", "write:instance:tag=team:web", "--grant", "read:instance", "--grant", "read:node", "--expires", "1h", "--description", "cli test"]);
+    assert.equal(created.code, 0, created.err);
+    const token = created.out.trim();
+    assert.match(token, /^corral_[A-Za-z0-9]+_[A-Za-z0-9_-]{20,}$/, "stdout is the token alone");
+    const id = token.split("_")[1];
+    assert.match(created.err, new RegExp(`Created API token ${id}`));
+    writeFileSync(join(dir, "token"), `${token}\n`);
+    const asToken = (args: string[]) => corral(["--token-file", join(dir, "token"), ...args], { CORRAL_RAPI_USER: undefined, CORRAL_RAPI_PASSWORD_FILE: undefined });
+
+    const listed = await asToken(["instance", "list", "-o", "name", "--no-headers"]);
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, /^tweb\.corral\.test$/m);
+    const started = await asToken(["instance", "start", "tweb.corral.test"]);
+    assert.equal(started.code, 0, started.err);
+    assert.equal((await instance("tweb.corral.test")).status, "running");
+    const refused = await asToken(["instance", "start", "tother.corral.test"]);
+    assert.equal(refused.code, 1, refused.out + refused.err);
+    assert.match(refused.err, /^corral: 403 API token \w+ does not allow write on instance tother\.corral\.test/m);
+    assert.doesNotMatch(refused.err, /needs a RAPI user/);
+    assert.equal((await instance("tother.corral.test")).status, "ADMIN_down", "a refusal changes nothing");
+    const manage = await asToken(["token", "list"]);
+    assert.notEqual(manage.code, 0, "a token cannot manage tokens");
+    const both = await corral(["--token-file", join(dir, "token"), "--user", "writer", "instance", "list"]);
+    assert.equal(both.code, 2, "a token and a user together are a usage error");
+
+    assert.match(await ok(["token", "list"]), new RegExp(`^${id}\\s+writer\\s`, "m"));
+    assert.match(await ok(["token", "revoke", id]), new RegExp(`Revoked API token ${id}`));
+    assert.notEqual((await asToken(["instance", "list"])).code, 0, "a revoked token is refused");
+    for (const name of ["tweb.corral.test", "tother.corral.test"]) await ok(["instance", "remove", name, "--force"]);
+  });
 });

@@ -11,11 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { call, type UserName } from "../support/cluster.ts";
+import { METRICS_TOKENS } from "../support/secrets.ts";
 import { createBody, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
 import { requireTools } from "../support/tools.ts";
 
 const needs = requireTools({ tools: ["prometheus"] });
-const TOKEN = "e2e-metrics-token-5f3a9c1d7e2b";
+const TOKEN = METRICS_TOKENS.e2e;
 
 /** A loopback port nothing listens on right now (Prometheus cannot be told port 0). */
 async function freePort(): Promise<number> {

@@ -16,6 +16,11 @@ browserNeeds.describe("web console (chromium)", () => {
   let browser: Browser;
   let base: string;
   const log: string[] = [];
+  /** Waits (bounded) for a log line: audit lines are written with the next durable batch. */
+  const logged = async (pattern: RegExp) => {
+    for (let tries = 0; tries < 50 && !log.some((l) => pattern.test(l)); tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(log.some((l) => pattern.test(l)), `no log line matches ${pattern}:\n${log.join("\n")}`);
+  };
   const web1 = `web1.${DOMAIN}`;
 
   before(async () => {
@@ -60,7 +65,7 @@ browserNeeds.describe("web console (chromium)", () => {
     await page.waitForSelector("#login .error");
     assert.match(await page.textContent("#login .error") ?? "", /Wrong user name or password/);
     assert.deepEqual(await ctx.cookies(), []);
-    assert.ok(log.some((l) => /failed login as "writer"/.test(l)));
+    await logged(/failed login as "writer"/);
     assert.ok(!log.some((l) => l.includes("wrong")), "no password in the log");
     await ctx.close();
   });
@@ -197,7 +202,7 @@ browserNeeds.describe("web console (chromium)", () => {
       });
     }, `wss://127.0.0.1:${c.port}/ui/console/db1.${DOMAIN}/serial`);
     assert.match(reason, /^4404 .+/);
-    assert.ok(log.some((l) => /web console: writer from .* could not open the serial console of db1/.test(l)), log.join("\n"));
+    await logged(/web console: writer from .* could not open the serial console of db1/);
     // From another origin the master refuses before any console is opened.
     const cookie = (await ctx.cookies()).find((k) => k.name === "corral_session");
     assert.ok(cookie);
@@ -221,6 +226,6 @@ browserNeeds.describe("web console (chromium)", () => {
     assert.match((refused.json as { message: string }).message, /Too many failed logins from .*; try again in \d+ s/);
     assert.ok(Number(refused.headers["retry-after"]) > 0);
     assert.equal(refused.headers["set-cookie"], undefined);
-    assert.ok(log.some((l) => /login as "writer" from .* refused: too many failed logins/.test(l)));
+    await logged(/login as "writer" from .* refused: too many failed logins/);
   });
 });

@@ -4,14 +4,15 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { call } from "../support/cluster.ts";
+import { PVC_TOKENS } from "../support/secrets.ts";
 import { msg, startPvcMaster, type PvcTestMaster } from "./support.ts";
 
 let on: PvcTestMaster;
 let off: PvcTestMaster;
-const TOKEN = "5b0d4cbf-4e3a-4f59-9c2e-6a1f0e8b2d7c";
+const TOKEN = PVC_TOKENS.auth;
 
 before(async () => {
-  on = await startPvcMaster({ enabled: true, tokens: [TOKEN, "second-token-value"] });
+  on = await startPvcMaster({ enabled: true, tokens: [TOKEN, PVC_TOKENS.authSecond] });
   off = await startPvcMaster({ enabled: false });
 });
 after(async () => {

@@ -1,11 +1,14 @@
 // Test support for the PVC API: a Corral master with a pvc-api.yaml, and a small client that
 // sends PVC-style requests (query string, form body or JSON body, X-Api-Key, cookies).
 
+import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call, startTestMaster, type Reply, type TestMaster } from "../support/cluster.ts";
+import { PVC_SECRET_KEY } from "../support/secrets.ts";
 import type { MasterOptions } from "../../src/master/master.ts";
+import { onUndeclaredPvcRead } from "../../src/api/pvc/values.ts";
 
 export interface PvcTestMaster extends TestMaster {
   pvcPort: number;
@@ -31,7 +34,7 @@ export function pvcYaml(auth: AuthOptions = { enabled: false }): string {
     '    listen_port: "0"',
     "    authentication:",
     `      enabled: ${auth.enabled ? "True" : "False"}`,
-    `      secret_key: "${auth.secret ?? "a-test-secret-key-that-is-long-enough"}"`,
+    `      secret_key: "${auth.secret ?? PVC_SECRET_KEY}"`,
     `      tokens:${tokens === "" ? " []" : "\n" + tokens}`,
     "    ssl:",
     "      enabled: False",
@@ -47,8 +50,24 @@ export async function startPvcMaster(auth?: AuthOptions, opts: Partial<MasterOpt
   writeFileSync(file, pvcYaml(auth));
   const tm = await startTestMaster({ pvcConfigFile: file, liveRefreshMs: 60_000, ...opts });
   const pvcPort = tm.master.pvcPort!;
-  return { ...tm, pvcPort, pvc: new PvcClient(pvcPort) };
+  if (openMasters++ === 0) onUndeclaredPvcRead((name) => undeclaredReads.add(name));
+  const close = async () => {
+    await tm.close();
+    if (--openMasters > 0) return;
+    onUndeclaredPvcRead(undefined);
+    const found = [...undeclaredReads];
+    undeclaredReads.clear();
+    assert.deepEqual(found, [], "a PVC handler read values its route does not declare (see the routes' `values`)");
+  };
+  return { ...tm, close, pvcPort, pvc: new PvcClient(pvcPort) };
 }
+
+/**
+ * Every PVC suite's traffic checks the routes' value declarations (the OpenAPI document's
+ * source): a handler reading an undeclared value fails the suite when its masters close.
+ */
+let openMasters = 0;
+const undeclaredReads = new Set<string>();
 
 export type PvcReply = Reply;
 

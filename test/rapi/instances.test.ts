@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { call, waitJob } from "../support/cluster.ts";
+import { OS_SECRET_MARKER } from "../support/secrets.ts";
 import { createBody, fails, getInstance, head, ok, run, startInstanceCluster, submit, type InstanceCluster } from "../support/instances.ts";
 
 const GOLDEN_DIR = fileURLToPath(new URL("../../../shared/golden/ganeti-3.0/", import.meta.url));
@@ -496,14 +497,14 @@ describe("instances", () => {
 
     it("gives secret OS parameters to the create script only; jobs show private values as null", async () => {
       const job = await run(port, "POST", "/2/instances", createBody("secret1", {
-        disks: [{ size: 16 }], ignore_ipolicy: true, start: false, osparams_secret: { marker_text: "s3cret" }, osparams_private: { fail_create: "no" },
+        disks: [{ size: 16 }], ignore_ipolicy: true, start: false, osparams_secret: { marker_text: OS_SECRET_MARKER }, osparams_private: { fail_create: "no" },
       }));
       assert.equal(job.status, "success", JSON.stringify(job.opresult));
       const op = (job.ops as Record<string, unknown>[])[0];
       assert.deepEqual([op.osparams_secret, op.osparams_private], [{ marker_text: null }, { fail_create: null }]);
-      assert.ok(!JSON.stringify((await call(port, "GET", `/2/jobs/${String(job.id)}`)).json).includes("s3cret"));
+      assert.ok(!JSON.stringify((await call(port, "GET", `/2/jobs/${String(job.id)}`)).json).includes(OS_SECRET_MARKER));
       const inst = [...c.master.store.snapshot().instances.values()].find((i) => i.name === "secret1.corral.test")!;
-      assert.match(head(String(inst.disks[0].logical_id[1]), 200), /text=s3cret/);
+      assert.match(head(String(inst.disks[0].logical_id[1]), 200), new RegExp(`text=${OS_SECRET_MARKER}`));
       assert.deepEqual([inst.osparams, inst.osparams_private], [{}, { fail_create: "no" }], "the secret is not kept");
       const mod = await ok(port, "PUT", "/2/instances/secret1/modify", { osparams_private: { fail_create: "no" }, ignore_ipolicy: true });
       assert.deepEqual(mod, [["os_private/fail_create", "Private(?, descr='fail_create')"]]);

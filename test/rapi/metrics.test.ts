@@ -8,9 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { call, startTestMaster, type TestMaster } from "../support/cluster.ts";
+import { METRICS_TOKENS } from "../support/secrets.ts";
 import { createBody, ok, run, startInstanceCluster, type InstanceCluster } from "../support/instances.ts";
 
-const TOKEN = "metrics-token-0123456789abcdef";
+const TOKEN = METRICS_TOKENS.rapi;
 
 interface Sample {
   name: string;

@@ -10,12 +10,9 @@ import { after, before } from "node:test";
 import { ha1Password } from "../../src/api/http/users.ts";
 import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
 
-export const USERS = {
-  reader: "readerpass",
-  writer: "writerpass",
-  admin: "adminpass",
-  nobody: "nobodypass",
-} as const;
+import { USERS } from "./secrets.ts";
+
+export { USERS };
 export type UserName = keyof typeof USERS;
 
 export function usersFileText(): string {

@@ -18,13 +18,14 @@ import { calcJobStatus, type Job } from "../../src/model/job.ts";
 import type { ConfigSnapshot } from "../../src/store/store.ts";
 import { pvcYaml } from "../pvc/support.ts";
 import { call, type CallOptions, type Reply } from "./cluster.ts";
+import { PVC_TOKENS } from "./secrets.ts";
 import type { RouteShape } from "./fuzzgen.ts";
 
 export type { RouteShape };
 import { createBody, ok, startInstanceCluster, type InstanceCluster } from "./instances.ts";
 
 /** The PVC API's token in the hostile cluster (authentication on, so anonymous calls are refused). */
-export const PVC_TOKEN = "hostile-test-token-0123456789";
+export const PVC_TOKEN = PVC_TOKENS.hostile;
 
 /** Every route of the RAPI listener (Ganeti's table and Corral's own) and of the PVC listener. */
 export function allRoutes(): RouteShape[] {

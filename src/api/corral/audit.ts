@@ -6,6 +6,7 @@ import type { AuditFilter, AuditReader } from "../http/audit.ts";
 import { badRequest } from "../http/errors.ts";
 import { queryParam, type QueryArgs } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
+import type { JsonSchema } from "../../model/params.ts";
 
 export const AUDIT_DEFAULT_LIMIT = 100;
 export const AUDIT_MAX_LIMIT = 1000;
@@ -22,8 +23,50 @@ const AUDIT_QUERY = [
 ];
 const PARAMS = AUDIT_QUERY.map((p) => p.name);
 
+const TEXT_OR_NULL: JsonSchema = { type: ["string", "null"] };
+/** The answer: AuditRecord (src/model/audit.ts) as JSON, newest first. */
+const AUDIT_RECORDS: JsonSchema = {
+  type: "array",
+  items: {
+    type: "object",
+    required: ["id", "time", "user", "source", "method", "route", "kind", "object", "action", "status", "jobs"],
+    additionalProperties: false,
+    properties: {
+      id: { type: "integer" },
+      time: { type: "number", description: "Unix seconds" },
+      user: { ...TEXT_OR_NULL, description: "The user or token (null: no valid credentials)" },
+      source: { type: "string", description: "The client's address" },
+      method: { type: "string" },
+      route: { type: "string", description: "The route pattern, not the path" },
+      kind: { ...TEXT_OR_NULL, description: `The kind of object the request names (${KINDS.join(", ")})` },
+      object: { ...TEXT_OR_NULL, description: "Its name" },
+      action: { ...TEXT_OR_NULL, description: "What the web console did (login, console)" },
+      status: { type: "integer", description: "The HTTP status of the answer" },
+      jobs: {
+        type: "array",
+        description: "The jobs the request submitted",
+        items: {
+          type: "object",
+          required: ["id", "opcode", "target", "status"],
+          additionalProperties: false,
+          properties: {
+            id: { type: "integer" },
+            opcode: { type: "string" },
+            target: { ...TEXT_OR_NULL, description: "The object the opcode names (\"instance web1.example.com\")" },
+            status: { ...TEXT_OR_NULL, description: "success, error or canceled; null while the job runs" },
+          },
+        },
+      },
+    },
+  },
+};
+
 export function corralAuditRoutes(audit: AuditReader): Route[] {
-  return [route("/corral/1/audit", { GET: { access: ["write"], query: AUDIT_QUERY, handle: (ctx) => audit.query(auditFilter(ctx.query)) } })];
+  return [
+    route("/corral/1/audit", {
+      GET: { access: ["write"], query: AUDIT_QUERY, doc: { response: { kind: "schema", schema: AUDIT_RECORDS } }, handle: (ctx) => audit.query(auditFilter(ctx.query)) },
+    }),
+  ];
 }
 
 /** The filter a query string asks for; 400 (Ganeti's error body) on anything else. */

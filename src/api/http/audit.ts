@@ -45,23 +45,23 @@ export interface AuditReader {
   query(filter: AuditFilter): Promise<AuditRecord[]>;
 }
 
-/** The object kind a path parameter names. */
-const PARAM_KINDS: Record<string, string> = {
-  instance_name: "instance",
-  node_name: "node",
-  group_name: "group",
-  network_name: "network",
-  filter_uuid: "filter",
-  job_id: "job",
+/** The object kind a path parameter names (in order: the first one a path has wins). */
+const PARAM_KINDS: readonly (readonly [param: string, kind: string])[] = [
+  ["instance_name", "instance"],
+  ["node_name", "node"],
+  ["group_name", "group"],
+  ["network_name", "network"],
+  ["filter_uuid", "filter"],
+  ["job_id", "job"],
   // The PVC API's names.
-  vm: "instance",
-  node: "node",
-  network: "network",
-};
+  ["vm", "instance"],
+  ["node", "node"],
+  ["network", "network"],
+];
 
 /** The object a request's path names: its first parameter of a known kind. */
 export function pathObject(params: Readonly<Record<string, string>>): { kind: string; name: string } | undefined {
-  for (const [param, kind] of Object.entries(PARAM_KINDS)) {
+  for (const [param, kind] of PARAM_KINDS) {
     const name = params[param];
     if (name !== undefined) return { kind, name };
   }

@@ -7,6 +7,7 @@ import type { JobPrecondition } from "../../model/job.ts";
 import type { MethodDoc } from "./apidoc.ts";
 import type { QueryArgs, QueryParam } from "./query.ts";
 import type { RapiUser } from "./users.ts";
+import type { GrantAccess, ScopeKind } from "../../model/tokens.ts";
 
 // HEAD only where a route declares it (Ganeti's resources answer it 501).
 export type Method = "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
@@ -106,8 +107,27 @@ export interface MethodSpec {
    * true when `token` is it (compared in constant time). A token that is not is refused (401).
    */
   readonly bearer?: (token: string) => boolean;
+  /**
+   * What the method touches, for API tokens (scope.ts): needed only where neither the path's
+   * object parameter nor its first segment says it. Without one a token is refused.
+   */
+  readonly scope?: ScopeDeclaration;
   handle(ctx: RequestContext): unknown;
 }
+
+/** The object (or, without a name, the whole kind) a method reads or changes. */
+export interface RouteScope {
+  readonly kind: ScopeKind;
+  readonly name?: string;
+  /** Default: read for GET and HEAD, write otherwise (a query by PUT reads; a console GET acts). */
+  readonly access?: GrantAccess;
+}
+
+/**
+ * "public": any valid token; "users": users-file callers and their web sessions only (a token
+ * never passes); or the scope worked out from the path parameters.
+ */
+export type ScopeDeclaration = "public" | "users" | ((params: Readonly<Record<string, string>>) => RouteScope);
 
 export type MediaType = "application/json" | "text/event-stream" | "text/plain";
 

@@ -13,6 +13,8 @@ import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
 import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, RawJson, TextBody, type Method, type MethodSpec, type RequestContext, type Route } from "./routes.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
+import { checkTokenScope, type TokenCaller, type TokenGate } from "./scope.ts";
+import { AuthorityError, withAuthority } from "../../jobs/authority.ts";
 import { CSRF_HEADER, csrfMatches, type SessionStore } from "../ui/sessions.ts";
 
 export interface RapiApiOptions {
@@ -25,6 +27,8 @@ export interface RapiApiOptions {
   audit?: RequestAudit;
   /** Told of every answer, with the matched route's pattern (src/metrics/). */
   metrics?: RequestMetrics;
+  /** API tokens (`Authorization: Bearer corral_…`), checked against the route table's scopes. */
+  tokens?: TokenGate;
 }
 
 export interface RequestMetrics {
@@ -95,7 +99,8 @@ async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   try {
     body = await answer(opts, t, req, res, url, audited, matched);
   } catch (err) {
-    const httpErr = err instanceof HttpError ? err : internalError(t, req, err);
+    // A job the request's token does not cover was refused before it was queued.
+    const httpErr = err instanceof HttpError ? err : err instanceof AuthorityError ? new HttpError(403, err.message) : internalError(t, req, err);
     if (audited.note) opts.audit?.answered(audited.note, httpErr.code);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), t.serverHeader, httpErr.headers);
     return;
@@ -181,7 +186,9 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   if (!spec) throw new HttpError(501, `Method ${req.method} is unsupported for path ${url}`);
 
   const access = accessFor(method, spec);
-  if (opts.audit && (access.includes("write") || (method !== "GET" && method !== "HEAD"))) {
+  // A read is audited only when it submits a job (Ganeti's storage GET, documented as answering
+  // a job id): the job waits of a burst then cost the trail nothing.
+  if (opts.audit && ((method !== "GET" && method !== "HEAD") || spec.doc?.response?.kind === "job")) {
     audited.note = { method, route: match.route.pattern, params: match.params, user: session?.user.name ?? null, source: req.socket.remoteAddress ?? "", jobs: [] };
   }
   // A session's writes must carry its CSRF token: the cookie alone is sent by any page.
@@ -190,11 +197,13 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   }
   // The route's own bearer token (the metrics token) stands for the access the route asks.
   const byBearer = spec.bearer !== undefined && authHeader !== undefined && bearerMatches(spec.bearer, authHeader);
-  const user = session || byBearer ? session?.user : authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
-  if (audited.note) audited.note.user = user?.name ?? null;
+  const caller = byBearer || authHeader === undefined ? undefined : tokenCaller(opts.tokens, authHeader);
+  const user = caller ? caller.owner : session || byBearer ? session?.user : authenticate(opts, authHeader, opts.requireAuthentication || access.length > 0);
+  if (audited.note) audited.note.user = caller ? `${caller.owner.name} (token ${caller.id})` : (user?.name ?? null);
   if (!byBearer && access.length > 0 && !user?.options.some((o) => (access as readonly string[]).includes(o))) {
     throw new HttpError(403);
   }
+  if (caller && opts.tokens) checkTokenScope(opts.tokens, caller, method, match.route.pattern, spec, match.params);
   const produces = spec.produces ?? "application/json";
   if (!accepts(req.headers.accept, produces)) throw new HttpError(406, `This resource answers ${produces}, which the request's Accept excludes`);
 
@@ -213,7 +222,9 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   }
   const query = new QueryArgs(qpos < 0 ? "" : url.slice(qpos + 1), spec.query ?? []);
   const fields = { method, path, url, params: match.params, query, body, user };
-  const run = () => handleConditionally(spec, fields, req, res);
+  const run = caller
+    ? () => withAuthority({ token: caller.id }, () => handleConditionally(spec, fields, req, res))
+    : () => handleConditionally(spec, fields, req, res);
   const { note } = audited;
   const audit = opts.audit;
   // A scraper with the metrics token is an authenticated caller: it never waits behind anonymous ones.
@@ -252,6 +263,18 @@ async function handleConditionally(
 function bearerMatches(accepts: (token: string) => boolean, header: string): boolean {
   const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
   return m !== null && accepts(m[1]);
+}
+
+/**
+ * The caller of an `Authorization: Bearer corral_…` header (401 when the token is not valid
+ * now); undefined for any other header, which Basic authentication then judges.
+ */
+function tokenCaller(gate: TokenGate | undefined, header: string): TokenCaller | undefined {
+  const m = /^\s*bearer\s+(corral_\S*)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const caller = gate?.authenticate(m[1]);
+  if (!caller) throw new HttpError(401, "API token not valid (unknown, revoked, expired, or its owner is no longer a user)");
+  return caller;
 }
 
 /** Ganeti checks credentials whenever they are sent, even on public resources. */

@@ -7,7 +7,8 @@ import type { ResponseDoc } from "../http/apidoc.ts";
 import { accessFor, bodyFor, type Method, type MethodSpec, type Route } from "../http/routes.ts";
 import type { QueryParam } from "../http/query.ts";
 import { SESSION_COOKIE } from "../pvc/auth.ts";
-import type { PvcRoute } from "../pvc/server.ts";
+import type { PvcMethodSpec, PvcRoute } from "../pvc/server.ts";
+import type { PvcValueDecl } from "../pvc/values.ts";
 import { collectionSchema, GANETI_ERROR, objectSchema, opcodeBodySchema, PVC_MESSAGE } from "./schemas.ts";
 
 type Json = Record<string, unknown>;
@@ -78,15 +79,38 @@ function operationId(method: string, path: string): string {
   return `${method.toLowerCase()}${path.replace(/[{}]/g, "").replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase())}`;
 }
 
+const ETAG_HEADER = { ETag: { description: "The object's current version (for If-Match and If-None-Match)", schema: { type: "string" } } };
+
+/** The refusals every RAPI operation may answer, in Ganeti's error body (none for HEAD). */
+const REFUSALS: Json = {
+  "401": json(ERROR_REF, "No valid credentials: none where the route needs them, or wrong ones (a WWW-Authenticate challenge comes with it)"),
+  "403": json(ERROR_REF, "The user lacks the access the route needs, an API token does not cover the request, or a web session's CSRF token is wrong"),
+  "406": json(ERROR_REF, "The request's Accept excludes what the route answers"),
+};
+
+/** What a route with a version stamp (MethodSpec.stamp) answers to If-None-Match and If-Match. */
+function conditionalAnswers(method: Method): Json {
+  const isRead = method === "GET" || method === "HEAD";
+  return {
+    ...(isRead ? { "304": { description: "Not Modified: If-None-Match names the object's current version (no body)", headers: ETAG_HEADER } } : {}),
+    "412": json(ERROR_REF, isRead ? "Precondition Failed: If-Match names no current version of the object, or it does not exist" : "Precondition Failed: If-Match names no current version of the object (or it does not exist), or If-None-Match names the current one"),
+  };
+}
+
+function successAnswer(method: Method, spec: MethodSpec): Json {
+  const headers = spec.stamp && (method === "GET" || method === "HEAD") ? { headers: ETAG_HEADER } : {};
+  if (method === "HEAD") return { description: "Headers only", ...headers };
+  const produces = spec.produces ?? "application/json";
+  if (produces !== "application/json") {
+    const description = produces === "text/event-stream" ? "Server-Sent Events" : "Text";
+    return { description, ...headers, content: { [produces]: { schema: { type: "string" } } } };
+  }
+  return { ...json(successSchema(spec.doc?.response), spec.doc?.response?.kind === "job" ? "Job submitted" : "Success"), ...headers };
+}
+
 function rapiOperation(method: Method, path: string, spec: MethodSpec): Json {
   const access = accessFor(method, spec);
   const body = requestBody(method, spec);
-  const success =
-    method === "HEAD"
-      ? { description: "Headers only" }
-      : spec.produces === "text/event-stream"
-        ? { description: "Server-Sent Events", content: { "text/event-stream": { schema: { type: "string" } } } }
-        : json(successSchema(spec.doc?.response), spec.doc?.response?.kind === "job" ? "Job submitted" : "Success");
   const opcode = spec.doc?.opcode?.def;
   const summary = spec.doc?.summary ?? (opcode ? `${opcode.doc} (${opcode.id})` : undefined);
   return {
@@ -99,20 +123,102 @@ function rapiOperation(method: Method, path: string, spec: MethodSpec): Json {
     parameters: [...pathParameters(path), ...(spec.query ?? []).map(queryParameter)],
     ...(body ? { requestBody: body } : {}),
     responses: {
-      "200": success,
+      "200": successAnswer(method, spec),
+      ...(spec.stamp ? conditionalAnswers(method) : {}),
+      ...REFUSALS,
       default: json(ERROR_REF, "An error, in Ganeti's error body (HEAD and a few 5xx: no body)"),
     },
   };
 }
 
-function pvcOperation(method: string, path: string, route: PvcRoute): Json {
+/** A PVC value as a query string or form body carries it (text). */
+function pvcTextSchema(v: PvcValueDecl): JsonSchema {
+  switch (v.kind) {
+    case "choice":
+      return { type: "string", enum: [...(v.choices ?? [])] };
+    case "integer":
+      return { type: "string", pattern: "^[0-9]+$" };
+    case "number":
+      return { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?$" };
+    default:
+      return { type: "string" };
+  }
+}
+
+/** In a JSON body a value may also be a JSON number or boolean (it is read as its text). */
+function pvcJsonSchema(v: PvcValueDecl): JsonSchema {
+  switch (v.kind) {
+    case "integer":
+      return { anyOf: [{ type: "integer", minimum: 0 }, pvcTextSchema(v)] };
+    case "number":
+      return { anyOf: [{ type: "number", minimum: 0 }, pvcTextSchema(v)] };
+    case "flag":
+      return { anyOf: [{ type: "boolean" }, { type: "integer" }, pvcTextSchema(v)] };
+    default:
+      return pvcTextSchema(v);
+  }
+}
+
+const FLAG_TEXT = "on when given without a value or with anything but 0, false, no or off";
+
+/** Each declared value and its aliases, with the description saying which is which. */
+function pvcSpellings(values: readonly PvcValueDecl[]): { name: string; value: PvcValueDecl; description: string }[] {
+  return values.flatMap((value) => [
+    { name: value.name, value, description: value.kind === "flag" ? `${value.description} (${FLAG_TEXT})` : value.description },
+    ...value.aliases.map((alias) => ({ name: alias, value, description: `Another spelling of \`${value.name}\`` })),
+  ]);
+}
+
+/** A body schema: the values as properties; a required one with aliases needs any one spelling. */
+function pvcBodySchema(values: readonly PvcValueDecl[], property: (v: PvcValueDecl) => JsonSchema): JsonSchema {
+  const required = values.filter((v) => v.required);
+  const oneSpelling = required.filter((v) => v.aliases.length > 0).map((v) => ({ anyOf: [v.name, ...v.aliases].map((n) => ({ required: [n] })) }));
+  return {
+    type: "object",
+    properties: Object.fromEntries(pvcSpellings(values).map((s) => [s.name, { ...property(s.value), description: s.description }])),
+    ...(required.some((v) => v.aliases.length === 0) ? { required: required.filter((v) => v.aliases.length === 0).map((v) => v.name) } : {}),
+    ...(oneSpelling.length > 0 ? { allOf: oneSpelling } : {}),
+  };
+}
+
+/**
+ * PVC reads its values from the query string and the body alike (Flask's request.values):
+ * they are query parameters on every method, and a form or JSON body on those that take
+ * one; a required value is marked required where it has to be (GET: the query).
+ */
+function pvcValues(method: string, spec: PvcMethodSpec): { parameters: Json[]; requestBody?: Json } {
+  const takesBody = method !== "GET";
+  const parameters = pvcSpellings(spec.values).map((s) => ({
+    name: s.name,
+    in: "query",
+    required: !takesBody && s.value.required && s.value.aliases.length === 0,
+    description: s.description,
+    schema: pvcTextSchema(s.value),
+    ...(s.value.kind === "flag" ? { allowEmptyValue: true } : {}),
+  }));
+  if (!takesBody) return { parameters };
+  return {
+    parameters,
+    requestBody: {
+      required: false,
+      description: "The values as a form or a JSON object (or in the query string instead)",
+      content: {
+        "application/x-www-form-urlencoded": { schema: pvcBodySchema(spec.values, pvcTextSchema) },
+        "application/json": { schema: pvcBodySchema(spec.values, pvcJsonSchema) },
+      },
+    },
+  };
+}
+
+function pvcOperation(method: string, path: string, route: PvcRoute, spec: PvcMethodSpec): Json {
+  const { parameters, requestBody } = pvcValues(method, spec);
   return {
     operationId: operationId(method, path),
     tags: ["pvc-1"],
     security: route.auth ? [{ pvcApiKey: [] }, { pvcSession: [] }] : [],
     "x-corral-access": route.auth ? ["pvc-token"] : [],
-    parameters: pathParameters(path),
-    ...(method === "GET" ? {} : { requestBody: { required: false, content: { "application/x-www-form-urlencoded": { schema: { type: "object" } }, "application/json": { schema: { type: "object" } } } } }),
+    parameters: [...pathParameters(path), ...parameters],
+    ...(requestBody ? { requestBody } : {}),
     responses: {
       "200": json({}, "Success"),
       default: json(PVC_MESSAGE_REF, "A failure, as PVC's {message}"),
@@ -140,7 +246,7 @@ export function openApiDocument(tables: ApiTables): Json {
   }
   for (const r of tables.pvc) {
     const path = openApiPath(r.pattern);
-    for (const method of Object.keys(r.methods)) add(path, method, pvcOperation(method, path, r));
+    for (const [method, spec] of Object.entries(r.methods)) add(path, method, pvcOperation(method, path, r, spec));
   }
   return {
     openapi: "3.1.0",

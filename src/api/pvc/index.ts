@@ -9,8 +9,9 @@ import type { PvcServices } from "./jobs.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { createHttpCore, listen, type MountedApi } from "../http/core.ts";
-import { message, pvcApi, pvcRoute, type PvcHandler, type PvcRoute } from "./server.ts";
+import { message, pvcApi, pvcRoute, type PvcHandler, type PvcMethodEntry, type PvcRoute } from "./server.ts";
 import { storageRoutes } from "./storage.ts";
+import { pvcValue } from "./values.ts";
 import { vmRoutes } from "./vms.ts";
 
 export { loadPvcConfig, parsePvcConfig, PvcConfigError, type PvcApiConfig } from "./config.ts";
@@ -19,17 +20,22 @@ export type { PvcServices } from "./jobs.ts";
 /** `/api/v1` answers 209, as PVC's manual says (a quick "is it there" check). */
 export const ROOT_STATUS = 209;
 
+const LOGIN_TOKEN = pvcValue.string("token", "A token of pvc-api.yaml; a right one sets the session cookie", { required: true });
+
 function authRoutes(auth: PvcAuth): PvcRoute[] {
   const disabled = () => message("Authentication is disabled", 200);
-  const login: Record<"GET" | "POST", PvcHandler> = {
+  const login = {
     GET: () => (auth.enabled ? { status: 200, html: LOGIN_FORM } : disabled()),
-    POST: ({ values }) => {
-      if (!auth.enabled) return disabled();
-      const token = values.get("token");
-      if (!auth.checkToken(token)) return message("Authentication failed", 401);
-      return { status: 302, json: { message: "Authenticated" }, headers: { Location: "/api/v1", "Set-Cookie": auth.sessionCookie(token!) } };
+    POST: {
+      values: [LOGIN_TOKEN],
+      handle: ({ values }) => {
+        if (!auth.enabled) return disabled();
+        const token = values.get("token");
+        if (!auth.checkToken(token)) return message("Authentication failed", 401);
+        return { status: 302, json: { message: "Authenticated" }, headers: { Location: "/api/v1", "Set-Cookie": auth.sessionCookie(token!) } };
+      },
     },
-  };
+  } satisfies Record<"GET" | "POST", PvcMethodEntry>;
   const logout: PvcHandler = () =>
     auth.enabled ? { status: 302, json: { message: "Logged out" }, headers: { Location: "/api/v1", "Set-Cookie": auth.clearCookie() } } : disabled();
   return [

@@ -4,8 +4,12 @@
 
 import { compilePattern, type ClientPattern } from "../../model/pattern.ts";
 import { pvcFailure } from "./errors.ts";
+import { pvcValue } from "./values.ts";
 
 const MAX_LIMIT = 256;
+
+/** The `limit` value of the list endpoints. */
+export const LIMIT = pvcValue.string("limit", "A regular expression the listed names must match (anchored only by ^ or $)");
 
 export type Matcher = (...candidates: string[]) => boolean;
 

@@ -8,9 +8,14 @@ import { findObject } from "../../query/resolve.ts";
 import { niceSortBy } from "../../query/names.ts";
 import { notFound, pvcFailure } from "./errors.ts";
 import { awaitJob, failureText, jobFinished, runJob, type PvcServices } from "./jobs.ts";
-import { limitMatcher } from "./limit.ts";
+import { LIMIT, limitMatcher } from "./limit.ts";
 import { message, ok, pvcRoute, type PvcRoute } from "./server.ts";
+import { pvcValue } from "./values.ts";
 import { coordinatorState, daemonState, domainState, nodeView } from "./views.ts";
+
+const COORDINATOR_STATE = pvcValue.choice("coordinator-state", ["primary", "secondary"], "The router mode to set", { required: true, aliases: ["state"] });
+const DOMAIN_STATE = pvcValue.choice("domain-state", ["flush", "ready"], "Flush the node's VMs away, or take them back", { required: true, aliases: ["state"] });
+const WAIT = pvcValue.flag("wait", "Answer once the flush or ready has finished");
 
 function node(s: PvcServices, name: string): Node {
   const n = findObject(s.store.snapshot(), "node", name);
@@ -34,9 +39,12 @@ export function nodeRoutes(s: PvcServices): PvcRoute[] {
   };
   return [
     pvcRoute("/api/v1/node", {
-      GET: ({ values }) => {
-        const match = limitMatcher(values.get("limit"));
-        return list((n) => match(n.name));
+      GET: {
+        values: [LIMIT],
+        handle: ({ values }) => {
+          const match = limitMatcher(values.get("limit"));
+          return list((n) => match(n.name));
+        },
       },
     }),
     pvcRoute("/api/v1/node/<node>", {
@@ -57,19 +65,22 @@ export function nodeRoutes(s: PvcServices): PvcRoute[] {
         const n = node(s, params.node);
         return ok({ name: n.name, coordinator_state: coordinatorState(n, s.store.snapshot()) });
       },
-      POST: ({ params, values }) => {
-        const wanted = values.choice(["primary", "secondary"] as const, "coordinator-state", "state");
-        const n = commandNode(s, params.node);
-        const current = coordinatorState(n, s.store.snapshot());
-        if (current === "client") throw pvcFailure(`ERROR: Cannot change router mode on non-coordinator node '${n.name}'`);
-        if (daemonState(n, s.live) !== "run") throw pvcFailure(`ERROR: Node '${n.name}' is not active`);
-        if (current === wanted) throw pvcFailure(`Node '${n.name}' is already in ${wanted} router mode.`);
-        // Primary is where Corral's master runs: moving it is a master failover, which
-        // Corral does not do from an API request (neither does RAPI's node role).
-        throw pvcFailure(
-          `ERROR: Cannot set node '${n.name}' to ${wanted} router mode: the primary coordinator is Corral's master node, ` +
-          "and moving it takes a master failover, which Corral does not perform through its APIs.",
-        );
+      POST: {
+        values: [COORDINATOR_STATE],
+        handle: ({ params, values }) => {
+          const wanted = values.choice(COORDINATOR_STATE);
+          const n = commandNode(s, params.node);
+          const current = coordinatorState(n, s.store.snapshot());
+          if (current === "client") throw pvcFailure(`ERROR: Cannot change router mode on non-coordinator node '${n.name}'`);
+          if (daemonState(n, s.live) !== "run") throw pvcFailure(`ERROR: Node '${n.name}' is not active`);
+          if (current === wanted) throw pvcFailure(`Node '${n.name}' is already in ${wanted} router mode.`);
+          // Primary is where Corral's master runs: moving it is a master failover, which
+          // Corral does not do from an API request (neither does RAPI's node role).
+          throw pvcFailure(
+            `ERROR: Cannot set node '${n.name}' to ${wanted} router mode: the primary coordinator is Corral's master node, ` +
+            "and moving it takes a master failover, which Corral does not perform through its APIs.",
+          );
+        },
       },
     }),
     pvcRoute("/api/v1/node/<node>/domain-state", {
@@ -77,20 +88,23 @@ export function nodeRoutes(s: PvcServices): PvcRoute[] {
         const n = node(s, params.node);
         return ok({ name: n.name, domain_state: domainState(n) });
       },
-      POST: async ({ params, values }) => {
-        const wanted = values.choice(["flush", "ready"] as const, "domain-state", "state");
-        const n = commandNode(s, params.node);
-        // A new domain state stops what a previous flush or unflush has not started yet.
-        for (const id of n.pvc?.jobs ?? []) await s.queue.cancel(id);
-        const op = buildOpcode(wanted === "flush" ? OpPvcNodeFlush : OpPvcNodeReady, { node_name: n.name });
-        const out = await runJob(s, [op]);
-        if (!out.ok) throw pvcFailure(failureText(out));
-        if (values.flag("wait")) {
-          const jobs = (out.result as { jobs?: [boolean, number][] } | null)?.jobs ?? [];
-          const last = jobs[jobs.length - 1]?.[1];
-          if (last !== undefined) await awaitJob(s, last, jobFinished, 15 * 60_000);
-        }
-        return message(wanted === "flush" ? `Flushing hypervisor ${n.name} of running VMs.` : `Restoring hypervisor ${n.name} to active service.`);
+      POST: {
+        values: [DOMAIN_STATE, WAIT],
+        handle: async ({ params, values }) => {
+          const wanted = values.choice(DOMAIN_STATE);
+          const n = commandNode(s, params.node);
+          // A new domain state stops what a previous flush or unflush has not started yet.
+          for (const id of n.pvc?.jobs ?? []) await s.queue.cancel(id);
+          const op = buildOpcode(wanted === "flush" ? OpPvcNodeFlush : OpPvcNodeReady, { node_name: n.name });
+          const out = await runJob(s, [op]);
+          if (!out.ok) throw pvcFailure(failureText(out));
+          if (values.flag("wait")) {
+            const jobs = (out.result as { jobs?: [boolean, number][] } | null)?.jobs ?? [];
+            const last = jobs[jobs.length - 1]?.[1];
+            if (last !== undefined) await awaitJob(s, last, jobFinished, 15 * 60_000);
+          }
+          return message(wanted === "flush" ? `Flushing hypervisor ${n.name} of running VMs.` : `Restoring hypervisor ${n.name} to active service.`);
+        },
       },
     }),
   ];

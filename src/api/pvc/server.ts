@@ -10,7 +10,7 @@ import type { MountedApi, Transport } from "../http/core.ts";
 import { HttpError } from "../http/errors.ts";
 import type { PvcAuth } from "./auth.ts";
 import { PvcError, pvcMessage } from "./errors.ts";
-import { PvcValues } from "./values.ts";
+import { PvcValues, type PvcValueDecl } from "./values.ts";
 
 export type PvcMethod = "GET" | "POST" | "PUT" | "DELETE";
 const METHODS: readonly PvcMethod[] = ["GET", "POST", "PUT", "DELETE"];
@@ -33,17 +33,30 @@ export interface PvcReply {
 
 export type PvcHandler = (req: PvcRequest) => PvcReply | Promise<PvcReply>;
 
+/** A method of a route: its handler and the request values it reads (none when omitted). */
+export interface PvcMethodSpec {
+  readonly values: readonly PvcValueDecl[];
+  readonly handle: PvcHandler;
+}
+
 export interface PvcRoute {
   readonly pattern: string;
   readonly regex: RegExp;
   readonly names: readonly string[];
   /** false for the endpoints anyone may call (root, login, logout). */
   readonly auth: boolean;
-  readonly methods: Partial<Record<PvcMethod, PvcHandler>>;
+  readonly methods: Partial<Record<PvcMethod, PvcMethodSpec>>;
 }
 
-/** A route: `pvcRoute("/api/v1/vm/<vm>/state", { GET: ..., POST: ... })`. */
-export function pvcRoute(pattern: string, methods: Partial<Record<PvcMethod, PvcHandler>>, o: { auth?: boolean } = {}): PvcRoute {
+/** A method as a route table gives it: a handler alone reads no values. */
+export type PvcMethodEntry = PvcHandler | { readonly values?: readonly PvcValueDecl[]; readonly handle: PvcHandler };
+
+/** A route: `pvcRoute("/api/v1/vm/<vm>/state", { GET: handler, POST: { values: [STATE], handle } })`. */
+export function pvcRoute(
+  pattern: string,
+  methods: Partial<Record<PvcMethod, PvcMethodEntry>>,
+  o: { auth?: boolean } = {},
+): PvcRoute {
   const names: string[] = [];
   const source = pattern
     .split(/(<[a-z_]+>)/)
@@ -54,7 +67,11 @@ export function pvcRoute(pattern: string, methods: Partial<Record<PvcMethod, Pvc
       return "([^/]+)";
     })
     .join("");
-  return { pattern, regex: new RegExp(`^${source}$`), names, auth: o.auth ?? true, methods };
+  const specs: Partial<Record<PvcMethod, PvcMethodSpec>> = {};
+  for (const [method, m] of Object.entries(methods) as [PvcMethod, PvcMethodEntry][]) {
+    specs[method] = typeof m === "function" ? { values: [], handle: m } : { values: m.values ?? [], handle: m.handle };
+  }
+  return { pattern, regex: new RegExp(`^${source}$`), names, auth: o.auth ?? true, methods: specs };
 }
 
 export const ok = (json: unknown, status = 200): PvcReply => ({ status, json });
@@ -120,8 +137,8 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
   }
   if (!route || !match) throw new PvcError(404, "The requested URL was not found on this server.");
   const method = (req.method === "HEAD" ? "GET" : req.method) as PvcMethod;
-  const handler = METHODS.includes(method) ? route.methods[method] : undefined;
-  if (!handler) {
+  const spec = METHODS.includes(method) ? route.methods[method] : undefined;
+  if (!spec) {
     throw new PvcError(405, "The method is not allowed for the requested URL.", { Allow: Object.keys(route.methods).join(", ") });
   }
   const params: Record<string, string> = {};
@@ -147,10 +164,10 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
       if (bytes.length > 0) body = { type: req.headers["content-type"] ?? "application/x-www-form-urlencoded", text: bytes.toString("utf8") };
     }
   }
-  const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body);
+  const values = new PvcValues(q < 0 ? "" : url.slice(q + 1), body, spec.values);
   const { note } = audited;
   const audit = o.audit;
-  const run = () => handler({ method, path, params, values, headers: req.headers });
+  const run = () => spec.handle({ method, path, params, values, headers: req.headers });
   return t.gate(identified).run(async () => (note && audit ? audit.within(note, run) : run()));
 }
 

@@ -10,9 +10,9 @@ import type { OsdInfo, StorageReply, StorageRequest, VolumeInfo } from "../../mo
 import { listOsds, osdNode, storageNode, storageRequest } from "../../storage/service.ts";
 import { notFound, pvcFailure } from "./errors.ts";
 import { failureText, runJob, STORAGE_WAIT_MS, type PvcServices } from "./jobs.ts";
-import { limitMatcher } from "./limit.ts";
+import { LIMIT, limitMatcher } from "./limit.ts";
 import { message, ok, pvcRoute, type PvcRequest, type PvcRoute } from "./server.ts";
-import type { PvcValues } from "./values.ts";
+import { pvcValue, type PvcValues } from "./values.ts";
 
 const UNITS = ["B", "K", "M", "G", "T", "P"] as const;
 
@@ -36,6 +36,13 @@ export function humanSize(bytes: number): string {
 
 const DANGER =
   "ERROR: This command can have unintended consequences and should not be automated; if you're sure you know what you're doing, resend with the argument 'yes_i_really_mean_it'.";
+
+/** What confirm reads: a removal must be confirmed. */
+const CONFIRM = pvcValue.flag("yes_i_really_mean_it", "Confirms the removal (refused without it)", { required: true, aliases: ["yes-i-really-mean-it"] });
+const SIZE_TEXT = "bytes, or a number with B, K, M, G, T or P (e.g. 4096M, 20G)";
+const NEW_NAME = pvcValue.string("name", "The new name", { aliases: ["new_name"] });
+const OSD_STATE = pvcValue.choice("state", ["in", "out"], "Put the OSD in or out of the cluster", { required: true });
+const OPTION_ACTION = pvcValue.choice("action", ["set", "unset"], "Set or unset the option", { required: true });
 
 function confirm(values: PvcValues): void {
   if (!values.flag("yes_i_really_mean_it", "yes-i-really-mean-it")) throw pvcFailure(DANGER);
@@ -100,30 +107,45 @@ export function storageRoutes(s: PvcServices): PvcRoute[] {
     if (!osd) throw notFound("OSD");
     return ok({ id: osd.id, in: Number(osd.stats.in ?? 0), up: Number(osd.stats.up ?? 0) });
   };
-  const snapshotList = (v06: boolean) => async ({ values }: PvcRequest) =>
-    snapshots(v06, values.get("pool"), values.get("volume"), limitMatcher(values.get("limit")));
-  const snapshotAdd = async ({ values }: PvcRequest) => {
-    const snapshot = values.required("snapshot");
-    const volume = values.required("volume");
-    const pool = values.required("pool");
-    return message(await change({ op: "snapshot_add", pool, volume, snapshot }, `Created new RBD snapshot '${snapshot}' of volume '${volume}' on pool '${pool}'.`));
+  const snapshotList = (v06: boolean) => ({
+    values: [pvcValue.string("pool", "Only the snapshots in this pool"), pvcValue.string("volume", "Only the snapshots of this volume"), LIMIT],
+    handle: async ({ values }: PvcRequest) => snapshots(v06, values.get("pool"), values.get("volume"), limitMatcher(values.get("limit"))),
+  });
+  const snapshotAdd = {
+    values: [
+      pvcValue.string("snapshot", "The new snapshot's name", { required: true }),
+      pvcValue.string("volume", "The volume to snapshot", { required: true }),
+      pvcValue.string("pool", "The volume's pool", { required: true }),
+    ],
+    handle: async ({ values }: PvcRequest) => {
+      const snapshot = values.required("snapshot");
+      const volume = values.required("volume");
+      const pool = values.required("pool");
+      return message(await change({ op: "snapshot_add", pool, volume, snapshot }, `Created new RBD snapshot '${snapshot}' of volume '${volume}' on pool '${pool}'.`));
+    },
   };
   const snapshotElement = (v06: boolean) => ({
     GET: async ({ params }: PvcRequest) => snapshots(v06, params.pool, params.volume, (n) => n === params.snapshot),
-    PUT: async ({ params, values }: PvcRequest) => {
-      const name = values.required("name", "new_name");
-      const { pool, volume, snapshot } = params;
-      return message(await change({ op: "snapshot_rename", pool, volume, snapshot, new_name: name }, `Renamed RBD snapshot '${snapshot}' to '${name}' of volume '${volume}' on pool '${pool}'.`));
+    PUT: {
+      values: [{ ...NEW_NAME, required: true }],
+      handle: async ({ params, values }: PvcRequest) => {
+        const name = values.required("name", "new_name");
+        const { pool, volume, snapshot } = params;
+        return message(await change({ op: "snapshot_rename", pool, volume, snapshot, new_name: name }, `Renamed RBD snapshot '${snapshot}' to '${name}' of volume '${volume}' on pool '${pool}'.`));
+      },
     },
     DELETE: async ({ params }: PvcRequest) => {
       const { pool, volume, snapshot } = params;
       return message(await change({ op: "snapshot_remove", pool, volume, snapshot }, `Removed RBD snapshot '${snapshot}' of volume '${volume}' on pool '${pool}'.`));
     },
   });
-  const option = async ({ values }: PvcRequest) => {
-    const action = values.choice(["set", "unset"] as const, "action");
-    const opt = values.required("option");
-    return message(await change({ op: "option", action, option: opt }, `${action === "set" ? "Set" : "Unset"} OSD property ${opt} on the cluster.`));
+  const option = {
+    values: [OPTION_ACTION, pvcValue.string("option", "The OSD option (noout, norebalance, …)", { required: true })],
+    handle: async ({ values }: PvcRequest) => {
+      const action = values.choice(OPTION_ACTION);
+      const opt = values.required("option");
+      return message(await change({ op: "option", action, option: opt }, `${action === "set" ? "Set" : "Unset"} OSD property ${opt} on the cluster.`));
+    },
   };
 
   return [
@@ -135,68 +157,100 @@ export function storageRoutes(s: PvcServices): PvcRoute[] {
     pvcRoute("/api/v1/storage/ceph/cluster-option", { POST: option }),
     pvcRoute("/api/v1/storage/ceph/option", { POST: option }),
     pvcRoute("/api/v1/storage/ceph/osd", {
-      GET: ({ values }) => {
-        const match = limitMatcher(values.get("limit"));
-        return osds((o) => match(o.id));
+      GET: {
+        values: [LIMIT],
+        handle: ({ values }) => {
+          const match = limitMatcher(values.get("limit"));
+          return osds((o) => match(o.id));
+        },
       },
-      POST: async ({ values }) => {
-        const nodeName = values.required("node");
-        const device = values.required("device");
-        const weightText = values.required("weight");
-        const weight = Number(weightText);
-        if (!/^\d+(\.\d+)?$/.test(weightText) || !Number.isFinite(weight)) throw pvcFailure(`ERROR: Weight '${weightText}' is not a valid OSD weight.`);
-        const snap = s.store.snapshot();
-        const node = findObject(snap, "node", nodeName);
-        if (!node) throw pvcFailure(`ERROR: No node named '${nodeName}' is present in the cluster.`);
-        const id = Math.max(-1, ...(await listOsds(snap, s.clients)).map((o) => Number(o.id))) + 1;
-        return message(await change({ op: "osd_add", id, device, weight }, `Created new OSD with block device '${device}' on node '${node.name}'.`, node.name));
+      POST: {
+        values: [
+          pvcValue.string("node", "The node the OSD's disk is in", { required: true }),
+          pvcValue.string("device", "The OSD's block device", { required: true }),
+          pvcValue.number("weight", "The OSD's CRUSH weight", { required: true }),
+        ],
+        handle: async ({ values }) => {
+          const nodeName = values.required("node");
+          const device = values.required("device");
+          const weightText = values.required("weight");
+          const weight = Number(weightText);
+          if (!/^\d+(\.\d+)?$/.test(weightText) || !Number.isFinite(weight)) throw pvcFailure(`ERROR: Weight '${weightText}' is not a valid OSD weight.`);
+          const snap = s.store.snapshot();
+          const node = findObject(snap, "node", nodeName);
+          if (!node) throw pvcFailure(`ERROR: No node named '${nodeName}' is present in the cluster.`);
+          const id = Math.max(-1, ...(await listOsds(snap, s.clients)).map((o) => Number(o.id))) + 1;
+          return message(await change({ op: "osd_add", id, device, weight }, `Created new OSD with block device '${device}' on node '${node.name}'.`, node.name));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/osd/<osd>", {
       GET: ({ params }) => osds((o) => o.id === params.osd),
-      DELETE: async ({ params, values }) => {
-        confirm(values);
-        const node = await osdNode(s.store.snapshot(), s.clients, params.osd);
-        if (!node) throw pvcFailure(`ERROR: No OSD with ID '${params.osd}' is present in the cluster.`);
-        return message(await change({ op: "osd_remove", id: params.osd }, `Removed OSD ${params.osd} from the cluster.`, node.name));
+      DELETE: {
+        values: [CONFIRM],
+        handle: async ({ params, values }) => {
+          confirm(values);
+          const node = await osdNode(s.store.snapshot(), s.clients, params.osd);
+          if (!node) throw pvcFailure(`ERROR: No OSD with ID '${params.osd}' is present in the cluster.`);
+          return message(await change({ op: "osd_remove", id: params.osd }, `Removed OSD ${params.osd} from the cluster.`, node.name));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/osd/<osd>/state", {
       GET: osdState,
-      POST: async ({ params, values }) => {
-        const state = values.choice(["in", "out"] as const, "state");
-        const node = await osdNode(s.store.snapshot(), s.clients, params.osd);
-        if (!node) throw pvcFailure(`ERROR: No OSD with ID '${params.osd}' is present in the cluster.`);
-        return message(await change({ op: "osd_state", id: params.osd, state }, `Set OSD ${params.osd} ${state === "in" ? "online" : "offline"} in the cluster.`, node.name));
+      POST: {
+        values: [OSD_STATE],
+        handle: async ({ params, values }) => {
+          const state = values.choice(OSD_STATE);
+          const node = await osdNode(s.store.snapshot(), s.clients, params.osd);
+          if (!node) throw pvcFailure(`ERROR: No OSD with ID '${params.osd}' is present in the cluster.`);
+          return message(await change({ op: "osd_state", id: params.osd, state }, `Set OSD ${params.osd} ${state === "in" ? "online" : "offline"} in the cluster.`, node.name));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/pool", {
-      GET: ({ values }) => pools(limitMatcher(values.get("limit"))),
-      POST: async ({ values }) => {
-        const pool = values.required("pool");
-        const pgsText = values.get("pgs") ?? "128";
-        if (!/^\d+$/.test(pgsText) || Number(pgsText) < 1) throw pvcFailure(`ERROR: PGs '${pgsText}' is not a positive whole number.`);
-        return message(await change({ op: "pool_add", pool, pgs: Number(pgsText) }, `Created new RBD pool '${pool}' with '${pgsText}' PGs.`));
+      GET: { values: [LIMIT], handle: ({ values }) => pools(limitMatcher(values.get("limit"))) },
+      POST: {
+        values: [pvcValue.string("pool", "The new pool's name", { required: true }), pvcValue.integer("pgs", "Its placement groups (default 128)")],
+        handle: async ({ values }) => {
+          const pool = values.required("pool");
+          const pgsText = values.get("pgs") ?? "128";
+          if (!/^\d+$/.test(pgsText) || Number(pgsText) < 1) throw pvcFailure(`ERROR: PGs '${pgsText}' is not a positive whole number.`);
+          return message(await change({ op: "pool_add", pool, pgs: Number(pgsText) }, `Created new RBD pool '${pool}' with '${pgsText}' PGs.`));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/pool/<pool>", {
       GET: ({ params }) => pools((n) => n === params.pool),
-      DELETE: async ({ params, values }) => {
-        confirm(values);
-        return message(await change({ op: "pool_remove", pool: params.pool }, `Removed RBD pool '${params.pool}' and all volumes.`));
+      DELETE: {
+        values: [CONFIRM],
+        handle: async ({ params, values }) => {
+          confirm(values);
+          return message(await change({ op: "pool_remove", pool: params.pool }, `Removed RBD pool '${params.pool}' and all volumes.`));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/volume", {
-      GET: ({ values }) => {
-        const match = limitMatcher(values.get("limit"));
-        return volumes(values.get("pool"), (v) => match(v.name));
+      GET: {
+        values: [LIMIT, pvcValue.string("pool", "Only the volumes in this pool")],
+        handle: ({ values }) => {
+          const match = limitMatcher(values.get("limit"));
+          return volumes(values.get("pool"), (v) => match(v.name));
+        },
       },
-      POST: async ({ values }) => {
-        const volume = values.required("volume");
-        const pool = values.required("pool");
-        const sizeText = values.required("size");
-        const size = sizeValue(values, "size");
-        return message(await change({ op: "volume_add", pool, volume, size }, `Created new RBD volume '${volume}' of size '${sizeText}' on pool '${pool}'.`));
+      POST: {
+        values: [
+          pvcValue.string("volume", "The new volume's name", { required: true }),
+          pvcValue.string("pool", "The pool to put it in", { required: true }),
+          pvcValue.string("size", `Its size: ${SIZE_TEXT}`, { required: true }),
+        ],
+        handle: async ({ values }) => {
+          const volume = values.required("volume");
+          const pool = values.required("pool");
+          const sizeText = values.required("size");
+          const size = sizeValue(values, "size");
+          return message(await change({ op: "volume_add", pool, volume, size }, `Created new RBD volume '${volume}' of size '${sizeText}' on pool '${pool}'.`));
+        },
       },
     }),
     pvcRoute("/api/v1/storage/ceph/volume/snapshot", { GET: snapshotList(false), POST: snapshotAdd }),
@@ -205,17 +259,20 @@ export function storageRoutes(s: PvcServices): PvcRoute[] {
     pvcRoute("/api/v1/storage/ceph/snapshot/<pool>/<volume>/<snapshot>", snapshotElement(true)),
     pvcRoute("/api/v1/storage/ceph/volume/<pool>/<volume>", {
       GET: ({ params }) => volumes(params.pool, (v) => v.name === params.volume),
-      PUT: async ({ params, values }) => {
-        const name = values.get("name", "new_name");
-        const hasSize = values.has("size", "new_size");
-        if ((name !== undefined) === hasSize) throw pvcFailure("ERROR: Give exactly one of 'name' (rename) or 'size' (resize).");
-        const { pool, volume } = params;
-        if (name !== undefined) {
-          return message(await change({ op: "volume_rename", pool, volume, new_name: name }, `Renamed RBD volume '${volume}' to '${name}' in pool '${pool}'.`));
-        }
-        const sizeText = values.required("size", "new_size");
-        const size = sizeValue(values, "size", "new_size");
-        return message(await change({ op: "volume_resize", pool, volume, size }, `Resized RBD volume '${volume}' to size '${sizeText}' in pool '${pool}'.`));
+      PUT: {
+        values: [NEW_NAME, pvcValue.string("size", `The new size: ${SIZE_TEXT}; give this or \`name\``, { aliases: ["new_size"] })],
+        handle: async ({ params, values }) => {
+          const name = values.get("name", "new_name");
+          const hasSize = values.has("size", "new_size");
+          if ((name !== undefined) === hasSize) throw pvcFailure("ERROR: Give exactly one of 'name' (rename) or 'size' (resize).");
+          const { pool, volume } = params;
+          if (name !== undefined) {
+            return message(await change({ op: "volume_rename", pool, volume, new_name: name }, `Renamed RBD volume '${volume}' to '${name}' in pool '${pool}'.`));
+          }
+          const sizeText = values.required("size", "new_size");
+          const size = sizeValue(values, "size", "new_size");
+          return message(await change({ op: "volume_resize", pool, volume, size }, `Resized RBD volume '${volume}' to size '${sizeText}' in pool '${pool}'.`));
+        },
       },
       DELETE: async ({ params }) => {
         const { pool, volume } = params;

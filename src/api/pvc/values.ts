@@ -1,17 +1,74 @@
 // PVC's request values: from the query string or a form body, in either GET or POST (Flask's
 // request.values, the query string first), and from a JSON object body for clients that
-// speak JSON. A value-less option such as `?restart` is on by its presence.
+// speak JSON. A value-less option such as `?restart` is on by its presence. Each route
+// method declares the values it reads (PvcValueDecl), for the OpenAPI document; a read of
+// an undeclared name goes to a hook the tests install, so the declarations cannot drift.
 
 import { MAX_JSON_DEPTH, jsonDepth } from "../http/body.ts";
 import { PVC_FAILURE_STATUS, PvcError } from "./errors.ts";
 
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
 
+/** A request value as a route method declares it (and the OpenAPI document shows it). */
+export interface PvcValueDecl {
+  readonly name: string;
+  /** Other spellings read after the name (v0.6's), as in `get("name", "new_name")`. */
+  readonly aliases: readonly string[];
+  /** "flag": on when given without a value or with anything but 0/false/no/off. */
+  readonly kind: "string" | "integer" | "number" | "flag" | "choice";
+  /** For "choice": the values accepted. */
+  readonly choices?: readonly string[];
+  readonly required: boolean;
+  readonly description: string;
+}
+
+export interface PvcChoiceDecl<C extends readonly string[]> extends PvcValueDecl {
+  readonly kind: "choice";
+  readonly choices: C;
+}
+
+interface DeclOptions {
+  readonly required?: boolean;
+  readonly aliases?: readonly string[];
+}
+
+const decl = (name: string, kind: PvcValueDecl["kind"], description: string, o: DeclOptions): PvcValueDecl => ({
+  name,
+  aliases: o.aliases ?? [],
+  kind,
+  required: o.required ?? false,
+  description,
+});
+
+export const pvcValue = {
+  string: (name: string, description: string, o: DeclOptions = {}) => decl(name, "string", description, o),
+  integer: (name: string, description: string, o: DeclOptions = {}) => decl(name, "integer", description, o),
+  number: (name: string, description: string, o: DeclOptions = {}) => decl(name, "number", description, o),
+  flag: (name: string, description: string, o: DeclOptions = {}) => decl(name, "flag", description, o),
+  choice: <const C extends readonly string[]>(name: string, choices: C, description: string, o: DeclOptions = {}): PvcChoiceDecl<C> => ({
+    ...decl(name, "choice", description, o),
+    kind: "choice",
+    choices,
+  }),
+};
+
+/**
+ * Reports a handler reading a value its route method does not declare. Nothing is installed
+ * in production (the read works as before); the OpenAPI and PVC tests install one.
+ */
+let undeclaredReadHook: ((name: string) => void) | undefined;
+export function onUndeclaredPvcRead(hook: ((name: string) => void) | undefined): void {
+  undeclaredReadHook = hook;
+}
+
 export class PvcValues {
   private readonly sources: URLSearchParams[];
   private readonly json: Record<string, string>;
+  /** The declared names and aliases; undefined when made outside a route (no checking). */
+  private readonly declared: ReadonlySet<string> | undefined;
 
-  constructor(query: string, body: { type: string; text: string } | undefined) {
+  constructor(query: string, body: { type: string; text: string } | undefined, declared?: readonly PvcValueDecl[]) {
+    this.declared = declared && new Set(declared.flatMap((d) => [d.name, ...d.aliases]));
     this.sources = [new URLSearchParams(query)];
     this.json = {};
     if (!body || body.text === "") return;
@@ -41,6 +98,7 @@ export class PvcValues {
 
   /** The first of the names (aliases: a v0.6 spelling after the manual's) that was given. */
   get(...names: string[]): string | undefined {
+    if (this.declared) for (const name of names) if (!this.declared.has(name)) undeclaredReadHook?.(name);
     for (const name of names) {
       for (const s of this.sources) {
         const v = s.get(name);
@@ -68,11 +126,12 @@ export class PvcValues {
     return v;
   }
 
-  /** One of `choices`, or a failure listing them. */
-  choice<const C extends readonly string[]>(choices: C, ...names: string[]): C[number] {
-    const v = this.required(...names);
+  /** One of the declaration's choices (mandatory), or a failure listing them. */
+  choice<const C extends readonly string[]>(decl: PvcChoiceDecl<C>): C[number] {
+    const { choices, name } = decl;
+    const v = this.required(name, ...decl.aliases);
     if (!(choices as readonly string[]).includes(v)) {
-      throw new PvcError(PVC_FAILURE_STATUS, `ERROR: '${names[0]}' must be one of ${choices.map((c) => `'${c}'`).join(", ")}, not '${v}'.`);
+      throw new PvcError(PVC_FAILURE_STATUS, `ERROR: '${name}' must be one of ${choices.map((c) => `'${c}'`).join(", ")}, not '${v}'.`);
     }
     return v as C[number];
   }

@@ -16,10 +16,18 @@ import { findObject } from "../../query/resolve.ts";
 import { niceSortBy } from "../../query/names.ts";
 import { notFound, pvcFailure, pvcMessage } from "./errors.ts";
 import { commandJob, failureText, runJob, type PvcServices } from "./jobs.ts";
-import { limitMatcher } from "./limit.ts";
+import { LIMIT, limitMatcher } from "./limit.ts";
 import { message, ok, pvcRoute, type PvcReply, type PvcRoute } from "./server.ts";
-import type { PvcValues } from "./values.ts";
+import { pvcValue, type PvcValues } from "./values.ts";
 import { vmState, vmView } from "./views.ts";
+
+const XML = pvcValue.string("xml", "The VM's libvirt domain XML", { required: true });
+const SELECTOR = pvcValue.choice("selector", PVC_SELECTORS, `How to pick the node when \`node\` names none that can take it (default ${DEFAULT_SELECTOR})`);
+const TARGET_NODE = pvcValue.string("node", "The node to put the VM on");
+/** What targetNode reads. */
+const PLACEMENT = [SELECTOR, TARGET_NODE];
+const VM_STATE = pvcValue.choice("state", ["start", "shutdown", "stop", "restart"], "The state to put the VM in", { required: true });
+const MOVE_ACTION = pvcValue.choice("action", ["migrate", "unmigrate", "move"], "Migrate (remembering the node it left), migrate back, or move for good", { required: true });
 
 function selector(values: PvcValues): PvcSelector {
   const v = values.get("selector");
@@ -98,23 +106,29 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
 
   return [
     pvcRoute("/api/v1/vm", {
-      GET: ({ values }) => {
-        const match = limitMatcher(values.get("limit"));
-        const snap = s.store.snapshot();
-        const nodeName = values.get("node");
-        const node = nodeName ? findObject(snap, "node", nodeName) : undefined;
-        if (nodeName && !node) throw pvcFailure(`ERROR: Specified node '${nodeName}' is invalid.`);
-        const state = values.get("state");
-        return list((i) => match(i.name, i.uuid) && (!node || i.primary_node === node.uuid) && (!state || vmState(i, jobs).state === state));
+      GET: {
+        values: [LIMIT, pvcValue.string("node", "Only the VMs on this node"), pvcValue.string("state", "Only the VMs in this state (start, stop, …)")],
+        handle: ({ values }) => {
+          const match = limitMatcher(values.get("limit"));
+          const snap = s.store.snapshot();
+          const nodeName = values.get("node");
+          const node = nodeName ? findObject(snap, "node", nodeName) : undefined;
+          if (nodeName && !node) throw pvcFailure(`ERROR: Specified node '${nodeName}' is invalid.`);
+          const state = values.get("state");
+          return list((i) => match(i.name, i.uuid) && (!node || i.primary_node === node.uuid) && (!state || vmState(i, jobs).state === state));
+        },
       },
-      POST: async ({ values }) => {
-        const xml = parseXmlValue(values);
-        const target = targetNode(s, values, defineRequest(xml));
-        if (!target) throw pvcFailure("ERROR: No node can take the VM.");
-        const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name });
-        const done = await commandJob(s, [op], "VM defined.");
-        const uuid = /UUID '([^']+)'/.exec(done)?.[1] ?? "";
-        return defineAnswer(s, uuid, xml, done, "define");
+      POST: {
+        values: [XML, ...PLACEMENT],
+        handle: async ({ values }) => {
+          const xml = parseXmlValue(values);
+          const target = targetNode(s, values, defineRequest(xml));
+          if (!target) throw pvcFailure("ERROR: No node can take the VM.");
+          const op = buildOpcode(OpPvcVmDefine, { xml, node: target.name });
+          const done = await commandJob(s, [op], "VM defined.");
+          const uuid = /UUID '([^']+)'/.exec(done)?.[1] ?? "";
+          return defineAnswer(s, uuid, xml, done, "define");
+        },
       },
     }),
     pvcRoute("/api/v1/vm/<vm>", {
@@ -126,24 +140,30 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
       POST: () => {
         throw pvcFailure("ERROR: Creating VMs from templates (the provisioner) is not part of API v1.");
       },
-      PUT: async ({ params, values }) => {
-        const inst = commandVm(s, params.vm);
-        const xml = parseXmlValue(values);
-        const restart = values.flag("restart");
-        await commandJob(s, [buildOpcode(OpPvcVmModify, { instance_name: inst.name, xml })], "");
-        const name = parseDomainXml(xml).name;
-        if (restart && running(inst)) {
-          const updated = commandVm(s, name);
-          await intentJob(stateJob(updated, "restart"), "");
-          return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'; restarting it.`, "modify");
-        }
-        return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'.`, "modify");
+      PUT: {
+        values: [XML, pvcValue.flag("restart", "Restart the VM, if it runs, to apply the new XML")],
+        handle: async ({ params, values }) => {
+          const inst = commandVm(s, params.vm);
+          const xml = parseXmlValue(values);
+          const restart = values.flag("restart");
+          await commandJob(s, [buildOpcode(OpPvcVmModify, { instance_name: inst.name, xml })], "");
+          const name = parseDomainXml(xml).name;
+          if (restart && running(inst)) {
+            const updated = commandVm(s, name);
+            await intentJob(stateJob(updated, "restart"), "");
+            return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'; restarting it.`, "modify");
+          }
+          return defineAnswer(s, inst.uuid, xml, `Successfully modified configuration of VM '${name}'.`, "modify");
+        },
       },
-      DELETE: async ({ params, values }) => {
-        const inst = commandVm(s, params.vm);
-        const deleteDisks = values.flag("delete_disks");
-        await commandJob(s, [buildOpcode(OpPvcVmUndefine, { instance_name: inst.name, delete_disks: deleteDisks })], "");
-        return message(deleteDisks ? `Removed VM '${params.vm}' and disks from the cluster.` : `Undefined VM '${params.vm}' from the cluster.`);
+      DELETE: {
+        values: [pvcValue.flag("delete_disks", "Remove its disks too")],
+        handle: async ({ params, values }) => {
+          const inst = commandVm(s, params.vm);
+          const deleteDisks = values.flag("delete_disks");
+          await commandJob(s, [buildOpcode(OpPvcVmUndefine, { instance_name: inst.name, delete_disks: deleteDisks })], "");
+          return message(deleteDisks ? `Removed VM '${params.vm}' and disks from the cluster.` : `Undefined VM '${params.vm}' from the cluster.`);
+        },
       },
     }),
     pvcRoute("/api/v1/vm/<vm>/state", {
@@ -152,14 +172,17 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         if (!inst) throw notFound("VM");
         return ok({ name: inst.name, state: vmState(inst, jobs).state });
       },
-      POST: async ({ params, values }) => {
-        const state = values.choice(["start", "shutdown", "stop", "restart"] as const, "state");
-        const inst = commandVm(s, params.vm);
-        if ((state === "shutdown" || state === "restart") && vmState(inst, jobs).state !== "start") {
-          throw pvcFailure(`ERROR: VM '${params.vm}' is not in 'start' state!`);
-        }
-        const done = { start: "Starting", shutdown: "Shutting down", stop: "Forcibly stopping", restart: "Restarting" }[state];
-        return intentJob(stateJob(inst, state), `${done} VM '${params.vm}'.`);
+      POST: {
+        values: [VM_STATE],
+        handle: async ({ params, values }) => {
+          const state = values.choice(VM_STATE);
+          const inst = commandVm(s, params.vm);
+          if ((state === "shutdown" || state === "restart") && vmState(inst, jobs).state !== "start") {
+            throw pvcFailure(`ERROR: VM '${params.vm}' is not in 'start' state!`);
+          }
+          const done = { start: "Starting", shutdown: "Shutting down", stop: "Forcibly stopping", restart: "Restarting" }[state];
+          return intentJob(stateJob(inst, state), `${done} VM '${params.vm}'.`);
+        },
       },
     }),
     pvcRoute("/api/v1/vm/<vm>/node", {
@@ -170,28 +193,31 @@ export function vmRoutes(s: PvcServices): PvcRoute[] {
         const last = inst.pvc?.last_node ? (snap.nodes.get(inst.pvc.last_node)?.name ?? "") : "";
         return ok({ name: params.vm, node: snap.nodes.get(inst.primary_node)?.name ?? "", last_node: last });
       },
-      POST: async ({ params, values }) => {
-        const action = values.choice(["migrate", "unmigrate", "move"] as const, "action");
-        const snap = s.store.snapshot();
-        const inst = commandVm(s, params.vm);
-        const current = snap.nodes.get(inst.primary_node);
-        const last = inst.pvc?.last_node ? snap.nodes.get(inst.pvc.last_node) : undefined;
-        if (action === "unmigrate") {
-          if (!last) throw pvcFailure(`ERROR: VM '${params.vm}' has not been previously migrated.`);
-          return intentJob(moveJob(inst, last, running(inst), "unmigrate", ""), `Unmigrating VM '${params.vm}' back to node '${last.name}'.`);
-        }
-        const permanent = action === "move" || values.flag("permanent");
-        const force = values.flag("force");
-        if (last && !force && !permanent) throw pvcFailure(`ERROR: VM '${params.vm}' has been previously migrated.`);
-        const target = targetNode(s, values, moveRequest(snap, inst));
-        if (!target) throw pvcFailure(`ERROR: No node can take VM '${params.vm}'.`);
-        if (target.uuid === current?.uuid) throw pvcFailure(`ERROR: VM '${params.vm}' is already running on node '${target.name}'.`);
-        if (permanent) {
-          return intentJob(moveJob(inst, target, running(inst), "migrate", ""), `Permanently migrating VM '${params.vm}' to node '${target.name}'.`);
-        }
-        // With force, an already migrated VM keeps the node it first came from.
-        const remember = last && force ? null : (current?.name ?? null);
-        return intentJob(moveJob(inst, target, running(inst), "migrate", remember), `Migrating VM '${params.vm}' to node '${target.name}'.`);
+      POST: {
+        values: [MOVE_ACTION, pvcValue.flag("permanent", "Do not remember the node it left"), pvcValue.flag("force", "Migrate a VM that was migrated before (it keeps the node it first came from)"), ...PLACEMENT],
+        handle: async ({ params, values }) => {
+          const action = values.choice(MOVE_ACTION);
+          const snap = s.store.snapshot();
+          const inst = commandVm(s, params.vm);
+          const current = snap.nodes.get(inst.primary_node);
+          const last = inst.pvc?.last_node ? snap.nodes.get(inst.pvc.last_node) : undefined;
+          if (action === "unmigrate") {
+            if (!last) throw pvcFailure(`ERROR: VM '${params.vm}' has not been previously migrated.`);
+            return intentJob(moveJob(inst, last, running(inst), "unmigrate", ""), `Unmigrating VM '${params.vm}' back to node '${last.name}'.`);
+          }
+          const permanent = action === "move" || values.flag("permanent");
+          const force = values.flag("force");
+          if (last && !force && !permanent) throw pvcFailure(`ERROR: VM '${params.vm}' has been previously migrated.`);
+          const target = targetNode(s, values, moveRequest(snap, inst));
+          if (!target) throw pvcFailure(`ERROR: No node can take VM '${params.vm}'.`);
+          if (target.uuid === current?.uuid) throw pvcFailure(`ERROR: VM '${params.vm}' is already running on node '${target.name}'.`);
+          if (permanent) {
+            return intentJob(moveJob(inst, target, running(inst), "migrate", ""), `Permanently migrating VM '${params.vm}' to node '${target.name}'.`);
+          }
+          // With force, an already migrated VM keeps the node it first came from.
+          const remember = last && force ? null : (current?.name ?? null);
+          return intentJob(moveJob(inst, target, running(inst), "migrate", remember), `Migrating VM '${params.vm}' to node '${target.name}'.`);
+        },
       },
     }),
     pvcRoute("/api/v1/vm/<vm>/locks", {

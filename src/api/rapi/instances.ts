@@ -160,7 +160,8 @@ function multiAlloc(s: RapiServices): MethodSpec {
 /** GET /2/instances/X/console: only for a running instance (503 otherwise). */
 function consoleGet(s: RapiServices): MethodSpec {
   return {
-    access: ["read", "write"],
+    access: ["read", "write"], // an API token needs write on the instance (scope): a console acts on it
+    scope: (params) => ({ kind: "instance", name: params.instance_name, access: "write" }),
     doc: { response: { kind: "schema", schema: { type: "object", description: "How to reach the console (OP_INSTANCE_CONSOLE's result)" } } },
     async handle(ctx) {
       const snap = s.store.snapshot();

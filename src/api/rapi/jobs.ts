@@ -7,12 +7,55 @@ import { DEFAULT_BODY } from "../http/body.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import { BULK } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
+import type { JsonSchema } from "../../model/params.ts";
 import type { RapiServices } from "./services.ts";
 
 const WAIT_TIMEOUT_MS = 10_000;
 const bulkGetters = jobFields.getters(J_FIELDS_BULK);
 const fullGetters = jobFields.getters(J_FIELDS);
 const NULL_JOB = Object.fromEntries(J_FIELDS.map((f) => [f, null]));
+
+/** LUXI CancelJob's answer: whether the job is (being) canceled, and why or why not. */
+const CANCEL_ANSWER: JsonSchema = {
+  type: "array",
+  prefixItems: [{ type: "boolean", description: "Whether the job is canceled or will be" }, { type: "string", description: "What happened" }],
+  items: false,
+  minItems: 2,
+};
+
+/** The wait's body: the job fields to watch, and what the client saw last. */
+const WAIT_REQUEST: JsonSchema = {
+  type: "object",
+  required: ["fields"],
+  properties: {
+    fields: { type: "array", items: { type: "string" }, description: "Job fields (as GET /2/jobs/N has them) to answer, and to watch for a change" },
+    previous_job_info: { type: ["array", "null"], description: "Their values in the previous answer" },
+    previous_log_serial: { type: ["integer", "null"], description: "The serial of the last log entry the client has" },
+  },
+};
+
+/** A job log entry: [serial, [seconds, microseconds], type, message]. */
+const LOG_ENTRY: JsonSchema = {
+  type: "array",
+  prefixItems: [{ type: "integer" }, { type: "array", items: { type: "number" }, minItems: 2, maxItems: 2 }, { type: "string" }, {}],
+  items: false,
+  minItems: 4,
+};
+
+/** The change, as soon as there is one (or the job ends); Ganeti's null: none within its timeout. */
+const WAIT_ANSWER: JsonSchema = {
+  anyOf: [
+    {
+      type: "object",
+      required: ["job_info", "log_entries"],
+      properties: {
+        job_info: { type: "array", description: "The values of the fields asked for, in their order" },
+        log_entries: { type: "array", items: LOG_ENTRY, description: "Log entries after previous_log_serial" },
+      },
+    },
+    { type: "null", description: "Ganeti: nothing changed within its wait (Corral answers the current values instead)" },
+  ],
+};
 
 export function jobRoutes(s: RapiServices): Route[] {
   return [
@@ -37,12 +80,13 @@ export function jobRoutes(s: RapiServices): Route[] {
           return job ? toDict(J_FIELDS, fullGetters, job) : { ...NULL_JOB, id };
         },
       },
-      DELETE: { handle: (ctx) => s.queue.cancel(Number(ctx.params.job_id)) },
+      DELETE: { doc: { response: { kind: "schema", schema: CANCEL_ANSWER } }, handle: (ctx) => s.queue.cancel(Number(ctx.params.job_id)) },
     }),
     route("/2/jobs/[job_id]/wait", {
       GET: {
         access: ["write"],
         body: DEFAULT_BODY,
+        doc: { requestBody: WAIT_REQUEST, response: { kind: "schema", schema: WAIT_ANSWER } },
         handle: async (ctx) => {
           const body = ctx.body;
           if (typeof body !== "object" || body === null || Array.isArray(body)) {

@@ -12,7 +12,8 @@ import { QueryFilterError } from "../../query/qlang.ts";
 import { QUERY_RESOURCES, QueryResourceError, queryFields, runQuery, type QueryContext } from "../../query/query.ts";
 import { badRequest, HttpError } from "../http/errors.ts";
 import { queryParam } from "../http/query.ts";
-import { route, type RequestContext, type Route } from "../http/routes.ts";
+import { route, type RequestContext, type Route, type RouteScope } from "../http/routes.ts";
+import type { ScopeKind } from "../../model/tokens.ts";
 import { pyTypeName } from "../../model/pyrepr.ts";
 import type { RapiServices } from "./services.ts";
 
@@ -54,6 +55,9 @@ function asHttpError(resource: string, err: unknown): unknown {
   return err;
 }
 
+/** The kind a token needs read on to query a resource (others: the cluster's). */
+const QUERY_KINDS: Readonly<Record<string, ScopeKind>> = { instance: "instance", node: "node", group: "group", network: "network", job: "job", filter: "filter", cluster: "cluster" };
+
 export function queryRoutes(s: RapiServices): Route[] {
   const context = async (resource: string): Promise<QueryContext> => {
     const snap = s.store.snapshot();
@@ -76,12 +80,15 @@ export function queryRoutes(s: RapiServices): Route[] {
   };
   // Results may be sensitive (consoles, job inputs): a read or write user, even for PUT.
   const access = ["read", "write"] as const;
+  // For API tokens: a query reads a whole kind (even by PUT); lock, os and export views are the cluster's.
+  const scope = (params: Readonly<Record<string, string>>): RouteScope => ({ kind: QUERY_KINDS[params.resource] ?? "cluster", access: "read" });
 
   return [
     route("/2/query/[resource]", {
-      GET: { access, query: [FIELDS], doc: QUERY_DOC, handle: (ctx) => query(ctx, queryFieldsArg(ctx), null) },
+      GET: { access, scope, query: [FIELDS], doc: QUERY_DOC, handle: (ctx) => query(ctx, queryFieldsArg(ctx), null) },
       PUT: {
         access,
+        scope,
         query: [FIELDS],
         doc: { ...QUERY_DOC, requestBody: { type: "object", properties: { fields: { type: "array", items: { type: "string" } }, qfilter: {}, filter: {} } } },
         handle: (ctx) => {
@@ -102,6 +109,7 @@ export function queryRoutes(s: RapiServices): Route[] {
     }),
     route("/2/query/[resource]/fields", {
       GET: {
+        scope: "public",
         query: [queryParam.string("fields", "Comma-separated field names (default: all)")],
         doc: { response: { kind: "schema", schema: { type: "object", required: ["fields"], properties: { fields: FIELD_DEFS } } } },
         handle: (ctx) => {

@@ -26,10 +26,10 @@ const NULL_BODY = new RawJson(encodeJson(null));
 
 export function rapiRoutes(s: RapiServices): Route[] {
   return [
-    route("/", { GET: { doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
-    route("/2", { GET: { doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
-    route("/version", { GET: { doc: { response: { kind: "schema", schema: { const: RAPI_VERSION } } }, handle: () => RAPI_VERSION } }),
-    route("/2/features", { GET: { doc: { response: { kind: "schema", schema: { type: "array", items: { type: "string" } } } }, handle: () => FEATURES } }),
+    route("/", { GET: { scope: "public", doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
+    route("/2", { GET: { scope: "public", doc: { response: { kind: "schema", schema: { type: "null" } } }, handle: () => NULL_BODY } }),
+    route("/version", { GET: { scope: "public", doc: { response: { kind: "schema", schema: { const: RAPI_VERSION } } }, handle: () => RAPI_VERSION } }),
+    route("/2/features", { GET: { scope: "public", doc: { response: { kind: "schema", schema: { type: "array", items: { type: "string" } } } }, handle: () => FEATURES } }),
     clusterInfoRoute(s),
     route("/2/redistribute-config", {
       PUT: opcodeResource(s, OpClusterRedistConf, { rapiName: "redist_config" }),

@@ -1,4 +1,4 @@
-// The admin command table: `corral instance|node|group|network|cluster|os|filter|job …`, with
+// The admin command table: `corral instance|node|group|network|cluster|os|filter|job|token …`, with
 // the connection options every command takes, and shell completion generated from this table.
 
 import { Command, Option } from "commander";
@@ -7,6 +7,7 @@ import { clientOf } from "./common.ts";
 import { CONNECTION_HELP, defaultConfigFile } from "./connection.ts";
 import { instanceCommand } from "./instance.ts";
 import { jobCommand } from "./job.ts";
+import { tokenCommand } from "./token.ts";
 import { nodeAdminCommands } from "./node.ts";
 import { UsageError } from "./params.ts";
 
@@ -19,6 +20,7 @@ export function adminProgram(nodeDaemonHelp: string): Command {
     .addOption(new Option("--rapi <url>", "the master's RAPI, https://host:5080"))
     .addOption(new Option("--user <name>", "RAPI user (writes need one with write access)"))
     .addOption(new Option("--password-file <file>", "file whose first line is the password"))
+    .addOption(new Option("--token-file <file>", "file whose first line is a Corral API token (instead of --user/--password-file)"))
     .addOption(new Option("--ca <file>", "the master's certificate to trust (default DATA_DIR/rapi.pem when it exists)"))
     .addOption(new Option("--insecure", "do not check the master's certificate"))
     .addOption(new Option("--data-dir <dir>", "the master's data directory, for its rapi.pem"))
@@ -35,6 +37,7 @@ export function adminProgram(nodeDaemonHelp: string): Command {
   program.addCommand(osCommand());
   program.addCommand(filterCommand());
   program.addCommand(jobCommand());
+  program.addCommand(tokenCommand());
   program.command("completion").argument("<shell>", "bash or zsh").description("print the shell completion script: eval \"$(corral completion bash)\"")
     .action((shell: string) => {
       if (shell !== "bash" && shell !== "zsh") throw new UsageError(`completion for bash or zsh, not '${shell}'`);
@@ -83,7 +86,7 @@ _corral_complete() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     case "$w" in
-      --rapi|--user|--password-file|--ca|--data-dir|--config|-o|--output|-F|--filter|--separator|--units|--format) ((i++)) ;;
+      --rapi|--user|--password-file|--token-file|--ca|--data-dir|--config|-o|--output|-F|--filter|--separator|--units|--format) ((i++)) ;;
       -*) ;;
       *) case " $(_corral_words "$path") " in *" $w "*) path="\${path:+$path }$w" ;; esac ;;
     esac

@@ -22,7 +22,8 @@ export async function runAdmin(argv: string[]): Promise<void> {
       process.exit(1);
     }
     if (err instanceof RapiError) {
-      const hint = err.code === 403 ? "; this needs a RAPI user with write access (--user, or the config file)" : "";
+      // A token's refusal says what its grants lack; the hint is for users without write access.
+      const hint = err.code === 403 && !err.message.startsWith("API token") ? "; this needs a RAPI user with write access (--user, or the config file)" : "";
       process.stderr.write(`corral: ${err.code} ${err.message}${err.explain ? ` (${err.explain})` : ""}${hint}\n`);
       process.exit(1);
     }
