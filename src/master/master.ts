@@ -8,6 +8,11 @@ import { rapiApi } from "../api/http/server.ts";
 import { meteredMount } from "../api/http/metered.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
+import { corralBalanceRoutes } from "../api/corral/balance.ts";
+import { corralAutoBalanceRoutes } from "../api/corral/autobalance.ts";
+import { AutoBalancer } from "./autobalance.ts";
+import { corralCapacityRoutes } from "../api/corral/capacity.ts";
+import { ComputationRunner } from "../balance/offloop.ts";
 import { corralEventRoutes } from "../api/corral/events.ts";
 import { withOpenApiRoute } from "../api/corral/openapi.ts";
 import { metricsRoutes } from "../api/corral/metrics.ts";
@@ -74,6 +79,8 @@ export interface MasterOptions {
   kvm?: NodeAgentOptions["kvm"];
   /** How often live state is refreshed from the agents, ms (default 10 s). */
   liveRefreshMs?: number;
+  /** How often automatic balancing checks whether a round is due, ms (default 60 s). */
+  autoBalanceIntervalMs?: number;
   /**
    * How long the master waits for each call to another node's agent, ms (default the
    * per-call deadlines of callTimeoutMs); e.g. shorter ones to see a frozen node fail fast.
@@ -221,6 +228,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   archiver.unref();
 
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
+  // Balancing plans, capacity and verify: on a worker thread, started on first use.
+  const computations = new ComputationRunner();
+  const autoBalancer = new AutoBalancer({ services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs });
   const pvcServices = { store, queue, live, clients: node, log: o.log, audit };
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
@@ -229,7 +239,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
       meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
-        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,
         requireAuthentication: o.requireAuthentication,
         sessions,
@@ -261,6 +271,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   });
   const port = await listen(server, o.port, o.bind);
   void warmBulkCache(store.snapshot(), live);
+  autoBalancer.start();
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
   if (sharedPvc.length > 0) o.log(`PVC API served under /api/v1 on the RAPI listener (pvc-api.yaml's listen address, port and ssl unused)`);
 
@@ -278,6 +289,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     },
     async close() {
       clearInterval(archiver);
+      await autoBalancer.close();
       audit?.close();
       await pvc?.close();
       live.stop();
@@ -291,6 +303,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
         server.closeAllConnections();
       });
       await queue.idle();
+      await computations.close();
       connections.close();
       await connections.localAgent.close();
       users.close();

@@ -1,6 +1,7 @@
 // The cluster configuration's object types. Field names follow Ganeti's config objects, so
 // query fields map onto them directly. Every stored object has uuid, serial_no, ctime, mtime.
 
+import type { AutoBalance } from "./autobalance.ts";
 import type { PvcInstanceData, PvcNetworkData, PvcNodeData } from "./pvc.ts";
 
 export interface ConfigObject {
@@ -87,6 +88,8 @@ export interface Cluster extends ConfigObject {
   /** Hypervisor and disk state an operator declared (Ganeti's hv_state_static/disk_state_static). */
   hv_state_static?: ParamDict;
   disk_state_static?: ParamDict;
+  /** Corral's automatic balancing (model/autobalance.ts); absent: its defaults. */
+  auto_balancing?: Partial<AutoBalance>;
 }
 
 export interface Node extends ConfigObject {

@@ -164,3 +164,19 @@ export function injectInstance(store: ConfigStore, f: FixtureInstance): Instance
     });
   });
 }
+
+/** Submits a job as "writer" and waits for it; a job that does not succeed throws with its result. */
+export async function runJob(c: MultiNodeCluster, method: string, uri: string, body?: unknown): Promise<void> {
+  const client = c.client();
+  const job = await client.waitForJob((await client.request(method, uri, body)) as number);
+  if (job.status !== "success") throw new Error(`${method} ${uri}: ${job.status} ${JSON.stringify(job.opresult)}`);
+}
+
+/** Creates `<name>.corral.test` on node `pnode` (short name): `memory` MiB, one 1 GiB disk (none when diskless). */
+export function createTestInstance(c: MultiNodeCluster, name: string, pnode: string, template: string, memory: number, vcpus = 1): Promise<void> {
+  return runJob(c, "POST", "/2/instances", {
+    __version__: 1, mode: "create", name: `${name}.${DOMAIN}`, os: "corral-marker+default", pnode: `${pnode}.${DOMAIN}`,
+    disk_template: template, disks: template === "diskless" ? [] : [{ size: 1024 }], nics: [{}],
+    beparams: { maxmem: memory, minmem: memory, vcpus },
+  });
+}

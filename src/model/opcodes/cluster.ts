@@ -1,7 +1,8 @@
 // The cluster as a whole (OP_CLUSTER_*).
 import { DDM_VALUES } from "../constants.ts";
 import { defineOpcode } from "../opcode.ts";
-import { opt, t } from "../params.ts";
+import { autoBalanceChange } from "../autobalance.ts";
+import { extension, opt, t } from "../params.ts";
 import { diskParams, diskState, force, hvState, jobIdListResult, macPrefix } from "./fields.ts";
 
 /** UID ranges, `[[first, last], ...]` (both inclusive). */
@@ -158,6 +159,10 @@ export const OpClusterSetParams = defineOpcode({
       t.maybe(t.dictOf(t.int, t.string)),
       null,
       "Sets the interval in that data collectors are run",
+    ),
+    auto_balancing: extension(
+      t.maybe(autoBalanceChange),
+      "Corral: automatic balancing (enabled, threshold, cooldown seconds, max_moves per round); the keys given change",
     ),
   },
 });

@@ -7,6 +7,7 @@
 // (storage, parameters, hypervisors, the rest) into one draft committed in one transaction.
 
 import { isKnownAllocator } from "../../alloc/allocator.ts";
+import { autoBalanceOf } from "../../model/autobalance.ts";
 import { DEFAULT_HVPARAMS } from "../../model/defaults.ts";
 import { hypervisorParamProblems } from "../../model/hvparams.ts";
 import { ConfigurationError, ECODE, GanetiError, HypervisorError, OpPrereqError } from "../../model/errors.ts";
@@ -466,6 +467,7 @@ function planOthers({ ctx, op, snap, c, set, notes }: Draft): void {
     if (op[key] !== null) (set as Record<string, unknown>)[key] = op[key];
   }
   if (op.install_image) set.install_image = op.install_image;
+  if (op.auto_balancing) set.auto_balancing = { ...autoBalanceOf(c), ...op.auto_balancing };
   if (op.hidden_os && op.hidden_os.length > 0) set.hidden_os = changeOsList(c.hidden_os, op.hidden_os, "hidden", notes);
   if (op.blacklisted_os && op.blacklisted_os.length > 0) {
     set.blacklisted_os = changeOsList(c.blacklisted_os, op.blacklisted_os, "blacklisted", notes);
