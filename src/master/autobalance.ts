@@ -122,8 +122,9 @@ export class AutoBalancer {
       }
       if (plans.length === 0) return; // nothing to do: no round, checked again next interval
       this.lastRoundAtMs = now;
-      this.lastRound = record;
       for (const plan of plans) record.groups.push(await this.submit(round, plan));
+      // Shown once its jobs are: a reader never sees a round without the groups it submitted.
+      this.lastRound = record;
       const summary = record.groups.map((g) => `group ${g.group} score ${g.initial_score.toFixed(4)} -> ${g.final_score.toFixed(4)}, ${g.moves} moves (jobs ${g.job_ids.join(", ")})`);
       this.log(`automatic balancing round ${round}: ${summary.join("; ")}`);
     } catch (err) {
