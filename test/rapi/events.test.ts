@@ -241,9 +241,11 @@ describe("a consumer that stops reading", () => {
     const steady = await listen(m.port);
     slow.pause();
     // Megabytes of events fill the sockets' kernel buffers: more than any test's jobs write.
+    // Those buffers took 1,600–1,900 of these events here (and once over 2,000 in CI): the
+    // history of 1,000 must move well past what they hold for the cut to come.
     const bus = m.t.master.events;
     const first = bus.lastEventId + 1;
-    const count = 3000;
+    const count = 6000;
     for (let i = 0; i < count; i++) {
       // Random padding: gzip cannot make it small.
       const id = bus.publish("cluster", "padding", { i, pad: randomBytes(3000).toString("base64") });
@@ -269,6 +271,7 @@ describe("a consumer that stops reading", () => {
     assert.equal(data.last_event_id, received.at(-1), "the last id it received");
     assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => first + i), "none skipped before the cut");
     assert.ok(received.length < count);
+    console.log(`# slow consumer received ${received.length} of ${count} before the cut`);
     assert.equal(bus.subscriberCount, 2, "the steady listener and the resumed one");
     await resumed.waitFor((e) => Number(e.lastEventId) === first + count - 1, "the rest, resuming within the history");
     assert.equal(resumed.events.length, 999);
