@@ -1,8 +1,8 @@
-// The master↔node call table: every call the master can make on a node agent, with its
-// argument and result types. Both transports (in-process and HTTPS) carry exactly these
-// calls as JSON, so an argument or result must be plain JSON data (no undefined, no Dates).
-// Names follow Ganeti's node RPCs (instance_start → instanceStart, blockdev_grow → blockdevGrow).
 // Over 450 lines: on purpose, the whole protocol (types, call list, deadlines) in one table.
+// The master↔node call table: every call the master can make on a node agent, with its argument
+// and result types. Both transports (in-process and HTTPS) carry exactly these calls as JSON,
+// so an argument or result must be plain JSON data (no undefined, no Dates). Names follow
+// Ganeti's node RPCs (instance_start → instanceStart, blockdev_grow → blockdevGrow).
 
 import type { Disk, Nic, ParamDict } from "../model/objects.ts";
 import type { DhcpLease, NetConfigureArgs, NetConfigureResult, StorageBackendKind, StorageReply, StorageRequest } from "../model/pvc-node.ts";

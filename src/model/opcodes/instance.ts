@@ -1,5 +1,6 @@
-// Instances (OP_INSTANCE_*). Over 450 lines: 18 opcode declarations, each Ganeti's parameter
-// table in Ganeti's order; they are read (and checked against the spec) one table at a time.
+// Over 450 lines: 18 opcode declarations, each Ganeti's parameter table in Ganeti's order; they
+// are read (and checked against the spec) one table at a time.
+// Instances (OP_INSTANCE_*).
 import {
   ADMIN_STATE_SOURCES,
   DEFAULT_SHUTDOWN_TIMEOUT,

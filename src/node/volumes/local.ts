@@ -1,10 +1,11 @@
-// The local storage backend, Corral's embedded default for PVC's Ceph endpoints: a pool is a
-// directory under the shared file storage dir, a volume a sparse file in it (an instance
-// disk of template "sharedfile"), a snapshot a reflinked (else copied) file. OSDs are the
-// storage devices registered on this node; their in/out flag and the cluster options are
-// recorded, since nothing here replicates data.
 // Over 450 lines: one backend behind PVC's storage calls (pools, volumes, snapshots, OSDs,
-// options, status), each a short method over files; split by object, they would share every helper.
+// options, status), each a short method over files; split by object, they would share every
+// helper.
+// The local storage backend, Corral's embedded default for PVC's Ceph endpoints: a pool is a
+// directory under the shared file storage dir, a volume a sparse file in it (an instance disk
+// of template "sharedfile"), a snapshot a reflinked (else copied) file. OSDs are the storage
+// devices registered on this node; their in/out flag and the cluster options are recorded,
+// since nothing here replicates data.
 
 import { constants as fsc } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, stat, statfs, truncate, unlink } from "node:fs/promises";

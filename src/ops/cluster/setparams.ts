@@ -1,10 +1,10 @@
-// OP_CLUSTER_SET_PARAMS (Ganeti's LUClusterSetParams): every cluster parameter, checked
-// as Ganeti checks it, merged into the cluster object in one transaction. Checks that need
-// node calls in Ganeti (volume groups, DRBD helper, hypervisor and OS validation on the
-// nodes) are not made: Corral's nodes have no LVM or DRBD, and its hypervisor and OS
-// parameter syntax is checked on the master.
 // Over 450 lines: one logical unit with Ganeti's many cluster parameters, planned by family
 // (storage, parameters, hypervisors, the rest) into one draft committed in one transaction.
+// OP_CLUSTER_SET_PARAMS (Ganeti's LUClusterSetParams): every cluster parameter, checked as
+// Ganeti checks it, merged into the cluster object in one transaction. Checks that need node
+// calls in Ganeti (volume groups, DRBD helper, hypervisor and OS validation on the nodes) are
+// not made: Corral's nodes have no LVM or DRBD, and its hypervisor and OS parameter syntax is
+// checked on the master.
 
 import { isKnownAllocator } from "../../alloc/allocator.ts";
 import { autoBalanceOf } from "../../model/autobalance.ts";
