@@ -9,6 +9,7 @@
 
 import type { InstanceSpec } from "../../balance/capacity.ts";
 import type { ComputationRunner } from "../../balance/offloop.ts";
+import { DISK_TEMPLATES } from "../../model/constants.ts";
 import { badRequest } from "../http/errors.ts";
 import { queryParam, type QueryArgs, type QueryParam } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
@@ -45,7 +46,7 @@ function specQuery(q: QueryArgs): Partial<InstanceSpec> {
   return spec;
 }
 
-const DISK_TEMPLATES = new Set(["diskless", "file", "sharedfile", "plain", "blockdev", "drbd", "rbd", "ext", "gluster"]);
+const KNOWN_TEMPLATES: ReadonlySet<string> = new Set(DISK_TEMPLATES);
 
 /** The routes; the computations run on `runner`'s worker thread. */
 export function corralCapacityRoutes(s: RapiServices, runner: ComputationRunner): Route[] {
@@ -63,8 +64,8 @@ export function corralCapacityRoutes(s: RapiServices, runner: ComputationRunner)
         },
         handle: (ctx) => {
           const spec = specQuery(ctx.query);
-          if (spec.disk_template !== undefined && !DISK_TEMPLATES.has(spec.disk_template)) {
-            throw badRequest(`Invalid value for the 'disk_template' parameter: '${spec.disk_template}' (expected one of ${[...DISK_TEMPLATES].join(", ")})`);
+          if (spec.disk_template !== undefined && !KNOWN_TEMPLATES.has(spec.disk_template)) {
+            throw badRequest(`Invalid value for the 'disk_template' parameter: '${spec.disk_template}' (expected one of ${DISK_TEMPLATES.join(", ")})`);
           }
           const limit = ctx.query.has("limit") ? ctx.query.int("limit") : undefined;
           if (limit !== undefined && limit < 0) throw badRequest(`Invalid value for the 'limit' parameter: ${limit} (expected 0 or more)`);
