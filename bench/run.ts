@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ha1Password } from "../src/api/http/users.ts";
 import { dataPaths } from "../src/master/datadir.ts";
-import { JobWriter } from "../src/jobs/writer.ts";
+import { SqliteJobStore } from "../src/jobs/writer.ts";
 import { calcJobStatus } from "../src/model/job.ts";
 import { openDatabase } from "../src/store/sqlite.ts";
 import { startCeiling, startHostile, runNodeScript } from "./lib/children.ts";
@@ -509,7 +509,7 @@ async function jobList(t: Target, bulk = false): Promise<{ id: number; status?: 
 function checkDurable(dir: string, ids: number[]): Durability {
   const db = openDatabase(dataPaths(dir).database);
   try {
-    const jobs = new Map(new JobWriter(db).loadAll().map((j) => [j.id, j]));
+    const jobs = new Map(new SqliteJobStore(db).loadAll().map((j) => [j.id, j]));
     const missing = ids.filter((id) => !jobs.has(id));
     const notSuccess = ids.filter((id) => jobs.has(id) && calcJobStatus(jobs.get(id)!) !== "success");
     return { checked: ids.length, missing, not_success: notSuccess, ok: missing.length === 0 && notSuccess.length === 0 };

@@ -68,7 +68,7 @@ export async function seedDataDir(o: SeedOptions): Promise<SeedResult> {
     });
     const snap = store.snapshot();
     const master = snap.nodes.get(snap.cluster.master_node)!;
-    store.transact((tx) => {
+    await store.transact((tx) => {
       const nodeUuids = [master.uuid];
       for (let n = 1; n < o.nodes; n++) {
         const node: Node = {

@@ -21,11 +21,11 @@ describe("object events", () => {
   store.onCommit(objectEvents({ publish: (_kind, _name, data) => published.push(data as Record<string, unknown>) }));
   const group = (name: string): NodeGroup => ({ ...[...store.snapshot().groups.values()][0], uuid: randomUUID(), name, tags: [] });
 
-  it("says what a transaction created, changed and removed, with the new serials", () => {
+  it("says what a transaction created, changed and removed, with the new serials", async () => {
     const g = group("g1");
-    store.transact((tx) => tx.add("nodegroup", g));
-    store.transact((tx) => tx.update("nodegroup", g.uuid, (x) => void (x.tags = ["t"])));
-    store.transact((tx) => tx.remove("nodegroup", g.uuid));
+    await store.transact((tx) => tx.add("nodegroup", g));
+    await store.transact((tx) => tx.update("nodegroup", g.uuid, (x) => void (x.tags = ["t"])));
+    await store.transact((tx) => tx.remove("nodegroup", g.uuid));
     const serial = store.snapshot().serial;
     assert.deepEqual(published.splice(0), [
       { kind: "group", name: "g1", uuid: g.uuid, serial_no: 1, change: "created", config_serial: serial - 2 },
@@ -34,9 +34,9 @@ describe("object events", () => {
     ]);
   });
 
-  it("says nothing of an object added and removed in one transaction, and names the cluster when it changes", () => {
+  it("says nothing of an object added and removed in one transaction, and names the cluster when it changes", async () => {
     const g = group("g2");
-    store.transact((tx) => {
+    await store.transact((tx) => {
       tx.add("nodegroup", g);
       tx.remove("nodegroup", g.uuid);
       tx.updateCluster((c) => void (c.tags = ["x"]));

@@ -1,10 +1,10 @@
 // Runs queued jobs, several at once: for each opcode, wait for dependencies and locks,
 // check prerequisites, execute, record the result; a failure fails the rest of the job.
 
-import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
+import { ECODE, encodeError, GanetiError, OpExecError, OpPrereqError } from "../model/errors.ts";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
-import type { ConfigSnapshot } from "../store/store.ts";
+import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import { outsideRequests, tokenRefusal, type AuthorityLookup } from "./authority.ts";
 import type { LockManager } from "./locks.ts";
 import { checkPrecondition } from "./precondition.ts";
@@ -12,10 +12,15 @@ import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSu
 
 /** What the executor needs of the queue that feeds it. */
 export interface ExecutorHost {
-  /** The committed config (locks are worked out from it). */
+  /** The config's head: what jobs read (locks are worked out from it). */
   snapshot(): ConfigSnapshot;
-  /** A job by id (dependencies). */
-  get(id: number): Job | undefined;
+  /** A job by id as it is in memory (dependencies). */
+  liveJob(id: number): Job | undefined;
+  /**
+   * The job is about to take its final state: readers keep seeing it as it is now until
+   * that state is durable (persist).
+   */
+  settle(job: Job): void;
   onChange(id: number, listener: () => void): () => void;
   /** Writes the job's state, then tells its waiters. */
   persist(job: Job): Promise<void>;
@@ -40,6 +45,13 @@ export interface ExecutorOptions {
 }
 
 class JobCanceled extends Error {}
+
+/** Why a running job was stopped when its master lost leadership: it ends in error. */
+export class LeadershipLost extends OpExecError {
+  constructor(reason: string) {
+    super(`The master lost leadership (${reason}) while the job ran; its outcome is unknown`);
+  }
+}
 
 export class Executor {
   private readonly opts: ExecutorOptions;
@@ -101,6 +113,16 @@ export class Executor {
     this.stopped = true;
   }
 
+  /** Starts jobs again after stop() (a master that leads again). */
+  resume(): void {
+    this.stopped = false;
+  }
+
+  /** Stops every running job at its next step with `reason`. */
+  abortAll(reason: Error): void {
+    for (const abort of this.cancels.values()) abort.abort(reason);
+  }
+
   private async run(job: Job): Promise<void> {
     const abort = new AbortController();
     this.cancels.set(job.id, abort);
@@ -116,11 +138,13 @@ export class Executor {
       this.cancels.delete(job.id);
       this.opts.locks.releaseAll(job.id);
     }
-    await this.opts.host.persist(job);
+    // Refused only when leadership is gone (a failed write revokes it): the next leader fails the job on disk.
+    await this.opts.host.persist(job).catch(() => undefined);
   }
 
   /** Runs one opcode; false when the job must stop (failed or canceled). */
   private async runOpcode(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<boolean> {
+    const last = op === job.ops.at(-1);
     const { host, locks } = this.opts;
     opWaiting(op);
     try {
@@ -145,11 +169,16 @@ export class Executor {
       } else {
         result = await lu.exec(ctx, prepared);
       }
+      // Its success can no longer be recorded: it ends as a crash would leave it.
+      if (signal.aborted && signal.reason instanceof LeadershipLost) throw signal.reason;
+      if (last) host.settle(job);
       opSucceeded(op, result);
       return true;
     } catch (err) {
-      if (err instanceof JobCanceled || signal.aborted) cancelUnfinished(job);
-      else failUnfinished(job, encodeError(err));
+      host.settle(job);
+      const why: unknown = signal.aborted ? signal.reason : err;
+      if (why instanceof JobCanceled) cancelUnfinished(job);
+      else failUnfinished(job, encodeError(why));
       return false;
     } finally {
       locks.releaseAll(job.id);
@@ -160,14 +189,14 @@ export class Executor {
    * `running`: resolves once the opcode's "running" state is on disk. Config changes need
    * not wait for it (they go into the same ordered log after it), node RPCs do: a job found
    * running after a crash is failed, never run again, so nothing may reach a node before
-   * that state is durable.
+   * that state (and any config change the job made before the call) is durable.
    */
   private context(job: Job, op: QueuedOpcode, signal: AbortSignal, running: Promise<void>): LuContext<never> {
     const { host } = this.opts;
     return {
       op: op.input as never,
       jobId: job.id,
-      master: afterDurable(this.opts.services, running, job.token),
+      master: afterDurable(this.opts.services, running, job.token, signal),
       snapshot: () => host.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);
@@ -180,7 +209,7 @@ export class Executor {
   /** Waits until every job this opcode depends on has finished with an accepted status. */
   private async waitForDependencies(job: Job, op: QueuedOpcode, signal: AbortSignal): Promise<void> {
     for (const [depId, statuses] of op.input.depends ?? []) {
-      const dep = depId > 0 ? this.opts.host.get(depId) : undefined;
+      const dep = depId > 0 ? this.opts.host.liveJob(depId) : undefined;
       if (!dep || dep.id === job.id) {
         throw new OpPrereqError(`Job dependency on job ${depId} can't be satisfied: no such job`, ECODE.inval);
       }
@@ -204,22 +233,74 @@ export class Executor {
   }
 }
 
-/** The services with every node RPC held back until `ready` resolves. */
-function afterDurable(services: MasterServices, ready: Promise<void>, token: string | undefined): MasterServices {
-  let passed = false;
-  void ready.then(() => (passed = true));
+/**
+ * The durability of what a job wrote so far: its running state and its config transactions.
+ * A node call waits for it, so nothing reaches a node on the strength of a write that may
+ * still fail; while it holds, calls wait (a rejected write rejects them).
+ */
+class JobWrites {
+  private barrier: Promise<void>;
+  private settled = false;
+
+  constructor(running: Promise<void>) {
+    this.barrier = running;
+    void running.then(() => (this.settled = this.barrier === running));
+  }
+
+  add(durable: Promise<void>): void {
+    const barrier = Promise.all([this.barrier, durable]).then(() => undefined);
+    this.barrier = barrier;
+    this.settled = false;
+    // Handled here; a failed write revokes leadership, which ends the job.
+    void barrier.then(() => (this.settled = this.barrier === barrier), () => undefined);
+  }
+
+  /** Undefined once everything is durable (no need to wait a turn). */
+  pending(): Promise<void> | undefined {
+    return this.settled ? undefined : this.barrier;
+  }
+}
+
+/**
+ * The services as a job's logical units get them: node calls held back until the job's
+ * writes so far are durable, and config transactions that resolve once applied to the head
+ * (the job reads the head, so its later steps see them) rather than once durable: the job's
+ * end goes into the same ordered log after them, so it is durable (and its waiters told)
+ * only once they are, and a short job's whole run still shares one group commit.
+ */
+function afterDurable(services: MasterServices, running: Promise<void>, token: string | undefined, signal: AbortSignal): MasterServices {
+  const writes = new JobWrites(running);
   const hold: ProxyHandler<ReturnType<MasterServices["node"]>> = {
     get(target, key) {
       const value: unknown = Reflect.get(target, key);
-      if (passed || typeof value !== "function" || key === "close") return value;
+      const pending = writes.pending();
+      if (pending === undefined || typeof value !== "function" || key === "close") return value;
       return async (...args: unknown[]) => {
-        await ready;
+        await pending;
+        await writes.pending();
+        // The running state's write never rejects (touch); a failed one revoked leadership.
+        if (signal.reason instanceof LeadershipLost) throw signal.reason;
         return Reflect.apply(value, target, args);
       };
     },
   };
+  const base = services.store;
+  const stage: ConfigStore["stage"] = (fn) => {
+    const staged = base.stage(fn);
+    writes.add(staged.durable);
+    return staged;
+  };
+  const store: ConfigStore = {
+    snapshot: () => base.snapshot(),
+    head: () => base.head(),
+    stage,
+    transact: async (fn) => stage(fn).result,
+    flush: () => base.flush(),
+    onCommit: (listener) => base.onCommit(listener),
+    close: () => base.close(),
+  };
   return {
-    store: services.store,
+    store,
     live: services.live,
     // A job's children act for the job's token (or for none), never for a request's being handled.
     submitJobs: (jobs) => services.submitJobs(jobs, { authority: token === undefined ? null : { token } }),

@@ -106,20 +106,20 @@ function decodeRule(uuid: string | null, input: FilterRuleInput): Omit<FilterRul
  * uuid. Its watermark is the highest job id allocated now; luxid adds itself to the reason
  * trail. Returns the uuid.
  */
-export function replaceFilter(store: ConfigStore, watermark: number, uuid: string | null, input: FilterRuleInput): string {
+export async function replaceFilter(store: ConfigStore, watermark: number, uuid: string | null, input: FilterRuleInput): Promise<string> {
   const rule = decodeRule(uuid, input);
   if (uuid !== null && !UUID_RE.test(uuid)) throw new FilterRuleError("Unable to parse UUID");
   const id = uuid ?? randomUUID();
   const ns = Date.now() * 1e6;
-  store.transact((tx) =>
+  await store.transact((tx) =>
     tx.replace("filter", { ...rule, reason_trail: [...rule.reason_trail, ["luxid", "", ns]], watermark, uuid: id }),
   );
   return id;
 }
 
 /** Ganeti's DeleteFilter. */
-export function deleteFilter(store: ConfigStore, uuid: string): null {
-  store.transact((tx) => {
+export async function deleteFilter(store: ConfigStore, uuid: string): Promise<null> {
+  await store.transact((tx) => {
     if (!tx.current.filters.has(uuid)) throw new FilterRuleError(`Filter rule with UUID ${uuid} does not exist`);
     tx.remove("filter", uuid);
   });

@@ -7,11 +7,11 @@ import type { Opcode } from "../model/opcode.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import type { LogicalUnit, MasterServices } from "../ops/lu.ts";
 import { AuthorityError, currentAuthority, tokenRefusal, type AuthorityLookup, type JobAuthority } from "./authority.ts";
-import { Executor, type ExecutorHost } from "./executor.ts";
+import { Executor, LeadershipLost, type ExecutorHost } from "./executor.ts";
 import { applyingRule, mayStart } from "./filters.ts";
 import type { LockManager } from "./locks.ts";
+import type { JobStore } from "./jobstore.ts";
 import { cancelUnfinished, newJob, recoverJob } from "./state.ts";
-import type { JobWriter } from "./writer.ts";
 
 /** Decides, at submission, what happens to a new job (job filter rules hook in here). */
 export type AdmissionPolicy = (job: Job) => "accept" | "reject";
@@ -22,7 +22,7 @@ export interface JobQueueOptions {
   services: Pick<MasterServices, "node" | "live">;
   /** The master's locks: jobs take them, /2/query's lock view reads them. */
   locks: LockManager;
-  writer: JobWriter;
+  jobs: JobStore;
   logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** Jobs run at once; defaults to the cluster's max_running_jobs. */
   maxRunning?: () => number;
@@ -47,12 +47,17 @@ export interface JobFollower {
 
 export class JobQueue implements ExecutorHost {
   readonly store: ConfigStore;
-  private readonly writer: JobWriter;
+  private readonly jobStore: JobStore;
   private readonly jobs = new Map<number, Job>();
+  /**
+   * Jobs whose end is on its way to the disk, as readers keep seeing them until it is durable:
+   * a client that sees a job end then finds its config changes (readers see those only once
+   * durable too, and they are written before or with the job's end).
+   */
+  private readonly settling = new Map<number, Job>();
   private readonly events = new EventEmitter();
   private readonly followers: JobFollower[] = [];
   private readonly executor: Executor;
-  private lastId: number;
   private readonly authorities: AuthorityLookup;
   private readonly logicalUnits: ReadonlyMap<string, LogicalUnit>;
   /** By default, the config's job filter rules: a job a REJECT rule applies to is canceled. */
@@ -61,9 +66,8 @@ export class JobQueue implements ExecutorHost {
 
   constructor(opts: JobQueueOptions) {
     this.store = opts.store;
-    this.writer = opts.writer;
+    this.jobStore = opts.jobs;
     this.events.setMaxListeners(0);
-    this.lastId = opts.writer.highestId();
     this.authorities = opts.authorities ?? (() => undefined);
     this.logicalUnits = opts.logicalUnits;
     this.executor = new Executor({
@@ -88,7 +92,7 @@ export class JobQueue implements ExecutorHost {
 
   /** The highest job id handed out so far (a new filter rule's watermark). */
   highestJobId(): number {
-    return this.lastId;
+    return this.jobStore.highestId();
   }
 
   /** Cancels queued jobs a REJECT rule now applies to, then starts what may start. */
@@ -97,16 +101,21 @@ export class JobQueue implements ExecutorHost {
       for (const job of this.jobs.values()) {
         if (calcJobStatus(job) !== "queued" || this.admission(job) !== "reject" || !this.executor.dequeue(job)) continue;
         cancelUnfinished(job);
-        void this.persist(job);
+        // Refused only once leadership is gone: the next leader cancels it again.
+        void this.persist(job).catch(() => undefined);
       }
     }
     this.executor.schedule();
   }
 
-  /** Loads the queue after a (re)start: queued jobs run again; interrupted ones fail. */
+  /**
+   * Loads the queue when this master becomes leader (a start, or a standby taking over):
+   * queued jobs run again; interrupted ones fail.
+   */
   async recover(): Promise<void> {
+    this.executor.resume();
     const interrupted: Promise<void>[] = [];
-    for (const job of this.writer.loadAll()) {
+    for (const job of this.jobStore.loadAll()) {
       this.jobs.set(job.id, job);
       const { run, changed } = recoverJob(job);
       if (changed) interrupted.push(this.persist(job));
@@ -128,7 +137,7 @@ export class JobQueue implements ExecutorHost {
     if (authority) this.checkAuthority(authority.token, jobOps.flat());
     const received = timestampNow();
     const receivedNs = Date.now() * 1e6;
-    const ids = jobOps.map(() => ++this.lastId);
+    const ids = await this.jobStore.allocateIds(jobOps.length);
     const jobs = jobOps.map((ops, jobIndex) => {
       const id = ids[jobIndex];
       return newJob(id, ops.map((input, index) => ({
@@ -145,7 +154,7 @@ export class JobQueue implements ExecutorHost {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
       if (this.admission(job) === "reject") cancelUnfinished(job);
     }
-    const durable = Promise.all(jobs.map((job) => this.writer.write(job)));
+    const durable = Promise.all(jobs.map((job) => this.jobStore.write(job)));
     for (const job of jobs) {
       this.jobs.set(job.id, job);
       for (const f of this.followers) f.submitted(job);
@@ -154,7 +163,7 @@ export class JobQueue implements ExecutorHost {
     // The jobs may start before their submission is on disk: whatever they write lands in
     // the same transaction or a later one, they wait for their "running" state to be
     // durable before any node RPC (Executor), and their ids go out only once durable. A
-    // failed write stops the master (memory is then ahead of the disk).
+    // failed write revokes leadership, which fails the jobs it started.
     this.executor.schedule();
     await durable;
     return jobs.map((j) => j.id);
@@ -171,9 +180,9 @@ export class JobQueue implements ExecutorHost {
     }
   }
 
-  /** A job by id; archived jobs are read back from disk. */
+  /** A job by id as readers see it (its end only once durable); archived jobs are read back from disk. */
   get(id: number): Job | undefined {
-    return this.jobs.get(id) ?? (id > 0 && id <= this.lastId ? this.writer.loadOne(id) : undefined);
+    return this.settling.get(id) ?? this.jobs.get(id) ?? (id > 0 && id <= this.jobStore.highestId() ? this.jobStore.loadOne(id) : undefined);
   }
 
   /**
@@ -185,13 +194,25 @@ export class JobQueue implements ExecutorHost {
     const old = [...this.jobs.values()].filter(
       (j) => FINALIZED.has(calcJobStatus(j)) && j.end_ts !== null && j.end_ts[0] < cutoff,
     );
-    this.writer.archive(old.map((j) => j.id));
+    // Refused only while not leading; the next leader archives them.
+    this.jobStore.archive(old.map((j) => j.id)).catch(() => undefined);
     for (const j of old) this.jobs.delete(j.id);
     return old.length;
   }
 
+  /** Every job in the queue, as readers see them (get). */
   all(): Iterable<Job> {
-    return this.jobs.values();
+    if (this.settling.size === 0) return this.jobs.values();
+    return [...this.jobs.values()].map((job) => this.settling.get(job.id) ?? job);
+  }
+
+  /** A job as the executor sees it: its state in memory, ahead of the disk. */
+  liveJob(id: number): Job | undefined {
+    return this.jobs.get(id) ?? this.get(id);
+  }
+
+  settle(job: Job): void {
+    if (!this.settling.has(job.id)) this.settling.set(job.id, structuredClone(job));
   }
 
   /** Ganeti's CancelJob answer: [success, message]. */
@@ -213,17 +234,20 @@ export class JobQueue implements ExecutorHost {
 
   /** Writes the job's state and then tells its waiters. */
   async persist(job: Job): Promise<void> {
-    await this.writer.write(job);
+    await this.jobStore.write(job);
+    // Kept (showing the job unfinished, as the disk has it) if the write failed.
+    this.settling.delete(job.id);
     this.events.emit(`job:${job.id}`);
     for (const f of this.followers) f.changed(job);
   }
 
   /**
    * Tells waiters without waiting for the disk (log lines, intermediate states); the
-   * promise says when the state is durable (never rejects: a failed write stops the master).
+   * promise says when the state is durable (never rejects: a failed write revokes leadership,
+   * which ends the job).
    */
   touch(job: Job): Promise<void> {
-    const durable = this.writer.write(job).catch(() => undefined);
+    const durable = this.jobStore.write(job).catch(() => undefined);
     this.events.emit(`job:${job.id}`);
     for (const f of this.followers) f.changed(job);
     return durable;
@@ -239,8 +263,9 @@ export class JobQueue implements ExecutorHost {
     this.followers.push(follower);
   }
 
+  /** What jobs read: the config's head, their own (and other jobs') pending transactions included. */
   snapshot(): ConfigSnapshot {
-    return this.store.snapshot();
+    return this.store.head();
   }
 
   /** Waits for all in-flight jobs (tests and orderly shutdown). */
@@ -250,6 +275,16 @@ export class JobQueue implements ExecutorHost {
 
   stop(): void {
     this.executor.stop();
+  }
+
+  /**
+   * Leadership is gone (Leadership.onRevoke): no job starts from now on, and the running
+   * ones end in error at their next step, as after a crash (their writes are refused; the
+   * next leader finds them running and fails them on disk).
+   */
+  revoke(reason: string): void {
+    this.executor.stop();
+    this.executor.abortAll(new LeadershipLost(reason));
   }
 }
 

@@ -28,11 +28,12 @@ export async function waitForJobChange(
   /** Read only when the answer is not there yet (a request's signal is made on first use). */
   request: { readonly signal: AbortSignal },
 ): Promise<JobChange | undefined> {
-  const job = queue.get(id);
-  if (!job) return undefined;
+  if (!queue.get(id)) return undefined;
+  // Read again each time: a job's end is shown once durable, by another object (JobQueue.get).
+  const job = () => queue.get(id)!;
   const changed = (c: JobChange) =>
-    FINALIZED.has(calcJobStatus(job)) || c.log_entries.length > 0 || !isDeepStrictEqual(c.job_info, prevInfo);
-  const now = current(job, fields, prevSerial);
+    FINALIZED.has(calcJobStatus(job())) || c.log_entries.length > 0 || !isDeepStrictEqual(c.job_info, prevInfo);
+  const now = current(job(), fields, prevSerial);
   if (changed(now)) return now;
   const signal = request.signal;
   return await new Promise<JobChange>((resolve) => {
@@ -40,11 +41,11 @@ export async function waitForJobChange(
       clearTimeout(timer);
       off();
       signal.removeEventListener("abort", finish);
-      resolve(current(job, fields, prevSerial));
+      resolve(current(job(), fields, prevSerial));
     };
     const timer = setTimeout(finish, timeoutMs);
     const off = queue.onChange(id, () => {
-      if (changed(current(job, fields, prevSerial))) finish();
+      if (changed(current(job(), fields, prevSerial))) finish();
     });
     signal.addEventListener("abort", finish, { once: true });
   });

@@ -1,19 +1,32 @@
-// Job persistence: each job state goes into the master's durable log (group commit, in
-// order with config changes); the promise of a write resolves once it is on disk.
+// SQLite's job store: each job state goes into the master's durable log (group commit, in
+// order with config changes); the promise of a write resolves once it is on disk. Job ids
+// count on from the highest one in the database.
 
 import type { DatabaseSync } from "node:sqlite";
 import { ECODE } from "../model/errors.ts";
 import { FINALIZED, type Job } from "../model/job.ts";
 import { DurableLog, InlineSink } from "../store/durable.ts";
+import type { JobStore } from "./jobstore.ts";
 
-export class JobWriter {
+export class SqliteJobStore implements JobStore {
   private readonly db: DatabaseSync;
   private readonly log: DurableLog;
+  private lastId: number;
 
   /** Without a log, writes go through one of its own on this connection. */
   constructor(db: DatabaseSync, log?: DurableLog) {
     this.db = db;
     this.log = log ?? new DurableLog(new InlineSink(db));
+    this.lastId = this.storedHighestId();
+  }
+
+  async allocateIds(count: number): Promise<number[]> {
+    this.log.checkWritable();
+    return Array.from({ length: count }, () => ++this.lastId);
+  }
+
+  highestId(): number {
+    return this.lastId;
   }
 
   /** Transactions committed so far (for benchmarks and tests of batching). */
@@ -42,11 +55,12 @@ export class JobWriter {
   }
 
   loadAll(): Job[] {
+    this.lastId = Math.max(this.lastId, this.storedHighestId());
     const rows = this.db.prepare("SELECT data FROM jobs WHERE archived = 0 ORDER BY id").all() as { data: string }[];
     return rows.map((r) => JSON.parse(r.data) as Job);
   }
 
-  highestId(): number {
+  private storedHighestId(): number {
     const row = this.db.prepare("SELECT MAX(id) AS id FROM jobs").get() as { id: number | null };
     return row.id ?? 0;
   }

@@ -35,13 +35,14 @@ import type { RapiServices } from "../api/rapi/services.ts";
 import { nodeReads } from "./nodereads.ts";
 import { LockManager } from "../jobs/locks.ts";
 import { JobQueue } from "../jobs/queue.ts";
-import { JobWriter } from "../jobs/writer.ts";
+import { SqliteJobStore } from "../jobs/writer.ts";
 import { initializeCluster } from "../ops/init.ts";
 import { logicalUnits } from "../ops/index.ts";
 import { warmBulkCache } from "../query/rapi.ts";
 import { clusterInfo } from "../query/cluster.ts";
 import { DurableLog, WorkerSink } from "../store/durable.ts";
 import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
+import { LocalLease } from "../store/leadership.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
@@ -114,6 +115,12 @@ export interface MasterOptions {
   auditTrail?: boolean;
   /** What the operator must see once (the generated password). */
   announce: (line: string) => void;
+  /**
+   * Called once this master has lost leadership (a write failed, or another master took the
+   * database's fence), after its jobs were stopped and writes refused. Default: exit 70, as
+   * SQLite mode has no standby to take over and a restart recovers from the disk.
+   */
+  leadershipLost?: (reason: string) => void;
 }
 
 export interface Master {
@@ -143,11 +150,10 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const db = openDatabase(paths.database);
   // Config changes and job states share one group-committed log, written by a thread of its
   // own so the event loop keeps serving while the disk syncs.
-  const log = new DurableLog(new WorkerSink(paths.database));
-  log.onFailure = (err) => {
-    o.log(`cannot write the config or job queue to ${paths.database}: ${(err as Error).message}; stopping, as memory is now ahead of the disk`, { level: "error" });
-    process.exit(70);
-  };
+  // Every batch carries the lease's fence; a failed one revokes leadership (below).
+  const leadership = new LocalLease(db);
+  const log = new DurableLog(new WorkerSink(paths.database), leadership);
+  log.onFailure((err) => leadership.revoke(`cannot write the config or job queue to ${paths.database}: ${err instanceof Error ? err.message : String(err)}`));
   const store = new SqliteConfigStore(db, log);
   const nodeName = o.nodeName ?? hostname();
   if (!store.isInitialized()) {
@@ -202,12 +208,12 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   live.start(o.liveRefreshMs ?? 10_000);
   live.watch();
 
-  const writer = new JobWriter(db, log);
+  const jobStore = new SqliteJobStore(db, log);
   const locks = new LockManager();
   const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
   // The queue is made next; a job's submitter is asked only once requests arrive.
   const tokens = new ApiTokens(new SqliteTokenStore(db, log), users, store, (id) => queue.get(id)?.token);
-  const queue = new JobQueue({ store, writer, logicalUnits, locks, services: { node, live }, authorities: tokens.authorities });
+  const queue = new JobQueue({ store, jobs: jobStore, logicalUnits, locks, services: { node, live }, authorities: tokens.authorities });
   const events = new EventBus({ firstId: Date.now() * 100, ...o.events });
   queue.follow(jobEvents(events));
   const metrics = o.metrics === false ? undefined : new MasterMetrics({ store, live, jobs: () => queue.all() });
@@ -221,7 +227,16 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   if (audit) queue.follow(audit.jobFollower());
   const auditEvent = (line: string, event: AuditEvent) => (audit ? audit.event(event, line) : o.log(line));
   store.onCommit(objectEvents(events));
-  await queue.recover();
+  // Establishing leadership loads the queue; losing it stops the jobs, then the master (SQLite
+  // mode: no other master can take over, and a restart is the tested way back from the disk:
+  // memory may be ahead of it, and running jobs are failed on recovery).
+  leadership.onEstablish(() => queue.recover());
+  leadership.onRevoke((reason) => {
+    queue.revoke(reason);
+    o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error`, { level: "error" });
+    (o.leadershipLost ?? exitOnLostLeadership)(reason);
+  });
+  await leadership.establish();
   audit?.settle((id) => queue.get(id));
   followGuestPowerOffs(live, store, queue, o.log);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
@@ -322,6 +337,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     }
   }
   return master;
+}
+
+/** SQLite mode's answer to lost leadership: stop, for the service manager to restart it (it recovers from the disk). */
+function exitOnLostLeadership(): void {
+  process.exit(70);
 }
 
 /** The metrics token: the file's first line; an empty one is refused rather than accepted as "". */

@@ -82,7 +82,7 @@ export const groupAddLU = defineLU({
       disk_state_static: p.diskState,
       networks: {},
     };
-    const snap = ctx.master.store.transact((tx) => {
+    const snap = await ctx.master.store.transact((tx) => {
       tx.add("nodegroup", group);
       return tx.current;
     });
@@ -113,8 +113,8 @@ export const groupRemoveLU = defineLU({
     }
     return group.uuid;
   },
-  exec(ctx, uuid) {
-    ctx.master.store.transact((tx) => {
+  async exec(ctx, uuid) {
+    await ctx.master.store.transact((tx) => {
       if (!tx.current.groups.has(uuid)) {
         throw new OpExecError(`Group '${ctx.op.group_name}' with UUID ${uuid} disappeared`);
       }
@@ -134,8 +134,8 @@ export const groupRenameLU = defineLU({
       `Desired new name '${ctx.op.new_name}' clashes with existing node group (UUID: ${uuid})`);
     return group.uuid;
   },
-  exec(ctx, uuid) {
-    ctx.master.store.transact((tx) => tx.update("nodegroup", uuid, (g) => void (g.name = ctx.op.new_name)));
+  async exec(ctx, uuid) {
+    await ctx.master.store.transact((tx) => tx.update("nodegroup", uuid, (g) => void (g.name = ctx.op.new_name)));
     return ctx.op.new_name;
   },
 });
@@ -196,10 +196,10 @@ export const groupSetParamsLU = defineLU({
     }
     return out;
   },
-  exec(ctx, p) {
+  async exec(ctx, p) {
     const { op } = ctx;
     const result: [string, string][] = [];
-    ctx.master.store.transact((tx) =>
+    await ctx.master.store.transact((tx) =>
       tx.update("nodegroup", p.uuid, (g) => {
         if (p.ndparams) {
           g.ndparams = p.ndparams;
@@ -271,8 +271,8 @@ export const groupAssignNodesLU = defineLU({
     }
     return { group: group.uuid, nodes: [...moved.keys()] };
   },
-  exec(ctx, p) {
-    ctx.master.store.transact((tx) => {
+  async exec(ctx, p) {
+    await ctx.master.store.transact((tx) => {
       for (const uuid of p.nodes) tx.update("node", uuid, (n) => void (n.group = p.group));
     });
     return null;

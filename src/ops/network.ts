@@ -135,7 +135,7 @@ export const networkAddLU = defineLU({
     }
     return { pool, log };
   },
-  exec(ctx, { pool, log }) {
+  async exec(ctx, { pool, log }) {
     const { op } = ctx;
     for (const [level, text] of log) (level === "info" ? logInfo : logWarning)(ctx, text);
     const net: Network = {
@@ -152,7 +152,7 @@ export const networkAddLU = defineLU({
       mac_prefix: op.mac_prefix,
       ...pool.bitmaps(),
     };
-    ctx.master.store.transact((tx) => void tx.add("network", net));
+    await ctx.master.store.transact((tx) => void tx.add("network", net));
     return null;
   },
 });
@@ -170,8 +170,8 @@ export const networkRemoveLU = defineLU({
     }
     return net.uuid;
   },
-  exec(ctx, uuid) {
-    ctx.master.store.transact((tx) => {
+  async exec(ctx, uuid) {
+    await ctx.master.store.transact((tx) => {
       if (!tx.current.networks.has(uuid)) {
         throw new OpExecError(`Network '${ctx.op.network_name}' with UUID ${uuid} disappeared`);
       }
@@ -198,9 +198,9 @@ export const networkSetParamsLU = defineLU({
     if (op.mac_prefix) macPrefix = op.mac_prefix === VALUE_NONE ? null : normalizeMacPrefix(op.mac_prefix);
     return { uuid: net.uuid, macPrefix };
   },
-  exec(ctx, p) {
+  async exec(ctx, p) {
     const { op } = ctx;
-    ctx.master.store.transact((tx) =>
+    await ctx.master.store.transact((tx) =>
       tx.update("network", p.uuid, (net) => {
         const pool = new AddressPool(net);
         if (op.gateway) {
@@ -256,8 +256,8 @@ export const networkRenameLU = defineLU({
     }
     return net.uuid;
   },
-  exec(ctx, uuid) {
-    ctx.master.store.transact((tx) => tx.update("network", uuid, (n) => void (n.name = ctx.op.new_name)));
+  async exec(ctx, uuid) {
+    await ctx.master.store.transact((tx) => tx.update("network", uuid, (n) => void (n.name = ctx.op.new_name)));
     return ctx.op.new_name;
   },
 });
@@ -323,11 +323,11 @@ export const networkConnectLU = defineLU({
   opcode: OpNetworkConnect,
   locks: connectionLocks,
   checkPrereq: (ctx) => connectionChange(ctx, ctx.op, true, ctx.op.conflicts_check),
-  exec(ctx, p) {
+  async exec(ctx, p) {
     if (!p) return null;
     const { op } = ctx;
     const netparams = { mode: op.network_mode, link: op.network_link, vlan: op.network_vlan };
-    ctx.master.store.transact((tx) => tx.update("nodegroup", p.group, (g) => void (g.networks[p.network] = netparams)));
+    await ctx.master.store.transact((tx) => tx.update("nodegroup", p.group, (g) => void (g.networks[p.network] = netparams)));
     return null;
   },
 });
@@ -336,9 +336,9 @@ export const networkDisconnectLU = defineLU({
   opcode: OpNetworkDisconnect,
   locks: connectionLocks,
   checkPrereq: (ctx) => connectionChange(ctx, ctx.op, false, true),
-  exec(ctx, p) {
+  async exec(ctx, p) {
     if (!p) return null;
-    ctx.master.store.transact((tx) => tx.update("nodegroup", p.group, (g) => void delete g.networks[p.network]));
+    await ctx.master.store.transact((tx) => tx.update("nodegroup", p.group, (g) => void delete g.networks[p.network]));
     return null;
   },
 });

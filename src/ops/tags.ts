@@ -64,8 +64,8 @@ function writeTags(tx: ConfigTx, t: TagTarget, tags: string[]): void {
 }
 
 /** Replaces the named object's tags with `change(current tags)`, in one transaction. */
-function changeTags(ctx: LuContext<typeof OpTagsSet.params>, kind: TagKind, change: (tags: readonly string[]) => string[]): null {
-  ctx.master.store.transact((tx) => {
+async function changeTags(ctx: LuContext<typeof OpTagsSet.params>, kind: TagKind, change: (tags: readonly string[]) => string[]): Promise<null> {
+  await ctx.master.store.transact((tx) => {
     const fresh = target(tx.current, kind, ctx.op.name);
     writeTags(tx, fresh, change(fresh.tags));
   });

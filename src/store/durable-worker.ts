@@ -3,26 +3,34 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { applyOps, type WriteOp } from "./durable.ts";
+import { NotLeaderError } from "./leadership.ts";
 import { openDatabase } from "./sqlite.ts";
 
 const db = openDatabase((workerData as { dbPath: string }).dbPath);
-let queue: { id: number; ops: WriteOp[] }[] = [];
+let queue: { id: number; ops: WriteOp[]; epoch?: number }[] = [];
 let scheduled = false;
 
 function commit(): void {
   const batch = queue;
   queue = [];
   scheduled = false;
-  const ids = batch.map((b) => b.id);
-  try {
-    applyOps(db, batch.flatMap((b) => b.ops));
-    parentPort!.postMessage({ ids });
-  } catch (err) {
-    parentPort!.postMessage({ ids, error: err instanceof Error ? err.message : String(err) });
+  // One transaction per run of messages with the same fence (DurableLog sends one batch at a time, so one run).
+  for (let start = 0; start < batch.length; ) {
+    let end = start + 1;
+    while (end < batch.length && batch[end].epoch === batch[start].epoch) end++;
+    const run = batch.slice(start, end);
+    const ids = run.map((b) => b.id);
+    try {
+      applyOps(db, run.flatMap((b) => b.ops), run[0].epoch);
+      parentPort!.postMessage({ ids });
+    } catch (err) {
+      parentPort!.postMessage({ ids, error: err instanceof Error ? err.message : String(err), fenced: err instanceof NotLeaderError });
+    }
+    start = end;
   }
 }
 
-parentPort!.on("message", (m: { id: number; ops: WriteOp[] }) => {
+parentPort!.on("message", (m: { id: number; ops: WriteOp[]; epoch?: number }) => {
   queue.push(m);
   if (!scheduled) {
     scheduled = true;

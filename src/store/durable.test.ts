@@ -46,7 +46,7 @@ describe("DurableLog", () => {
   it("fails the batch, not the writer, when a state cannot be rendered", async () => {
     let reported: unknown;
     const log = new DurableLog({ commit: async () => {}, close: async () => {} });
-    log.onFailure = (err) => (reported = err);
+    log.onFailure((err) => (reported = err));
     const bad = log.append([{ t: "lazy", key: "job:1", render: () => { throw new Error("cyclic"); } }]);
     await assert.rejects(bad, /cyclic/);
     assert.match(String(reported), /cyclic/);
@@ -101,7 +101,7 @@ describe("DurableLog", () => {
   it("rejects the writers of a failed batch and reports the failure", async () => {
     let reported: unknown;
     const log = new DurableLog({ commit: async () => { throw new Error("disk full"); }, close: async () => {} });
-    log.onFailure = (err) => (reported = err);
+    log.onFailure((err) => (reported = err));
     await assert.rejects(log.append([{ t: "meta", key: "k", value: "v" }]), /disk full/);
     assert.match(String(reported), /disk full/);
   });

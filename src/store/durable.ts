@@ -7,6 +7,7 @@
 import { Worker } from "node:worker_threads";
 import type { DatabaseSync } from "node:sqlite";
 import type { AuditRecord } from "../model/audit.ts";
+import { EPOCH_KEY, NotLeaderError, type Leadership } from "./leadership.ts";
 
 export type WriteOp =
   | { t: "object"; kind: string; uuid: string; data: string | null }
@@ -57,19 +58,28 @@ function prepareWrites(db: DatabaseSync) {
     auditPruneCount: db.prepare("DELETE FROM audit WHERE id <= ?"),
     tokenPut: db.prepare("INSERT OR REPLACE INTO tokens (id, data) VALUES (?, ?)"),
     tokenDel: db.prepare("DELETE FROM tokens WHERE id = ?"),
+    epoch: db.prepare("SELECT value FROM meta WHERE key = ?"),
   };
 }
 
 /** Prepared once per connection: preparing costs more than a small batch's inserts. */
 const statements = new WeakMap<DatabaseSync, ReturnType<typeof prepareWrites>>();
 
-/** Writes a batch in one transaction: all of it or none. */
-export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
+/**
+ * Writes a batch in one transaction: all of it or none. With an epoch (the writer's fence),
+ * the batch is refused unless that is still the database's leader epoch: a master another
+ * one fenced out writes nothing more.
+ */
+export function applyOps(db: DatabaseSync, ops: readonly WriteOp[], epoch?: number): void {
   let st = statements.get(db);
   if (!st) statements.set(db, (st = prepareWrites(db)));
   const { upsert, del, meta, job, archive, audit, auditJob, auditPrune, auditPruneCount, tokenPut, tokenDel } = st;
   db.exec("BEGIN IMMEDIATE");
   try {
+    if (epoch !== undefined) {
+      const current = Number((st.epoch.get(EPOCH_KEY) as { value: string } | undefined)?.value ?? 0);
+      if (current !== epoch) throw new NotLeaderError(`fenced out: the database's leader epoch is ${current}, this master's ${epoch}`);
+    }
     for (const op of ops) {
       switch (op.t) {
         case "object":
@@ -111,7 +121,8 @@ export function applyOps(db: DatabaseSync, ops: readonly WriteOp[]): void {
 }
 
 export interface CommitSink {
-  commit(ops: WriteOp[]): Promise<void>;
+  /** Writes the batch atomically, refused unless `epoch` (when given) is the store's current fence. */
+  commit(ops: WriteOp[], epoch?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -121,8 +132,8 @@ export class InlineSink implements CommitSink {
   constructor(db: DatabaseSync) {
     this.db = db;
   }
-  async commit(ops: WriteOp[]): Promise<void> {
-    applyOps(this.db, ops);
+  async commit(ops: WriteOp[], epoch?: number): Promise<void> {
+    applyOps(this.db, ops, epoch);
   }
   async close(): Promise<void> {}
 }
@@ -139,23 +150,23 @@ export class WorkerSink implements CommitSink {
 
   constructor(dbPath: string) {
     this.worker = new Worker(new URL("./durable-worker.ts", import.meta.url), { workerData: { dbPath } });
-    this.worker.on("message", (m: { ids: number[]; error?: string }) => {
+    this.worker.on("message", (m: { ids: number[]; error?: string; fenced?: boolean }) => {
       for (const id of m.ids) {
         const p = this.pending.get(id);
         this.pending.delete(id);
         if (m.error === undefined) p?.resolve();
-        else p?.reject(new Error(m.error));
+        else p?.reject(m.fenced ? Object.assign(new NotLeaderError(""), { message: m.error }) : new Error(m.error));
       }
     });
     this.worker.on("error", (err) => this.failAll(err));
     this.worker.on("exit", () => this.failAll(new Error("the database writer thread stopped")));
   }
 
-  commit(ops: WriteOp[]): Promise<void> {
+  commit(ops: WriteOp[], epoch?: number): Promise<void> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, ops });
+      this.worker.postMessage({ id, ops, epoch });
     });
   }
 
@@ -186,20 +197,45 @@ export class DurableLog {
   /** A batch is with the sink; the next one waits for it, growing meanwhile. */
   private inFlight = false;
   private last: Promise<void> = Promise.resolve();
-  /** Called when a batch cannot be written: memory is then ahead of the disk. */
-  onFailure: (err: unknown) => void = () => undefined;
+  /**
+   * Told when a batch cannot be written, before its writers and every writer queued after
+   * it hear so (those are refused too: they were made on top of it). The config store rolls
+   * its pending state back; the master revokes leadership.
+   */
+  private readonly failureListeners: ((err: unknown) => void)[] = [];
   /** Told of each batch once it is durable: its writes, and sent → durable in seconds (metrics). */
   onCommitted: ((writes: number, seconds: number) => void) | undefined;
   private laterTimer: NodeJS.Timeout | undefined;
   /** Batches committed so far. */
   commits = 0;
 
-  constructor(sink: CommitSink) {
+  /** Whose fence each batch carries; without one (tools, tests) batches are not fenced. */
+  private readonly leadership: Leadership | undefined;
+
+  constructor(sink: CommitSink, leadership?: Leadership) {
     this.sink = sink;
+    this.leadership = leadership;
   }
 
-  /** Queues writes; resolves once they (and everything queued before them) are durable. */
+  onFailure(listener: (err: unknown) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  /** Throws NotLeaderError when writes are refused now (not leading). */
+  checkWritable(): void {
+    this.leadership?.fence();
+  }
+
+  /**
+   * Queues writes; resolves once they (and everything queued before them) are durable.
+   * Refused at once (NotLeaderError) while this master does not lead.
+   */
   append(ops: LogOp[]): Promise<void> {
+    try {
+      this.checkWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     for (const op of ops) {
       if (op.t === "lazy") {
         if (this.queuedKeys.has(op.key)) continue;
@@ -235,7 +271,7 @@ export class DurableLog {
 
   /** Resolves when everything queued so far is durable. */
   async flush(): Promise<void> {
-    if (this.queued.length > 0) await this.append([]);
+    if (this.queued.length > 0) await this.append([]).catch(() => undefined);
     await this.last.catch(() => undefined);
   }
 
@@ -255,7 +291,10 @@ export class DurableLog {
     this.waiters = [];
     let ops: WriteOp[];
     let rendered: Promise<void>;
+    let epoch: number | undefined;
     try {
+      // Fenced: a batch made while leading is still refused once leadership is gone.
+      epoch = this.leadership?.fence();
       ops = queued.map((op) => (op.t === "lazy" ? op.render() : op));
       rendered = Promise.resolve();
     } catch (err) {
@@ -265,7 +304,7 @@ export class DurableLog {
     // One batch at a time: everything queued while it is with the sink goes out as the next
     // one when it is done, so a batch counts as durable once it and every batch before it are.
     const sent = performance.now();
-    const committed = ops.length > 0 ? this.sink.commit(ops) : rendered;
+    const committed = ops.length > 0 ? this.sink.commit(ops, epoch) : rendered;
     this.last = committed.then(
       () => {
         this.commits++;
@@ -273,8 +312,13 @@ export class DurableLog {
         for (const w of waiters) w.resolve();
       },
       (err: unknown) => {
-        for (const w of waiters) w.reject(err);
-        this.onFailure(err);
+        // What was queued meanwhile was made on top of this batch: refused with it.
+        const chained = this.waiters;
+        this.queued = [];
+        this.queuedKeys.clear();
+        this.waiters = [];
+        for (const listener of this.failureListeners) listener(err);
+        for (const w of [...waiters, ...chained]) w.reject(err);
       },
     );
     void this.last.finally(() => {

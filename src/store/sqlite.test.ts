@@ -18,12 +18,12 @@ function fresh() {
 }
 
 describe("SqliteConfigStore", () => {
-  it("gives readers an unchanging snapshot while a transaction commits", () => {
+  it("gives readers an unchanging snapshot while a transaction commits", async () => {
     const { dir, store } = fresh();
     try {
       const before = store.snapshot();
       const group = [...before.groups.values()][0];
-      store.transact((tx) => tx.update("nodegroup", group.uuid, (g) => void (g.tags = ["x"])));
+      await store.transact((tx) => tx.update("nodegroup", group.uuid, (g) => void (g.tags = ["x"])));
       assert.deepEqual(before.groups.get(group.uuid)!.tags, [], "the old snapshot is untouched");
       const after = store.snapshot();
       assert.deepEqual(after.groups.get(group.uuid)!.tags, ["x"]);
@@ -38,11 +38,12 @@ describe("SqliteConfigStore", () => {
     const { dir, path, store } = fresh();
     try {
       const before = store.snapshot();
-      assert.throws(() =>
+      await assert.rejects(
         store.transact((tx) => {
           tx.updateCluster((c) => void (c.tags = ["half"]));
           throw new Error("failed midway");
         }),
+        /failed midway/,
       );
       assert.deepEqual(store.snapshot().cluster.tags, []);
       assert.equal(store.snapshot().serial, before.serial);
@@ -58,9 +59,9 @@ describe("SqliteConfigStore", () => {
   it("persists committed changes across reopening", async () => {
     const { dir, path, store } = fresh();
     try {
-      store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["kept"])));
+      await store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["kept"])));
       const node = [...store.snapshot().nodes.values()][0];
-      store.transact((tx) => tx.remove("node", node.uuid));
+      await store.transact((tx) => tx.remove("node", node.uuid));
       await store.close();
       const reopened = new SqliteConfigStore(openDatabase(path));
       assert.deepEqual(reopened.snapshot().cluster.tags, ["kept"]);
@@ -77,7 +78,7 @@ describe("database file", () => {
     const { statSync, existsSync } = await import("node:fs");
     const { dir, path, store } = fresh();
     try {
-      store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["x"])));
+      await store.transact((tx) => tx.updateCluster((c) => void (c.tags = ["x"])));
       await store.flush();
       assert.equal(statSync(path).mode & 0o777, 0o600);
       if (existsSync(`${path}-wal`)) assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);

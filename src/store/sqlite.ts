@@ -1,14 +1,15 @@
 // SQLite (node:sqlite) persistence for the config and the job queue, in one database file
-// in WAL mode with synchronous=FULL. Config transactions apply to the in-memory snapshot at
-// once and reach the disk through the durable log's next group commit, in order with the
-// job writes: a job that reports a config change is written after that change.
+// in WAL mode with synchronous=FULL. A config transaction applies at once to the pending head
+// (the next transaction builds on it) and reaches the disk through the durable log's next
+// group commit, in order with the job writes; readers see it only once that is durable. A
+// failed batch rolls the head back to what is on disk.
 
 import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
 import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
 import { DraftTx } from "./memory.ts";
-import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigStore, type ConfigTx } from "./store.ts";
+import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigStore, type ConfigTx, type Staged } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,14 +54,19 @@ export class SqliteConfigStore implements ConfigStore {
   /** Where committed transactions are written; shared with the job queue in the master. */
   readonly log: DurableLog;
   private readonly ownsLog: boolean;
+  /** What is durable: what readers see. */
   private snap: ConfigSnapshot | undefined;
+  /** The committed config plus this master's pending transactions: what the next transaction builds on. */
+  private pendingHead: ConfigSnapshot | undefined;
   private readonly listeners: ((snap: ConfigSnapshot, commit: ConfigCommit) => void)[] = [];
 
   constructor(db: DatabaseSync, log?: DurableLog) {
     this.db = db;
     this.ownsLog = log === undefined;
     this.log = log ?? new DurableLog(new InlineSink(db));
-    this.snap = this.load();
+    this.snap = this.pendingHead = this.load();
+    // The failed batch's transactions and all queued after it are refused: back to the disk's state.
+    this.log.onFailure(() => (this.pendingHead = this.snap));
   }
 
   isInitialized(): boolean {
@@ -69,7 +75,7 @@ export class SqliteConfigStore implements ConfigStore {
 
   /** Writes the first config of a new cluster, durably before it returns. */
   initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void {
-    if (this.snap) throw new Error("the cluster is already initialized");
+    if (this.pendingHead) throw new Error("the cluster is already initialized");
     const empty: ConfigSnapshot = {
       serial: 0,
       cluster,
@@ -83,7 +89,8 @@ export class SqliteConfigStore implements ConfigStore {
     fill(tx);
     tx.changes.cluster = tx.current.cluster;
     applyOps(this.db, writesOf(tx, 1));
-    this.publish(tx.result(1), commitOf(tx, empty));
+    this.pendingHead = tx.result(1);
+    this.publish(this.pendingHead, commitOf(tx, empty));
   }
 
   snapshot(): ConfigSnapshot {
@@ -91,16 +98,30 @@ export class SqliteConfigStore implements ConfigStore {
     return this.snap;
   }
 
-  transact<T>(fn: (tx: ConfigTx) => T): T {
-    const previous = this.snapshot();
+  head(): ConfigSnapshot {
+    if (!this.pendingHead) throw new Error("the cluster is not initialized");
+    return this.pendingHead;
+  }
+
+  stage<T>(fn: (tx: ConfigTx) => T): Staged<T> {
+    this.log.checkWritable();
+    const previous = this.head();
     const tx = new DraftTx(previous);
     const result = fn(tx);
-    if (tx.touched) {
-      const serial = this.snapshot().serial + 1;
-      // Durability follows through the log; whoever acknowledges the change waits for it.
-      void this.log.append(this.lazyWritesOf(tx)).catch(() => undefined);
-      this.publish(tx.result(serial), commitOf(tx, previous));
+    if (!tx.touched) {
+      // It read the pending head: its answer holds once what it read is durable.
+      return { result, durable: this.pendingHead === this.snap ? Promise.resolve() : this.log.append([]) };
     }
+    const snap = tx.result(previous.serial + 1);
+    const commit = commitOf(tx, previous);
+    this.pendingHead = snap;
+    // Batches commit in order and their writers hear in order: listeners see commits in order.
+    return { result, durable: this.log.append(this.lazyWritesOf(tx)).then(() => this.publish(snap, commit)) };
+  }
+
+  async transact<T>(fn: (tx: ConfigTx) => T): Promise<T> {
+    const { result, durable } = this.stage(fn);
+    await durable;
     return result;
   }
 
@@ -120,25 +141,26 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   /**
-   * The rows a transaction changes, rendered from the published config when the log sends
-   * its batch: several transactions in one batch write each row once, as the last left it.
+   * The rows a transaction changes, rendered from the pending head when the log sends its
+   * batch (every transaction in that batch, and none after it, is in the head then): several
+   * transactions in one batch write each row once, as the last left it.
    */
   private lazyWritesOf(tx: DraftTx): LogOp[] {
     const ops: LogOp[] = [];
-    if (tx.changes.cluster) ops.push({ t: "lazy", key: "meta:cluster", render: () => ({ t: "meta", key: "cluster", value: JSON.stringify(this.snapshot().cluster) }) });
+    if (tx.changes.cluster) ops.push({ t: "lazy", key: "meta:cluster", render: () => ({ t: "meta", key: "cluster", value: JSON.stringify(this.head().cluster) }) });
     for (const [kind, objs] of tx.changes.objects) {
       for (const uuid of objs.keys()) {
         ops.push({
           t: "lazy",
           key: `object:${kind}:${uuid}`,
           render: () => {
-            const obj = snapshotMap(this.snapshot(), kind).get(uuid);
+            const obj = snapshotMap(this.head(), kind).get(uuid);
             return { t: "object", kind, uuid, data: obj === undefined ? null : JSON.stringify(obj) };
           },
         });
       }
     }
-    ops.push({ t: "lazy", key: "meta:serial", render: () => ({ t: "meta", key: "serial", value: String(this.snapshot().serial) }) });
+    ops.push({ t: "lazy", key: "meta:serial", render: () => ({ t: "meta", key: "serial", value: String(this.head().serial) }) });
     return ops;
   }
 

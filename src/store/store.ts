@@ -1,6 +1,6 @@
 // The config store: the cluster's objects, read as immutable snapshots and changed only in
-// atomic transactions. SQLite backs the embedded default; an etcd store can implement the
-// same interface.
+// atomic, asynchronous transactions that readers see once they are durable. SQLite backs the
+// embedded default; an etcd store can implement the same interface.
 
 import type { Cluster, FilterRule, Instance, Network, Node, NodeGroup, ObjectKind } from "../model/objects.ts";
 
@@ -47,16 +47,43 @@ export interface ConfigCommit {
   readonly objects: ReadonlyMap<ObjectKind, ReadonlyMap<string, unknown>>;
 }
 
+/** A transaction applied to the head, on its way to the disk. */
+export interface Staged<T> {
+  readonly result: T;
+  /** Resolves once durable (and shown to readers); rejects when its write, or one it was built on, failed. */
+  readonly durable: Promise<void>;
+}
+
 export interface ConfigStore {
+  /** The committed config: durable (replicated), what clients and listeners are shown. */
   snapshot(): ConfigSnapshot;
   /**
-   * Runs `fn` atomically: readers see all its changes or none, and they reach the disk
-   * together (await `flush()` before acknowledging them outside a job).
+   * The newest config: the committed one plus this leader's transactions still on their way
+   * to the disk. For jobs (their own earlier writes are in it) and transactions; never for
+   * answering clients.
    */
-  transact<T>(fn: (tx: ConfigTx) => T): T;
+  head(): ConfigSnapshot;
+  /**
+   * Runs `fn` at once on the head, atomically: the next transaction builds on its changes
+   * without waiting for the disk. Resolves with fn's result once the changes are durable;
+   * only then do readers, listeners and the event stream see them. Rejects when fn throws
+   * (nothing changes), when this master does not lead (NotLeaderError), or when the write
+   * fails; a failed write refuses every transaction made on top of it too and rolls the
+   * head back to the committed config. A backend may cap a transaction's size (etcd: 128
+   * objects a txn).
+   */
+  transact<T>(fn: (tx: ConfigTx) => T): Promise<T>;
+  /**
+   * transact's first half, for jobs (which read the head): runs `fn` on the head now and
+   * returns its result with the promise of durability, which rejects as transact would.
+   * Throws when fn throws or this master does not lead. A job's later writes (its end
+   * included) go into the same ordered log after this one, so they are durable only once it
+   * is; its node calls wait for it (Executor).
+   */
+  stage<T>(fn: (tx: ConfigTx) => T): Staged<T>;
   /** Resolves once every committed transaction is on disk. */
   flush(): Promise<void>;
-  /** Subscribe to commits (caches, waiters); `commit` says what changed, without diffing snapshots. */
+  /** Subscribe to commits (caches, waiters), in commit order, once durable; `commit` says what changed, without diffing snapshots. */
   onCommit(listener: (snap: ConfigSnapshot, commit: ConfigCommit) => void): void;
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { JobWriter } from "../../src/jobs/writer.ts";
+import { SqliteJobStore } from "../../src/jobs/writer.ts";
 import { LOST_JOB_MESSAGE } from "../../src/jobs/state.ts";
 import { timestampNow, type Job } from "../../src/model/job.ts";
 import { openDatabase } from "../../src/store/sqlite.ts";
@@ -146,7 +146,7 @@ describe("durability", () => {
 
     // Leave the queue as a crash mid-run would: one job running, one queued.
     const db = openDatabase(join(dataDir, "config.db"));
-    const writer = new JobWriter(db);
+    const writer = new SqliteJobStore(db);
     const op = (tags: string[], status: Job["ops"][number]["status"]) => ({
       input: { OP_ID: "OP_TAGS_SET", kind: "cluster", tags, name: null, dry_run: false, debug_level: 0, priority: 0, depends: null, comment: null, reason: [] },
       status,

@@ -72,8 +72,8 @@ describe("a frozen or killed node agent", () => {
       const joined = await addNode(client, { name, endpoint, primaryIp: `127.0.1.${n}` });
       assert.equal(joined.status, "success", JSON.stringify(joined.opresult));
     }
-    injectInstance(t.master.store, { name: "frozen1", primary: "node2" });
-    injectInstance(t.master.store, { name: "healthy1", primary: "node3" });
+    await injectInstance(t.master.store, { name: "frozen1", primary: "node2" });
+    await injectInstance(t.master.store, { name: "healthy1", primary: "node3" });
   });
 
   after(async () => {

@@ -67,11 +67,11 @@ describe("PVC selectors as iallocators", () => {
   });
 
   it("keeps the allocator's candidates: a drained node is skipped whatever it counts", async () => {
-    c.master.store.transact((tx) => tx.update("node", uuidOf("node2"), (n) => void (n.drained = true)));
+    await c.master.store.transact((tx) => tx.update("node", uuidOf("node2"), (n) => void (n.drained = true)));
     try {
       assert.equal(await dryRunPick("pvc-mem"), uuidOf("node3"));
     } finally {
-      c.master.store.transact((tx) => tx.update("node", uuidOf("node2"), (n) => void (n.drained = false)));
+      await c.master.store.transact((tx) => tx.update("node", uuidOf("node2"), (n) => void (n.drained = false)));
     }
   });
 
@@ -91,7 +91,7 @@ describe("PVC selectors as iallocators", () => {
       assert.equal(bad.status, "error");
       assert.match(JSON.stringify(bad.opresult), /Invalid default iallocator script 'mem' specified/);
     } finally {
-      c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
+      await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
     }
   });
 

@@ -19,8 +19,8 @@ const INSTANCES = 1600;
 const MAX_WAITING = 8;
 
 /** Nodes served by the master's own agent (so each reports facts), shared-storage instances piled on the first ones. */
-function seed(t: ReturnType<typeof suiteMaster>["t"]): void {
-  t.master.store.transact((tx) => {
+async function seed(t: ReturnType<typeof suiteMaster>["t"]): Promise<void> {
+  await t.master.store.transact((tx) => {
     const master = [...tx.current.nodes.values()][0];
     const uuids = [master.uuid];
     for (let n = 1; n < NODES; n++) {
@@ -77,7 +77,7 @@ describe("balancing, capacity and verify off the master's event loop", () => {
   }
 
   test("seed a cluster whose computations take a while", async () => {
-    seed(m.t);
+    await seed(m.t);
     await m.t.master.live.refresh();
     const nodes = await get("/2/nodes?bulk=1");
     assert.equal((nodes.json as { mtotal: unknown }[]).filter((n) => n.mtotal === 262144).length, NODES, "every node reported its facts");

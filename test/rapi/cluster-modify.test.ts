@@ -140,7 +140,7 @@ describe("cluster modify", () => {
     const snap = m.t.master.store.snapshot();
     const first = [...snap.nodes.values()][0];
     const uuid = randomUUID();
-    m.t.master.store.transact((tx) => void tx.add("node", {
+    await m.t.master.store.transact((tx) => void tx.add("node", {
       ...structuredClone(first), uuid, name: "node2.corral.test", primary_ip: "127.0.0.2", secondary_ip: "127.0.0.2",
       master_candidate: false, agent_endpoint: "https://127.0.0.2:1811",
     }));
@@ -152,7 +152,7 @@ describe("cluster modify", () => {
       const shrink = await modify({ candidate_pool_size: 1 });
       assert.deepEqual(messages(shrink), [" - INFO: Note: more nodes are candidates (2) than desired (1)"]);
     } finally {
-      m.t.master.store.transact((tx) => tx.remove("node", uuid));
+      await m.t.master.store.transact((tx) => tx.remove("node", uuid));
     }
   });
 
@@ -229,7 +229,7 @@ describe("cluster modify", () => {
       disk_template: "diskless", disks: [], network_port: null, disks_active: false,
       nics: [{ uuid: randomUUID(), name: null, mac: "aa:bb:0c:00:00:01", ip: null, network: null, nicparams: {} }],
     };
-    m.t.master.store.transact((tx) => void tx.add("instance", inst));
+    await m.t.master.store.transact((tx) => void tx.add("instance", inst));
     try {
       const templates = await modify({ enabled_disk_templates: ["file"], ipolicy: { "disk-templates": ["file"] } });
       assert.deepEqual(result(templates), ["OpPrereqError", [
@@ -238,7 +238,7 @@ describe("cluster modify", () => {
       assert.deepEqual(result(routed), ["OpPrereqError", [
         "Cannot apply the change, errors:\nInstance inst1.corral.test, nic/0: routed NIC with no ip address", "wrong_input"]]);
     } finally {
-      m.t.master.store.transact((tx) => tx.remove("instance", inst.uuid));
+      await m.t.master.store.transact((tx) => tx.remove("instance", inst.uuid));
     }
     const ok = await modify({ enabled_disk_templates: ["file", "sharedfile"], ipolicy: { "disk-templates": ["file"] } });
     assert.equal(ok.status, "success", JSON.stringify(ok.opresult));

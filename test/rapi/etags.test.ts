@@ -230,7 +230,7 @@ describe("version stamps (ETag, If-None-Match, If-Match)", () => {
     const tagOp = (tag: string) => buildOpcode(OpTagsSet, { kind: "cluster", name: null, tags: [tag] });
     const seen = { kind: "cluster" as const, uuid: cluster().uuid, serial_no: cluster().serial_no };
     // The change slips in after the (simulated) HTTP check, before submission.
-    store.transact((tx) => tx.updateCluster((cl) => void (cl.candidate_pool_size += 0)));
+    await store.transact((tx) => tx.updateCluster((cl) => void (cl.candidate_pool_size += 0)));
     const [failed] = await queue.submitJobs([[tagOp("late")]], { precondition: seen });
     const failedJob = await waitJob(port, failed);
     assert.deepEqual((failedJob.opresult as unknown[])[0], [
@@ -279,7 +279,7 @@ describe("a job's precondition across a master restart", () => {
       assert.equal(recovered?.ops[0].status, "queued");
       const { cluster } = second.master.store.snapshot();
       assert.deepEqual(recovered?.precondition, { kind: "cluster", uuid: cluster.uuid, serial_no: cluster.serial_no });
-      second.master.store.transact((tx) => tx.updateCluster((cl) => void cl.tags.push("meanwhile")));
+      await second.master.store.transact((tx) => tx.updateCluster((cl) => void cl.tags.push("meanwhile")));
       assert.equal((await call(port, "DELETE", `/2/filters/${pause}`, { user: "writer" })).status, 200);
       const job = await waitJob(port, id);
       assert.deepEqual((job.opresult as unknown[])[0], [

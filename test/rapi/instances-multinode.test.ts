@@ -43,18 +43,18 @@ describe("instances across nodes", () => {
 
     it("the cluster's default iallocator is used when neither node nor allocator is given; 'corral' is a name too", async () => {
       const dflt = c.master.store.snapshot().cluster.default_iallocator;
-      c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "corral")));
+      await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "corral")));
       try {
         const job = await run(port, "POST", "/2/instances", createBody("auto2", { pnode: null, disk_template: "diskless", disks: [], start: false }));
         assert.equal(job.status, "success", JSON.stringify(job.opresult));
         assert.equal((job.ops as Record<string, unknown>[])[0].pnode, "node2.corral.test");
       } finally {
-        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
+        await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
       }
     });
 
     it("drained and offline nodes are never chosen", async () => {
-      c.master.store.transact((tx) => tx.update("node", c.extra[0].uuid, (n) => void (n.drained = true)));
+      await c.master.store.transact((tx) => tx.update("node", c.extra[0].uuid, (n) => void (n.drained = true)));
       try {
         const job = await run(port, "POST", "/2/instances?dry-run=1", createBody("auto3", { pnode: null, iallocator: "hail", disk_template: "diskless", disks: [] }));
         const node1 = [...c.master.store.snapshot().nodes.values()].find((n) => n.name === "node1.corral.test")!;
@@ -62,7 +62,7 @@ describe("instances across nodes", () => {
         assert.deepEqual(await fails(port, "POST", "/2/instances", createBody("auto4", { pnode: "node2", disk_template: "diskless", disks: [] })),
           ["OpPrereqError", ["Cannot use drained primary node 'node2.corral.test'", "wrong_state"]]);
       } finally {
-        c.master.store.transact((tx) => tx.update("node", c.extra[0].uuid, (n) => void (n.drained = false)));
+        await c.master.store.transact((tx) => tx.update("node", c.extra[0].uuid, (n) => void (n.drained = false)));
       }
     });
   });

@@ -67,12 +67,12 @@ describe("instances", () => {
 
   describe("creation prerequisites fail as Ganeti's do", () => {
     it("routed NIC without an address (capture 0096)", async () => {
-      c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.nicparams.default = { mode: "routed", link: "lo", vlan: "" })));
+      await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.nicparams.default = { mode: "routed", link: "lo", vlan: "" })));
       try {
         const err = await fails(port, "POST", "/2/instances", createBody("fail1", { disk_template: "diskless", disks: [], nics: [{}] }));
         assert.deepEqual(err, ["OpPrereqError", ["Routed nic mode requires an ip address if not attached to a network", "wrong_input"]]);
       } finally {
-        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.nicparams.default = { mode: "bridged", link: "br0", vlan: "" })));
+        await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.nicparams.default = { mode: "bridged", link: "br0", vlan: "" })));
       }
     });
 
@@ -129,12 +129,12 @@ describe("instances", () => {
       err = await fails(port, "POST", "/2/instances", createBody("bad4", { disk_template: "ext" }));
       assert.deepEqual(err, ["OpPrereqError", ["Missing provider for template 'ext'", "wrong_input"]]);
       const dflt = c.master.store.snapshot().cluster.default_iallocator;
-      c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "")));
+      await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = "")));
       try {
         err = await fails(port, "POST", "/2/instances", createBody("bad5", { pnode: null }));
         assert.match(String(err[1][0]), /^No iallocator or node given and no cluster-wide default iallocator found/);
       } finally {
-        c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
+        await c.master.store.transact((tx) => tx.updateCluster((cl) => void (cl.default_iallocator = dflt)));
       }
       err = await fails(port, "POST", "/2/instances", createBody("bad6", { pnode: null, iallocator: "nosuch" }));
       assert.match(String(err[1][0]), /iallocator module 'nosuch' not found/);

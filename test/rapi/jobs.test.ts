@@ -109,7 +109,7 @@ describe("jobs", () => {
   it("cancels a queued job, refuses a finished one, and wait wakes on the change", async () => {
     // Hold the cluster lock and allow one running job: the first job waits for the lock,
     // the second stays queued.
-    m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 1)));
+    await m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 1)));
     await m.t.master.locks.acquire(-1, { cluster: { names: "all", mode: "exclusive" } });
     try {
       const blocked = await submit("/2/tags?tag=blocked");
@@ -135,7 +135,7 @@ describe("jobs", () => {
       assert.equal((await call(m.port, "DELETE", "/2/jobs/1", { user: "reader" })).status, 403);
     } finally {
       m.t.master.locks.releaseAll(-1);
-      m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 20)));
+      await m.t.master.store.transact((tx) => tx.updateCluster((c) => void (c.max_running_jobs = 20)));
     }
     assert.ok(!((await call(m.port, "GET", "/2/tags")).json as string[]).includes("queued"));
   });

@@ -203,7 +203,7 @@ describe("networks", () => {
         { uuid: randomUUID(), name: null, mac: "aa:00:02:00:00:02", ip: "127.100.8.20", network: network("net1")?.uuid ?? null, nicparams: {} },
       ],
     };
-    m.t.master.store.transact((tx) => void tx.add("instance", inst));
+    await m.t.master.store.transact((tx) => void tx.add("instance", inst));
     try {
       const refused = await submit("PUT", "/2/networks/net2/connect", { group_name: "default", network_mode: "bridged", network_link: "br0" });
       assert.deepEqual(result(refused), ["OpPrereqError", ["Conflicting IP addresses found;  remove/modify the corresponding network interfaces", "wrong_state"]]);
@@ -213,7 +213,7 @@ describe("networks", () => {
       const inUse = await submit("PUT", "/2/networks/net1/disconnect", { group_name: "default" });
       assert.deepEqual(messages(inUse), [" - WARNING: IP addresses from network 'net1', which is about to disconnect from node group 'default', are in use: inst1.corral.test: nic1/127.100.8.20"]);
     } finally {
-      m.t.master.store.transact((tx) => tx.remove("instance", inst.uuid));
+      await m.t.master.store.transact((tx) => tx.remove("instance", inst.uuid));
     }
     assert.equal((await submit("PUT", "/2/networks/net2/disconnect", { group_name: "default" })).status, "success");
   });

@@ -194,7 +194,7 @@ describe("node resources, compared with Ganeti 3.0.2", () => {
 
   it("evacuates: refuses \"all\", dry-runs, returns the jobs it started", { skip: !haveGolden && "no captures" }, async () => {
     // The captured cluster has hail as its default iallocator; the dry run relies on it.
-    m.t.master.store.transact((tx) => void tx.updateCluster((c) => void (c.default_iallocator = "hail")));
+    await m.t.master.store.transact((tx) => void tx.updateCluster((c) => void (c.default_iallocator = "hail")));
     assertLikeGolden(await replayJob(m.port, "0338-node-evacuate.json"), "0339-node-evacuate-job.json");
     const dry = await replayJob(m.port, "0340-node-evacuate-dryrun.json");
     assert.equal(dry.status, "success");
@@ -206,7 +206,7 @@ describe("node resources, compared with Ganeti 3.0.2", () => {
   });
 
   it("checks evacuation targets like Ganeti's CheckIAllocatorOrNode", async () => {
-    m.t.master.store.transact((tx) => void tx.updateCluster((c) => void (c.default_iallocator = "")));
+    await m.t.master.store.transact((tx) => void tx.updateCluster((c) => void (c.default_iallocator = "")));
     let job = await runJob(m.port, "POST", "/2/nodes/node1/evacuate", { mode: "secondary-only" });
     assert.deepEqual(errorOf(job), ["OpPrereqError", ["No iallocator or node given and no cluster-wide default iallocator found; please specify either an iallocator or a node, or set a cluster-wide default iallocator", "wrong_input"]]);
     job = await runJob(m.port, "POST", "/2/nodes/node1/evacuate", { mode: "secondary-only", iallocator: "hail", remote_node: "node1" });
@@ -314,9 +314,9 @@ describe("nodes on a three-node cluster", () => {
   });
 
   it("keeps instances' nodes: vm_capable stays, evacuation and migration start one job per instance", async () => {
-    injectInstance(m.c.master.store, { name: "shared1", primary: "node2", diskTemplate: "sharedfile" });
-    injectInstance(m.c.master.store, { name: "file1", primary: "node2", diskTemplate: "file" });
-    injectInstance(m.c.master.store, { name: "drbd1", primary: "node3", secondaries: ["node2"], diskTemplate: "drbd" });
+    await injectInstance(m.c.master.store, { name: "shared1", primary: "node2", diskTemplate: "sharedfile" });
+    await injectInstance(m.c.master.store, { name: "file1", primary: "node2", diskTemplate: "file" });
+    await injectInstance(m.c.master.store, { name: "drbd1", primary: "node3", secondaries: ["node2"], diskTemplate: "drbd" });
 
     let job = await runJob(m.port, "POST", "/2/nodes/node2/modify", { vm_capable: false });
     assert.deepEqual(errorOf(job), ["OpPrereqError", ["Node node2.corral.test hosts instances, cannot unset the vm_capable flag", "wrong_state"]]);

@@ -133,7 +133,7 @@ describe("/2/query", () => {
       { ...node1, uuid: "00000000-0000-4000-8000-0000000e0002", name: "node2.corral.test", primary_ip: "127.0.1.2", secondary_ip: "127.0.1.2", agent_endpoint: "https://127.0.0.1:1" },
       { ...node1, uuid: "00000000-0000-4000-8000-0000000e0003", name: "node3.corral.test", primary_ip: "127.0.1.3", secondary_ip: "127.0.1.3", agent_endpoint: "https://127.0.0.1:1", offline: true },
     ];
-    store.transact((tx) => extra.forEach((n) => tx.add("node", n)));
+    await store.transact((tx) => extra.forEach((n) => tx.add("node", n)));
     try {
       assert.deepEqual(answer(await get("/2/query/export?fields=node,export")).data, [
         [[0, "node1.corral.test"], [0, name]],
@@ -143,7 +143,7 @@ describe("/2/query", () => {
       const filtered = answer(await put("/2/query/export", { fields: ["export"], qfilter: ["=", "node", "node1.corral.test"] }));
       assert.deepEqual(filtered.data, [[[0, name]]]);
     } finally {
-      store.transact((tx) => extra.forEach((n) => tx.remove("node", n.uuid)));
+      await store.transact((tx) => extra.forEach((n) => tx.remove("node", n.uuid)));
     }
   });
 

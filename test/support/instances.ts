@@ -47,7 +47,7 @@ export async function startInstanceCluster(o: InstanceClusterOptions = {}): Prom
   const t = await startTestMaster({ nodeName: `node1.${DOMAIN}`, localMemoryMiB: o.memoryMiB?.[0], ...o.master });
   const store = t.master.store;
   const templates = o.templates ?? ["diskless", "file", "sharedfile", "ext"];
-  store.transact((tx) =>
+  await store.transact((tx) =>
     tx.updateCluster((c) => {
       c.enabled_disk_templates = [...templates];
       c.ipolicy["disk-templates"] = [...templates];
@@ -67,7 +67,7 @@ export async function startInstanceCluster(o: InstanceClusterOptions = {}): Prom
         memoryTotal: o.memoryMiB?.[index - 1], sharedFileStorageDir: sharedDir,
       });
       const uuid = randomUUID();
-      store.transact((tx) => {
+      await store.transact((tx) => {
         const group = [...tx.current.groups.values()][0];
         const node: Node = {
           uuid, serial_no: 1, ctime: 0, mtime: 0, tags: [], name,

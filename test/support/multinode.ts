@@ -141,7 +141,7 @@ export interface FixtureInstance {
  * Puts an instance straight into the config (no disks are made and nothing starts): enough
  * for what node operations read — which instances a node holds, and their disk templates.
  */
-export function injectInstance(store: ConfigStore, f: FixtureInstance): Instance {
+export function injectInstance(store: ConfigStore, f: FixtureInstance): Promise<Instance> {
   return store.transact((tx) => {
     const byName = (name: string) => {
       const node = [...tx.current.nodes.values()].find((n) => n.name === name || n.name.startsWith(name + "."));

@@ -37,9 +37,9 @@ function filterInput(ctx: RequestContext): FilterRuleInput {
 }
 
 /** luxid's refusals as RAPI passes them on: undecodable requests 502, the others 500. */
-function luxiCall<T>(fn: () => T): T {
+async function luxiCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof FilterRequestError) throw new HttpError(502, err.message);
     if (err instanceof FilterRuleError) throw new HttpError(500, err.message);

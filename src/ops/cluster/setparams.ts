@@ -510,7 +510,7 @@ export const clusterSetParamsLU = defineLU({
   checkPrereq: plan,
   async exec(ctx, p) {
     for (const note of p.notes) ctx.feedback(note);
-    const snap = ctx.master.store.transact((tx) => {
+    const snap = await ctx.master.store.transact((tx) => {
       tx.updateCluster((c) => void Object.assign(c, structuredClone(p.set)));
       // A new pool size may want more master candidates: promoted in the same transaction.
       if (p.candidatePool) adjustCandidatePool(tx, [], ctx);

@@ -133,7 +133,7 @@ export const backupExportLU = defineLU({
       if (op.shutdown && inst.admin_state === "up" && !op.remove_instance) {
         ctx.feedback(`Starting instance ${name}`);
         await raiseOnFail(src.instanceStart({ instance: instanceSpec(ctx.snapshot(), inst) }), "Could not start instance");
-        setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
+        await setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
       }
       if (op.remove_instance) {
         ctx.feedback(`Removing instance ${name}`);

@@ -79,7 +79,7 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
   };
   const undo = async () => {
     await removeDisks(ctx, inst);
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       if (tx.current.instances.has(inst.uuid)) {
         tx.remove("instance", inst.uuid);
         releasePort(tx, inst.network_port);
@@ -97,7 +97,7 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
   };
   ctx.feedback(`adding instance ${plan.name} to cluster config`);
   try {
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       checkInstanceAbsent(tx.current, plan.name);
       if (HYPERVISORS_WITH_PORT.has(inst.hypervisor)) inst.network_port = allocatePort(tx);
       tx.add("instance", inst);
@@ -130,7 +130,7 @@ async function execCreate(ctx: Ctx, plan: CreatePlan): Promise<string[]> {
     }
   }
   if (plan.start) {
-    const up = ctx.master.store.transact((tx) =>
+    const up = await ctx.master.store.transact((tx) =>
       tx.update("instance", inst.uuid, (i) => {
         i.admin_state = "up";
         i.disks_active = true;

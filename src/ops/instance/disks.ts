@@ -32,7 +32,7 @@ export const instanceActivateDisksLU = defineLU({
   },
   async exec(ctx, inst) {
     const result = await assembleDisks(ctx, inst);
-    setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
+    await setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
     return result;
   },
 });
@@ -49,7 +49,7 @@ export const instanceDeactivateDisksLU = defineLU({
   },
   async exec(ctx, inst) {
     if (!(await shutdownDisks(ctx, inst)) && !ctx.op.force) throw new OpExecError("Cannot shutdown instance disks");
-    setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, false);
+    await setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, false);
     return null;
   },
 });
@@ -153,7 +153,7 @@ export const instanceRecreateDisksLU = defineLU({
     for (const [n, disk] of wanted.entries()) {
       made.push(...(await createDisks(ctx, { name: inst.name, primary_node: primary }, [disk], indices[n])));
     }
-    ctx.master.store.transact((tx) =>
+    await ctx.master.store.transact((tx) =>
       tx.update("instance", inst.uuid, (i) => {
         if (nodes) i.primary_node = nodes[0];
         made.forEach((d, n) => (i.disks[indices[n]] = d));
@@ -218,7 +218,7 @@ export const instanceGrowDiskLU = defineLU({
       await raiseOnFail(client.blockdevGrow({ disk: diskSpec(disk), amount: delta, dry_run: true }), `Dry-run grow request failed to node ${node}`);
       await raiseOnFail(client.blockdevGrow({ disk: diskSpec(disk), amount: delta }), `Grow request failed to node ${node}`);
     }
-    const updated = ctx.master.store.transact((tx) =>
+    const updated = await ctx.master.store.transact((tx) =>
       tx.update("instance", inst.uuid, (i) => {
         i.disks[op.disk].size = target;
       }));

@@ -155,8 +155,8 @@ function migrationMode(snap: ConfigSnapshot, inst: Instance, mode: string | null
 }
 
 /** Moves the instance's disks (their node lists, and the logical ids of disks that moved) and primary node to `target` in the config. */
-function setPrimary(ctx: LuContext<ParamSpec>, inst: Instance, target: string, moved?: TargetDisks): Instance {
-  return ctx.master.store.transact((tx) =>
+async function setPrimary(ctx: LuContext<ParamSpec>, inst: Instance, target: string, moved?: TargetDisks): Promise<Instance> {
+  return await ctx.master.store.transact((tx) =>
     tx.update("instance", inst.uuid, (i) => {
       i.primary_node = target;
       i.disks.forEach((d, index) => {
@@ -189,7 +189,7 @@ async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownT
   if (!(await shutdownDisks(ctx, inst)) && !source.offline && !ignoreConsistency) {
     throw new OpExecError("Can't shut down the instance's disks");
   }
-  const moved = setPrimary(ctx, inst, target.uuid);
+  const moved = await setPrimary(ctx, inst, target.uuid);
   if (moved.admin_state === "up") {
     ctx.feedback(`* activating the instance's disks on target node ${target.name}`);
     try {
@@ -206,7 +206,7 @@ async function execFailover(ctx: LuContext<ParamSpec>, plan: MovePlan, shutdownT
       await shutdownDisks(ctx, moved);
       throw new OpExecError(`Could not start instance ${inst.name} on node ${target.name}: ${err.message}`, err.failureEcode);
     }
-  } else setDisksActive(ctx, moved, false);
+  } else await setDisksActive(ctx, moved, false);
 }
 
 async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRuntimeChanges: boolean): Promise<void> {
@@ -271,7 +271,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     const onTarget = await dst.instanceInfo({ name: inst.name, hypervisor: inst.hypervisor }).catch(() => undefined);
     if (onTarget) {
       await dst.finalizeMigrationDst({ instance: moved?.spec ?? spec, info, success: true }).catch(() => undefined);
-      setPrimary(ctx, inst, target.uuid, moved);
+      await setPrimary(ctx, inst, target.uuid, moved);
       ctx.feedback(`* instance running on the target node ${target.name}, updating config`);
       await src.finalizeMigrationSource({ instance: spec, success: true, live: plan.live }).catch(() => undefined);
       throw new OpExecError(
@@ -351,7 +351,7 @@ async function execMigration(ctx: LuContext<ParamSpec>, plan: MovePlan, allowRun
     errors.push(err.message);
   }
   // A completed migration has the guest running on the target (its QEMU resumes by itself), finalized or not.
-  setPrimary(ctx, inst, target.uuid, moved);
+  await setPrimary(ctx, inst, target.uuid, moved);
   if (moved) {
     ctx.feedback(`* removing the instance's old disks on ${source.name}`);
     await removeDisks(ctx, source, spec.disks.filter((_, i) => moved.created.has(i)), "old");
@@ -377,7 +377,7 @@ async function execCleanup(ctx: LuContext<ParamSpec>, plan: MovePlan): Promise<v
   }
   if (onTarget) {
     ctx.feedback(`* instance running on secondary node (${target.name}), updating config`);
-    setPrimary(ctx, inst, target.uuid);
+    await setPrimary(ctx, inst, target.uuid);
   } else {
     ctx.feedback(`* instance confirmed to be running on its primary node (${source.name})`);
   }

@@ -230,9 +230,9 @@ async function convertTemplate(ctx: Ctx, inst: Instance, conv: Conversion): Prom
 }
 
 /** Everything the modification changes in the config, in one transaction. */
-function commitChanges(ctx: Ctx, plan: ModifyPlan, disks: Disk[]): void {
+async function commitChanges(ctx: Ctx, plan: ModifyPlan, disks: Disk[]): Promise<void> {
   const op = ctx.op;
-  ctx.master.store.transact((tx) => {
+  await ctx.master.store.transact((tx) => {
     tx.update("instance", plan.inst.uuid, (i) => {
       if (op.pnode_uuid) {
         i.primary_node = op.pnode_uuid;
@@ -286,7 +286,7 @@ export const instanceSetParamsLU = defineLU({
     const plugged = op.hotplug ? hotplugChanges(inst, { disks, nics: plan.nics ?? inst.nics }) : [];
     await hotplug(ctx, inst, plugged, "remove");
     try {
-      commitChanges(ctx, plan, disks);
+      await commitChanges(ctx, plan, disks);
     } catch (err) {
       await removeDisks(ctx, { ...inst, disks: made }, made);
       throw err;

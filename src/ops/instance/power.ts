@@ -16,8 +16,8 @@ import { upgradeBeparams } from "./devices.ts";
 import type { ParamSpec } from "../../model/params.ts";
 
 /** Records a new admin state (and whether the disks are meant to be active). */
-export function setAdminState(ctx: Pick<LuContext<ParamSpec>, "master">, inst: Instance, state: Instance["admin_state"], source: Instance["admin_state_source"] = "admin"): Instance {
-  return ctx.master.store.transact((tx) =>
+export async function setAdminState(ctx: Pick<LuContext<ParamSpec>, "master">, inst: Instance, state: Instance["admin_state"], source: Instance["admin_state_source"] = "admin"): Promise<Instance> {
+  return await ctx.master.store.transact((tx) =>
     tx.update("instance", inst.uuid, (i) => {
       i.admin_state = state;
       i.admin_state_source = source;
@@ -26,9 +26,9 @@ export function setAdminState(ctx: Pick<LuContext<ParamSpec>, "master">, inst: I
 }
 
 /** Marks the instance's disks active or not (Ganeti's MarkInstanceDisksActive/Inactive). */
-export function setDisksActive(ctx: Pick<LuContext<ParamSpec>, "master">, inst: Instance, active: boolean): void {
+export async function setDisksActive(ctx: Pick<LuContext<ParamSpec>, "master">, inst: Instance, active: boolean): Promise<void> {
   if (inst.disks_active === active) return;
-  ctx.master.store.transact((tx) => {
+  await ctx.master.store.transact((tx) => {
     if (tx.current.instances.has(inst.uuid)) tx.update("instance", inst.uuid, (i) => void (i.disks_active = active));
   });
 }
@@ -75,7 +75,7 @@ export const instanceStartupLU = defineLU({
   async exec(ctx, plan) {
     const op = ctx.op;
     let inst = plan.inst;
-    if (!op.no_remember) inst = setAdminState(ctx, inst, "up");
+    if (!op.no_remember) inst = await setAdminState(ctx, inst, "up");
     if (plan.primaryOffline) {
       logInfo(ctx, "Primary node offline, marked instance as started");
       return null;
@@ -86,7 +86,7 @@ export const instanceStartupLU = defineLU({
         agentOf(ctx, inst.primary_node).instanceStart({ instance: spec, startup_paused: op.startup_paused }),
         `Could not start instance '${inst.name}'`,
       );
-      setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
+      await setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, true);
     } finally {
       await refreshLive(ctx, [inst.primary_node]);
     }
@@ -125,7 +125,7 @@ export const instanceShutdownLU = defineLU({
     const op = ctx.op;
     let current = inst;
     if (!op.no_remember && (INSTANCE_ONLINE as readonly string[]).includes(inst.admin_state)) {
-      current = setAdminState(ctx, inst, "down", op.admin_state_source ?? "admin");
+      current = await setAdminState(ctx, inst, "down", op.admin_state_source ?? "admin");
     }
     if (primaryOffline) {
       logInfo(ctx, "Primary node offline, marked instance as stopped");
@@ -137,7 +137,7 @@ export const instanceShutdownLU = defineLU({
         `Could not shutdown instance '${inst.name}'`,
       );
       await shutdownDisks(ctx, current);
-      setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? current, false);
+      await setDisksActive(ctx, ctx.snapshot().instances.get(inst.uuid) ?? current, false);
     } finally {
       await refreshLive(ctx, [inst.primary_node]);
     }
@@ -186,7 +186,7 @@ export const instanceRebootLU = defineLU({
           throw new OpExecError(`Could not start instance for full reboot: ${err instanceof Error ? err.message : String(err)}`, classificationOf(err));
         }
       }
-      setAdminState(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, "up");
+      await setAdminState(ctx, ctx.snapshot().instances.get(inst.uuid) ?? inst, "up");
     } finally {
       await refreshLive(ctx, [inst.primary_node]);
     }

@@ -54,7 +54,7 @@ export const instanceReinstallLU = defineLU({
     await validateOs(ctx, [plan.inst.primary_node], plan.os, plan.osFull, op.force_variant);
     if (op.os_type !== null) ctx.feedback(`Changing OS scripts to '${op.os_type}'...`);
     // The OS (when given) and the merged parameters become the instance's.
-    let inst = ctx.master.store.transact((tx) =>
+    let inst = await ctx.master.store.transact((tx) =>
       tx.update("instance", plan.inst.uuid, (i) => {
         i.os = plan.os;
         i.osparams = plan.osparams;
@@ -142,7 +142,7 @@ export const instanceRenameLU = defineLU({
         );
       }
     }
-    let renamed = ctx.master.store.transact((tx) => {
+    let renamed = await ctx.master.store.transact((tx) => {
       checkInstanceAbsent(tx.current, newName, inst.uuid);
       return tx.update("instance", inst.uuid, (i) => {
         i.name = newName;
@@ -162,7 +162,7 @@ export const instanceRenameLU = defineLU({
     } finally {
       renamed = ctx.snapshot().instances.get(inst.uuid) ?? renamed;
       await shutdownDisks(ctx, renamed);
-      setDisksActive(ctx, renamed, false);
+      await setDisksActive(ctx, renamed, false);
       await refreshLive(ctx, [inst.primary_node]);
     }
     return newName;

@@ -18,7 +18,7 @@ export async function removeInstance(ctx: LuContext<ParamSpec>, inst: Instance, 
     if (!ignoreFailures) throw new OpExecError("Can't remove instance's disks");
     ctx.feedback("Warning: can't remove instance's disks");
   }
-  ctx.master.store.transact((tx) => {
+  await ctx.master.store.transact((tx) => {
     if (!tx.current.instances.has(inst.uuid)) return;
     const ips = new NetworkIps(tx.current);
     for (const nic of inst.nics) if (nic.network && nic.ip && tx.current.networks.has(nic.network)) ips.release(nic.network, nic.ip);

@@ -203,7 +203,7 @@ export const nodeAddLU = defineLU({
     checkAddresses(ctx.snapshot(), plan, pip, sip);
     await checkAgent(ctx, plan, name);
 
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       const snap = tx.current;
       const candidate = plan.masterCapable && decideSelfPromotion(snap, plan.existing ? [plan.existing.uuid] : []);
       if (plan.existing) {
@@ -250,7 +250,7 @@ export const nodeRemoveLU = defineLU({
     return node;
   },
   async exec(ctx, node) {
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       adjustCandidatePool(tx, [node.uuid], ctx);
       tx.remove("node", node.uuid);
     });

@@ -218,7 +218,7 @@ export const nodeSetParamsLU = defineLU({
       logWarning(ctx, "Transitioning node from offline to online state without using re-add. Please make sure the node is healthy!");
     }
     const result: [string, unknown][] = [];
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       tx.update("node", node.uuid, (n) => {
         if (plan.ndparams) n.ndparams = plan.ndparams;
         if (op.powered !== null) n.powered = op.powered;

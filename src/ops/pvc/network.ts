@@ -108,7 +108,7 @@ const netLocks = (snap: ConfigSnapshot, key: string) => {
 
 /** Commits a change to one network's object, then reconfigures the nodes. */
 async function commitNetwork(ctx: LuContext<ParamSpec>, uuid: string, change: (n: Network & { pvc: PvcNetworkData }) => void): Promise<void> {
-  ctx.master.store.transact((tx) => tx.update("network", uuid, (n) => change(n as Network & { pvc: PvcNetworkData })));
+  await ctx.master.store.transact((tx) => tx.update("network", uuid, (n) => change(n as Network & { pvc: PvcNetworkData })));
   await pushNetworks(ctx);
 }
 
@@ -150,7 +150,7 @@ export const pvcNetworkAddLU = defineLU({
         acls: { in: [], out: [] },
       },
     };
-    ctx.master.store.transact((tx) => tx.add("network", net));
+    await ctx.master.store.transact((tx) => tx.add("network", net));
     await pushNetworks(ctx);
     return `Network '${v.description}' added successfully!`;
   },
@@ -217,7 +217,7 @@ export const pvcNetworkRemoveLU = defineLU({
     return net;
   },
   async exec(ctx, net) {
-    ctx.master.store.transact((tx) => tx.remove("network", net.uuid));
+    await ctx.master.store.transact((tx) => tx.remove("network", net.uuid));
     await pushNetworks(ctx);
     return `Network '${net.name}' removed successfully!`;
   },

@@ -23,9 +23,9 @@ const nodeLocks = (snap: ConfigSnapshot, name: string) => {
   return { cluster: { names: "all" as const, mode: "shared" as const }, node: { names: node ? [node.uuid] : "all" as const, mode: "exclusive" as const } };
 };
 
-function setDomainState(ctx: LuContext<ParamSpec>, node: Node, state: PvcDomainState, jobs: number[] | null, drained?: boolean): void {
+async function setDomainState(ctx: LuContext<ParamSpec>, node: Node, state: PvcDomainState, jobs: number[] | null, drained?: boolean): Promise<void> {
   const isMaster = ctx.snapshot().cluster.master_node === node.uuid;
-  ctx.master.store.transact((tx) => {
+  await ctx.master.store.transact((tx) => {
     tx.update("node", node.uuid, (n) => {
       n.pvc = { domain_state: state, jobs: jobs ?? n.pvc?.jobs ?? [] };
       // The master node cannot be drained in Ganeti's model; its domain state says enough.
@@ -50,7 +50,7 @@ export const pvcNodeFlushLU = defineLU({
   checkPrereq: (ctx) => resolveNode(ctx.snapshot(), ctx.op.node_name),
   async exec(ctx, node) {
     await ctx.master.live.refresh();
-    setDomainState(ctx, node, "flush", [], true);
+    await setDomainState(ctx, node, "flush", [], true);
     const snap = ctx.snapshot();
     const live = ctx.master.live;
     const model = capacityModel(snap, live);
@@ -73,7 +73,7 @@ export const pvcNodeFlushLU = defineLU({
       jobs.push(moveJob(inst, target, true, "migrate", last));
     }
     const ids = await submitChain(ctx, node, jobs, "flushed");
-    setDomainState(ctx, node, "flush", ids);
+    await setDomainState(ctx, node, "flush", ids);
     return { jobs: ids.map((id) => [true, id]) };
   },
 });
@@ -84,7 +84,7 @@ export const pvcNodeReadyLU = defineLU({
   checkPrereq: (ctx) => resolveNode(ctx.snapshot(), ctx.op.node_name),
   async exec(ctx, node) {
     await ctx.master.live.refresh();
-    setDomainState(ctx, node, "unflush", [], false);
+    await setDomainState(ctx, node, "unflush", [], false);
     const snap = ctx.snapshot();
     const jobs: Opcode[][] = [];
     const returning = [...snap.instances.values()]
@@ -96,7 +96,7 @@ export const pvcNodeReadyLU = defineLU({
       jobs.push(moveJob(inst, node, running, "unmigrate", ""));
     }
     const ids = await submitChain(ctx, node, jobs, "ready");
-    setDomainState(ctx, node, "unflush", ids);
+    await setDomainState(ctx, node, "unflush", ids);
     return { jobs: ids.map((id) => [true, id]) };
   },
 });
@@ -119,7 +119,7 @@ export const pvcNodeDomainStateLU = defineLU({
       const left = [...ctx.master.live.instances.values()].filter((r) => r.running && r.node === node.uuid).length;
       if (left > 0) logWarning(ctx, `${left} VM(s) still run on node ${node.name}`);
     }
-    setDomainState(ctx, node, ctx.op.domain_state, []);
+    await setDomainState(ctx, node, ctx.op.domain_state, []);
     return null;
   },
 });

@@ -232,7 +232,7 @@ export const pvcVmDefineLU = defineLU({
       disks_active: false,
       pvc: { xml: ctx.op.xml, last_node: "" },
     };
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       checkUnique(tx.current, def);
       if (HYPERVISORS_WITH_PORT.has(hypervisor)) inst.network_port = allocatePort(tx);
       tx.add("instance", inst);
@@ -272,7 +272,7 @@ export const pvcVmModifyLU = defineLU({
   async exec(ctx, { inst, def, kvm, node }) {
     const disks = await vmDisks(ctx, def, node, inst.disks);
     logUnmapped(ctx, def.name, kvm);
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       tx.update("instance", inst.uuid, (i) => {
         i.name = def.name;
         i.beparams = { ...i.beparams, maxmem: def.memory, minmem: def.currentMemory, vcpus: def.vcpus };
@@ -299,7 +299,7 @@ export const pvcVmUndefineLU = defineLU({
       if (node) await ctx.master.node(node).instanceShutdown({ name: inst.name, hypervisor: inst.hypervisor, timeout: 0 });
       await ctx.master.live.refresh([running.node]);
     }
-    ctx.master.store.transact((tx) => {
+    await ctx.master.store.transact((tx) => {
       tx.remove("instance", inst.uuid);
       releasePort(tx, inst.network_port);
     });
@@ -340,8 +340,8 @@ export const pvcVmIntentLU = defineLU({
     }
     return { inst, lastNode, moveTo };
   },
-  exec(ctx, { inst, lastNode, moveTo }) {
-    ctx.master.store.transact((tx) => {
+  async exec(ctx, { inst, lastNode, moveTo }) {
+    await ctx.master.store.transact((tx) => {
       tx.update("instance", inst.uuid, (i) => {
         const pvc = { last_node: "", ...i.pvc };
         if (lastNode !== null) pvc.last_node = lastNode;

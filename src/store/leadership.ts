@@ -1,0 +1,94 @@
+// Leadership: the seam where a master becomes, and stops being, the one that writes (as
+// Nomad's leader.go establishes and revokes leadership). Every write batch carries the
+// leader's fence (its epoch) and the store refuses one whose fence is not the current one,
+// so a master that lost its lease cannot write after another won it. SQLite mode holds a
+// local lease that nothing takes away but a failed write or a second master on the same
+// database; an etcd backend implements the same interface on a lease and the leader key's
+// revision.
+
+import type { DatabaseSync } from "node:sqlite";
+
+/** A write refused because this master does not (or no longer) lead. */
+export class NotLeaderError extends Error {
+  constructor(reason: string) {
+    super(`This master is not the leader (${reason}); writes are refused`);
+    this.name = "NotLeaderError";
+  }
+}
+
+export interface Leadership {
+  /** The fence of the current term, or undefined while not leading. */
+  readonly epoch: number | undefined;
+  /** The epoch every write batch must carry; throws NotLeaderError while not leading. */
+  fence(): number;
+  /**
+   * Becomes leader: takes the lease, moves the fence on (writes of any earlier leader are
+   * refused from then on), then runs the establish hooks in order (load the queue, start
+   * jobs). Resolves with the new epoch.
+   */
+  establish(): Promise<number>;
+  /** Stops leading: writes are refused from now on, then the revoke hooks run in order. Idempotent. */
+  revoke(reason: string): void;
+  /** Runs on every establish, after the fence moved (an async hook is awaited). */
+  onEstablish(hook: (epoch: number) => void | Promise<void>): void;
+  /** Runs once per revoke, after writes are refused. */
+  onRevoke(hook: (reason: string) => void): void;
+}
+
+/** The meta row holding the current fence in the database (checked by every batch: durable.ts). */
+export const EPOCH_KEY = "leader_epoch";
+
+/**
+ * SQLite mode's lease: always granted at establish, lost only when revoked (a failed write,
+ * or a batch refused because another master took the database's fence).
+ */
+export class LocalLease implements Leadership {
+  private readonly db: DatabaseSync;
+  private current: number | undefined;
+  private revokedBecause = "leadership not established yet";
+  private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
+  private readonly revokeHooks: ((reason: string) => void)[] = [];
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  get epoch(): number | undefined {
+    return this.current;
+  }
+
+  fence(): number {
+    if (this.current === undefined) throw new NotLeaderError(this.revokedBecause);
+    return this.current;
+  }
+
+  async establish(): Promise<number> {
+    if (this.current !== undefined) return this.current;
+    // One statement, atomic: a second master on this database fences this one out the same way.
+    const row = this.db
+      .prepare("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
+      .get(EPOCH_KEY) as { value: string | number };
+    const epoch = Number(row.value);
+    this.current = epoch;
+    for (const hook of this.establishHooks) {
+      if (this.current !== epoch) break;
+      await hook(epoch);
+    }
+    return epoch;
+  }
+
+  revoke(reason: string): void {
+    if (this.current === undefined) return;
+    this.current = undefined;
+    this.revokedBecause = `leadership lost: ${reason}`;
+    for (const hook of this.revokeHooks) hook(reason);
+  }
+
+  onEstablish(hook: (epoch: number) => void | Promise<void>): void {
+    this.establishHooks.push(hook);
+  }
+
+  onRevoke(hook: (reason: string) => void): void {
+    this.revokeHooks.push(hook);
+  }
+}
