@@ -19,7 +19,6 @@ import { metricsRoutes } from "../api/corral/metrics.ts";
 import { MasterMetrics } from "../metrics/metrics.ts";
 import { corralAuditRoutes } from "../api/corral/audit.ts";
 import { ApiTokens, corralTokenRoutes } from "../api/corral/tokens.ts";
-import { SqliteTokenStore } from "../store/tokens.ts";
 import type { AuditEvent } from "../api/http/audit.ts";
 import { AuditTrail } from "./audit.ts";
 import { KnownSecrets, scrubbing, withTestRunCopy, type Log } from "./log.ts";
@@ -35,14 +34,12 @@ import type { RapiServices } from "../api/rapi/services.ts";
 import { nodeReads } from "./nodereads.ts";
 import { LockManager } from "../jobs/locks.ts";
 import { JobQueue } from "../jobs/queue.ts";
-import { SqliteJobStore } from "../jobs/writer.ts";
 import { initializeCluster } from "../ops/init.ts";
 import { logicalUnits } from "../ops/index.ts";
 import { warmBulkCache } from "../query/rapi.ts";
 import { clusterInfo } from "../query/cluster.ts";
-import { DurableLog, WorkerSink } from "../store/durable.ts";
-import { openDatabase, SqliteConfigStore } from "../store/sqlite.ts";
-import { LocalLease } from "../store/leadership.ts";
+import { openSqliteBackend } from "../store/backend.ts";
+import type { InitializableStore } from "../store/store.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
@@ -125,7 +122,7 @@ export interface MasterOptions {
 
 export interface Master {
   readonly port: number;
-  readonly store: SqliteConfigStore;
+  readonly store: InitializableStore;
   readonly queue: JobQueue;
   readonly locks: LockManager;
   readonly connections: NodeConnections;
@@ -147,14 +144,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const secrets = new KnownSecrets();
   o = { ...o, log: scrubbing(withTestRunCopy(o.log), secrets) };
   for (const value of [...(pvcConfig?.auth.tokens.map((t) => t.token) ?? []), pvcConfig?.auth.secretKey ?? ""]) secrets.add(value);
-  const db = openDatabase(paths.database);
-  // Config changes and job states share one group-committed log, written by a thread of its
-  // own so the event loop keeps serving while the disk syncs.
-  // Every batch carries the lease's fence; a failed one revokes leadership (below).
-  const leadership = new LocalLease(db);
-  const log = new DurableLog(new WorkerSink(paths.database), leadership);
+  // Config changes, job states and tokens share one group-committed log, fenced by the
+  // leadership lease; a batch that fails revokes leadership (below).
+  const backend = openSqliteBackend(paths.database);
+  const { config: store, leadership, log } = backend;
   log.onFailure((err) => leadership.revoke(`cannot write the config or job queue to ${paths.database}: ${err instanceof Error ? err.message : String(err)}`));
-  const store = new SqliteConfigStore(db, log);
   const nodeName = o.nodeName ?? hostname();
   if (!store.isInitialized()) {
     initializeCluster(store, {
@@ -208,12 +202,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   live.start(o.liveRefreshMs ?? 10_000);
   live.watch();
 
-  const jobStore = new SqliteJobStore(db, log);
   const locks = new LockManager();
   const node = (n: Parameters<NodeConnections["client"]>[0]) => connections.client(n);
   // The queue is made next; a job's submitter is asked only once requests arrive.
-  const tokens = new ApiTokens(new SqliteTokenStore(db, log), users, store, (id) => queue.get(id)?.token);
-  const queue = new JobQueue({ store, jobs: jobStore, logicalUnits, locks, services: { node, live }, authorities: tokens.authorities });
+  const tokens = new ApiTokens(backend.tokens, users, store, (id) => queue.get(id)?.token);
+  const queue = new JobQueue({ store, jobs: backend.jobs, logicalUnits, locks, services: { node, live }, authorities: tokens.authorities });
   const events = new EventBus({ firstId: Date.now() * 100, ...o.events });
   queue.follow(jobEvents(events));
   const metrics = o.metrics === false ? undefined : new MasterMetrics({ store, live, jobs: () => queue.all() });
@@ -223,7 +216,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   }
   if (metricsToken !== undefined) secrets.add(metricsToken);
   queue.follow(secrets.jobFollower());
-  const audit = o.auditTrail === false ? undefined : new AuditTrail(db, log, o.log);
+  const audit = o.auditTrail === false ? undefined : new AuditTrail(backend.db, log, o.log);
   if (audit) queue.follow(audit.jobFollower());
   const auditEvent = (line: string, event: AuditEvent) => (audit ? audit.event(event, line) : o.log(line));
   store.onCommit(objectEvents(events));
@@ -322,8 +315,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       connections.close();
       await connections.localAgent.close();
       users.close();
-      await log.close();
-      await store.close();
+      await backend.close();
     },
   };
 

@@ -8,7 +8,7 @@ import {
 } from "../model/defaults.ts";
 import type { Cluster, Node, NodeGroup } from "../model/objects.ts";
 import { nowSeconds } from "../store/memory.ts";
-import type { SqliteConfigStore } from "../store/sqlite.ts";
+import type { InitializableStore } from "../store/store.ts";
 
 export interface ClusterInitOptions {
   clusterName: string;
@@ -107,7 +107,7 @@ export function initialConfig(o: ClusterInitOptions): { cluster: Cluster; group:
   return { cluster, group, node };
 }
 
-export function initializeCluster(store: SqliteConfigStore, o: ClusterInitOptions): void {
+export function initializeCluster(store: InitializableStore, o: ClusterInitOptions): void {
   const { cluster, group, node } = initialConfig(o);
   store.initialize(cluster, (tx) => {
     tx.add("nodegroup", group);

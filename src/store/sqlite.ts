@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
 import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
 import { DraftTx } from "./memory.ts";
-import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigStore, type ConfigTx, type Staged } from "./store.ts";
+import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigTx, type InitializableStore, type Staged } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +49,7 @@ export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
-export class SqliteConfigStore implements ConfigStore {
+export class SqliteConfigStore implements InitializableStore {
   private readonly db: DatabaseSync;
   /** Where committed transactions are written; shared with the job queue in the master. */
   readonly log: DurableLog;

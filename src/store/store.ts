@@ -88,6 +88,13 @@ export interface ConfigStore {
   close(): Promise<void>;
 }
 
+/** A config store that can hold a new cluster's first config (before any master leads). */
+export interface InitializableStore extends ConfigStore {
+  isInitialized(): boolean;
+  /** Writes the first config of a new cluster, durably before it returns. */
+  initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void;
+}
+
 export function snapshotMap<K extends ObjectKind>(snap: ConfigSnapshot, kind: K): ReadonlyMap<string, KindTypes[K]> {
   const maps = {
     node: snap.nodes,
