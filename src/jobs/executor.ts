@@ -262,8 +262,8 @@ class JobWrites {
 }
 
 /**
- * The services as a job's logical units get them: node calls held back until the job's
- * writes so far are durable, and config transactions that resolve once applied to the head
+ * The services as a job's logical units get them: node calls (and live refreshes) held back
+ * until the job's writes so far are durable, and config transactions that resolve once applied to the head
  * (the job reads the head, so its later steps see them) rather than once durable: the job's
  * end goes into the same ordered log after them, so it is durable (and its waiters told)
  * only once they are, and a short job's whole run still shares one group commit.
@@ -299,11 +299,28 @@ function afterDurable(services: MasterServices, running: Promise<void>, token: s
     onCommit: (listener) => base.onCommit(listener),
     close: () => base.close(),
   };
+  const live = services.live;
   return {
     store,
-    live: services.live,
+    // A refresh asks the nodes about the committed config: after the job's writes are durable.
+    live: {
+      get nodes() {
+        return live.nodes;
+      },
+      get instances() {
+        return live.instances;
+      },
+      refresh: async (nodeUuids) => {
+        await writes.pending();
+        return await live.refresh(nodeUuids);
+      },
+    },
     // A job's children act for the job's token (or for none), never for a request's being handled.
-    submitJobs: (jobs) => services.submitJobs(jobs, { authority: token === undefined ? null : { token } }),
+    // Also once its writes are durable: the new jobs are checked against the committed config.
+    submitJobs: async (jobs) => {
+      await writes.pending();
+      return await services.submitJobs(jobs, { authority: token === undefined ? null : { token } });
+    },
     node: (n) => new Proxy(services.node(n), hold),
   };
 }
