@@ -7,6 +7,8 @@ import type { InstanceLive, LiveState, NodeLive } from "../query/live.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
 import { allocate, allocateMany, allocatorRanking, capacityModel, isKnownAllocator, place, relocate, type AllocRequest, type Ranking } from "./allocator.ts";
 import { groupIPolicy, specViolations } from "./policy.ts";
+import { clusterScore } from "../balance/metrics.ts";
+import { instanceFacts } from "../balance/state.ts";
 
 interface NodeSpec {
   name: string;
@@ -50,7 +52,9 @@ function cluster(nodes: NodeSpec[], instances: Partial<Instance>[] = [], running
   const instMap = new Map<string, Instance>();
   const liveInst = new Map<string, InstanceLive>();
   instances.forEach((i, k) => {
-    const inst = { uuid: `i-${k}`, name: `i${k}`, admin_state: "up", beparams: {}, disks: [], nics: [], ...i } as Instance;
+    const inst = {
+      uuid: `i-${k}`, name: `i${k}`, admin_state: "up", beparams: {}, disks: [], nics: [], secondary_nodes: [], tags: [], disk_template: "diskless", hypervisor: "fake", ...i,
+    } as Instance;
     instMap.set(inst.uuid, inst);
     if (running[inst.name]) liveInst.set(inst.uuid, { running: true, node: inst.primary_node, memory: 1024, vcpus: 1 });
   });
@@ -80,16 +84,41 @@ const pick = (nodes: NodeSpec[], req = request(), instances: Partial<Instance>[]
 
 test("knows its names: hail (what clients send), corral, and PVC's selectors as pvc-*", () => {
   assert.ok(isKnownAllocator("hail") && isKnownAllocator("corral"));
-  assert.deepEqual(["hail", "corral", "pvc-mem", "pvc-vcpus", "pvc-load", "pvc-vms"].map(allocatorRanking), ["score", "score", "mem", "vcpus", "load", "vms"]);
+  assert.deepEqual(["hail", "corral", "pvc-mem", "pvc-vcpus", "pvc-load", "pvc-vms"].map(allocatorRanking), ["cluster", "headroom", "mem", "vcpus", "load", "vms"]);
   for (const unknown of ["dumb", "mem", "pvc-", "pvc-best", "PVC-MEM"]) assert.ok(!isKnownAllocator(unknown), unknown);
 });
 
-test("prefers the node with the most memory left, then disk, then spare CPU", () => {
-  assert.equal(pick([{ name: "n1", memFree: 4000 }, { name: "n2", memFree: 20000 }]), "n2");
-  assert.equal(pick([{ name: "n1", memFree: 8000, fileFree: 90000 }, { name: "n2", memFree: 8000, fileFree: 10000 }]), "n1");
-  assert.equal(pick([{ name: "n1", memFree: 8000, cpus: 2 }, { name: "n2", memFree: 8000, cpus: 16 }]), "n2");
+test("corral: prefers the node with the most memory left, then disk, then spare CPU", () => {
+  const corral = request({ ranking: "headroom" });
+  assert.equal(pick([{ name: "n1", memFree: 4000 }, { name: "n2", memFree: 20000 }], corral), "n2");
+  assert.equal(pick([{ name: "n1", memFree: 8000, fileFree: 90000 }, { name: "n2", memFree: 8000, fileFree: 10000 }], corral), "n1");
+  assert.equal(pick([{ name: "n1", memFree: 8000, cpus: 2 }, { name: "n2", memFree: 8000, cpus: 16 }], corral), "n2");
   // A tie goes to the node first in nice order.
-  assert.equal(pick([{ name: "n10", memFree: 8000 }, { name: "n9", memFree: 8000 }]), "n9");
+  assert.equal(pick([{ name: "n10", memFree: 8000 }, { name: "n9", memFree: 8000 }], corral), "n9");
+});
+
+test("hail: the node after which htools' cluster score is lowest; of equal scores the later one", () => {
+  const nodes: NodeSpec[] = [
+    { name: "n1", memFree: 4000, memTotal: 8192 }, { name: "n2", memFree: 20000, cpus: 2 }, { name: "n3", memFree: 12000, fileFree: 30000 },
+    { name: "n4", memFree: 9000, memTotal: 16384, cpus: 16 },
+  ];
+  const { snap, live } = cluster(nodes, [{ primary_node: "u-n2", beparams: { vcpus: 6, maxmem: 8000 } }, { primary_node: "u-n4", beparams: { maxmem: 2000 } }]);
+  const model = capacityModel(snap, live);
+  const r = allocate(model, snap, request());
+  assert.ok(r.ok);
+  // Every candidate scored from scratch: the chosen one has the lowest score.
+  const scores = new Map(model.nodes.map((cap) => {
+    const after = model.states[cap.index].copy();
+    assert.equal(after.addPrimary(instanceFacts({
+      name: "new", mem: 1024, dsk: 2048, vcpus: 1, status: "running", autoBalance: true, pnode: -1, snode: -1, template: "file",
+      hypervisor: null, alwaysFailover: false, spindleUse: 1, spindles: null, tags: [],
+    }, []), false), undefined);
+    return [cap.node.uuid, clusterScore(model.states.map((s, i) => (i === cap.index ? after : s)))];
+  }));
+  const lowest = Math.min(...scores.values());
+  assert.equal(scores.get(r.node), lowest, `chose ${snap.nodes.get(r.node)!.name}: ${JSON.stringify([...scores])}`);
+  assert.equal(new Set(scores.values()).size, 4, "the four scores differ");
+  assert.equal(pick([{ name: "n10", memFree: 8000 }, { name: "n9", memFree: 8000 }]), "n10", "equal scores: the later in nice order");
 });
 
 test("never chooses offline, drained, non-vm_capable or silent nodes", () => {
@@ -108,18 +137,26 @@ test("counts memory, disk and CPU failures as hail does", () => {
     pick([{ name: "n1", memFree: 8000, cpus: 4 }], request(), busy),
     "Request failed: Group default (preferred): No valid allocation solutions, failure reasons: FailCPU: 1",
   );
-  // An instance that will not run needs no memory; a diskless one no disk.
-  assert.equal(pick([{ name: "n1", memFree: 0 }], request({ memory: 0, disk: null })), "n1");
+  // An instance that will not run needs no memory; a diskless one no disk. (A node without
+  // any free memory refuses even those, as htools' accounting does.)
+  assert.equal(pick([{ name: "n1", memFree: 500 }], request({ memory: 0, disk: null })), "n1");
+  assert.match(pick([{ name: "n1", memFree: 0 }], request({ memory: 0, disk: null })), /FailMem: 1/);
 });
 
 test("memory of instances marked up but not running is held back for them", () => {
-  const { snap, live } = cluster([{ name: "n1", memFree: 8000 }, { name: "n2", memFree: 6000 }], [
+  // n1 reports 8,000 MiB free, but its records leave 9,024 − 1,024 (the node's own) − 4,000.
+  const { snap, live } = cluster([{ name: "n1", memFree: 8000, memTotal: 9024 }, { name: "n2", memFree: 6000, memTotal: 9024 }], [
     { primary_node: "u-n1", admin_state: "up", beparams: { maxmem: 4000 } },
   ]);
   const model = capacityModel(snap, live);
-  assert.equal(model.find((m) => m.node.name === "n1")!.memFree, 4000);
-  const r = allocate(model, snap, request());
-  assert.ok(r.ok && snap.nodes.get(r.node)!.name === "n2");
+  assert.equal(model.states[model.nodes.find((m) => m.node.name === "n1")!.index].unallocatedMem(), 4000);
+  for (const ranking of ["cluster", "headroom"] as const) {
+    const r = allocate(model, snap, request({ ranking }));
+    assert.ok(r.ok && snap.nodes.get(r.node)!.name === "n2", ranking);
+  }
+  assert.match(pick([{ name: "n1", memFree: 8000, memTotal: 9024 }], request({ memory: 4500 }), [
+    { primary_node: "u-n1", admin_state: "up", beparams: { maxmem: 4000 } },
+  ]), /FailMem: 1/);
 });
 
 test("uses last_resort groups only when the preferred ones are full, and groups whose policy fits first", () => {
@@ -164,7 +201,7 @@ test("policy violations read as Ganeti's", () => {
 
 describe("PVC rankings", () => {
   // n1: one big running instance; n2: one small one with many vCPUs; n3: one running and two
-  // stopped instances, the lowest load. The score would pick n3, which has the most memory.
+  // stopped instances, the lowest load. Corral's headroom score would pick n3, which has the most memory.
   const world = () => {
     const { snap, live } = cluster(
       [{ name: "n1", memFree: 8000 }, { name: "n2", memFree: 9000 }, { name: "n3", memFree: 20000 }],
@@ -193,7 +230,7 @@ describe("PVC rankings", () => {
   };
 
   it("rank by what each selector counts, lowest first", () => {
-    assert.equal(pickBy("score"), "n3");
+    assert.equal(pickBy("headroom"), "n3");
     assert.equal(pickBy("mem"), "n2", "least memory of running instances");
     assert.equal(pickBy("vcpus"), "n1", "fewest running vCPUs");
     assert.equal(pickBy("load"), "n3", "lowest load average");
@@ -226,7 +263,7 @@ describe("PVC rankings", () => {
       names.push(snap.nodes.get(r.node)!.name);
     }
     assert.deepEqual(names, ["n1", "n2", "n1", "n2"]);
-    const n2 = model.find((m) => m.node.name === "n2")!;
+    const n2 = model.nodes.find((m) => m.node.name === "n2")!;
     assert.deepEqual([n2.instances, n2.runningMemory, n2.runningVcpus], [3, 512 + 2048, 8 + 2]);
     const stopped = request({ memory: 0, disk: null });
     place(model, n2.node.uuid, stopped);

@@ -34,5 +34,6 @@ export function moveRequest(snap: ConfigSnapshot, inst: Instance, memory?: numbe
     disk: null,
     shape: instanceShape(snap.cluster, inst),
     exclude: [inst.primary_node],
+    moving: inst.uuid,
   };
 }

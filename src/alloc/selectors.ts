@@ -5,7 +5,7 @@
 
 import type { Node } from "../model/objects.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
-import { allocate, type AllocRequest, type NodeCapacity } from "./allocator.ts";
+import { allocate, type AllocRequest, type CapacityModel } from "./allocator.ts";
 
 export const PVC_SELECTORS = ["mem", "vcpus", "load", "vms"] as const;
 export type PvcSelector = (typeof PVC_SELECTORS)[number];
@@ -22,7 +22,7 @@ export function isPvcSelector(v: string): v is PvcSelector {
  */
 export function selectNode(
   selector: PvcSelector,
-  model: readonly NodeCapacity[],
+  model: CapacityModel,
   snap: ConfigSnapshot,
   req: Omit<AllocRequest, "ranking">,
 ): Node | undefined {

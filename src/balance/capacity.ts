@@ -150,7 +150,7 @@ function newInstance(spec: InstanceSpec, k: number): { facts: InstanceFacts; sha
   const drbd = spec.disk_template === "drbd";
   const mi: ModelInstance = {
     name: `new-${k}`, mem: spec.memory, dsk: spec.disk, vcpus: spec.vcpus, status: "running", autoBalance: true,
-    pnode: -1, snode: drbd ? 0 : -1, template: spec.disk_template, spindleUse: spec.spindle_use, spindles: spec.spindles, tags: [],
+    pnode: -1, snode: drbd ? 0 : -1, template: spec.disk_template, hypervisor: null, alwaysFailover: false, spindleUse: spec.spindle_use, spindles: spec.spindles, tags: [],
   };
   return {
     facts: instanceFacts(mi, []),

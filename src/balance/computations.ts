@@ -30,6 +30,8 @@ export interface RapiJson {
   readonly nodes: string;
   readonly instances: readonly Uint8Array[];
   readonly info: string;
+  /** RapiData's `hypervisors`, when the computation reads them (storage moves). */
+  readonly hypervisors?: string;
 }
 
 export type ComputationName = keyof Computations;
@@ -44,7 +46,8 @@ export function parseRapiJson(json: RapiJson): RapiData {
   const decoder = new TextDecoder();
   const last = json.instances.length - 1;
   const instances = json.instances.map((piece, k) => decoder.decode(piece, { stream: k < last })).join("");
-  return { groups: JSON.parse(json.groups), nodes: JSON.parse(json.nodes), instances: JSON.parse(instances), info: JSON.parse(json.info) } as RapiData;
+  const hypervisors = json.hypervisors === undefined ? {} : { hypervisors: JSON.parse(json.hypervisors) };
+  return { groups: JSON.parse(json.groups), nodes: JSON.parse(json.nodes), instances: JSON.parse(instances), info: JSON.parse(json.info), ...hypervisors } as RapiData;
 }
 
 /** A group the query names must exist (the cluster-wide part is answered regardless). */

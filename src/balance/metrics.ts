@@ -22,11 +22,11 @@
 
 import type { NodeState } from "./state.ts";
 
-const WEIGHTS = [0.5, 0.5, 1, 1, 4, 16, 0.5, 1, 1, 1, 1, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25] as const;
+export const WEIGHTS = [0.5, 0.5, 1, 1, 4, 16, 0.5, 1, 1, 1, 1, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25] as const;
 /** true: a standard deviation; false: a sum. */
-const STD_DEV = [true, true, false, true, false, false, true, true, true, true, true, false, true, true, true, true, true, false] as const;
+export const STD_DEV = [true, true, false, true, false, false, true, true, true, true, true, false, true, true, true, true, true, false] as const;
 /** Values taken from offline nodes (the rest from online nodes). */
-const FROM_OFFLINE = [false, false, false, false, true, true, false, false, false, false, false, false, false, false, false, false, false, false] as const;
+export const FROM_OFFLINE = [false, false, false, false, true, true, false, false, false, false, false, false, false, false, false, false, false, false] as const;
 export const METRIC_NAMES = [
   "free_mem_cv", "free_disk_cv", "n1_cnt", "reserved_mem_cv", "offline_all_cnt", "offline_pri_cnt",
   "vcpu_ratio_cv", "cpu_load_cv", "mem_load_cv", "disk_load_cv", "net_load_cv", "pri_tags_score",
@@ -70,27 +70,27 @@ export class ClusterStats {
 
   /** The statistics of these nodes, computed afresh (mean first, then squared deviations). */
   static of(nodes: Iterable<NodeState>): ClusterStats {
+    const list = [...nodes];
+    const values = new Float64Array(list.length * METRIC_COUNT);
+    list.forEach((n, k) => nodeValues(n, values, k * METRIC_COUNT));
+    return ClusterStats.ofValues(values, list.map((n) => n.offline));
+  }
+
+  /** The same from the nodes' values (METRIC_COUNT per node, in order) and whether each is offline. */
+  static ofValues(values: Float64Array, offline: readonly boolean[]): ClusterStats {
     const s = new ClusterStats();
-    const values: Float64Array[] = [];
-    const online: boolean[] = [];
-    for (const n of nodes) {
-      const v = new Float64Array(METRIC_COUNT);
-      nodeValues(n, v);
-      values.push(v);
-      online.push(!n.offline);
-    }
     for (let m = 0; m < METRIC_COUNT; m++) {
-      for (let k = 0; k < values.length; k++) {
-        if (online[k] === FROM_OFFLINE[m]) continue;
+      for (let k = 0; k < offline.length; k++) {
+        if (offline[k] !== FROM_OFFLINE[m]) continue;
         s.count[m]++;
-        s.sum[m] += values[k][m];
+        s.sum[m] += values[k * METRIC_COUNT + m];
       }
       if (!STD_DEV[m]) continue;
       const mean = s.sum[m] / s.count[m];
       let acc = 0;
-      for (let k = 0; k < values.length; k++) {
-        if (online[k] === FROM_OFFLINE[m]) continue;
-        const d = values[k][m] - mean;
+      for (let k = 0; k < offline.length; k++) {
+        if (offline[k] !== FROM_OFFLINE[m]) continue;
+        const d = values[k * METRIC_COUNT + m] - mean;
         acc += d * d;
       }
       s.variance[m] = acc / s.count[m];

@@ -3,6 +3,7 @@
 // and /2/info) or from an htools text file (`hbal -t`). Reading the very dicts hbal reads is
 // what makes Corral's score equal hbal's for the same cluster. Pure data, no I/O.
 
+import { DTS_MIGRATABLE_STORAGE, STORAGE_MIGRATING_HYPERVISORS } from "../model/constants.ts";
 import { isDict } from "../model/dict.ts";
 
 /** Ganeti's instance run states (InstanceStatus) as RAPI's `status` shows them. */
@@ -54,10 +55,27 @@ export interface ModelInstance {
   readonly pnode: number;
   readonly snode: number;
   readonly template: string;
+  /**
+   * Its hypervisor (RAPI's `hypervisor` field), null when unknown: the htools text format and
+   * the bulk dicts hbal reads have none. Only storage moves read it (kvm mirrors file disks).
+   */
+  readonly hypervisor: string | null;
+  /** beparams' always_failover: a migration of it turns into a failover. */
+  readonly alwaysFailover: boolean;
   readonly spindleUse: number;
   /** Spindles of all disks, null when a disk does not say (exclusive storage then refuses). */
   readonly spindles: number | null;
   readonly tags: readonly string[];
+}
+
+/**
+ * Whether OP_INSTANCE_MIGRATE with migrate_storage can move it (ops/instance/migrate.ts): it
+ * runs (only a live migration takes disks along), its hypervisor mirrors disks (an unknown one
+ * does not), and its migrations do not turn into failovers (always_failover).
+ */
+export function migratesWithStorage(i: ModelInstance): boolean {
+  return DTS_MIGRATABLE_STORAGE.includes(i.template) && i.status === "running" && !i.alwaysFailover
+    && i.hypervisor !== null && STORAGE_MIGRATING_HYPERVISORS.includes(i.hypervisor);
 }
 
 export interface ClusterModel {
@@ -126,6 +144,11 @@ export interface RapiData {
   readonly nodes: readonly Dict[];
   readonly instances: readonly Dict[];
   readonly info: Dict;
+  /**
+   * The instances' hypervisors by name, for instance dicts without the `hypervisor` field (the
+   * bulk list's, as Ganeti's, lack it; /2/query/instance has it).
+   */
+  readonly hypervisors?: Readonly<Record<string, string>>;
 }
 
 function ipolicyRatios(owner: string, ipolicy: unknown): { vcpuRatio: number; spindleRatio: number } {
@@ -181,8 +204,10 @@ export function modelFromRapi(data: RapiData): ClusterModel {
     const snodes = strings(owner, i, "snodes");
     const spindles = field(owner, i, "disk.spindles");
     const perDisk = Array.isArray(spindles) ? spindles : [];
+    const name = str(owner, i, "name");
+    const hypervisor = typeof i["hypervisor"] === "string" ? i["hypervisor"] : data.hypervisors && Object.hasOwn(data.hypervisors, name) ? data.hypervisors[name] : null;
     return {
-      name: str(owner, i, "name"),
+      name,
       mem,
       dsk: num(owner, i, "disk_usage"),
       vcpus: num(owner, be, "vcpus"),
@@ -191,6 +216,8 @@ export function modelFromRapi(data: RapiData): ClusterModel {
       pnode: nodeIndex(owner, str(owner, i, "pnode")),
       snode: snodes.length > 0 ? nodeIndex(owner, snodes[0]) : -1,
       template: str(owner, i, "disk_template"),
+      hypervisor,
+      alwaysFailover: be["always_failover"] === true,
       spindleUse: num(owner, be, "spindle_use"),
       spindles: perDisk.every((s) => typeof s === "number") ? perDisk.reduce((a: number, s) => a + (s as number), 0) : null,
       tags: strings(owner, i, "tags"),
@@ -262,6 +289,8 @@ export function modelFromHtoolsText(text: string): ClusterModel {
       pnode: nodeIndex(owner, pnode),
       snode: snode ? nodeIndex(owner, snode) : -1,
       template,
+      hypervisor: null,
+      alwaysFailover: false,
       spindleUse: number(owner, su, 1),
       spindles: spindles === undefined || spindles === "-" ? null : number(owner, spindles, 0),
       tags: tags ? tags.split(",") : [],

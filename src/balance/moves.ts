@@ -7,10 +7,12 @@ import type { InstanceFacts, NodeState } from "./state.ts";
 /** htools' instance moves (IMove). */
 export type MoveKind =
   | "failover" | "failover-to-any" | "replace-secondary" | "replace-and-failover"
-  | "replace-primary" | "failover-and-replace";
+  | "replace-primary" | "failover-and-replace"
+  /** Corral's, not hbal's: a live migration to any node that copies `file` disks along. */
+  | "migrate-with-storage";
 
 export type MoveStep =
-  | { readonly op: "migrate" | "failover"; readonly target: string | null }
+  | { readonly op: "migrate" | "failover"; readonly target: string | null; readonly migrate_storage?: true }
   | { readonly op: "replace-secondary"; readonly target: string };
 
 /** Which kinds of moves a plan may use. */
@@ -42,7 +44,8 @@ export function tryMove(t: Placed, ix: number, inst: InstanceFacts, kind: MoveKi
   const os = t.snode[ix];
   const oldP = t.nodes[op];
   switch (kind) {
-    case "failover-to-any": {
+    case "failover-to-any":
+    case "migrate-with-storage": {
       const newP = t.nodes[target].copy();
       if (newP.addPrimary(inst, oldP.offline || force)) return undefined;
       return { changed: [withoutPrimary(oldP, inst), newP], pnode: target, snode: os };
@@ -104,7 +107,7 @@ export function tryMove(t: Placed, ix: number, inst: InstanceFacts, kind: MoveKi
 
 /** The moves hbal considers for an instance towards one target node (possibleMoves). */
 export function movesTo(inst: InstanceFacts, secondaryUsable: boolean, opts: MoveFlags, primaryOffline: boolean): MoveKind[] {
-  if (inst.mirror === "none") return [];
+  if (inst.mirror === "none") return inst.movesWithStorage && opts.instanceMoves ? ["migrate-with-storage"] : [];
   if (inst.mirror === "external") return opts.instanceMoves ? ["failover-to-any"] : [];
   if (!opts.diskMoves) return [];
   if (!opts.instanceMoves) return ["replace-secondary"];
@@ -125,6 +128,8 @@ export function stepsOf(kind: MoveKind, migrate: boolean, to: { primary: string;
     case "replace-secondary": return [rep(to.secondary)];
     case "replace-and-failover": return [rep(to.primary), mig];
     case "replace-primary": return [mig, rep(to.primary), mig];
+    // Only a running instance gets this move: its disks move in a live migration only.
+    case "migrate-with-storage": return [{ op: "migrate", target: to.primary, migrate_storage: true }];
   }
 }
 

@@ -3,14 +3,17 @@
 // node of the group, and takes the move that lowers the score most; it stops when no move
 // helps, when the gain gets too small, at the move limit, or at the lowest score N+1
 // reservations allow. Moves of DRBD instances change the primary, the secondary or both;
-// instances on shared storage (sharedfile, rbd, ext, …) change primary to any node. A
-// candidate's score is the current statistics updated for the two or three nodes it changes.
+// instances on shared storage (sharedfile, rbd, ext, …) change primary to any node, and so,
+// when storage moves are asked for (not hbal's rule), do running `file` instances, their disk
+// space moving from node to node with them. A candidate's score is the current statistics
+// updated for the two or three nodes it changes.
 // Moves are then grouped into jobsets the way `hbal -C` prints them: consecutive moves that
 // touch disjoint nodes can run in parallel.
 
+import { ADDED, ADDED_FORCED, AfterCache, REMOVED, scoreWith, searchAnyNode, type After, type AnyNodeSource } from "./anynode.ts";
 import { ClusterStats, METRIC_COUNT, nodeValues, optimalScore } from "./metrics.ts";
 import { ModelError, type ClusterModel } from "./model.ts";
-import { movesTo, stepsOf, tryMove, withPrimary, withoutPrimary, type MoveFlags, type MoveKind, type MoveStep, type Outcome, type Placed } from "./moves.ts";
+import { movesTo, stepsOf, tryMove, type MoveFlags, type MoveKind, type MoveStep, type Outcome, type Placed } from "./moves.ts";
 import { placeAll, type InstanceFacts, type NodeState, type Placement } from "./state.ts";
 
 export type { MoveKind, MoveStep } from "./moves.ts";
@@ -39,6 +42,8 @@ export interface PlanOptions {
   readonly exclusionTags?: readonly string[];
   /** Running instances change primary by failover, not migration. */
   readonly failoverRunning?: boolean;
+  /** Running `file` instances may migrate with their disks (Corral's migrate_storage; hbal never moves them). */
+  readonly storageMoves?: boolean;
 }
 
 /** One step of the plan; node names in from/to, secondary null for a single-node template. */
@@ -68,6 +73,11 @@ export interface Plan {
 const UNSUPPORTED_TAG_PREFIXES = ["htools:nlocation:", "htools:desiredlocation:", "htools:migration:", "htools:allowmigration:"];
 const EXCLUSION_TAG_PREFIX = "htools:iextags:";
 
+/** The instance tag prefixes the cluster's htools:iextags: tags name (htools' exclusion tags). */
+export function clusterExclusionPrefixes(clusterTags: readonly string[]): string[] {
+  return clusterTags.flatMap((t) => (t.startsWith(EXCLUSION_TAG_PREFIX) && t.length > EXCLUSION_TAG_PREFIX.length ? [t.slice(EXCLUSION_TAG_PREFIX.length)] : []));
+}
+
 interface Table extends Placed {
   readonly nodes: NodeState[];
   stats: ClusterStats;
@@ -91,7 +101,7 @@ function scoreAfter(t: Table, o: Outcome): number {
 
 /** What of an instance its moves' scores depend on (everything but its name). */
 function shapeOf(i: InstanceFacts): string {
-  return JSON.stringify([i.mem, i.dsk, i.vcpus, i.usesMemory, i.notOffline, i.usesSecMem, i.usesLocalStorage, i.mirror, i.hasSecondary, i.spindleUse, i.spindles, i.exclTags]);
+  return JSON.stringify([i.mem, i.dsk, i.vcpus, i.usesMemory, i.notOffline, i.usesSecMem, i.usesLocalStorage, i.movesWithStorage, i.mirror, i.hasSecondary, i.spindleUse, i.spindles, i.exclTags]);
 }
 
 /** Far above the error of a quick score: a candidate this close to the best is scored afresh. */
@@ -99,8 +109,18 @@ const NEAR_TIE = 1e-9;
 
 /** The score after an outcome, computed from all the group's node values. */
 function freshScore(t: Table, groupNodes: readonly number[], o: Outcome): number {
-  const changed = new Map(o.changed.map((n) => [n.index, n]));
-  return ClusterStats.of(groupNodes.map((i) => changed.get(i) ?? t.nodes[i])).score();
+  const values = groupValues(t, groupNodes);
+  for (const n of o.changed) nodeValues(n, values, groupNodes.indexOf(n.index) * METRIC_COUNT);
+  return ClusterStats.ofValues(values, groupNodes.map((i) => t.nodes[i].offline)).score();
+}
+
+/** The group's nodes' values, in group order (from the table's). */
+function groupValues(t: Table, groupNodes: readonly number[]): Float64Array {
+  const values = new Float64Array(groupNodes.length * METRIC_COUNT);
+  for (let k = 0; k < groupNodes.length; k++) {
+    for (let m = 0; m < METRIC_COUNT; m++) values[k * METRIC_COUNT + m] = t.values[groupNodes[k] * METRIC_COUNT + m];
+  }
+  return values;
 }
 
 function nameMatcher(names: readonly string[]): (wanted: string) => number {
@@ -132,9 +152,9 @@ export function preparePlacement(model: ClusterModel, opts: PlanOptions = {}): P
   if (unsupported.length > 0) throw new ModelError(`Location and migration tags are not supported by Corral's balancer yet: ${unsupported.join(", ")}`);
   const prefixes = [
     ...(opts.exclusionTags ?? []).map((t) => `${t}:`),
-    ...model.clusterTags.flatMap((t) => (t.startsWith(EXCLUSION_TAG_PREFIX) && t.length > EXCLUSION_TAG_PREFIX.length ? [t.slice(EXCLUSION_TAG_PREFIX.length)] : [])),
+    ...clusterExclusionPrefixes(model.clusterTags),
   ];
-  const placement = placeAll(model, prefixes);
+  const placement = placeAll(model, prefixes, opts.storageMoves === true && opts.failoverRunning !== true);
   const find = nameMatcher(model.instances.map((i) => i.name));
   const selected = opts.instances && opts.instances.length > 0 ? new Set(opts.instances.map(find)) : undefined;
   const excluded = new Set((opts.excludeInstances ?? []).map(find));
@@ -146,8 +166,8 @@ export function preparePlacement(model: ClusterModel, opts: PlanOptions = {}): P
 }
 
 function freshStats(t: Table, groupNodes: readonly number[]): void {
-  t.stats = ClusterStats.of(groupNodes.map((i) => t.nodes[i]));
   for (const i of groupNodes) nodeValues(t.nodes[i], t.values, i * METRIC_COUNT);
+  t.stats = ClusterStats.ofValues(groupValues(t, groupNodes), groupNodes.map((i) => t.nodes[i].offline));
   t.score = t.stats.score();
 }
 
@@ -164,58 +184,6 @@ interface Search {
   readonly after: AfterCache;
 }
 
-/** A node's state after one change, with its metric values. */
-interface After {
-  /** undefined: the node refuses the instance. */
-  readonly node: NodeState | undefined;
-  readonly values: Float64Array;
-}
-const REMOVED = 0;
-const ADDED = 1;
-const ADDED_FORCED = 2;
-
-/**
- * The states of nodes after taking or giving up an instance of some shape as primary, kept
- * across rounds until a move changes the node: a round of failovers to any node then copies
- * no node it saw the round before.
- */
-class AfterCache {
-  private readonly byNode = new Map<number, Map<number, After>>();
-  private readonly shapeCount: number;
-  constructor(shapeCount: number) {
-    this.shapeCount = shapeCount;
-  }
-
-  get(node: number, change: number, shape: number, make: () => NodeState | undefined): After {
-    let entries = this.byNode.get(node);
-    if (!entries) this.byNode.set(node, (entries = new Map()));
-    const key = change * this.shapeCount + shape;
-    let after = entries.get(key);
-    if (!after) {
-      const state = make();
-      const values = new Float64Array(METRIC_COUNT);
-      if (state) nodeValues(state, values);
-      after = { node: state, values };
-      entries.set(key, after);
-    }
-    return after;
-  }
-
-  forget(nodes: Iterable<number>): void {
-    for (const n of nodes) this.byNode.delete(n);
-  }
-}
-
-/** The quick score with some nodes' values replaced. */
-function scoreWith(t: Table, changes: readonly After[]): number {
-  const stats = t.stats.copyInto(scratchStats);
-  for (const c of changes) {
-    const n = c.node as NodeState;
-    stats.update(t.values, c.values, n.offline, n.index * METRIC_COUNT);
-  }
-  return stats.score();
-}
-
 interface Candidate {
   readonly ix: number;
   readonly kind: MoveKind;
@@ -225,9 +193,11 @@ interface Candidate {
 }
 
 /**
- * Candidates a round scores in full (distinct instances × target nodes) before it narrows
- * the targets: a cluster of 200 nodes and a few thousand instances is searched exactly as
- * hbal does; beyond, each instance shape tries the TARGETS_PER_SHAPE nodes that take it best.
+ * Candidates of moves that change a secondary (distinct DRBD instances × target nodes) a
+ * round scores in full before it narrows their targets: a cluster of 200 nodes and a few
+ * thousand such instances is searched exactly as hbal does; beyond, each instance shape tries
+ * the TARGETS_PER_SHAPE nodes that take it best. Moves to any node are searched exactly at
+ * any size (anynode.ts).
  */
 const FULL_SEARCH_BUDGET = 2_000_000;
 const TARGETS_PER_SHAPE = 48;
@@ -236,50 +206,75 @@ const TARGETS_PER_SHAPE = 48;
 function bestMove(t: Table, s: Search): Candidate | undefined {
   // Instances alike on the same nodes have the same moves with the same scores, and of
   // equal scores the first instance wins: only the first of each kind is tried.
+  // (A flag per node and shape for instances without a secondary, the most of a large cluster.)
   const tried = new Set<number>();
+  const triedAlone = new Uint8Array(t.nodes.length * s.shapeCount);
   const distinct: number[] = [];
   const nodeCount = t.nodes.length + 1;
   for (const ix of s.victims) {
-    const key = ((t.pnode[ix] * nodeCount) + t.snode[ix] + 1) * s.shapeCount + s.shapes[ix];
-    if (tried.has(key)) continue;
-    tried.add(key);
+    const alone = t.pnode[ix] * s.shapeCount + s.shapes[ix];
+    if (t.snode[ix] < 0) {
+      if (triedAlone[alone] === 1) continue;
+      triedAlone[alone] = 1;
+    } else {
+      const key = (t.pnode[ix] * nodeCount + t.snode[ix] + 1) * s.shapeCount + s.shapes[ix];
+      if (tried.has(key)) continue;
+      tried.add(key);
+    }
     distinct.push(ix);
   }
-  const targetsOf = distinct.length * s.online.length <= FULL_SEARCH_BUDGET ? () => s.online : narrowedTargets(t, s);
+  const drbd = distinct.filter((ix) => s.placement.instances[ix].mirror === "internal").length;
+  const targetsOf = drbd * s.online.length <= FULL_SEARCH_BUDGET ? () => s.online : narrowedTargets(t, s);
   // The quick score screens; the candidates near the best of it are scored afresh at the end,
   // in hbal's order of operations, so near-ties go the way hbal's arithmetic sends them.
   let quickBest = t.score;
-  let near: { ix: number; kind: MoveKind; outcome: Outcome; quick: number }[] = [];
-  for (const ix of distinct) {
+  let near: { ix: number; kind: MoveKind; outcome: Outcome; quick: number; order: number }[] = [];
+  // A candidate's place in the order the exhaustive search meets them: instance, then target and kind.
+  const stride = t.nodes.length * 6 + 8;
+  const anyNode: (AnyNodeSource & { ix: number; kind: MoveKind; at: number })[] = [];
+  const exampleOf = new Map<number, InstanceFacts>();
+  const noteAt = (at: number, ix: number, kind: MoveKind, outcome: Outcome, quick: number) => {
+    if (quick > quickBest + NEAR_TIE) return;
+    if (quick < quickBest) {
+      quickBest = quick;
+      near = near.filter((c) => c.quick <= quickBest + NEAR_TIE);
+    }
+    near.push({ ix, kind, outcome, quick, order: at });
+  };
+  for (let pos = 0; pos < distinct.length; pos++) {
+    const ix = distinct[pos];
     const inst = s.placement.instances[ix];
     const op = t.pnode[ix];
     const os = t.snode[ix];
-    const note = (kind: MoveKind, outcome: Outcome, quick: number) => {
-      if (quick > quickBest + NEAR_TIE) return;
-      if (quick < quickBest) {
-        quickBest = quick;
-        near = near.filter((c) => c.quick <= quickBest + NEAR_TIE);
-      }
-      near.push({ ix, kind, outcome, quick });
-    };
+    const secondaryUsable = s.onlineSet.has(os) && s.flags.instanceMoves;
+    const kinds = movesTo(inst, secondaryUsable, s.flags, t.nodes[op].offline);
+    const toAnyNode = inst.mirror === "external" || inst.movesWithStorage;
+    if (toAnyNode && kinds.length > 0 && !t.nodes[op].offline) {
+      // From an online node: searched below, with the other sources (anynode.ts).
+      const shape = s.shapes[ix];
+      const from = s.after.get(op, REMOVED, shape, inst);
+      anyNode.push({ node: op, secondary: os, shape, from, ix, kind: kinds[0], at: pos * stride });
+      if (!exampleOf.has(shape)) exampleOf.set(shape, inst);
+      continue;
+    }
+    let sub = 0;
+    const note = (kind: MoveKind, outcome: Outcome, quick: number) => noteAt(pos * stride + sub++, ix, kind, outcome, quick);
     const consider = (kind: MoveKind, target: number) => {
       const outcome = tryMove(t, ix, inst, kind, target, false);
       if (outcome) note(kind, outcome, scoreAfter(t, outcome));
     };
-    const secondaryUsable = s.onlineSet.has(os) && s.flags.instanceMoves;
     if (inst.mirror === "internal" && secondaryUsable) consider("failover", -1);
-    const kinds = movesTo(inst, secondaryUsable, s.flags, t.nodes[op].offline);
     if (kinds.length === 0) continue;
-    if (inst.mirror === "external") {
-      // A failover to any node: the old primary's and each target's states come from the cache.
+    if (toAnyNode) {
+      // From an offline node (forced): the old primary's and each target's states come from the cache.
+      const kind = kinds[0];
       const shape = s.shapes[ix];
-      const forced = t.nodes[op].offline;
-      const from = s.after.get(op, REMOVED, shape, () => withoutPrimary(t.nodes[op], inst));
-      for (const target of targetsOf(ix)) {
+      const from = s.after.get(op, REMOVED, shape, inst);
+      for (const target of s.online) {
         if (target === op || target === os) continue;
-        const to = s.after.get(target, forced ? ADDED_FORCED : ADDED, shape, () => withPrimary(t.nodes[target], inst, forced));
+        const to = s.after.get(target, ADDED_FORCED, shape, inst);
         if (!to.node || !from.node) continue;
-        note("failover-to-any", { changed: [from.node, to.node], pnode: target, snode: os }, scoreWith(t, [from, to]));
+        note(kind, { changed: [from.node, to.node], pnode: target, snode: os }, scoreWith(t, [from, to]));
       }
       continue;
     }
@@ -288,6 +283,16 @@ function bestMove(t: Table, s: Search): Candidate | undefined {
       for (const kind of kinds) consider(kind, target);
     }
   }
+  // Moves to any node from online nodes: the pairs that may come near the best, scored (anynode.ts).
+  const targets = (shape: number): After[] => {
+    const inst = exampleOf.get(shape) as InstanceFacts;
+    return s.online.map((node) => s.after.get(node, ADDED, shape, inst)).filter((a) => a.node !== undefined);
+  };
+  searchAnyNode(t, anyNode, targets, () => quickBest + NEAR_TIE, (src, to, quick) => {
+    const target = (to.node as NodeState).index;
+    noteAt(src.at + 1 + target, src.ix, src.kind, { changed: [src.from.node as NodeState, to.node as NodeState], pnode: target, snode: src.secondary }, quick);
+  });
+  near.sort((a, b) => a.order - b.order);
   // The first of the lowest fresh scores, if lower than the current one (hbal's compareTables).
   let best: Candidate | undefined;
   for (const c of near) {
@@ -310,7 +315,7 @@ function narrowedTargets(t: Table, s: Search): (ix: number) => readonly number[]
       const inst = s.placement.instances[ix];
       const ranked: { node: number; score: number }[] = [];
       for (const node of s.online) {
-        const after = s.after.get(node, ADDED, shape, () => withPrimary(t.nodes[node], inst, false));
+        const after = s.after.get(node, ADDED, shape, inst);
         if (after.node) ranked.push({ node, score: scoreWith(t, [after]) });
       }
       ranked.sort((a, b) => a.score - b.score || a.node - b.node);
@@ -338,7 +343,7 @@ export function planBalance(model: ClusterModel, opts: PlanOptions = {}): Plan {
     if (id === undefined) shapeIds.set(key, (id = shapeIds.size));
     return id;
   });
-  const search: Search = { placement, victims, online, onlineSet, groupNodes, flags, shapes, shapeCount: shapeIds.size, after: new AfterCache(shapeIds.size) };
+  const search: Search = { placement, victims, online, onlineSet, groupNodes, flags, shapes, shapeCount: shapeIds.size, after: new AfterCache(shapeIds.size, placement.nodes) };
   const minGain = opts.minGain ?? 0.01;
   const minGainLimit = opts.minGainLimit ?? 0.1;
   const t: Table = {

@@ -3,7 +3,7 @@
 // HTools/Node.hs: what free memory means, N+1 reservations for DRBD secondaries, what refuses
 // an instance). The balancer, and capacity/N+1 checks, work on these states.
 
-import type { ClusterModel, ModelInstance, ModelNode, RunStatus } from "./model.ts";
+import { migratesWithStorage, type ClusterModel, type ModelInstance, type ModelNode, type RunStatus } from "./model.ts";
 
 /** Why a node refuses an instance (htools' FailMode). */
 export type Failure = "FailMem" | "FailDisk" | "FailCPU" | "FailSpindles" | "FailTags";
@@ -33,6 +33,11 @@ export interface InstanceFacts {
   /** Its memory is reserved on the secondary for a failover (N+1). */
   readonly usesSecMem: boolean;
   readonly usesLocalStorage: boolean;
+  /**
+   * A running kvm `file` instance whose disk files may move with it (storage moves asked for,
+   * not hbal's rule): its disk counts on its primary's free disk when it leaves or arrives.
+   */
+  readonly movesWithStorage: boolean;
   readonly mirror: Mirror;
   readonly hasSecondary: boolean;
   readonly spindleUse: number;
@@ -42,8 +47,9 @@ export interface InstanceFacts {
   movable: boolean;
 }
 
-export function instanceFacts(i: ModelInstance, exclusionPrefixes: readonly string[]): InstanceFacts {
+export function instanceFacts(i: ModelInstance, exclusionPrefixes: readonly string[], storageMoves = false): InstanceFacts {
   const notOffline = i.status !== "ADMIN_offline";
+  const movesWithStorage = storageMoves && migratesWithStorage(i);
   return {
     name: i.name,
     mem: i.mem,
@@ -54,12 +60,13 @@ export function instanceFacts(i: ModelInstance, exclusionPrefixes: readonly stri
     notOffline,
     usesSecMem: notOffline && i.autoBalance,
     usesLocalStorage: LOCAL_STORAGE.has(i.template),
+    movesWithStorage,
     mirror: templateMirror(i.template),
     hasSecondary: i.snode >= 0,
     spindleUse: i.spindleUse,
     spindles: i.spindles,
     exclTags: i.tags.filter((t) => exclusionPrefixes.some((p) => t.startsWith(p))),
-    movable: MOVABLE_TEMPLATES.has(i.template) && i.autoBalance,
+    movable: (MOVABLE_TEMPLATES.has(i.template) || movesWithStorage) && i.autoBalance,
   };
 }
 
@@ -244,7 +251,7 @@ export class NodeState {
     this.primaries--;
     if (i.usesMemory) this.iMem -= i.mem;
     this.failN1 = this.unallocatedMem() <= this.rMem;
-    if (i.usesLocalStorage) this.fDsk += i.dsk;
+    if (i.usesLocalStorage || i.movesWithStorage) this.fDsk += i.dsk;
     const sp = this.spindlesAfter(false, i);
     this.fSpindles = sp.free;
     this.instSpindles = sp.used;
@@ -276,14 +283,16 @@ export class NodeState {
     const newIMem = i.usesMemory ? this.iMem + i.mem : this.iMem;
     const newFree = this.unallocatedMem(newIMem);
     const newFailN1 = newFree <= this.rMem;
-    const newDsk = i.usesLocalStorage ? this.fDsk - i.dsk : this.fDsk;
+    // File disks that move along take the target's disk space; spindles stay hbal's (LVM) rule.
+    const diskOnNode = i.usesLocalStorage || i.movesWithStorage;
+    const newDsk = diskOnNode ? this.fDsk - i.dsk : this.fDsk;
     const sp = this.spindlesAfter(true, i);
     const newUCpu = i.notOffline ? this.uCpu + i.vcpus : this.uCpu;
     const newPCpu = newUCpu / this.tCpu;
     const local = i.usesLocalStorage;
     if (newFree <= 0) return "FailMem";
-    if (local && newDsk <= 0) return "FailDisk";
-    if (strict && local && newDsk < 0) return "FailDisk";
+    if (diskOnNode && newDsk <= 0) return "FailDisk";
+    if (strict && diskOnNode && newDsk < 0) return "FailDisk";
     if (local && this.exclStorage && sp.free < 0) return "FailSpindles";
     if (strict && local && sp.used > this.hiSpindles) return "FailDisk";
     if (strict && newFailN1 && !this.failN1) return "FailMem";
@@ -361,14 +370,15 @@ export interface Placement {
 /**
  * The nodes' states with every instance placed, the way htools' loader prepares them:
  * primaries and secondaries added, instance memory counted, memory the node reports missing
- * against the records taken as used, N+1 reservations from the secondaries.
+ * against the records taken as used, N+1 reservations from the secondaries. With
+ * `storageMoves`, running kvm `file` instances may move with their disks (movesWithStorage).
  */
-export function placeAll(model: ClusterModel, exclusionPrefixes: readonly string[]): Placement {
+export function placeAll(model: ClusterModel, exclusionPrefixes: readonly string[], storageMoves = false): Placement {
   const nodes = model.nodes.map((n, ix) => {
     const g = model.groups[n.group];
     return NodeState.of(ix, n, g.vcpuRatio, g.spindleRatio);
   });
-  const instances = model.instances.map((i) => instanceFacts(i, exclusionPrefixes));
+  const instances = model.instances.map((i) => instanceFacts(i, exclusionPrefixes, storageMoves));
   const pnode = Int32Array.from(model.instances, (i) => i.pnode);
   const snode = Int32Array.from(model.instances, (i) => i.snode);
   instances.forEach((inst, ix) => {

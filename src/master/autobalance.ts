@@ -4,6 +4,8 @@
 // group on the worker thread, as GET /corral/1/balance does, and submits the plan of every
 // group scoring above the threshold, as POST /corral/1/balance does: normal jobs, whose
 // reason trail names the round. A failed round is logged and tried again after the cooldown.
+// The last round is kept on disk (the database's meta table): after a restart the master shows
+// it and counts the cooldown from it.
 
 import { currentPlan, planJobs } from "../api/corral/balance.ts";
 import type { RapiServices } from "../api/rapi/services.ts";
@@ -27,10 +29,18 @@ function hasReasonFrom(job: Job, sources: ReadonlySet<string>): boolean {
   return job.ops.some((op) => (op.input.reason ?? []).some((entry) => Array.isArray(entry) && sources.has(entry[0] as string)));
 }
 
+/** Where the last round is kept across restarts (store/meta.ts's MetaRecord in the master). */
+export interface KeptRound {
+  get(): AutoBalanceRound | undefined;
+  /** Resolves once the round is on disk. */
+  put(round: AutoBalanceRound): Promise<void>;
+}
+
 export interface AutoBalancerOptions {
   services: RapiServices;
   runner: ComputationRunner;
   log: Log;
+  lastRound: KeptRound;
   intervalMs?: number;
 }
 
@@ -43,19 +53,26 @@ export class AutoBalancer {
   private running: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private checks = 0;
+  private readonly kept: KeptRound;
   private lastRound: AutoBalanceRound | null = null;
-  /** When the last round started, ms; after a restart, the newest automatic job's arrival. */
+  /** When the last round started, ms (after a restart, a newer automatic job's arrival if the queue holds one). */
   private lastRoundAtMs: number | null = null;
 
   constructor(o: AutoBalancerOptions) {
     this.s = o.services;
     this.runner = o.runner;
     this.log = o.log;
+    this.kept = o.lastRound;
     this.intervalMs = o.intervalMs ?? AUTO_BALANCE_INTERVAL_MS;
   }
 
-  /** Starts checking; the cooldown counts from the newest automatic job the queue still holds. */
+  /**
+   * Starts checking; the cooldown counts from the last round kept on disk, or from the newest
+   * automatic job the queue holds when that is newer (a round whose record did not reach the disk).
+   */
   start(): void {
+    this.lastRound = this.kept.get() ?? null;
+    if (this.lastRound) this.lastRoundAtMs = this.lastRound.started * 1000;
     for (const job of this.s.queue.all()) {
       if (!hasReasonFrom(job, AUTOMATIC) || job.received_ts === null) continue;
       const ms = job.received_ts[0] * 1000 + job.received_ts[1] / 1000;
@@ -125,6 +142,7 @@ export class AutoBalancer {
       for (const plan of plans) record.groups.push(await this.submit(round, plan));
       // Shown once its jobs are: a reader never sees a round without the groups it submitted.
       this.lastRound = record;
+      await this.kept.put(record);
       const summary = record.groups.map((g) => `group ${g.group} score ${g.initial_score.toFixed(4)} -> ${g.final_score.toFixed(4)}, ${g.moves} moves (jobs ${g.job_ids.join(", ")})`);
       this.log(`automatic balancing round ${round}: ${summary.join("; ")}`);
     } catch (err) {
@@ -132,6 +150,7 @@ export class AutoBalancer {
       this.lastRoundAtMs = now;
       this.lastRound = record;
       record.error = (err as Error).message;
+      await this.kept.put(record);
       this.log(`automatic balancing round ${round} failed, next try after the cooldown (${setting.cooldown} s): ${record.error}`, { level: "error" });
     }
   }

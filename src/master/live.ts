@@ -61,6 +61,8 @@ export class LiveMonitor implements LiveState {
   private readonly reports = new Map<string, NodeReport>();
   private nodesView = new Map<string, NodeLive>();
   private instancesView = new Map<string, InstanceLive>();
+  /** Instance name → uuid as of some snapshot: checked against the current one when used. */
+  private uuidByName = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   /** Instance names map to uuids through the config: rebuilt lazily after config commits. */
   private stale = false;
@@ -205,15 +207,24 @@ export class LiveMonitor implements LiveState {
   private rebuild(): void {
     this.stale = false;
     const snap = this.store.snapshot();
-    const byName = new Map<string, string>();
-    for (const inst of snap.instances.values()) byName.set(inst.name, inst.uuid);
+    // The names' uuids are taken over from the last rebuild while the snapshot agrees (names
+    // are unique): scanning 100,000 instances after every commit held the event loop ~70 ms.
+    let rescanned = false;
+    const uuidOf = (name: string): string | undefined => {
+      const known = this.uuidByName.get(name);
+      if (known !== undefined && snap.instances.get(known)?.name === name) return known;
+      if (rescanned) return undefined;
+      rescanned = true;
+      this.uuidByName = new Map([...snap.instances.values()].map((i) => [i.name, i.uuid]));
+      return this.uuidByName.get(name);
+    };
     const nodes = new Map<string, NodeLive>();
     const instances = new Map<string, InstanceLive>();
     for (const [uuid, report] of this.reports) {
       if (!snap.nodes.has(uuid)) continue;
       nodes.set(uuid, report.live);
       for (const [name, inst] of report.instances) {
-        const instUuid = byName.get(name);
+        const instUuid = uuidOf(name);
         if (instUuid) instances.set(instUuid, { ...inst, node: uuid });
       }
     }

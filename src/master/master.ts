@@ -19,6 +19,8 @@ import { metricsRoutes } from "../api/corral/metrics.ts";
 import { MasterMetrics } from "../metrics/metrics.ts";
 import { corralAuditRoutes } from "../api/corral/audit.ts";
 import { ApiTokens, corralTokenRoutes } from "../api/corral/tokens.ts";
+import { MetaRecord } from "../store/meta.ts";
+import type { AutoBalanceRound } from "../model/autobalance.ts";
 import type { AuditEvent } from "../api/http/audit.ts";
 import { AuditTrail } from "./audit.ts";
 import { KnownSecrets, scrubbing, withTestRunCopy, type Log } from "./log.ts";
@@ -238,7 +240,10 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
   const computations = new ComputationRunner();
-  const autoBalancer = new AutoBalancer({ services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs });
+  const autoBalancer = new AutoBalancer({
+    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs,
+    lastRound: new MetaRecord<AutoBalanceRound>(backend.db, log, "autobalance_last_round"),
+  });
   const pvcServices = { store, queue, live, clients: node, log: o.log, audit };
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];

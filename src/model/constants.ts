@@ -23,6 +23,14 @@ export const NIC_PARAMS = ["mac", "ip", "mode", "link", "name", "network", "vlan
 
 export const MAX_DISKS = 16;
 
+/**
+ * Corral's `migrate_storage` (not Ganeti's): the templates whose disks a live migration can
+ * take along, and the hypervisors that mirror disks while the guest runs. The migration's
+ * checks and the balancer's storage moves both read these.
+ */
+export const DTS_MIGRATABLE_STORAGE: readonly string[] = ["file"];
+export const STORAGE_MIGRATING_HYPERVISORS: readonly string[] = ["kvm"];
+
 /** Device modifications of instance/cluster set-params (DDMS_VALUES and *_WITH_MODIFY). */
 export const DDM_VALUES = ["add", "remove", "attach", "detach"] as const;
 export const DDM_VALUES_WITH_MODIFY = [...DDM_VALUES, "modify"] as const;

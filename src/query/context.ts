@@ -77,6 +77,30 @@ function groupBy<T, K>(items: Iterable<T>, keys: (item: T) => Iterable<K>): Map<
   return out;
 }
 
+/**
+ * Per `sorted` cache key, the last order sorted: its keys in order and each one's place. A
+ * snapshot with the same keys (most changes rename, add and remove nothing) takes that order
+ * over instead of sorting again: nice-sorting 100,000 instance names took 150–270 ms of the
+ * event loop after every config change, the checks and lookups here a tenth of that.
+ */
+const lastOrders = new Map<string, { readonly size: number; readonly place: ReadonlyMap<string, number> }>();
+
+/** `arr` (whose keys are `keys`) in the order `cacheKey` was last sorted in, if the keys are the same ones. */
+function inLastOrder<T>(cacheKey: string, arr: readonly T[], keys: readonly string[]): T[] | undefined {
+  const last = lastOrders.get(cacheKey);
+  if (!last || last.size !== arr.length) return undefined;
+  const out = new Array<T>(arr.length);
+  const filled = new Uint8Array(arr.length);
+  for (let i = 0; i < arr.length; i++) {
+    const at = last.place.get(keys[i]);
+    // A key not there before, or twice now: sort afresh.
+    if (at === undefined || filled[at] === 1) return undefined;
+    filled[at] = 1;
+    out[at] = arr[i];
+  }
+  return out;
+}
+
 /** Shared lookups over one snapshot. Get it with `indexOf(snap)`. */
 export class SnapIndex {
   readonly snap: ConfigSnapshot;
@@ -130,8 +154,12 @@ export class SnapIndex {
     if (!hit) {
       const arr = [...objects.values()];
       const keys = arr.map(key);
-      const order = arr.map((_, i) => i).sort((x, y) => niceCompare(keys[x], keys[y]) || x - y);
-      hit = order.map((i) => arr[i]);
+      hit = inLastOrder(cacheKey, arr, keys);
+      if (!hit) {
+        const order = arr.map((_, i) => i).sort((x, y) => niceCompare(keys[x], keys[y]) || x - y);
+        hit = order.map((i) => arr[i]);
+        lastOrders.set(cacheKey, { size: arr.length, place: new Map(order.map((i, at) => [keys[i], at])) });
+      }
       this.sortedCache.set(cacheKey, hit);
     }
     return hit;

@@ -81,7 +81,8 @@ function diskTemplate(inst: Instance): string {
   return t ?? "diskless";
 }
 
-function diskUsage(inst: Instance): number {
+/** Disk space the instance takes on each of its nodes (Ganeti's disk_usage). */
+export function diskUsage(inst: Instance): number {
   let sum = 0;
   for (const d of inst.disks) {
     if (d.dev_type === "drbd") sum += d.size + DRBD_META_SIZE;

@@ -183,11 +183,12 @@ export function bulkJson(kind: BulkKind, snap: ConfigSnapshot, live: LiveState =
 const INSTANCES_PER_CHUNK = 1000;
 
 /**
- * The same text as bulkJson, in pieces of about a megabyte, computed as they are taken: a
- * server writes them out as they come, so a list of 100,000 instances never exists whole.
- * The snapshot and live state are read as they were when the generator started.
+ * The same text as bulkJson, in pieces of `perChunk` instances (by default about a megabyte),
+ * computed as they are taken: a server writes them out as they come, so a list of 100,000
+ * instances never exists whole. The snapshot and live state are read as they were when the
+ * generator started.
  */
-export function* bulkJsonChunks(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE): Generator<string> {
+export function* bulkJsonChunks(kind: BulkKind, snap: ConfigSnapshot, live: LiveState = NO_LIVE, perChunk = INSTANCES_PER_CHUNK): Generator<string> {
   if (kind !== "instance") {
     yield JSON.stringify(bulkDicts(kind, snap, live));
     return;
@@ -202,7 +203,7 @@ export function* bulkJsonChunks(kind: BulkKind, snap: ConfigSnapshot, live: Live
   for (let i = 0; i < objects.length; i++) {
     if (i > 0) pieces.push(",");
     instanceEncoder.encodeInto({ inst: objects[i], idx, live: frozen }, pieces);
-    if ((i + 1) % INSTANCES_PER_CHUNK === 0) {
+    if ((i + 1) % perChunk === 0) {
       yield pieces.join("");
       pieces = [];
     }

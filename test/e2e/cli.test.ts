@@ -1,7 +1,8 @@
 // The `corral` command line against a running two-node master (fake hypervisor), run as a
 // user runs it: bin/corral as a subprocess, connection settings from the environment and a
 // password file. The instance life cycle, lists checked against RAPI, --submit and job watch,
-// exit codes, filters and job cancel, and the shell completion run in bash.
+// exit codes, filters and job cancel, the shell completion run in bash, and balancing
+// (plan, apply, capacity, verify-capacity, the automatic setting) against the API's answers.
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -10,6 +11,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { Capacity } from "../../src/balance/capacity.ts";
+import type { Plan } from "../../src/balance/plan.ts";
+import type { Health } from "../../src/balance/verify.ts";
+import type { AutoBalanceStatus } from "../../src/model/autobalance.ts";
 import { call, USERS } from "../support/cluster.ts";
 import { startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
 
@@ -39,6 +44,22 @@ describe("the corral command line", () => {
   };
   const rapi = async (path: string) => (await call(c.master.port, "GET", path, {}, true)).json as Dict;
   const instance = (name: string) => rapi(`/2/instances/${name}`);
+  /** Corral's own routes answer users only. */
+  const corralApi = async (path: string) => (await call(c.master.port, "GET", path, { user: "reader" }, true)).json;
+  /**
+   * A command's output with the API's answer of the same moment: the API asked before and
+   * after the command until both answers agree (the agents report the one host file system's
+   * free disk, which drifts as anything on the machine writes, and the scores with it).
+   */
+  const steady = async <T,>(path: string, args: string[]): Promise<{ api: T; out: string }> => {
+    for (let tries = 0; tries < 10; tries++) {
+      const before = JSON.stringify(await corralApi(path));
+      const out = await ok(args);
+      const after = JSON.stringify(await corralApi(path));
+      if (before === after) return { api: JSON.parse(after) as T, out };
+    }
+    throw new Error(`${path} never answered the same twice in a row`);
+  };
 
   before(async () => {
     c = await startMultiNodeCluster({ extraNodes: 1, templates: ["diskless", "sharedfile", "file"], master: { ssl: true } });
@@ -314,5 +335,88 @@ describe("the corral command line", () => {
     assert.match(await ok(["token", "revoke", id]), new RegExp(`Revoked API token ${id}`));
     assert.notEqual((await asToken(["instance", "list"])).code, 0, "a revoked token is refused");
     for (const name of ["tweb.corral.test", "tother.corral.test"]) await ok(["instance", "remove", name, "--force"]);
+  });
+
+  it("cluster balance prints the API's plan; --dry-run shows its jobs, --apply submits and follows them", async () => {
+    const names = ["bal1.corral.test", "bal2.corral.test", "bal3.corral.test"];
+    for (const [i, name] of names.entries()) {
+      await ok(["instance", "add", name, "-t", "sharedfile", "--disk", "0:size=1G", "-o", "corral-marker+default", "-B", `maxmem=${1024 + 512 * i}M`, "-n", NODE1, "--no-name-check", "--no-ip-check"]);
+    }
+    const { api: plan, out: text } = await steady<Plan>("/corral/1/balance", ["cluster", "balance"]);
+    assert.ok(plan.moves.length > 0, "everything on node1: moves to plan");
+    assert.match(text, new RegExp(`^Group: default\nInitial score: ${plan.initial_score.toFixed(8)}\nFinal score: ${plan.final_score.toFixed(8)} \\(optimal ${plan.optimal_score.toFixed(8)}\\)\nMoves: ${plan.moves.length}$`, "m"));
+    const where = (n: { primary: string; secondary: string | null }) => (n.secondary === null ? n.primary : `${n.primary}:${n.secondary}`).replaceAll(".", "\\.");
+    plan.moves.forEach((m, i) => {
+      assert.match(text, new RegExp(`^\\s*${i + 1}\\s+${m.instance.replaceAll(".", "\\.")}\\s+${m.kind}\\s+${where(m.from)}\\s+${where(m.to)}\\s+${m.score.toFixed(8)}$`, "m"));
+    });
+    assert.match(text, new RegExp(`^Jobsets \\(moves that may run together, in order\\): ${plan.jobsets.map((set) => set.map((m) => m + 1).join(",")).join(" \\| ")}$`, "m"));
+    const asJson = await steady<Plan>("/corral/1/balance", ["cluster", "balance", "--format", "json"]);
+    assert.deepEqual(JSON.parse(asJson.out), asJson.api);
+    assert.equal((JSON.parse(await ok(["cluster", "balance", "--max-moves", "1", "--format", "json"])) as Plan).moves.length, 1);
+    const bad = await corral(["cluster", "balance", "--max-moves=-1"]);
+    assert.equal(bad.code, 1, "the API's 400");
+    assert.match(bad.err, /^corral: 400 Invalid value for the (&#x27;|')max-moves(&#x27;|') parameter: (&#x27;|')-1(&#x27;|') \(expected 0 or more\)/m);
+
+    const jobsBefore = c.master.queue.highestJobId();
+    const dry = await ok(["cluster", "balance", "--dry-run"]);
+    assert.match(dry, /^Jobs \(dry run, nothing submitted\):$/m);
+    plan.moves.forEach((m, i) => assert.match(dry, new RegExp(`^  move ${i + 1}: OP_INSTANCE_(MIGRATE|FAILOVER) ${m.instance.replaceAll(".", "\\.")} -> ${m.to.primary.replaceAll(".", "\\.")}$`, "m")));
+    assert.equal(c.master.queue.highestJobId(), jobsBefore, "a dry run submits nothing");
+
+    const applied = await ok(["cluster", "balance", "--apply"]);
+    const followed = [...applied.matchAll(/^Job (\d+) \(move (\d+): (\S+)\):$/gm)];
+    assert.deepEqual(followed.map((m) => [Number(m[2]), m[3]]), plan.moves.map((m, i) => [i + 1, m.instance]), applied);
+    assert.match(applied, /\* migrating instance to node2\.corral\.test/, "the jobs' logs");
+    for (const m of followed) assert.equal((await rapi(`/2/jobs/${m[1]}`)).status, "success");
+    const last = new Map(plan.moves.map((m) => [m.instance, m.to.primary]));
+    for (const [name, pnode] of last) assert.equal((await instance(name)).pnode, pnode, name);
+    for (const name of names) await ok(["instance", "remove", name, "--force"]);
+  });
+
+  it("cluster capacity, verify-capacity and autobalance show what the API answers and change the setting through PUT /2/modify", async () => {
+    const cap = (await corralApi("/corral/1/capacity?memory=1024&disk_template=sharedfile")) as { cluster: Capacity; groups: Capacity[] };
+    const capText = await ok(["cluster", "capacity", "--memory", "1G", "-t", "sharedfile"]);
+    const s = cap.cluster.spec;
+    assert.match(capText, new RegExp(`^Instance spec: memory 1\\.0G, disk ${s.disk < 1024 ? `${s.disk}M` : `${(s.disk / 1024).toFixed(1)}G`}, ${s.vcpus} vCPUs, spindles ${s.spindles}, spindle use ${s.spindle_use}, disk template sharedfile$`, "m"));
+    for (const g of [cap.cluster, ...cap.groups]) {
+      const why = g.stopped_by === "failure" ? (g.failure_reason ?? "-") : g.stopped_by;
+      assert.match(capText, new RegExp(`^${g.group ?? "\\(cluster\\)"}\\s+${g.count}\\s+${why}\\s+${g.before.instances}\\s`, "m"), capText);
+    }
+    const capJson = JSON.parse(await ok(["cluster", "capacity", "--memory", "1024", "--disk-template", "sharedfile", "--format", "json"])) as { cluster: Capacity };
+    assert.deepEqual([capJson.cluster.spec, capJson.cluster.count], [cap.cluster.spec, cap.cluster.count]);
+    const zero = await corral(["cluster", "capacity", "--memory", "0"]);
+    assert.equal(zero.code, 1);
+    assert.match(zero.err, /memory.*expected 1 or more/);
+
+    const health = (await corralApi("/corral/1/verify")) as Health;
+    const verify = await ok(["cluster", "verify-capacity"]);
+    for (const g of health.groups) {
+      const counts = [g.n1_failures, g.evacuation_failures, g.offline_primaries, g.offline_nodes, g.conflicting_tags, g.nodes_over_policy.length, g.instances_violating_policy.length];
+      assert.match(verify, new RegExp(`^${g.group}\\s+[\\d.]+\\s+${counts.join("\\s+")}\\s`, "m"), verify);
+    }
+    assert.match(verify, new RegExp(`^Needs rebalance: ${health.cluster.needs_rebalance ? "yes" : "no"}$`, "m"));
+    assert.deepEqual((JSON.parse(await ok(["cluster", "verify-capacity", "--format", "json"])) as Health).cluster, health.cluster);
+
+    const auto = async () => (await corralApi("/corral/1/balance/auto")) as AutoBalanceStatus;
+    // A threshold no score reaches: no round starts while the test runs.
+    await ok(["cluster", "autobalance", "enable", "--threshold", "1000", "--cooldown", "7200", "--max-moves", "2"]);
+    assert.deepEqual((await auto()).setting, { enabled: true, threshold: 1000, cooldown: 7200, max_moves: 2 });
+    await ok(["cluster", "autobalance", "set", "--cooldown", "60"]);
+    const status = await auto();
+    assert.deepEqual(status.setting, { enabled: true, threshold: 1000, cooldown: 60, max_moves: 2 });
+    const shown = await ok(["cluster", "autobalance", "show"]);
+    assert.match(shown, new RegExp(`^Automatic balancing: enabled\\n  threshold: 1000\\n  cooldown: 60 s\\n  max moves a round: 2\\n  checked every ${status.interval} s \\(\\d+ checks since the master started\\)\\nLast round: none$`, "m"));
+    const shownJson = JSON.parse(await ok(["cluster", "autobalance", "show", "--format", "json"])) as AutoBalanceStatus;
+    assert.deepEqual([shownJson.setting, shownJson.last_round], [status.setting, status.last_round]);
+    await ok(["cluster", "autobalance", "disable"]);
+    assert.equal((await auto()).setting.enabled, false);
+    const nothing = await corral(["cluster", "autobalance", "set"]);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.err, /nothing to change/);
+    assert.equal((await corral(["cluster", "autobalance", "set", "--threshold", "lots"])).code, 2);
+    const refused = await corral(["cluster", "autobalance", "set", "--max-moves", "0"]);
+    assert.equal(refused.code, 1, "the API's 400");
+    assert.match(refused.err, /auto_balancing/);
+    assert.deepEqual((await auto()).setting, { enabled: false, threshold: 1000, cooldown: 60, max_moves: 2 }, "a refusal changes nothing");
   });
 });

@@ -70,11 +70,16 @@ describe("durability", () => {
     const { dataDir, users } = newDataDir();
     let { proc, port } = await startProcess(dataDir, users);
     procs.push(proc);
+    // Eight 1-vCPU instances on one node of maybe 2 CPUs: more than hail's CPU rule lets in at
+    // the default vcpu-ratio 4 (the node's own CPUs count too). This test is about durability.
+    const ratio = await call(port, "PUT", "/2/modify", { user: "writer", body: { ipolicy: { "vcpu-ratio": 32 } } });
+    assert.equal((await waitJob(port, ratio.json as number)).status, "success");
     // One instance per client; reinstalling it runs the OS's create script (a real process).
     const instance = (c: number) => `crash${c}.corral.test`;
     for (let c = 0; c < 8; c++) {
       const r = await call(port, "POST", "/2/instances", { user: "writer", body: crashCreateBody(instance(c)) });
-      assert.equal((await waitJob(port, r.json as number)).status, "success");
+      const job = await waitJob(port, r.json as number);
+      assert.equal(job.status, "success", JSON.stringify(job.opresult));
     }
     // Acknowledged jobs: id → the tag it sets (on an instance or the cluster), or none.
     const acked = new Map<number, { tag?: string; on?: string }>();

@@ -90,7 +90,9 @@ test("on a fake-only cluster a VM stays a fake instance, without a port or an un
 });
 
 test("with kvm enabled, a VM from libvirt XML is a kvm instance with the XML's parameters, disks, NICs and a port", async () => {
-  const enable = await runJob(m.master.port, "PUT", "/2/modify", { enabled_hypervisors: ["fake", "kvm"] });
+  // vcpu-ratio: htools' CPU rule counts every instance's vCPUs plus the node's own CPUs against
+  // ratio × CPUs, and this host may have 2; these tests are about XML, not CPU capacity.
+  const enable = await runJob(m.master.port, "PUT", "/2/modify", { enabled_hypervisors: ["fake", "kvm"], ipolicy: { "vcpu-ratio": 32 } });
   assert.equal(enable.status, "success", JSON.stringify(enable.opresult));
   const disk = diskFile("guest1.img", 64);
   const xml = guestXml("guest1", "22222222-0000-0000-0000-000000000002", disk);

@@ -3,7 +3,8 @@
 // /2/info; when on and the score is over the threshold, the master submits the plan's moves
 // (at most max_moves) as normal jobs naming the round in their reason trail; no further
 // round starts within the cooldown, nor while a balancing job is unfinished; a failed round
-// is recorded, logged, and tried again after the cooldown.
+// is recorded, logged, and tried again after the cooldown; the last round outlives a master
+// restart. API tokens on the balancing routes.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -195,5 +196,54 @@ describe("automatic balancing", () => {
     assert.equal((await status()).last_round?.round, last, "no retry within the cooldown");
     await modify({ enabled: false });
     assert.equal(await jobCount(), jobs + 3, "only the three modify jobs");
+  });
+
+  it("keeps the last round across a master restart: shown, numbered on, and the cooldown counts from it", async () => {
+    const kept = (await status()).last_round;
+    assert.ok(kept && kept.error !== null, `the failed round of the test before: ${JSON.stringify(kept)}`);
+    // No automatic job left in the queue: only the round kept on disk can hold the next one back.
+    c.master.queue.archiveOld(0);
+    await c.restart();
+    const s = await status();
+    assert.deepEqual([s.last_round, s.checks], [kept, 0], "the restarted master shows the round kept");
+    await modify({ enabled: true, threshold: 0, cooldown: 3600 });
+    await afterChecks(3);
+    assert.deepEqual((await status()).last_round, kept, "no round within the kept round's cooldown");
+    await modify({ cooldown: 0 });
+    const next = await roundNumbered(kept.round + 1);
+    assert.equal(next.round, kept.round + 1);
+    await modify({ enabled: false });
+  });
+
+  it("answers API tokens: reads need read on cluster; POST needs write on cluster, and its jobs write on the instances (else 403 and no job)", async () => {
+    const untagged = await c.client().waitForJob((await c.client().request("DELETE", "/2/tags?tag=htools:nlocation:rack1")) as number);
+    assert.equal(untagged.status, "success");
+    await createTestInstance(c, "app8", "node1", "sharedfile", 1024);
+    const token = async (grants: unknown[]) => {
+      const r = await call(c.master.port, "POST", "/corral/1/tokens", { user: "writer", body: { grants, expires_in: 600 } });
+      assert.equal(r.status, 200, r.text);
+      return { headers: { Authorization: `Bearer ${(r.json as { token: string }).token}` } };
+    };
+    const clusterReader = await token([{ access: "read", kind: "cluster" }]);
+    const nodeReader = await token([{ access: "read", kind: "node" }]);
+    for (const path of ["/corral/1/balance", "/corral/1/balance/auto", "/corral/1/capacity", "/corral/1/verify"]) {
+      assert.equal((await call(c.master.port, "GET", path, clusterReader)).status, 200, path);
+      assert.equal((await call(c.master.port, "GET", path, nodeReader)).status, 403, path);
+    }
+    const jobs = c.master.queue.highestJobId();
+    const refusedRoute = await call(c.master.port, "POST", "/corral/1/balance?max-moves=1", clusterReader);
+    assert.equal(refusedRoute.status, 403, refusedRoute.text);
+    assert.match((refusedRoute.json as { message: string }).message, /does not allow write on all clusters/);
+    const clusterOnly = await token([{ access: "write", kind: "cluster" }, { access: "read", kind: "*" }]);
+    const refusedJobs = await call(c.master.port, "POST", "/corral/1/balance?max-moves=1", clusterOnly);
+    assert.equal(refusedJobs.status, 403, refusedJobs.text);
+    assert.match((refusedJobs.json as { message: string }).message, /does not allow OP_INSTANCE_MIGRATE on instance app\d\.corral\.test/);
+    assert.equal(c.master.queue.highestJobId(), jobs, "no job");
+
+    const balancer = await token([{ access: "write", kind: "cluster" }, { access: "write", kind: "instance" }, { access: "read", kind: "*" }]);
+    const applied = await call(c.master.port, "POST", "/corral/1/balance?max-moves=1", balancer);
+    assert.equal(applied.status, 200, applied.text);
+    const [id] = (applied.json as { job_ids: number[] }).job_ids;
+    assert.equal((await c.client().waitForJob(id)).status, "success");
   });
 });

@@ -31,6 +31,8 @@ export interface TestMaster {
   dataDir: string;
   usersFile: string;
   ssl: boolean;
+  /** Closes the master and starts it again on its data directory, with the same options (a new port). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,7 +40,7 @@ export async function startTestMaster(opts: Partial<MasterOptions> = {}): Promis
   const dataDir = mkdtempSync(join(tmpdir(), "corral-test-"));
   const usersFile = join(dataDir, "users");
   writeFileSync(usersFile, usersFileText());
-  const master = await startMaster({
+  const options: MasterOptions = {
     dataDir,
     port: 0,
     bind: "127.0.0.1",
@@ -51,17 +53,22 @@ export async function startTestMaster(opts: Partial<MasterOptions> = {}): Promis
     log: () => undefined,
     announce: () => undefined,
     ...opts,
-  });
-  return {
-    master,
+  };
+  const t: TestMaster = {
+    master: await startMaster(options),
     dataDir,
     usersFile,
     ssl: opts.ssl ?? false,
+    async restart() {
+      await t.master.close();
+      t.master = await startMaster(options);
+    },
     async close() {
-      await master.close();
+      await t.master.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return t;
 }
 
 export interface Reply {

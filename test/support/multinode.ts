@@ -99,6 +99,10 @@ export async function startMultiNodeCluster(o: MultiNodeOptions = {}): Promise<M
 
   return {
     ...t,
+    // The master of the moment: restart() replaces it.
+    get master() {
+      return t.master;
+    },
     nodes,
     client,
     addAgent,

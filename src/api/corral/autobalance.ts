@@ -4,12 +4,14 @@
 
 import type { AutoBalanceStatus } from "../../model/autobalance.ts";
 import { route, type Route } from "../http/routes.ts";
+import { WHOLE_CLUSTER } from "../http/scope.ts";
 
 export function corralAutoBalanceRoutes(status: () => AutoBalanceStatus): Route[] {
   return [
     route("/corral/1/balance/auto", {
       GET: {
         access: ["read", "write"],
+        scope: WHOLE_CLUSTER,
         doc: {
           summary: "Automatic balancing: the setting, the check interval and the last round",
           response: {

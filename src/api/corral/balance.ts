@@ -1,6 +1,7 @@
 // Cluster balancing over the API (issue 16): GET /corral/1/balance answers hbal's plan for a
 // node group — the score, the moves in order, the jobsets that may run in parallel — and POST
-// submits it: one job per move (its migrations, failovers and secondary changes in order),
+// submits it: one job per move (its migrations, failovers and secondary changes in order;
+// with storage-moves, live migrations that take file disks along),
 // each job of a jobset depending on every job of the jobset before. The model is built from
 // the same RAPI dicts hbal reads, so the scores are the ones hbal computes for this cluster;
 // each job's logical units check their prerequisites again when they run.
@@ -12,6 +13,7 @@ import { OpInstanceFailover, OpInstanceMigrate, OpInstanceReplaceDisks } from ".
 import { badRequest } from "../http/errors.ts";
 import { DRY_RUN, queryParam, REASON, type QueryArgs, type QueryParam } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
+import { WHOLE_CLUSTER } from "../http/scope.ts";
 import { reasonTrail } from "../rapi/opcodeResource.ts";
 import type { RapiServices } from "../rapi/services.ts";
 import { computed } from "./computations.ts";
@@ -20,24 +22,17 @@ const MOVE_KINDS = ["migrate", "failover", "replace-secondary"] as const;
 
 const PLAN_QUERY: readonly QueryParam[] = [
   queryParam.string("group", "Node group to balance (needed when the cluster has several)"),
-  queryParam.int("max-moves", "At most this many moves (default: no limit)"),
+  queryParam.int("max-moves", "At most this many moves (default: no limit)", { minimum: 0 }),
   queryParam.list("moves", `Move kinds allowed, comma-separated or repeated: ${MOVE_KINDS.join(", ")} (default: all)`),
   queryParam.list("instance", "Only these instances move (repeatable)"),
   queryParam.list("exclude", "These instances never move (repeatable)"),
   queryParam.list("pin-tag", "Instances with this tag never move (repeatable)"),
   queryParam.list("exclusion-tag", "Instance tag prefix whose instances are kept on different nodes (hbal --exclusion-tags)"),
-  queryParam.string("min-gain", "Smallest score gain of a move once the score is under min-gain-limit (default 0.01)"),
-  queryParam.string("min-gain-limit", "Score under which min-gain applies (default 0.1)"),
+  queryParam.number("min-gain", "Smallest score gain of a move once the score is under min-gain-limit (default 0.01)", { minimum: 0 }),
+  queryParam.number("min-gain-limit", "Score under which min-gain applies (default 0.1)", { minimum: 0 }),
   queryParam.bool("restricted-migration", "No replace-primary moves of DRBD instances (hbal --restricted-migration)"),
+  queryParam.bool("storage-moves", "Running kvm instances on file disks may migrate with their disks (migrate_storage; not hbal's rule, needs migrate among the moves)"),
 ];
-
-function floatParam(q: QueryArgs, name: string): number | undefined {
-  const text = q.string(name);
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v) || v < 0) throw badRequest(`Invalid value for the '${name}' parameter: '${text}' is not a non-negative number`);
-  return v;
-}
 
 /** Plan options from the query string; a 400 names the parameter that is wrong. */
 export function planOptions(q: QueryArgs): PlanOptions {
@@ -46,18 +41,17 @@ export function planOptions(q: QueryArgs): PlanOptions {
     if (!(MOVE_KINDS as readonly string[]).includes(k)) throw badRequest(`Invalid value for the 'moves' parameter: '${k}' (expected ${MOVE_KINDS.join(", ")})`);
   }
   const allowed = (k: (typeof MOVE_KINDS)[number]) => kinds.length === 0 || kinds.includes(k);
-  const maxMoves = q.has("max-moves") ? q.int("max-moves") : -1;
-  if (q.has("max-moves") && maxMoves < 0) throw badRequest("Invalid value for the 'max-moves' parameter: must be 0 or more");
   return {
     group: q.string("group"),
-    maxMoves,
+    maxMoves: q.has("max-moves") ? q.int("max-moves") : -1,
     instanceMoves: allowed("migrate") || allowed("failover"),
     diskMoves: allowed("replace-secondary"),
     // A running instance migrates unless only failovers are allowed; a stopped one fails over.
     failoverRunning: !allowed("migrate"),
     restrictedMigration: q.bool("restricted-migration"),
-    minGain: floatParam(q, "min-gain"),
-    minGainLimit: floatParam(q, "min-gain-limit"),
+    storageMoves: q.bool("storage-moves"),
+    minGain: q.number("min-gain"),
+    minGainLimit: q.number("min-gain-limit"),
     instances: q.list("instance"),
     excludeInstances: q.list("exclude"),
     pinTags: q.list("pin-tag"),
@@ -77,7 +71,8 @@ function moveOpcodes(instance: string, steps: readonly MoveStep[], reason: reado
       return buildOpcode(OpInstanceReplaceDisks, { instance_name: instance, mode: "replace_new_secondary", remote_node: step.target, reason });
     }
     const target = step.target === null ? {} : { target_node: step.target };
-    if (step.op === "migrate") return buildOpcode(OpInstanceMigrate, { instance_name: instance, ...target, reason });
+    const storage = step.migrate_storage === true ? { migrate_storage: true } : {};
+    if (step.op === "migrate") return buildOpcode(OpInstanceMigrate, { instance_name: instance, ...target, ...storage, reason });
     return buildOpcode(OpInstanceFailover, { instance_name: instance, ...target, reason });
   });
 }
@@ -114,12 +109,14 @@ export function corralBalanceRoutes(s: RapiServices, runner: ComputationRunner):
     route("/corral/1/balance", {
       GET: {
         access: ["read", "write"],
+        scope: WHOLE_CLUSTER,
         query: PLAN_QUERY,
         doc: { summary: "The balancing plan of a node group (hbal's moves and score)", response: { kind: "schema", schema: PLAN_SCHEMA } },
         handle: (ctx) => currentPlan(s, runner, planOptions(ctx.query), ctx.signal),
       },
       POST: {
         access: ["write"],
+        scope: WHOLE_CLUSTER,
         body: "none",
         query: [...PLAN_QUERY, DRY_RUN, REASON],
         doc: {

@@ -13,6 +13,7 @@ import { DISK_TEMPLATES } from "../../model/constants.ts";
 import { badRequest } from "../http/errors.ts";
 import { queryParam, type QueryArgs, type QueryParam } from "../http/query.ts";
 import { route, type Route } from "../http/routes.ts";
+import { WHOLE_CLUSTER } from "../http/scope.ts";
 import type { RapiServices } from "../rapi/services.ts";
 import { computed } from "./computations.ts";
 
@@ -20,13 +21,13 @@ const GROUP = queryParam.string("group", "Only this node group in the per-group 
 
 const CAPACITY_QUERY: readonly QueryParam[] = [
   GROUP,
-  queryParam.int("memory", "Instance memory, MiB (default: the cluster policy's standard spec)"),
-  queryParam.int("disk", "Instance disk size, MiB (default: the standard spec)"),
-  queryParam.int("vcpus", "Instance vCPUs (default: the standard spec)"),
-  queryParam.int("spindles", "Spindles of the instance's disk, for exclusive storage (default: the standard spec's spindle use)"),
-  queryParam.int("spindle_use", "The instance's spindle use (default: the standard spec's)"),
+  queryParam.int("memory", "Instance memory, MiB (default: the cluster policy's standard spec)", { minimum: 1 }),
+  queryParam.int("disk", "Instance disk size, MiB (default: the standard spec)", { minimum: 0 }),
+  queryParam.int("vcpus", "Instance vCPUs (default: the standard spec)", { minimum: 0 }),
+  queryParam.int("spindles", "Spindles of the instance's disk, for exclusive storage (default: the standard spec's spindle use)", { minimum: 0 }),
+  queryParam.int("spindle_use", "The instance's spindle use (default: the standard spec's)", { minimum: 0 }),
   queryParam.string("disk_template", "Disk template (default: the first one the cluster policy allows)"),
-  queryParam.int("limit", "Stop after this many instances (hspace -l)"),
+  queryParam.int("limit", "Stop after this many instances (hspace -l)", { minimum: 0 }),
   queryParam.bool("no_capacity_checks", "Skip the global N+1 check of each placement (hspace --no-capacity-checks)"),
 ];
 
@@ -35,12 +36,7 @@ const SPEC_INTS = [["memory", "memory"], ["disk", "disk"], ["vcpus", "vcpus"], [
 /** The spec parts the query gives; a 400 names the parameter that is wrong. */
 function specQuery(q: QueryArgs): Partial<InstanceSpec> {
   const spec: { -readonly [K in keyof InstanceSpec]?: InstanceSpec[K] } = {};
-  for (const [param, key] of SPEC_INTS) {
-    if (!q.has(param)) continue;
-    const v = q.int(param);
-    if (v < 0 || (param === "memory" && v === 0)) throw badRequest(`Invalid value for the '${param}' parameter: ${v} (expected ${param === "memory" ? "more than 0" : "0 or more"})`);
-    spec[key] = v;
-  }
+  for (const [param, key] of SPEC_INTS) if (q.has(param)) spec[key] = q.int(param);
   const template = q.string("disk_template");
   if (template !== undefined) spec.disk_template = template;
   return spec;
@@ -54,6 +50,7 @@ export function corralCapacityRoutes(s: RapiServices, runner: ComputationRunner)
     route("/corral/1/capacity", {
       GET: {
         access: ["read", "write"],
+        scope: WHOLE_CLUSTER,
         query: CAPACITY_QUERY,
         doc: {
           summary: "How many more instances of a spec fit (hspace's fixed-size allocation), per node group and for the cluster",
@@ -68,7 +65,6 @@ export function corralCapacityRoutes(s: RapiServices, runner: ComputationRunner)
             throw badRequest(`Invalid value for the 'disk_template' parameter: '${spec.disk_template}' (expected one of ${DISK_TEMPLATES.join(", ")})`);
           }
           const limit = ctx.query.has("limit") ? ctx.query.int("limit") : undefined;
-          if (limit !== undefined && limit < 0) throw badRequest(`Invalid value for the 'limit' parameter: ${limit} (expected 0 or more)`);
           const noCapacityChecks = ctx.query.bool("no_capacity_checks");
           return computed(s, runner, { name: "capacity", group: ctx.query.string("group"), spec, limit, noCapacityChecks }, ctx.signal);
         },
@@ -77,6 +73,7 @@ export function corralCapacityRoutes(s: RapiServices, runner: ComputationRunner)
     route("/corral/1/verify", {
       GET: {
         access: ["read", "write"],
+        scope: WHOLE_CLUSTER,
         query: [GROUP],
         doc: {
           summary: "The cluster's health as hcheck reports it (N+1 failures, unevacuable nodes, offline nodes), policy violations and scores, per node group",

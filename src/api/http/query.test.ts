@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DRY_RUN, onUndeclaredQueryRead, parsePythonInt, QueryArgs } from "./query.ts";
+import { DRY_RUN, onUndeclaredQueryRead, parsePythonInt, QueryArgs, queryParam } from "./query.ts";
 
 describe("QueryArgs (Python parse_qs semantics)", () => {
   it("drops blank values and pairs without '='", () => {
@@ -48,5 +48,21 @@ describe("QueryArgs and the route's declared parameters", () => {
       onUndeclaredQueryRead(undefined);
     }
     assert.deepEqual(reported, ["force", "bulk"]);
+  });
+});
+
+describe("QueryArgs and a declared bound", () => {
+  const declared = [queryParam.int("limit", "", { minimum: 0 }), queryParam.number("gain", "", { minimum: 0 }), queryParam.int("free", "")];
+  it("refuses a value under the declared minimum, naming the parameter and the bound", () => {
+    assert.equal(new QueryArgs("limit=0", declared).int("limit"), 0);
+    assert.throws(() => new QueryArgs("limit=-1", declared).int("limit"), /^Error: Invalid value for the 'limit' parameter: '-1' \(expected 0 or more\)$/);
+    assert.equal(new QueryArgs("free=-1", declared).int("free"), -1, "no bound declared: any integer");
+  });
+  it("reads decimal numbers, bounded the same way", () => {
+    assert.equal(new QueryArgs("gain=0.25", declared).number("gain"), 0.25);
+    assert.equal(new QueryArgs("gain=1e-3", declared).number("gain"), 0.001);
+    assert.equal(new QueryArgs("", declared).number("gain"), undefined);
+    assert.throws(() => new QueryArgs("gain=-0.5", declared).number("gain"), /'gain' parameter: '-0\.5' \(expected 0 or more\)/);
+    for (const bad of ["lots", "Infinity", "0x10", "1.2.3"]) assert.throws(() => new QueryArgs(`gain=${bad}`, declared).number("gain"), /^Error: Invalid value for the 'gain' parameter$/, bad);
   });
 });

@@ -6,14 +6,25 @@ import { badRequest } from "./errors.ts";
 /** A query parameter as a route declares it (and the OpenAPI document shows it). */
 export interface QueryParam {
   readonly name: string;
-  /** "list": the parameter may repeat (`?tag=a&tag=b`). Booleans are Python ints (`?force=1`). */
-  readonly type: "boolean" | "integer" | "string" | "list";
+  /**
+   * "list": the parameter may repeat (`?tag=a&tag=b`). Booleans are Python ints (`?force=1`);
+   * "number" is Python's float() (a Corral parameter: Ganeti's are ints).
+   */
+  readonly type: "boolean" | "integer" | "number" | "string" | "list";
   readonly description: string;
+  /** The smallest value an integer or number may have: a smaller one is a 400 naming it. */
+  readonly minimum?: number;
+}
+
+/** Bounds of a numeric parameter. */
+export interface NumberBounds {
+  readonly minimum?: number;
 }
 
 export const queryParam = {
   bool: (name: string, description: string): QueryParam => ({ name, type: "boolean", description }),
-  int: (name: string, description: string): QueryParam => ({ name, type: "integer", description }),
+  int: (name: string, description: string, bounds: NumberBounds = {}): QueryParam => ({ name, type: "integer", description, ...bounds }),
+  number: (name: string, description: string, bounds: NumberBounds = {}): QueryParam => ({ name, type: "number", description, ...bounds }),
   string: (name: string, description: string): QueryParam => ({ name, type: "string", description }),
   list: (name: string, description: string): QueryParam => ({ name, type: "list", description }),
 };
@@ -37,11 +48,11 @@ export function onUndeclaredQueryRead(hook: ((name: string) => void) | undefined
 
 export class QueryArgs {
   readonly raw: ReadonlyMap<string, string[]>;
-  /** The declared names; undefined when the args were made outside a route (no checking). */
-  private readonly declared: ReadonlySet<string> | undefined;
+  /** The declared parameters by name; undefined when the args were made outside a route (no checking). */
+  private readonly declared: ReadonlyMap<string, QueryParam> | undefined;
 
   constructor(queryString: string, declared?: readonly QueryParam[]) {
-    this.declared = declared && new Set(declared.map((p) => p.name));
+    this.declared = declared && new Map(declared.map((p) => [p.name, p]));
     const map = new Map<string, string[]>();
     for (const pair of queryString.split("&")) {
       const eq = pair.indexOf("=");
@@ -86,11 +97,28 @@ export class QueryArgs {
     if (value === undefined) return fallback;
     const n = parsePythonInt(value);
     if (n === undefined) throw badRequest(`Invalid value for the '${name}' parameter`);
-    return n;
+    return this.bounded(name, value, n);
+  }
+
+  /** A decimal number (Python's float() without inf, nan or underscores), within its declared bound; undefined when absent. */
+  number(name: string): number | undefined {
+    this.noteRead(name);
+    const value = this.raw.get(name)?.[0];
+    if (value === undefined) return undefined;
+    const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(n)) throw badRequest(`Invalid value for the '${name}' parameter`);
+    return this.bounded(name, value, n);
   }
 
   bool(name: string, fallback = false): boolean {
     return this.int(name, fallback ? 1 : 0) !== 0;
+  }
+
+  /** `n` if the route's declaration of `name` allows it; else a 400 saying what it takes. */
+  private bounded(name: string, text: string, n: number): number {
+    const minimum = this.declared?.get(name)?.minimum;
+    if (minimum !== undefined && n < minimum) throw badRequest(`Invalid value for the '${name}' parameter: '${text}' (expected ${minimum} or more)`);
+    return n;
   }
 
   private noteRead(name: string): void {

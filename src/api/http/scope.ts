@@ -7,7 +7,7 @@
 import { grantCovers, grantsCover, type Grant, type OpcodeScope, type ScopeKind } from "../../model/tokens.ts";
 import { pathObject } from "./audit.ts";
 import { HttpError } from "./errors.ts";
-import type { Method, MethodSpec, RouteScope } from "./routes.ts";
+import type { Method, MethodSpec, RouteScope, ScopeDeclaration } from "./routes.ts";
 import type { RapiUser } from "./users.ts";
 
 /** A request made with an API token. */
@@ -48,6 +48,13 @@ const SEGMENT_KINDS: Record<string, ScopeKind> = {
   modify: "cluster",
   "redistribute-config": "cluster",
 };
+
+/**
+ * The cluster as a whole, for routes about it whose path says nothing a grant names
+ * (balancing, capacity, verification): GET needs read on `cluster`, other methods write, and
+ * the jobs a write submits are checked opcode by opcode by the queue.
+ */
+export const WHOLE_CLUSTER: ScopeDeclaration = () => ({ kind: "cluster" });
 
 export function routeScope(pattern: string, spec: MethodSpec, params: Readonly<Record<string, string>>): RouteScope | "public" | "users" | undefined {
   if (spec.scope) return typeof spec.scope === "function" ? spec.scope(params) : spec.scope;

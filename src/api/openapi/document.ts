@@ -35,6 +35,7 @@ const QUERY_SCHEMA: Record<QueryParam["type"], JsonSchema> = {
   // Ganeti reads flags with Python's int(): 0 is off, any other integer on.
   boolean: { type: "integer", description: "0 or 1" },
   integer: { type: "integer" },
+  number: { type: "number" },
   string: { type: "string" },
   list: { type: "array", items: { type: "string" } },
 };
@@ -45,7 +46,7 @@ function queryParameter(q: QueryParam): Json {
     in: "query",
     required: false,
     description: q.description,
-    schema: QUERY_SCHEMA[q.type],
+    schema: q.minimum === undefined ? QUERY_SCHEMA[q.type] : { ...QUERY_SCHEMA[q.type], minimum: q.minimum },
     ...(q.type === "list" ? { style: "form", explode: true } : {}),
   };
 }

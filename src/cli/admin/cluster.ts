@@ -1,7 +1,8 @@
-// `corral cluster info|modify|tags`, `corral os list`, `corral group …`, `corral network …`,
+// `corral cluster info|modify|tags` (balance, capacity, verify-capacity, autobalance: balance.ts), `corral os list`, `corral group …`, `corral network …`,
 // `corral filter …` (gnt-cluster, gnt-os, gnt-group, gnt-network, gnt-filter over RAPI).
 
 import { Command } from "commander";
+import { addBalanceCommands } from "./balance.ts";
 import { clientOf, confirm, enc, listFields, listOptions, listResource, printInfo, runJob, writeOptions } from "./common.ts";
 import { renderRows } from "./output.ts";
 import { hypervisorParams, parseKeyValues, UsageError } from "./params.ts";
@@ -37,6 +38,7 @@ export function clusterCommand(): Command {
       return runJob(c, "PUT", "/2/modify", body);
     });
   cmd.addCommand(tagCommands("cluster", () => "/2/tags", false));
+  addBalanceCommands(cmd);
   return cmd;
 }
 

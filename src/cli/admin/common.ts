@@ -32,9 +32,10 @@ export function clientOf(cmd: Command): Promise<RapiClient> {
 
 export const enc = encodeURIComponent;
 
-/** `?dry-run=1` and the like: a query string of the set flags. */
-export function query(params: Record<string, string | number | boolean | undefined | null>): string {
+/** `?dry-run=1` and the like: a query string of the set flags; a list repeats its key (`?tag=a&tag=b`). */
+export function query(params: Record<string, string | number | boolean | readonly string[] | undefined | null>): string {
   const parts = Object.entries(params)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v.map((item: string) => [k, item] as const) : [[k, v] as const]))
     .filter(([, v]) => v !== undefined && v !== null && v !== false)
     .map(([k, v]) => `${enc(k)}=${v === true ? 1 : enc(String(v))}`);
   return parts.length ? `?${parts.join("&")}` : "";

@@ -107,5 +107,29 @@ export async function followJob(client: RapiClient, submitted: unknown, opts: Fo
   }
 }
 
+/**
+ * Follows several jobs one after the other, each under a "Job N:" line (or `headers`' own), to
+ * their ends; a job that could not be submitted comes as [false, why]. Throws a JobFailure
+ * counting those that failed once all are done.
+ */
+export async function followJobs(client: RapiClient, jobs: readonly (readonly [boolean, number | string])[], out: TextOut = process.stdout, headers?: (id: number) => string): Promise<void> {
+  let failed = 0;
+  for (const [ok, id] of jobs) {
+    if (!ok || typeof id !== "number") {
+      process.stderr.write(`A job could not be submitted: ${String(id)}\n`);
+      failed++;
+      continue;
+    }
+    out.write(headers ? headers(id) : `Job ${id}:\n`);
+    try {
+      await followJob(client, id, { submit: false, out });
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      failed++;
+    }
+  }
+  if (failed) throw new JobFailure(`${failed} of ${jobs.length} jobs failed`);
+}
+
 /** The job's one opcode result (most writes return null or a small value). */
 export const firstResult = (job: Record<string, unknown> | null): unknown => (job && Array.isArray(job.opresult) ? job.opresult[0] : undefined);

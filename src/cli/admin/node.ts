@@ -4,7 +4,7 @@
 import { Command, Option } from "commander";
 import { nodeJoinBody } from "../../client/nodes.ts";
 import { clientOf, confirm, enc, listFields, listOptions, listResource, printInfo, submitJob, runJob, writeOptions } from "./common.ts";
-import { followJob, JobFailure } from "./follow.ts";
+import { followJobs } from "./follow.ts";
 import { corralMigrationFlags } from "./instance.ts";
 import { UsageError } from "./params.ts";
 import { tagCommands } from "./tags.ts";
@@ -121,21 +121,5 @@ async function followChildren(c: Command, job: Record<string, unknown> | null): 
   const jobs = result?.jobs ?? [];
   if (!job) return;
   if (jobs.length === 0) return void process.stdout.write("Nothing to do.\n");
-  const client = await clientOf(c);
-  let failed = 0;
-  for (const [ok, id] of jobs) {
-    if (!ok) {
-      process.stderr.write(`A job could not be submitted: ${String(id)}\n`);
-      failed++;
-      continue;
-    }
-    process.stdout.write(`Job ${id}:\n`);
-    try {
-      await followJob(client, id, { submit: false });
-    } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
-      failed++;
-    }
-  }
-  if (failed) throw new JobFailure(`${failed} of ${jobs.length} jobs failed`);
+  await followJobs(await clientOf(c), jobs);
 }

@@ -4,17 +4,13 @@
 // the memory moves once they are in sync. The config then names the target's disks; the old
 // files are removed only after the migration succeeded, the new ones whenever it did not.
 
+import { DTS_MIGRATABLE_STORAGE, STORAGE_MIGRATING_HYPERVISORS } from "../../model/constants.ts";
 import { ECODE, OpPrereqError } from "../../model/errors.ts";
 import type { Instance, Node } from "../../model/objects.ts";
 import type { ParamSpec } from "../../model/params.ts";
 import type { DiskSpec, InstanceSpec, MigrationStatus } from "../../rpc/calls.ts";
 import { logWarning, type LuContext } from "../lu.ts";
 import { raiseOnFail } from "./common.ts";
-
-/** Templates whose disks can be mirrored to another node during a live migration. */
-export const DTS_MIGRATABLE_STORAGE: readonly string[] = ["file"];
-/** Hypervisors that mirror disks while the guest runs. */
-const STORAGE_MIGRATING_HYPERVISORS: readonly string[] = ["kvm"];
 
 /**
  * Whether the migration moves the instance's disks: refuses what cannot be moved (null when the
