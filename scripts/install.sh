@@ -11,7 +11,9 @@
 # web console's browser tests drive with playwright-core — no browser download; prometheus,
 # whose server test/e2e/metrics.test.ts starts on a loopback port of its own to scrape
 # /metrics — on a machine with systemd Debian also starts its packaged service on :9090,
-# which the tests neither use nor need).
+# which the tests neither use nor need; etcd-server and etcd-client, whose etcd the store tests of
+# src/store/etcd start as 1 or 3 members on loopback ports of their own — Debian also starts its
+# packaged service on :2379 where systemd runs, which the tests neither use nor need).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/node-env.sh"
@@ -27,7 +29,8 @@ fi
 if [ "${1:-}" = "--test-deps" ]; then
   need=()
   for pkg in python3-ganeti-rapi ganeti-htools-3.0 ansible-core iproute2 nftables dnsmasq-base wrk \
-    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux chromium prometheus; do
+    qemu-system-x86 qemu-utils busybox-static cpio gzip gcc libc6-dev tmux chromium prometheus \
+    etcd-server etcd-client; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
   done
   # A package that cannot be installed fails CI here, at its cause: under CI=true the suites

@@ -153,7 +153,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   log.onFailure((err) => leadership.revoke(`cannot write the config or job queue to ${paths.database}: ${err instanceof Error ? err.message : String(err)}`));
   const nodeName = o.nodeName ?? hostname();
   if (!store.isInitialized()) {
-    initializeCluster(store, {
+    await initializeCluster(store, {
       clusterName: o.clusterName ?? nodeName,
       nodeName,
       nodeIp: o.nodeIp ?? "127.0.0.1",

@@ -107,9 +107,9 @@ export function initialConfig(o: ClusterInitOptions): { cluster: Cluster; group:
   return { cluster, group, node };
 }
 
-export function initializeCluster(store: InitializableStore, o: ClusterInitOptions): void {
+export function initializeCluster(store: InitializableStore, o: ClusterInitOptions): void | Promise<void> {
   const { cluster, group, node } = initialConfig(o);
-  store.initialize(cluster, (tx) => {
+  return store.initialize(cluster, (tx) => {
     tx.add("nodegroup", group);
     tx.add("node", node);
   });

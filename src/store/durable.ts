@@ -16,6 +16,8 @@ export type WriteOp =
   | { t: "archive"; id: number }
   /** An API token's record (store/tokens.ts), or its removal (data null). */
   | { t: "token"; id: string; data: string | null }
+  /** A key of a key-value store (etcd) and its value, or its removal (null): for the etcd sink only. */
+  | { t: "kv"; key: string; value: string | null }
   | AuditWrite;
 
 /** The audit trail's rows (src/master/audit.ts): batched with everything else, never a write of their own. */
@@ -111,6 +113,8 @@ export function applyOps(db: DatabaseSync, ops: readonly WriteOp[], epoch?: numb
           if (op.data === null) tokenDel.run(op.id);
           else tokenPut.run(op.id, op.data);
           break;
+        case "kv":
+          throw new Error(`a key-value write (${op.key}) reached the SQLite database`);
       }
     }
     db.exec("COMMIT");
@@ -180,6 +184,14 @@ export class WorkerSink implements CommitSink {
   }
 }
 
+/**
+ * What one batch may hold (etcd: 128 operations and 1.5 MiB a txn). `meter` starts a batch;
+ * its `add` counts a write in and says whether the batch still fits.
+ */
+export interface BatchLimit {
+  meter(): { add(op: WriteOp): boolean };
+}
+
 /** How long writes queued with appendLater wait for a batch to join. */
 const LATER_MS = 200;
 
@@ -190,6 +202,8 @@ const LATER_MS = 200;
 export class DurableLog {
   private readonly sink: CommitSink;
   private queued: LogOp[] = [];
+  /** With a batch limit: where each append ends in `queued` and `waiters`, so a batch is cut between appends. */
+  private marks: { ops: number; waiters: number }[] = [];
   /** Keys of the lazy rows in `queued`: a later write of theirs is already covered. */
   private queuedKeys = new Set<string>();
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -211,10 +225,16 @@ export class DurableLog {
 
   /** Whose fence each batch carries; without one (tools, tests) batches are not fenced. */
   private readonly leadership: Leadership | undefined;
+  private readonly limit: BatchLimit | undefined;
 
-  constructor(sink: CommitSink, leadership?: Leadership) {
+  /**
+   * With a limit, a batch holds as many whole appends as fit (at least one), and lazy rows are
+   * rendered when appended: a batch cut before a later append must not hold that append's state.
+   */
+  constructor(sink: CommitSink, leadership?: Leadership, limit?: BatchLimit) {
     this.sink = sink;
     this.leadership = leadership;
+    this.limit = limit;
   }
 
   onFailure(listener: (err: unknown) => void): void {
@@ -237,6 +257,10 @@ export class DurableLog {
       return Promise.reject(err);
     }
     for (const op of ops) {
+      if (op.t === "lazy" && this.limit) {
+        this.queued.push(op.render());
+        continue;
+      }
       if (op.t === "lazy") {
         if (this.queuedKeys.has(op.key)) continue;
         this.queuedKeys.add(op.key);
@@ -244,6 +268,7 @@ export class DurableLog {
       this.queued.push(op);
     }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.limit) this.marks.push({ ops: this.queued.length, waiters: this.waiters.length });
     this.schedule();
     return done;
   }
@@ -284,11 +309,11 @@ export class DurableLog {
   private send(): void {
     this.scheduled = false;
     this.inFlight = true;
-    const queued = this.queued;
-    const waiters = this.waiters;
-    this.queued = [];
+    const { ops: cut, waiters: cutWaiters } = this.batchEnd();
+    const queued = this.queued.splice(0, cut);
+    const waiters = this.waiters.splice(0, cutWaiters);
+    if (this.limit) this.marks = this.marks.filter((m) => m.ops > cut).map((m) => ({ ops: m.ops - cut, waiters: m.waiters - cutWaiters }));
     this.queuedKeys.clear();
-    this.waiters = [];
     let ops: WriteOp[];
     let rendered: Promise<void>;
     let epoch: number | undefined;
@@ -315,6 +340,7 @@ export class DurableLog {
         // What was queued meanwhile was made on top of this batch: refused with it.
         const chained = this.waiters;
         this.queued = [];
+        this.marks = [];
         this.queuedKeys.clear();
         this.waiters = [];
         for (const listener of this.failureListeners) listener(err);
@@ -325,5 +351,22 @@ export class DurableLog {
       this.inFlight = false;
       if (this.waiters.length > 0) this.schedule();
     });
+  }
+
+  /** Where the next batch ends: everything queued, or with a limit the whole appends that fit (one at least). */
+  private batchEnd(): { ops: number; waiters: number } {
+    const all = { ops: this.queued.length, waiters: this.waiters.length };
+    if (!this.limit || this.marks.length === 0) return all;
+    const meter = this.limit.meter();
+    let end = { ops: 0, waiters: 0 };
+    for (const mark of this.marks) {
+      for (let i = end.ops; i < mark.ops; i++) {
+        // Only lazy rows are left unrendered without a limit; with one they were rendered on append.
+        if (!meter.add(this.queued[i] as WriteOp) && end.ops > 0) return end;
+      }
+      end = mark;
+    }
+    // Writes queued after the last append (appendLater) go too.
+    return all;
   }
 }

@@ -8,8 +8,9 @@ import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
 import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
-import { DraftTx } from "./memory.ts";
-import { snapshotMap, type ConfigCommit, type ConfigSnapshot, type ConfigTx, type InitializableStore, type Staged } from "./store.ts";
+import { commitOf, LoggedConfigStore } from "./logged.ts";
+import type { DraftTx } from "./memory.ts";
+import { snapshotMap, type ConfigSnapshot, type ConfigTx } from "./store.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,89 +50,23 @@ export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
-export class SqliteConfigStore implements InitializableStore {
+export class SqliteConfigStore extends LoggedConfigStore {
   private readonly db: DatabaseSync;
-  /** Where committed transactions are written; shared with the job queue in the master. */
-  readonly log: DurableLog;
   private readonly ownsLog: boolean;
-  /** What is durable: what readers see. */
-  private snap: ConfigSnapshot | undefined;
-  /** The committed config plus this master's pending transactions: what the next transaction builds on. */
-  private pendingHead: ConfigSnapshot | undefined;
-  private readonly listeners: ((snap: ConfigSnapshot, commit: ConfigCommit) => void)[] = [];
 
   constructor(db: DatabaseSync, log?: DurableLog) {
+    super(log ?? new DurableLog(new InlineSink(db)), loadConfig(db));
     this.db = db;
     this.ownsLog = log === undefined;
-    this.log = log ?? new DurableLog(new InlineSink(db));
-    this.snap = this.pendingHead = this.load();
-    // The failed batch's transactions and all queued after it are refused: back to the disk's state.
-    this.log.onFailure(() => (this.pendingHead = this.snap));
-  }
-
-  isInitialized(): boolean {
-    return this.snap !== undefined;
   }
 
   /** Writes the first config of a new cluster, durably before it returns. */
   initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void {
     if (this.pendingHead) throw new Error("the cluster is already initialized");
-    const empty: ConfigSnapshot = {
-      serial: 0,
-      cluster,
-      nodes: new Map(),
-      groups: new Map(),
-      instances: new Map(),
-      networks: new Map(),
-      filters: new Map(),
-    };
-    const tx = new DraftTx(empty);
-    fill(tx);
-    tx.changes.cluster = tx.current.cluster;
+    const { tx, empty } = LoggedConfigStore.firstConfig(cluster, fill);
     applyOps(this.db, writesOf(tx, 1));
     this.pendingHead = tx.result(1);
     this.publish(this.pendingHead, commitOf(tx, empty));
-  }
-
-  snapshot(): ConfigSnapshot {
-    if (!this.snap) throw new Error("the cluster is not initialized");
-    return this.snap;
-  }
-
-  head(): ConfigSnapshot {
-    if (!this.pendingHead) throw new Error("the cluster is not initialized");
-    return this.pendingHead;
-  }
-
-  stage<T>(fn: (tx: ConfigTx) => T): Staged<T> {
-    this.log.checkWritable();
-    const previous = this.head();
-    const tx = new DraftTx(previous);
-    const result = fn(tx);
-    if (!tx.touched) {
-      // It read the pending head: its answer holds once what it read is durable.
-      return { result, durable: this.pendingHead === this.snap ? Promise.resolve() : this.log.append([]) };
-    }
-    const snap = tx.result(previous.serial + 1);
-    const commit = commitOf(tx, previous);
-    this.pendingHead = snap;
-    // Batches commit in order and their writers hear in order: listeners see commits in order.
-    return { result, durable: this.log.append(this.lazyWritesOf(tx)).then(() => this.publish(snap, commit)) };
-  }
-
-  async transact<T>(fn: (tx: ConfigTx) => T): Promise<T> {
-    const { result, durable } = this.stage(fn);
-    await durable;
-    return result;
-  }
-
-  /** Resolves once every committed transaction is on disk. */
-  flush(): Promise<void> {
-    return this.log.flush();
-  }
-
-  onCommit(listener: (snap: ConfigSnapshot, commit: ConfigCommit) => void): void {
-    this.listeners.push(listener);
   }
 
   async close(): Promise<void> {
@@ -145,7 +80,7 @@ export class SqliteConfigStore implements InitializableStore {
    * batch (every transaction in that batch, and none after it, is in the head then): several
    * transactions in one batch write each row once, as the last left it.
    */
-  private lazyWritesOf(tx: DraftTx): LogOp[] {
+  protected writesOf(tx: DraftTx): LogOp[] {
     const ops: LogOp[] = [];
     if (tx.changes.cluster) ops.push({ t: "lazy", key: "meta:cluster", render: () => ({ t: "meta", key: "cluster", value: JSON.stringify(this.head().cluster) }) });
     for (const [kind, objs] of tx.changes.objects) {
@@ -163,43 +98,33 @@ export class SqliteConfigStore implements InitializableStore {
     ops.push({ t: "lazy", key: "meta:serial", render: () => ({ t: "meta", key: "serial", value: String(this.head().serial) }) });
     return ops;
   }
-
-  private publish(snap: ConfigSnapshot, commit: ConfigCommit): void {
-    this.snap = snap;
-    for (const l of this.listeners) l(snap, commit);
-  }
-
-  private load(): ConfigSnapshot | undefined {
-    const get = this.db.prepare("SELECT value FROM meta WHERE key = ?");
-    const cluster = get.get("cluster") as { value: string } | undefined;
-    if (!cluster) return undefined;
-    const serial = Number((get.get("serial") as { value: string } | undefined)?.value ?? 1);
-    const maps: Record<ObjectKind, Map<string, never>> = {
-      node: new Map<string, never>(),
-      nodegroup: new Map<string, never>(),
-      instance: new Map<string, never>(),
-      network: new Map<string, never>(),
-      filter: new Map<string, never>(),
-    };
-    for (const row of this.db.prepare("SELECT kind, uuid, data FROM objects").iterate()) {
-      const r = row as { kind: ObjectKind; uuid: string; data: string };
-      maps[r.kind]?.set(r.uuid, JSON.parse(r.data) as never);
-    }
-    return {
-      serial,
-      cluster: JSON.parse(cluster.value) as Cluster,
-      nodes: maps.node,
-      groups: maps.nodegroup,
-      instances: maps.instance,
-      networks: maps.network,
-      filters: maps.filter,
-    };
-  }
 }
 
-/** What a transaction changed, as commit listeners get it (its own change map, not a copy). */
-function commitOf(tx: DraftTx, previous: ConfigSnapshot): ConfigCommit {
-  return { previous, clusterChanged: tx.changes.cluster !== undefined, objects: tx.changes.objects };
+function loadConfig(db: DatabaseSync): ConfigSnapshot | undefined {
+  const get = db.prepare("SELECT value FROM meta WHERE key = ?");
+  const cluster = get.get("cluster") as { value: string } | undefined;
+  if (!cluster) return undefined;
+  const serial = Number((get.get("serial") as { value: string } | undefined)?.value ?? 1);
+  const maps: Record<ObjectKind, Map<string, never>> = {
+    node: new Map<string, never>(),
+    nodegroup: new Map<string, never>(),
+    instance: new Map<string, never>(),
+    network: new Map<string, never>(),
+    filter: new Map<string, never>(),
+  };
+  for (const row of db.prepare("SELECT kind, uuid, data FROM objects").iterate()) {
+    const r = row as { kind: ObjectKind; uuid: string; data: string };
+    maps[r.kind]?.set(r.uuid, JSON.parse(r.data) as never);
+  }
+  return {
+    serial,
+    cluster: JSON.parse(cluster.value) as Cluster,
+    nodes: maps.node,
+    groups: maps.nodegroup,
+    instances: maps.instance,
+    networks: maps.network,
+    filters: maps.filter,
+  };
 }
 
 /** The rows a transaction changes, with the new config serial. */

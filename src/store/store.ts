@@ -91,8 +91,11 @@ export interface ConfigStore {
 /** A config store that can hold a new cluster's first config (before any master leads). */
 export interface InitializableStore extends ConfigStore {
   isInitialized(): boolean;
-  /** Writes the first config of a new cluster, durably before it returns. */
-  initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void;
+  /**
+   * Writes the first config of a new cluster, durably before it returns (SQLite) or its
+   * promise resolves (etcd, where a cluster another master initialized meanwhile refuses it).
+   */
+  initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): void | Promise<void>;
 }
 
 export function snapshotMap<K extends ObjectKind>(snap: ConfigSnapshot, kind: K): ReadonlyMap<string, KindTypes[K]> {

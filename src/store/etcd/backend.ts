@@ -1,0 +1,69 @@
+// The etcd backend's parts put together for one master: a client with the measured fault
+// policy, the leader lease whose fence every write carries, one durable log whose batches
+// become fenced etcd txns, the config and the job store. Not wired into `corral master` yet
+// (the API tokens and the audit trail still live in SQLite only).
+
+import { EtcdJobStore } from "../../jobs/etcd.ts";
+import { DurableLog } from "../durable.ts";
+import { EtcdClient, EtcdKeys, type EtcdOptions } from "./client.ts";
+import { EtcdConfigStore } from "./config.ts";
+import { EtcdLease } from "./lease.ts";
+import { ETCD_BATCH_LIMIT, EtcdSink } from "./sink.ts";
+
+export interface EtcdStoreOptions extends EtcdOptions {
+  /** The cluster's key prefix: /corral/<cluster>/. */
+  cluster: string;
+  /** This master's name (the leader key's value while it leads). */
+  name: string;
+  ttlSeconds?: number;
+}
+
+export interface EtcdStores {
+  readonly client: EtcdClient;
+  readonly keys: EtcdKeys;
+  readonly leadership: EtcdLease;
+  readonly sink: EtcdSink;
+  readonly log: DurableLog;
+  readonly config: EtcdConfigStore;
+  readonly jobs: EtcdJobStore;
+  close(): Promise<void>;
+}
+
+export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
+  const client = new EtcdClient(o);
+  try {
+    const keys = new EtcdKeys(o.cluster);
+    const leadership = new EtcdLease(client, { key: keys.leader, name: o.name, ttlSeconds: o.ttlSeconds });
+    const sink = new EtcdSink(client, keys.leader);
+    const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT);
+    const config = await EtcdConfigStore.open(client, keys, log);
+    const jobs = await EtcdJobStore.open(client, keys, log, leadership);
+    // A new leader starts from what is committed past its fence: nothing an earlier leader
+    // wrote is missing, and nothing it tries now gets in.
+    leadership.onEstablish(async () => {
+      await config.catchUp();
+      await jobs.reload();
+    });
+    // A failed batch (fenced out, etcd unreachable past the retries) ends this term.
+    log.onFailure((err) => leadership.revoke(`cannot write to etcd: ${err instanceof Error ? err.message : String(err)}`));
+    return {
+      client,
+      keys,
+      leadership,
+      sink,
+      log,
+      config,
+      jobs,
+      async close() {
+        await log.flush();
+        await config.close();
+        await leadership.close();
+        await log.close();
+        client.close();
+      },
+    };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}

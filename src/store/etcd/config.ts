@@ -1,0 +1,192 @@
+// The config on etcd: one key per object under /corral/<cluster>/config/<kind>/<uuid>, the
+// cluster object at config/cluster and the cluster serial at config/serial. A transaction's
+// writes go through the durable log (group commit, in order with job writes) to one etcd txn
+// fenced by the leader key's create revision (sink.ts); a transaction larger than one txn is
+// refused before it changes anything. The config loads as pages pinned to one revision; a
+// standby follows the leader's commits with a watch from the next revision.
+
+import type { Watcher } from "etcd3";
+import type { Cluster, ObjectKind } from "../../model/objects.ts";
+import type { DurableLog, LogOp } from "../durable.ts";
+import { commitOf, LoggedConfigStore } from "../logged.ts";
+import type { DraftTx } from "../memory.ts";
+import type { ConfigSnapshot, ConfigTx } from "../store.ts";
+import type { EtcdClient, EtcdKeys } from "./client.ts";
+import { TxnMeter } from "./sink.ts";
+
+const KINDS: readonly ObjectKind[] = ["node", "nodegroup", "instance", "network", "filter"];
+const MAP_OF = { node: "nodes", nodegroup: "groups", instance: "instances", network: "networks", filter: "filters" } as const;
+
+type Maps = Record<ObjectKind, Map<string, unknown>>;
+
+export class EtcdConfigStore extends LoggedConfigStore {
+  private readonly client: EtcdClient;
+  private readonly keys: EtcdKeys;
+  /** The etcd revision the committed config is at (loaded or followed). */
+  private revision: number;
+  private watcher: Watcher | undefined;
+
+  private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, loaded: { snap: ConfigSnapshot | undefined; revision: number }) {
+    super(log, loaded.snap);
+    this.client = client;
+    this.keys = keys;
+    this.revision = loaded.revision;
+  }
+
+  /** Loads the config as it is now (nothing when the cluster is not initialized yet). */
+  static async open(client: EtcdClient, keys: EtcdKeys, log: DurableLog): Promise<EtcdConfigStore> {
+    return new EtcdConfigStore(client, keys, log, await loadConfig(client, keys));
+  }
+
+  /** Writes the first config in one txn that succeeds only while there is none. */
+  async initialize(cluster: Cluster, fill: (tx: ConfigTx) => void): Promise<void> {
+    if (this.pendingHead) throw new Error("the cluster is already initialized");
+    const { tx, empty } = LoggedConfigStore.firstConfig(cluster, fill);
+    const success = this.writesOf(tx, 1).map((op) => ({ request_put: { key: Buffer.from(kvOf(op).key), value: Buffer.from(kvOf(op).value ?? "") } }));
+    const res = await this.client.etcd.kv.txn({
+      compare: [{ key: Buffer.from(this.keys.configCluster), target: "Create", result: "Equal", create_revision: 0 }],
+      success,
+    });
+    if (!res.succeeded) throw new Error(`the cluster under ${this.keys.root} in etcd is already initialized (by another master)`);
+    this.revision = Number(res.header.revision);
+    this.pendingHead = tx.result(1);
+    this.publish(this.pendingHead, commitOf(tx, empty));
+  }
+
+  /**
+   * A new leader's first step: the config as committed now (a revision past its fence, so
+   * every write of an earlier leader is in it, and none can follow). Nothing may be pending.
+   */
+  async catchUp(): Promise<void> {
+    const loaded = await loadConfig(this.client, this.keys);
+    if (!loaded.snap) return;
+    this.revision = loaded.revision;
+    const previous = this.snap ?? loaded.snap;
+    this.pendingHead = loaded.snap;
+    this.publish(loaded.snap, { previous, clusterChanged: true, objects: new Map() });
+  }
+
+  /** A standby's hot copy: applies the leader's commits as they come (ignored while this master leads). */
+  async follow(): Promise<void> {
+    if (this.watcher) return;
+    this.watcher = await this.client.watch(this.keys.config, this.revision + 1, (res) => this.applyEvents(res.events), () => {
+      // Compacted past us, or the stream broke beyond etcd3's own retries: list again.
+      void this.catchUp().catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.log.flush();
+    await this.watcher?.cancel();
+    this.watcher = undefined;
+  }
+
+  /** One etcd txn's writes for a transaction: refused whole (TxnTooLargeError) when over etcd's limits. */
+  protected writesOf(tx: DraftTx, serial: number): LogOp[] {
+    const ops: LogOp[] = [];
+    const meter = new TxnMeter();
+    const put = (key: string, value: string | null) => {
+      const op = { t: "kv" as const, key, value };
+      meter.add(op);
+      ops.push(op);
+    };
+    if (tx.changes.cluster) put(this.keys.configCluster, JSON.stringify(tx.changes.cluster));
+    for (const [kind, objs] of tx.changes.objects) {
+      for (const [uuid, obj] of objs) put(this.keys.configObject(kind, uuid), obj === null ? null : JSON.stringify(obj));
+    }
+    put(this.keys.configSerial, String(serial));
+    meter.check();
+    return ops;
+  }
+
+  private leading(): boolean {
+    try {
+      this.log.checkWritable();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private applyEvents(events: readonly { type: string; kv: { key: Buffer; value: Buffer; mod_revision: string } }[]): void {
+    const previous = this.snap;
+    if (events.length === 0 || !previous) return;
+    this.revision = Math.max(this.revision, ...events.map((e) => Number(e.kv.mod_revision)));
+    if (this.leading()) return;
+    const maps = new Map<ObjectKind, Map<string, unknown>>();
+    const changed = new Map<ObjectKind, Map<string, unknown>>();
+    let cluster = previous.cluster;
+    let serial = previous.serial;
+    let clusterChanged = false;
+    for (const e of events) {
+      const key = parseKey(this.keys, e.kv.key.toString());
+      const value = e.type === "Delete" ? null : e.kv.value.toString();
+      if (key === "cluster" && value !== null) {
+        cluster = JSON.parse(value) as Cluster;
+        clusterChanged = true;
+      } else if (key === "serial" && value !== null) serial = Number(value);
+      else if (typeof key === "object") {
+        let map = maps.get(key.kind);
+        if (!map) maps.set(key.kind, (map = new Map(previous[MAP_OF[key.kind]] as ReadonlyMap<string, unknown>)));
+        if (value === null) map.delete(key.uuid);
+        else map.set(key.uuid, JSON.parse(value));
+        if (!changed.has(key.kind)) changed.set(key.kind, new Map());
+        changed.get(key.kind)?.set(key.uuid, value === null ? null : map.get(key.uuid));
+      }
+    }
+    const view = (kind: ObjectKind) => (maps.get(kind) ?? previous[MAP_OF[kind]]) as ReadonlyMap<string, never>;
+    const snap: ConfigSnapshot = {
+      serial,
+      cluster,
+      nodes: view("node"),
+      groups: view("nodegroup"),
+      instances: view("instance"),
+      networks: view("network"),
+      filters: view("filter"),
+    };
+    this.pendingHead = snap;
+    this.publish(snap, { previous, clusterChanged, objects: changed });
+  }
+}
+
+function kvOf(op: LogOp): { key: string; value: string | null } {
+  if (op.t !== "kv") throw new Error(`a ${op.t} write cannot go to etcd`);
+  return op;
+}
+
+/** What a config key holds: the cluster, the serial, an object, or something else (undefined). */
+function parseKey(keys: EtcdKeys, key: string): "cluster" | "serial" | { kind: ObjectKind; uuid: string } | undefined {
+  if (key === keys.configCluster) return "cluster";
+  if (key === keys.configSerial) return "serial";
+  const [kind, uuid, ...rest] = key.slice(keys.config.length).split("/");
+  if (!KINDS.includes(kind as ObjectKind) || !uuid || rest.length > 0) return undefined;
+  return { kind: kind as ObjectKind, uuid };
+}
+
+/** The config at one revision, read in pages pinned to it. */
+async function loadConfig(client: EtcdClient, keys: EtcdKeys): Promise<{ snap: ConfigSnapshot | undefined; revision: number }> {
+  const { revision, kvs } = await client.list(keys.config);
+  const maps = Object.fromEntries(KINDS.map((k) => [k, new Map<string, unknown>()])) as Maps;
+  let cluster: Cluster | undefined;
+  let serial = 1;
+  for (const kv of kvs) {
+    const key = parseKey(keys, kv.key.toString());
+    if (key === "cluster") cluster = JSON.parse(kv.value.toString()) as Cluster;
+    else if (key === "serial") serial = Number(kv.value.toString());
+    else if (key) maps[key.kind].set(key.uuid, JSON.parse(kv.value.toString()));
+  }
+  if (!cluster) return { snap: undefined, revision };
+  const view = (kind: ObjectKind) => maps[kind] as ReadonlyMap<string, unknown> as ReadonlyMap<string, never>;
+  return {
+    revision,
+    snap: {
+      serial,
+      cluster,
+      nodes: view("node"),
+      groups: view("nodegroup"),
+      instances: view("instance"),
+      networks: view("network"),
+      filters: view("filter"),
+    },
+  };
+}

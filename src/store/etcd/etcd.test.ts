@@ -1,0 +1,257 @@
+// The etcd backend against real etcd (Debian's etcd-server, members started by the test on
+// loopback ports): transactions visible only once committed, group commit within etcd's txn
+// limits, a transaction over 128 keys refused whole, fencing proven by an old leader's write
+// that etcd refuses, lease loss revoking leadership (told by etcd, or self-fenced before the
+// lease can expire), and the same config after all members restart.
+
+import assert from "node:assert/strict";
+import { after, before, it } from "node:test";
+import { EtcdCluster, etcdNeeds } from "../../../test/support/etcd.ts";
+import type { Node } from "../../model/objects.ts";
+import { initialConfig, initializeCluster } from "../../ops/init.ts";
+import { NotLeaderError } from "../leadership.ts";
+import type { ConfigTx } from "../store.ts";
+import { openEtcdStores, type EtcdStores } from "./backend.ts";
+import { EtcdClient } from "./client.ts";
+import { TxnTooLargeError } from "./sink.ts";
+
+const INIT = {
+  clusterName: "c", nodeName: "n1", nodeIp: "127.0.0.1", enabledHypervisors: ["fake"],
+  enabledDiskTemplates: ["diskless"], fileStorageDir: "/tmp/x", sharedFileStorageDir: "/tmp/y", agentEndpoint: "local",
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A node like the first one, under another name and uuid. */
+function nodeNamed(name: string): Node {
+  const { node } = initialConfig({ ...INIT, nodeName: name });
+  return { ...node, uuid: `uuid-${name}` };
+}
+const addNode = (name: string) => (tx: ConfigTx) => tx.add("node", nodeNamed(name)).name;
+const tag = (t: string) => (tx: ConfigTx) => tx.updateCluster((c) => void (c.tags = [...c.tags, t])).tags;
+
+async function until(what: string, ok: () => boolean, withinMs = 5000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`not within ${withinMs} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
+let clusterNo = 0;
+
+etcdNeeds.describe("etcd backend, one member", () => {
+  let etcd: EtcdCluster;
+  const open: EtcdStores[] = [];
+  const stores = async (cluster: string, name: string): Promise<EtcdStores> => {
+    const s = await openEtcdStores({ endpoints: etcd.endpoints, cluster, name, ttlSeconds: 5 });
+    open.push(s);
+    return s;
+  };
+  /** A new cluster in etcd, led by a master of its own. */
+  const leader = async (): Promise<EtcdStores> => {
+    const s = await stores(`one${++clusterNo}`, "a");
+    await initializeCluster(s.config, INIT);
+    await s.leadership.establish();
+    return s;
+  };
+  before(async () => (etcd = await EtcdCluster.start(1)));
+  after(async () => {
+    for (const s of open) await s.close().catch(() => undefined);
+    await etcd?.stop();
+  });
+
+  it("shows a transaction to readers only once etcd committed it, and a standby follows by watch", async () => {
+    const a = await leader();
+    const standby = await stores(a.keys.root.split("/")[2], "b");
+    await standby.config.follow();
+    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    try {
+      const key = a.keys.configObject("node", "uuid-n2");
+      const pending = a.config.transact(addNode("n2"));
+      assert.ok(a.config.head().nodes.has("uuid-n2"), "the head has it at once");
+      assert.ok(!a.config.snapshot().nodes.has("uuid-n2"), "readers do not, before the commit");
+      assert.equal((await raw.etcd.kv.range({ key: Buffer.from(key) })).kvs.length, 0, "etcd has not got it yet");
+      assert.equal(await pending, "n2");
+      assert.ok(a.config.snapshot().nodes.has("uuid-n2"));
+      assert.equal((await raw.etcd.kv.range({ key: Buffer.from(key) })).kvs.length, 1);
+      assert.equal(a.config.snapshot().serial, 2);
+      await until("the standby's copy has the node", () => standby.config.snapshot().nodes.has("uuid-n2"));
+      assert.equal(standby.config.snapshot().serial, 2);
+      assert.throws(() => standby.config.stage(tag("x")), NotLeaderError, "a standby does not write");
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("group-commits one turn's transactions in one txn, and cuts batches at etcd's 128 keys between transactions", async () => {
+    const a = await leader();
+    const before = a.log.commits;
+    await Promise.all([a.config.transact(tag("a")), a.config.transact(tag("b")), a.config.transact(addNode("n3"))]);
+    assert.equal(a.log.commits - before, 1, "three transactions, one etcd txn");
+    assert.deepEqual(a.config.snapshot().cluster.tags, ["a", "b"]);
+    // 3 transactions of 60 nodes each: 61 keys each with the serial, so no two fit one txn together.
+    const many = (from: number) => (tx: ConfigTx) => {
+      for (let i = 0; i < 60; i++) tx.add("node", nodeNamed(`m${from + i}`));
+    };
+    const mid = a.log.commits;
+    const revisionBefore = a.sink.revision;
+    await Promise.all([a.config.transact(many(0)), a.config.transact(many(100)), a.config.transact(many(200))]);
+    assert.equal(a.log.commits - mid, 2, "the first two transactions share a txn (121 keys: the serial once), the third does not fit");
+    assert.equal(a.sink.revision - revisionBefore, 2);
+    const reread = await stores(a.keys.root.split("/")[2], "reader");
+    assert.equal(reread.config.snapshot().nodes.size, 1 + 1 + 180);
+    assert.equal(reread.config.snapshot().serial, a.config.snapshot().serial);
+  });
+
+  it("refuses a transaction over 128 keys clearly, before it changes anything", async () => {
+    const a = await leader();
+    const serial = a.config.head().serial;
+    await assert.rejects(
+      a.config.transact((tx) => {
+        for (let i = 0; i < 128; i++) tx.add("node", nodeNamed(`big${i}`));
+      }),
+      (err: Error) => err instanceof TxnTooLargeError && /129 etcd keys .* at most 128 keys/.test(err.message),
+    );
+    assert.equal(a.config.head().serial, serial, "the head did not move");
+    assert.equal(a.config.head().nodes.size, 1);
+    // 127 nodes and the serial: exactly 128 keys, which etcd takes.
+    await a.config.transact((tx) => {
+      for (let i = 0; i < 127; i++) tx.add("node", nodeNamed(`fit${i}`));
+    });
+    assert.equal(a.config.snapshot().nodes.size, 128);
+    assert.equal(a.leadership.epoch !== undefined, true, "still leading");
+  });
+
+  it("allocates job ids from txn revisions: unique and increasing, archived and pruned", async () => {
+    const a = await leader();
+    const [first, second] = await Promise.all([a.jobs.allocateIds(20), a.jobs.allocateIds(20)]);
+    const all = [...first, ...second];
+    assert.equal(new Set(all).size, 40, "no id twice");
+    assert.deepEqual(first, [...first].sort((x, y) => x - y));
+    const later = await a.jobs.allocateIds(1);
+    assert.ok(later[0] > Math.max(...all), "later ids are higher");
+    assert.equal(a.jobs.highestId(), later[0]);
+    const job = (id: number) => ({ id, ops: [], status: "success", archived: false }) as unknown as Parameters<typeof a.jobs.write>[0];
+    await Promise.all(first.slice(0, 5).map((id) => a.jobs.write(job(id))));
+    await a.jobs.archive(first.slice(0, 3));
+    const b = await stores(a.keys.root.split("/")[2], "b");
+    assert.deepEqual(b.jobs.loadAll().map((j) => j.id), first.slice(3, 5));
+    assert.equal(b.jobs.loadOne(first[0])?.archived, true);
+    assert.equal(b.jobs.highestId(), later[0], "the id key's revision survives");
+    assert.equal(await a.jobs.pruneArchived(1), 2);
+    await b.jobs.reload();
+    assert.equal(b.jobs.loadOne(first[0]), undefined, "pruned");
+    assert.equal(b.jobs.loadOne(first[2])?.archived, true, "the newest archived one stays");
+  });
+
+  it("revokes leadership when etcd says the lease is gone, and self-fences when etcd stops answering", async () => {
+    const a = await leader();
+    const reasons: string[] = [];
+    a.leadership.onRevoke((r) => reasons.push(r));
+    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    try {
+      const holder = (await raw.etcd.kv.range({ key: Buffer.from(a.keys.leader) })).kvs[0];
+      const lostAt = performance.now();
+      await raw.etcd.leaseClient.leaseRevoke({ ID: holder.lease });
+      await until("revoked", () => reasons.length > 0, 5000);
+      console.log(`# lease revoked in etcd → revoke hooks ran after ${Math.round(performance.now() - lostAt)} ms`);
+      // Keepalives go every TTL/3: the next one hears the lease is gone.
+      assert.ok(performance.now() - lostAt < 5000 / 3 + 1000, `told within a keepalive period (${Math.round(performance.now() - lostAt)} ms)`);
+      assert.match(reasons[0], /lease expired/);
+      await assert.rejects(a.config.transact(tag("late")), NotLeaderError);
+    } finally {
+      raw.close();
+    }
+    // Leading again, then etcd stops answering (SIGSTOP): no keepalive is acknowledged.
+    await a.leadership.establish();
+    await sleep(200);
+    const stoppedAt = performance.now();
+    await etcd.signal(0, "SIGSTOP");
+    try {
+      await until("self-fenced", () => reasons.length > 1, 6000);
+      const after = performance.now() - stoppedAt;
+      console.log(`# etcd stopped → self-fenced after ${Math.round(after)} ms (TTL 5000 ms)`);
+      assert.match(reasons[1], /self-fenced/);
+      // At S + TTL − 500 ms, S at most a keepalive period (TTL/3) before the stop: 4.5 s at most.
+      assert.ok(after <= 4500 + 100, `stepped down ${Math.round(after)} ms after etcd stopped, before the lease could expire`);
+      assert.ok(after >= 4500 - 5000 / 3 - 100, `not before S + TTL − 500 ms (${Math.round(after)} ms)`);
+    } finally {
+      await etcd.signal(0, "SIGCONT");
+    }
+  });
+});
+
+etcdNeeds.describe("etcd backend, three members", () => {
+  let etcd: EtcdCluster;
+  const open: EtcdStores[] = [];
+  const stores = async (cluster: string, name: string): Promise<EtcdStores> => {
+    const s = await openEtcdStores({ endpoints: etcd.endpoints, cluster, name, ttlSeconds: 5 });
+    open.push(s);
+    return s;
+  };
+  before(async () => (etcd = await EtcdCluster.start(3)));
+  after(async () => {
+    for (const s of open) await s.close().catch(() => undefined);
+    await etcd?.stop();
+  });
+
+  it("refuses an old leader's write once a new leader is elected (fencing, tried)", async () => {
+    const a = await stores("fence", "a");
+    await initializeCluster(a.config, INIT);
+    const oldEpoch = await a.leadership.establish();
+    await a.config.transact(tag("from-a"));
+    const b = await stores("fence", "b");
+    const bLeads = b.leadership.establish();
+    // A's lease ends in etcd (as when A was cut off past its TTL); A has not heard yet.
+    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    try {
+      const holder = (await raw.etcd.kv.range({ key: Buffer.from(a.keys.leader) })).kvs[0];
+      await raw.etcd.leaseClient.leaseRevoke({ ID: holder.lease });
+    } finally {
+      raw.close();
+    }
+    const newEpoch = await bLeads;
+    assert.ok(newEpoch > oldEpoch, "the fence moved on");
+    // Etcd itself refuses a batch fenced by A's term, whatever A believes.
+    await assert.rejects(a.sink.commit([{ t: "kv", key: a.keys.configCluster, value: "{}" }], oldEpoch), /fenced out/);
+    // A writes as the leader it still believes it is (its next keepalive, at most TTL/3 away,
+    // would tell it otherwise): etcd refuses the txn, which ends A's term.
+    const reasons: string[] = [];
+    a.leadership.onRevoke((r) => reasons.push(r));
+    const believed = a.leadership.epoch === oldEpoch;
+    await assert.rejects(a.config.transact(tag("from-old-a")), NotLeaderError);
+    if (believed) assert.match(reasons[0] ?? "", /cannot write to etcd: .*fenced out/, "refused by etcd, not by A");
+    else console.log("# A heard of its lease's end before it tried: its write was refused by A itself this time");
+    await assert.rejects(a.jobs.allocateIds(1), NotLeaderError);
+    assert.equal(a.leadership.epoch, undefined, "A's term ended");
+    assert.deepEqual(b.config.snapshot().cluster.tags, ["from-a"], "B caught up with what A committed, and only that");
+    await b.config.transact(tag("from-b"));
+    const reader = await stores("fence", "reader");
+    assert.deepEqual(reader.config.snapshot().cluster.tags, ["from-a", "from-b"]);
+  });
+
+  it("has the same config after every member restarts", async () => {
+    const a = await stores("restart", "a");
+    await initializeCluster(a.config, INIT);
+    await a.leadership.establish();
+    await a.config.transact(addNode("r2"));
+    await a.config.transact(tag("kept"));
+    const before = a.config.snapshot();
+    await a.close();
+    const pids = [0, 1, 2].map((i) => etcd.pid(i));
+    for (const i of [0, 1, 2]) await etcd.signal(i, "SIGTERM");
+    assert.deepEqual([0, 1, 2].map((i) => etcd.pid(i)), [undefined, undefined, undefined], "every member stopped");
+    await Promise.all([0, 1, 2].map((i) => etcd.restart(i)));
+    for (const i of [0, 1, 2]) assert.notEqual(etcd.pid(i), pids[i], "a new process");
+    const b = await stores("restart", "b");
+    const after = b.config.snapshot();
+    assert.equal(after.serial, before.serial);
+    assert.deepEqual(after.cluster, before.cluster);
+    assert.deepEqual([...after.nodes.entries()], [...before.nodes.entries()]);
+    assert.deepEqual([...after.groups.entries()], [...before.groups.entries()]);
+    await b.leadership.establish();
+    await b.config.transact(tag("after-restart"));
+    assert.deepEqual(b.config.snapshot().cluster.tags, ["kept", "after-restart"]);
+  });
+});

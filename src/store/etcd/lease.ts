@@ -1,0 +1,201 @@
+// Leadership on etcd: a master campaigns by taking a lease (TTL ≥ 5 s) and creating the leader
+// key with it, in a txn that succeeds only when the key is absent. The key's create revision is
+// the fence every write batch compares (sink.ts): once the key expired with the lease and
+// another master created it again, an old leader's writes are refused.
+//
+// etcd3's Lease reports a lost lease only after 2 × TTL without keepalives, one TTL after a new
+// leader may have been elected (ETCD-FACTS §3.4). So this lease keeps itself alive and
+// self-fences: with S the time the last acknowledged keepalive (or the grant) was sent, etcd
+// cannot expire the lease before S + TTL, and this master stops leading at S + TTL − 500 ms,
+// before anybody else can win.
+
+import { NotLeaderError, type Leadership } from "../leadership.ts";
+import type { EtcdClient } from "./client.ts";
+
+/** Below 5 s an etcd leader election eats the self-fencing budget and masters flap (§3.5). */
+export const MIN_TTL_SECONDS = 5;
+const SELF_FENCE_MARGIN_MS = 500;
+
+export interface EtcdLeaseOptions {
+  /** The leader key (EtcdKeys.leader). */
+  key: string;
+  /** Who this master is: the leader key's value. */
+  name: string;
+  ttlSeconds?: number;
+}
+
+export class EtcdLease implements Leadership {
+  private readonly client: EtcdClient;
+  private readonly key: Buffer;
+  private readonly name: string;
+  private readonly ttlMs: number;
+  private current: number | undefined;
+  private revokedBecause = "leadership not established yet";
+  private leaseId: string | undefined;
+  /** When the last acknowledged keepalive (or the grant) was sent. */
+  private ackedSentAt = 0;
+  private selfFence: NodeJS.Timeout | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private campaign: Promise<number> | undefined;
+  private closed = false;
+  private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
+  private readonly revokeHooks: ((reason: string) => void)[] = [];
+
+  constructor(client: EtcdClient, o: EtcdLeaseOptions) {
+    const ttl = o.ttlSeconds ?? MIN_TTL_SECONDS;
+    if (ttl < MIN_TTL_SECONDS) throw new Error(`the leader lease's TTL must be at least ${MIN_TTL_SECONDS} s (got ${ttl})`);
+    this.client = client;
+    this.key = Buffer.from(o.key);
+    this.name = o.name;
+    this.ttlMs = ttl * 1000;
+  }
+
+  get epoch(): number | undefined {
+    return this.current;
+  }
+
+  fence(): number {
+    if (this.current === undefined) throw new NotLeaderError(this.revokedBecause);
+    return this.current;
+  }
+
+  /** Campaigns until this master holds the leader key; resolves with the fence (the key's create revision). */
+  establish(): Promise<number> {
+    if (this.current !== undefined) return Promise.resolve(this.current);
+    this.campaign ??= this.runCampaign().finally(() => (this.campaign = undefined));
+    return this.campaign;
+  }
+
+  revoke(reason: string): void {
+    void this.stopLease();
+    if (this.current === undefined) return;
+    this.current = undefined;
+    this.revokedBecause = `leadership lost: ${reason}`;
+    for (const hook of this.revokeHooks) hook(reason);
+  }
+
+  onEstablish(hook: (epoch: number) => void | Promise<void>): void {
+    this.establishHooks.push(hook);
+  }
+
+  onRevoke(hook: (reason: string) => void): void {
+    this.revokeHooks.push(hook);
+  }
+
+  /** Steps down (the leader key goes with the lease, so a standby wins at once) and stops campaigning. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const released = this.stopLease();
+    this.revoke("the master is shutting down");
+    await released;
+  }
+
+  private async runCampaign(): Promise<number> {
+    while (!this.closed) {
+      if (this.leaseId === undefined) await this.grant();
+      const leaseId = this.leaseId as string;
+      const res = await this.client.etcd.kv.txn({
+        compare: [{ key: this.key, target: "Create", result: "Equal", create_revision: 0 }],
+        success: [{ request_put: { key: this.key, value: Buffer.from(this.name), lease: leaseId } }],
+        failure: [{ request_range: { key: this.key } }],
+      });
+      let epoch: number | undefined;
+      let seenAt = Number(res.header.revision);
+      if (res.succeeded) epoch = seenAt;
+      else {
+        const holder = res.responses[0]?.response_range?.kvs[0];
+        // A retried txn whose first try went through: the key is ours already.
+        if (holder && holder.lease === leaseId) epoch = Number(holder.create_revision);
+        else if (holder) seenAt = Number(holder.mod_revision);
+      }
+      if (epoch !== undefined && this.leaseId === leaseId) {
+        this.current = epoch;
+        for (const hook of this.establishHooks) {
+          if (this.current !== epoch) break;
+          await hook(epoch);
+        }
+        if (this.current === epoch) return epoch;
+        continue;
+      }
+      await this.leaderGone(seenAt);
+    }
+    throw new NotLeaderError("the master is shutting down");
+  }
+
+  /** Resolves when the leader key is deleted after `revision`, or after a TTL (then the campaign looks again). */
+  private async leaderGone(revision: number): Promise<void> {
+    const watcher = await this.client.etcd.watch().key(this.key).startRevision(String(revision + 1)).create();
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.ttlMs);
+        watcher.on("delete", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        watcher.on("error", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    } finally {
+      await watcher.cancel().catch(() => undefined);
+    }
+  }
+
+  private async grant(): Promise<void> {
+    const sentAt = performance.now();
+    const res = await this.client.etcd.leaseClient.leaseGrant({ TTL: this.ttlMs / 1000 });
+    this.leaseId = res.ID;
+    this.acknowledged(sentAt);
+    this.keepalive = setInterval(() => void this.sendKeepalive(res.ID), this.ttlMs / 3);
+  }
+
+  /** One keepalive on a stream of its own, so that its answer is surely its own. */
+  private async sendKeepalive(leaseId: string): Promise<void> {
+    const sentAt = performance.now();
+    try {
+      const stream = await this.client.etcd.leaseClient.leaseKeepAlive();
+      const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no keepalive answer")), this.ttlMs / 3);
+        stream.on("data", (res) => {
+          clearTimeout(timer);
+          resolve(res);
+        });
+        stream.on("error", (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        stream.write({ ID: leaseId });
+      }).finally(() => stream.end());
+      if (this.leaseId !== leaseId) return;
+      if (answer.TTL === "0") this.revoke("etcd says the lease expired");
+      else this.acknowledged(sentAt);
+    } catch {
+      // Unanswered: the self-fence timer decides, at S + TTL − 500 ms.
+    }
+  }
+
+  /** A keepalive sent at `sentAt` was acknowledged: the lease holds until sentAt + TTL at least. */
+  private acknowledged(sentAt: number): void {
+    if (sentAt < this.ackedSentAt) return;
+    this.ackedSentAt = sentAt;
+    clearTimeout(this.selfFence);
+    const wait = sentAt + this.ttlMs - SELF_FENCE_MARGIN_MS - performance.now();
+    this.selfFence = setTimeout(() => this.revoke(`no keepalive acknowledged for ${this.ttlMs - SELF_FENCE_MARGIN_MS} ms (self-fenced before the lease can expire)`), wait);
+  }
+
+  /** Stops the keepalives and the self-fence timer; revokes the lease in etcd (best effort: the leader key goes with it). */
+  private stopLease(): Promise<void> {
+    clearInterval(this.keepalive);
+    clearTimeout(this.selfFence);
+    this.keepalive = this.selfFence = undefined;
+    const leaseId = this.leaseId;
+    this.leaseId = undefined;
+    this.ackedSentAt = 0;
+    if (leaseId === undefined) return Promise.resolve();
+    return this.client.etcd.leaseClient.leaseRevoke({ ID: leaseId }).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+}
