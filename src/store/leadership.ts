@@ -39,19 +39,16 @@ export interface Leadership {
 export const EPOCH_KEY = "leader_epoch";
 
 /**
- * SQLite mode's lease: always granted at establish, lost only when revoked (a failed write,
- * or a batch refused because another master took the database's fence).
+ * A leadership's terms and hooks; how a term is won is the subclass's (establish), which
+ * starts it with begin(epoch).
  */
-export class LocalLease implements Leadership {
-  private readonly db: DatabaseSync;
+export abstract class Terms implements Leadership {
   private current: number | undefined;
   private revokedBecause = "leadership not established yet";
   private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
   private readonly revokeHooks: ((reason: string) => void)[] = [];
 
-  constructor(db: DatabaseSync) {
-    this.db = db;
-  }
+  abstract establish(): Promise<number>;
 
   get epoch(): number | undefined {
     return this.current;
@@ -60,21 +57,6 @@ export class LocalLease implements Leadership {
   fence(): number {
     if (this.current === undefined) throw new NotLeaderError(this.revokedBecause);
     return this.current;
-  }
-
-  async establish(): Promise<number> {
-    if (this.current !== undefined) return this.current;
-    // One statement, atomic: a second master on this database fences this one out the same way.
-    const row = this.db
-      .prepare("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
-      .get(EPOCH_KEY) as { value: string | number };
-    const epoch = Number(row.value);
-    this.current = epoch;
-    for (const hook of this.establishHooks) {
-      if (this.current !== epoch) break;
-      await hook(epoch);
-    }
-    return epoch;
   }
 
   revoke(reason: string): void {
@@ -90,5 +72,39 @@ export class LocalLease implements Leadership {
 
   onRevoke(hook: (reason: string) => void): void {
     this.revokeHooks.push(hook);
+  }
+
+  /** Starts a term: the fence moves to `epoch`, then the establish hooks run. Says whether the term outlived them. */
+  protected async begin(epoch: number): Promise<boolean> {
+    this.current = epoch;
+    for (const hook of this.establishHooks) {
+      if (this.current !== epoch) break;
+      await hook(epoch);
+    }
+    return this.current === epoch;
+  }
+}
+
+/**
+ * SQLite mode's lease: always granted at establish, lost only when revoked (a failed write,
+ * or a batch refused because another master took the database's fence).
+ */
+export class LocalLease extends Terms {
+  private readonly db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    super();
+    this.db = db;
+  }
+
+  async establish(): Promise<number> {
+    if (this.epoch !== undefined) return this.epoch;
+    // One statement, atomic: a second master on this database fences this one out the same way.
+    const row = this.db
+      .prepare("INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING value")
+      .get(EPOCH_KEY) as { value: string | number };
+    const epoch = Number(row.value);
+    await this.begin(epoch);
+    return epoch;
   }
 }

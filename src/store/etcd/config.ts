@@ -134,16 +134,7 @@ export class EtcdConfigStore extends LoggedConfigStore {
         changed.get(key.kind)?.set(key.uuid, value === null ? null : map.get(key.uuid));
       }
     }
-    const view = (kind: ObjectKind) => (maps.get(kind) ?? previous[MAP_OF[kind]]) as ReadonlyMap<string, never>;
-    const snap: ConfigSnapshot = {
-      serial,
-      cluster,
-      nodes: view("node"),
-      groups: view("nodegroup"),
-      instances: view("instance"),
-      networks: view("network"),
-      filters: view("filter"),
-    };
+    const snap = snapshotOf(serial, cluster, (kind) => maps.get(kind) ?? previous[MAP_OF[kind]]);
     this.pendingHead = snap;
     this.publish(snap, { previous, clusterChanged, objects: changed });
   }
@@ -176,17 +167,19 @@ async function loadConfig(client: EtcdClient, keys: EtcdKeys): Promise<{ snap: C
     else if (key) maps[key.kind].set(key.uuid, JSON.parse(kv.value.toString()));
   }
   if (!cluster) return { snap: undefined, revision };
-  const view = (kind: ObjectKind) => maps[kind] as ReadonlyMap<string, unknown> as ReadonlyMap<string, never>;
+  return { revision, snap: snapshotOf(serial, cluster, (kind) => maps[kind]) };
+}
+
+function snapshotOf(serial: number, cluster: Cluster, map: (kind: ObjectKind) => ReadonlyMap<string, unknown>): ConfigSnapshot {
+  // The maps hold what etcd had under each kind's prefix: the kind's objects, as written by a master.
+  const view = (kind: ObjectKind) => map(kind) as ReadonlyMap<string, never>;
   return {
-    revision,
-    snap: {
-      serial,
-      cluster,
-      nodes: view("node"),
-      groups: view("nodegroup"),
-      instances: view("instance"),
-      networks: view("network"),
-      filters: view("filter"),
-    },
+    serial,
+    cluster,
+    nodes: view("node"),
+    groups: view("nodegroup"),
+    instances: view("instance"),
+    networks: view("network"),
+    filters: view("filter"),
   };
 }

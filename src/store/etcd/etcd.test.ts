@@ -40,38 +40,59 @@ async function until(what: string, ok: () => boolean, withinMs = 5000): Promise<
 
 let clusterNo = 0;
 
-etcdNeeds.describe("etcd backend, one member", () => {
-  let etcd: EtcdCluster;
+/** etcd members started before a suite's tests, and stopped after them with the masters' stores its tests opened. */
+function etcdSuite(size: 1 | 3) {
   const open: EtcdStores[] = [];
-  const stores = async (cluster: string, name: string): Promise<EtcdStores> => {
-    const s = await openEtcdStores({ endpoints: etcd.endpoints, cluster, name, ttlSeconds: 5 });
-    open.push(s);
-    return s;
+  const suite = {
+    etcd: undefined as EtcdCluster | undefined,
+    get members(): EtcdCluster {
+      if (!suite.etcd) throw new Error("etcd is not started");
+      return suite.etcd;
+    },
+    /** A master's stores on the cluster named `cluster` in etcd. */
+    async stores(cluster: string, name: string): Promise<EtcdStores> {
+      const s = await openEtcdStores({ endpoints: suite.members.endpoints, cluster, name, ttlSeconds: 5 });
+      open.push(s);
+      return s;
+    },
+    /** A new cluster in etcd, led by a master of its own. */
+    async leader(): Promise<EtcdStores> {
+      const s = await suite.stores(`c${++clusterNo}`, "a");
+      await initializeCluster(s.config, INIT);
+      await s.leadership.establish();
+      return s;
+    },
   };
-  /** A new cluster in etcd, led by a master of its own. */
-  const leader = async (): Promise<EtcdStores> => {
-    const s = await stores(`one${++clusterNo}`, "a");
-    await initializeCluster(s.config, INIT);
-    await s.leadership.establish();
-    return s;
-  };
-  before(async () => (etcd = await EtcdCluster.start(1)));
+  before(async () => (suite.etcd = await EtcdCluster.start(size)));
   after(async () => {
     for (const s of open) await s.close().catch(() => undefined);
-    await etcd?.stop();
+    await suite.etcd?.stop();
   });
+  return suite;
+}
+
+etcdNeeds.describe("etcd backend, one member", () => {
+  const suite = etcdSuite(1);
+  const { stores, leader } = suite;
 
   it("shows a transaction to readers only once etcd committed it, and a standby follows by watch", async () => {
     const a = await leader();
     const standby = await stores(a.keys.root.split("/")[2], "b");
     await standby.config.follow();
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
       const key = a.keys.configObject("node", "uuid-n2");
-      const pending = a.config.transact(addNode("n2"));
-      assert.ok(a.config.head().nodes.has("uuid-n2"), "the head has it at once");
-      assert.ok(!a.config.snapshot().nodes.has("uuid-n2"), "readers do not, before the commit");
-      assert.equal((await raw.etcd.kv.range({ key: Buffer.from(key) })).kvs.length, 0, "etcd has not got it yet");
+      // etcd paused: the txn is sent but cannot commit meanwhile.
+      await suite.members.signal(0, "SIGSTOP");
+      let pending: Promise<string>;
+      try {
+        pending = a.config.transact(addNode("n2"));
+        assert.ok(a.config.head().nodes.has("uuid-n2"), "the head has it at once");
+        await sleep(300);
+        assert.ok(!a.config.snapshot().nodes.has("uuid-n2"), "readers do not, while etcd has not committed it");
+      } finally {
+        await suite.members.signal(0, "SIGCONT");
+      }
       assert.equal(await pending, "n2");
       assert.ok(a.config.snapshot().nodes.has("uuid-n2"));
       assert.equal((await raw.etcd.kv.range({ key: Buffer.from(key) })).kvs.length, 1);
@@ -149,7 +170,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
     const a = await leader();
     const reasons: string[] = [];
     a.leadership.onRevoke((r) => reasons.push(r));
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
       const holder = (await raw.etcd.kv.range({ key: Buffer.from(a.keys.leader) })).kvs[0];
       const lostAt = performance.now();
@@ -167,7 +188,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
     await a.leadership.establish();
     await sleep(200);
     const stoppedAt = performance.now();
-    await etcd.signal(0, "SIGSTOP");
+    await suite.members.signal(0, "SIGSTOP");
     try {
       await until("self-fenced", () => reasons.length > 1, 6000);
       const after = performance.now() - stoppedAt;
@@ -177,24 +198,14 @@ etcdNeeds.describe("etcd backend, one member", () => {
       assert.ok(after <= 4500 + 100, `stepped down ${Math.round(after)} ms after etcd stopped, before the lease could expire`);
       assert.ok(after >= 4500 - 5000 / 3 - 100, `not before S + TTL − 500 ms (${Math.round(after)} ms)`);
     } finally {
-      await etcd.signal(0, "SIGCONT");
+      await suite.members.signal(0, "SIGCONT");
     }
   });
 });
 
 etcdNeeds.describe("etcd backend, three members", () => {
-  let etcd: EtcdCluster;
-  const open: EtcdStores[] = [];
-  const stores = async (cluster: string, name: string): Promise<EtcdStores> => {
-    const s = await openEtcdStores({ endpoints: etcd.endpoints, cluster, name, ttlSeconds: 5 });
-    open.push(s);
-    return s;
-  };
-  before(async () => (etcd = await EtcdCluster.start(3)));
-  after(async () => {
-    for (const s of open) await s.close().catch(() => undefined);
-    await etcd?.stop();
-  });
+  const suite = etcdSuite(3);
+  const stores = suite.stores;
 
   it("refuses an old leader's write once a new leader is elected (fencing, tried)", async () => {
     const a = await stores("fence", "a");
@@ -204,7 +215,7 @@ etcdNeeds.describe("etcd backend, three members", () => {
     const b = await stores("fence", "b");
     const bLeads = b.leadership.establish();
     // A's lease ends in etcd (as when A was cut off past its TTL); A has not heard yet.
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
       const holder = (await raw.etcd.kv.range({ key: Buffer.from(a.keys.leader) })).kvs[0];
       await raw.etcd.leaseClient.leaseRevoke({ ID: holder.lease });
@@ -239,11 +250,11 @@ etcdNeeds.describe("etcd backend, three members", () => {
     await a.config.transact(tag("kept"));
     const before = a.config.snapshot();
     await a.close();
-    const pids = [0, 1, 2].map((i) => etcd.pid(i));
-    for (const i of [0, 1, 2]) await etcd.signal(i, "SIGTERM");
-    assert.deepEqual([0, 1, 2].map((i) => etcd.pid(i)), [undefined, undefined, undefined], "every member stopped");
-    await Promise.all([0, 1, 2].map((i) => etcd.restart(i)));
-    for (const i of [0, 1, 2]) assert.notEqual(etcd.pid(i), pids[i], "a new process");
+    const pids = [0, 1, 2].map((i) => suite.members.pid(i));
+    for (const i of [0, 1, 2]) await suite.members.signal(i, "SIGTERM");
+    assert.deepEqual([0, 1, 2].map((i) => suite.members.pid(i)), [undefined, undefined, undefined], "every member stopped");
+    await Promise.all([0, 1, 2].map((i) => suite.members.restart(i)));
+    for (const i of [0, 1, 2]) assert.notEqual(suite.members.pid(i), pids[i], "a new process");
     const b = await stores("restart", "b");
     const after = b.config.snapshot();
     assert.equal(after.serial, before.serial);

@@ -9,7 +9,7 @@
 // cannot expire the lease before S + TTL, and this master stops leading at S + TTL − 500 ms,
 // before anybody else can win.
 
-import { NotLeaderError, type Leadership } from "../leadership.ts";
+import { NotLeaderError, Terms } from "../leadership.ts";
 import type { EtcdClient } from "./client.ts";
 
 /** Below 5 s an etcd leader election eats the self-fencing budget and masters flap (§3.5). */
@@ -24,13 +24,11 @@ export interface EtcdLeaseOptions {
   ttlSeconds?: number;
 }
 
-export class EtcdLease implements Leadership {
+export class EtcdLease extends Terms {
   private readonly client: EtcdClient;
   private readonly key: Buffer;
   private readonly name: string;
   private readonly ttlMs: number;
-  private current: number | undefined;
-  private revokedBecause = "leadership not established yet";
   private leaseId: string | undefined;
   /** When the last acknowledged keepalive (or the grant) was sent. */
   private ackedSentAt = 0;
@@ -38,48 +36,28 @@ export class EtcdLease implements Leadership {
   private keepalive: NodeJS.Timeout | undefined;
   private campaign: Promise<number> | undefined;
   private closed = false;
-  private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
-  private readonly revokeHooks: ((reason: string) => void)[] = [];
 
   constructor(client: EtcdClient, o: EtcdLeaseOptions) {
     const ttl = o.ttlSeconds ?? MIN_TTL_SECONDS;
     if (ttl < MIN_TTL_SECONDS) throw new Error(`the leader lease's TTL must be at least ${MIN_TTL_SECONDS} s (got ${ttl})`);
+    super();
     this.client = client;
     this.key = Buffer.from(o.key);
     this.name = o.name;
     this.ttlMs = ttl * 1000;
   }
 
-  get epoch(): number | undefined {
-    return this.current;
-  }
-
-  fence(): number {
-    if (this.current === undefined) throw new NotLeaderError(this.revokedBecause);
-    return this.current;
-  }
-
   /** Campaigns until this master holds the leader key; resolves with the fence (the key's create revision). */
   establish(): Promise<number> {
-    if (this.current !== undefined) return Promise.resolve(this.current);
+    if (this.epoch !== undefined) return Promise.resolve(this.epoch);
     this.campaign ??= this.runCampaign().finally(() => (this.campaign = undefined));
     return this.campaign;
   }
 
-  revoke(reason: string): void {
+  /** Also ends the lease: keepalives stop and etcd revokes it (its leader key with it). */
+  override revoke(reason: string): void {
     void this.stopLease();
-    if (this.current === undefined) return;
-    this.current = undefined;
-    this.revokedBecause = `leadership lost: ${reason}`;
-    for (const hook of this.revokeHooks) hook(reason);
-  }
-
-  onEstablish(hook: (epoch: number) => void | Promise<void>): void {
-    this.establishHooks.push(hook);
-  }
-
-  onRevoke(hook: (reason: string) => void): void {
-    this.revokeHooks.push(hook);
+    super.revoke(reason);
   }
 
   /** Steps down (the leader key goes with the lease, so a standby wins at once) and stops campaigning. */
@@ -109,12 +87,7 @@ export class EtcdLease implements Leadership {
         else if (holder) seenAt = Number(holder.mod_revision);
       }
       if (epoch !== undefined && this.leaseId === leaseId) {
-        this.current = epoch;
-        for (const hook of this.establishHooks) {
-          if (this.current !== epoch) break;
-          await hook(epoch);
-        }
-        if (this.current === epoch) return epoch;
+        if (await this.begin(epoch)) return epoch;
         continue;
       }
       await this.leaderGone(seenAt);
