@@ -12,6 +12,7 @@ import type { Job } from "../model/job.ts";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
 import { NotLeaderError, type Leadership } from "../store/leadership.ts";
 import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
+import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
 import { jobRow } from "./writer.ts";
 
@@ -141,10 +142,14 @@ export class EtcdJobStore implements JobStore {
   /** One id: the revision of a fenced txn that touches the id key (written by the leader alone). */
   private async allocateOne(): Promise<number> {
     const epoch = this.leadership.fence();
-    const res = await this.client.etcd.kv.txn({
-      compare: [{ key: Buffer.from(this.keys.leader), target: "Create", result: "Equal", create_revision: epoch }],
-      success: [{ request_put: { key: Buffer.from(this.keys.jobIds), value: Buffer.from("") } }],
-    });
+    const res = await this.client.etcd.kv
+      .txn({
+        compare: [{ key: Buffer.from(this.keys.leader), target: "Create", result: "Equal", create_revision: epoch }],
+        success: [{ request_put: { key: Buffer.from(this.keys.jobIds), value: Buffer.from("") } }],
+      })
+      .catch((err: unknown) => {
+        throw explained(err);
+      });
     if (!res.succeeded) throw new NotLeaderError(`fenced out: the leader key no longer has create revision ${epoch}`);
     return Number(res.header.revision);
   }

@@ -38,19 +38,21 @@ export class EtcdCluster {
   readonly dir: string;
   private readonly members: Member[];
   private readonly binary: string;
+  private readonly extraArgs: readonly string[];
 
-  private constructor(dir: string, members: Member[]) {
+  private constructor(dir: string, members: Member[], extraArgs: readonly string[]) {
     this.dir = dir;
     this.members = members;
     this.binary = etcdNeeds.path("etcd");
+    this.extraArgs = extraArgs;
   }
 
-  /** Starts `size` members (1 or 3) and waits until each answers /health. */
-  static async start(size: 1 | 3): Promise<EtcdCluster> {
+  /** Starts `size` members (1 or 3), with `extraArgs` for each (a quota), and waits until each answers /health. */
+  static async start(size: 1 | 3, extraArgs: readonly string[] = []): Promise<EtcdCluster> {
     const dir = mkdtempSync(join(tmpdir(), "corral-etcd-"));
     const members: Member[] = [];
     for (let i = 0; i < size; i++) members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), child: undefined });
-    const cluster = new EtcdCluster(dir, members);
+    const cluster = new EtcdCluster(dir, members, extraArgs);
     try {
       for (let i = 0; i < size; i++) cluster.spawnMember(i);
       await Promise.all(members.map((_, i) => cluster.waitHealthy(i)));
@@ -119,6 +121,7 @@ export class EtcdCluster {
           `--initial-cluster-token=corral-test-${this.members[0].peerPort}`,
           "--logger=zap",
           "--log-level=warn",
+          ...this.extraArgs,
         ],
         { stdio: ["ignore", log, log] },
       );

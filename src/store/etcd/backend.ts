@@ -8,7 +8,7 @@ import { DurableLog } from "../durable.ts";
 import { EtcdClient, EtcdKeys, type EtcdOptions } from "./client.ts";
 import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
-import { ETCD_BATCH_LIMIT, EtcdSink } from "./sink.ts";
+import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
 export interface EtcdStoreOptions extends EtcdOptions {
   /** The cluster's key prefix: /corral/<cluster>/. */
@@ -44,8 +44,12 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       await config.catchUp();
       await jobs.reload();
     });
-    // A failed batch (fenced out, etcd unreachable past the retries) ends this term.
-    log.onFailure((err) => leadership.revoke(`cannot write to etcd: ${err instanceof Error ? err.message : String(err)}`));
+    // A failed batch (fenced out, etcd unreachable past the retries) ends this term. A full
+    // etcd does not: it refuses every master's writes alike, so this one stays leader, serves
+    // reads, and refuses writes with the reason until an operator frees space.
+    log.onFailure((err) => {
+      if (!(err instanceof EtcdNoSpaceError)) leadership.revoke(`cannot write to etcd: ${err instanceof Error ? err.message : String(err)}`);
+    });
     return {
       client,
       keys,

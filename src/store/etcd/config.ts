@@ -25,6 +25,7 @@ export class EtcdConfigStore extends LoggedConfigStore {
   /** The etcd revision the committed config is at (loaded or followed). */
   private revision: number;
   private watcher: Watcher | undefined;
+  private closed = false;
 
   private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, loaded: { snap: ConfigSnapshot | undefined; revision: number }) {
     super(log, loaded.snap);
@@ -66,16 +67,28 @@ export class EtcdConfigStore extends LoggedConfigStore {
     this.publish(loaded.snap, { previous, clusterChanged: true, objects: new Map() });
   }
 
-  /** A standby's hot copy: applies the leader's commits as they come (ignored while this master leads). */
+  /**
+   * A standby's hot copy: applies the leader's commits as they come (ignored while this master
+   * leads). When etcd cancels the watch (its revision compacted away), lists again and watches
+   * on from there.
+   */
   async follow(): Promise<void> {
-    if (this.watcher) return;
-    this.watcher = await this.client.watch(this.keys.config, this.revision + 1, (res) => this.applyEvents(res.events), () => {
-      // Compacted past us, or the stream broke beyond etcd3's own retries: list again.
-      void this.catchUp().catch(() => undefined);
+    if (this.watcher || this.closed) return;
+    const watcher = await this.client.watch(this.keys.config, this.revision + 1, (res) => this.applyEvents(res.events), (err) => {
+      if (this.watcher !== watcher) return;
+      this.watcher = undefined;
+      this.onFollowError?.(err);
+      void watcher.cancel().catch(() => undefined);
+      void this.catchUp().then(() => this.follow()).catch((e: unknown) => this.onFollowError?.(e instanceof Error ? e : new Error(String(e))));
     });
+    this.watcher = watcher;
   }
 
+  /** Told when following broke (and is being restarted): for the log. */
+  onFollowError: ((err: Error) => void) | undefined;
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.log.flush();
     await this.watcher?.cancel();
     this.watcher = undefined;

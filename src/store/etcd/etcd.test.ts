@@ -13,7 +13,7 @@ import { NotLeaderError } from "../leadership.ts";
 import type { ConfigTx } from "../store.ts";
 import { openEtcdStores, type EtcdStores } from "./backend.ts";
 import { EtcdClient } from "./client.ts";
-import { TxnTooLargeError } from "./sink.ts";
+import { EtcdNoSpaceError, TxnTooLargeError } from "./sink.ts";
 
 const INIT = {
   clusterName: "c", nodeName: "n1", nodeIp: "127.0.0.1", enabledHypervisors: ["fake"],
@@ -41,7 +41,7 @@ async function until(what: string, ok: () => boolean, withinMs = 5000): Promise<
 let clusterNo = 0;
 
 /** etcd members started before a suite's tests, and stopped after them with the masters' stores its tests opened. */
-function etcdSuite(size: 1 | 3) {
+function etcdSuite(size: 1 | 3, extraArgs: readonly string[] = []) {
   const open: EtcdStores[] = [];
   const suite = {
     etcd: undefined as EtcdCluster | undefined,
@@ -63,7 +63,7 @@ function etcdSuite(size: 1 | 3) {
       return s;
     },
   };
-  before(async () => (suite.etcd = await EtcdCluster.start(size)));
+  before(async () => (suite.etcd = await EtcdCluster.start(size, extraArgs)));
   after(async () => {
     for (const s of open) await s.close().catch(() => undefined);
     await suite.etcd?.stop();
@@ -103,6 +103,25 @@ etcdNeeds.describe("etcd backend, one member", () => {
     } finally {
       raw.close();
     }
+  });
+
+  it("lets a standby whose revision etcd compacted away list again and follow on", async () => {
+    const a = await leader();
+    const standby = await stores(a.keys.root.split("/")[2], "b");
+    for (const t of ["x", "y", "z"]) await a.config.transact(tag(t));
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
+    try {
+      await raw.etcd.kv.compact({ revision: a.sink.revision });
+    } finally {
+      raw.close();
+    }
+    const errors: Error[] = [];
+    standby.config.onFollowError = (err) => errors.push(err);
+    await standby.config.follow();
+    await until("the standby listed again", () => standby.config.snapshot().cluster.tags.includes("z"));
+    assert.match(errors[0]?.message ?? "", /canceled|compacted/, "etcd cancelled the watch");
+    await a.config.transact(tag("after-compaction"));
+    await until("the standby follows on", () => standby.config.snapshot().cluster.tags.includes("after-compaction"));
   });
 
   it("group-commits one turn's transactions in one txn, and cuts batches at etcd's 128 keys between transactions", async () => {
@@ -264,5 +283,29 @@ etcdNeeds.describe("etcd backend, three members", () => {
     await b.leadership.establish();
     await b.config.transact(tag("after-restart"));
     assert.deepEqual(b.config.snapshot().cluster.tags, ["kept", "after-restart"]);
+  });
+});
+
+etcdNeeds.describe("etcd backend, full etcd (NOSPACE)", () => {
+  const suite = etcdSuite(1, ["--quota-backend-bytes=16777216"]);
+
+  it("refuses writes with a clear reason while etcd is out of space, and keeps leading", async () => {
+    const a = await suite.leader();
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
+    try {
+      const big = Buffer.alloc(512 * 1024, "x");
+      let full = false;
+      for (let i = 0; i < 100 && !full; i++) {
+        full = await raw.etcd.kv.put({ key: Buffer.from(`/filler/${i}`), value: big }).then(() => false, (err: Error) => /space exceeded/.test(err.message));
+      }
+      assert.ok(full, "etcd filled up");
+    } finally {
+      raw.close();
+    }
+    const serial = a.config.snapshot().serial;
+    await assert.rejects(a.config.transact(tag("no room")), (err: Error) => err instanceof EtcdNoSpaceError && /out of space .* alarm disarm/.test(err.message));
+    assert.equal(a.config.head().serial, serial, "the head rolled back");
+    assert.notEqual(a.leadership.epoch, undefined, "still the leader: every master would be refused alike");
+    await assert.rejects(a.jobs.allocateIds(1), EtcdNoSpaceError);
   });
 });

@@ -51,6 +51,23 @@ export class TxnMeter {
 /** Batches of the durable log, cut to what one etcd txn takes. */
 export const ETCD_BATCH_LIMIT: BatchLimit = { meter: () => new TxnMeter() };
 
+/** etcd's quota is exceeded: the whole cluster refuses writes until an operator frees space (ETCD-FACTS §3.6). */
+export class EtcdNoSpaceError extends Error {
+  constructor(cause: Error) {
+    super(
+      `etcd is out of space (NOSPACE alarm: ${cause.message}); every write is refused until an operator compacts and ` +
+        "defragments etcd and then disarms the alarm (etcdctl compact, etcdctl defrag, etcdctl alarm disarm)",
+    );
+    this.name = "EtcdNoSpaceError";
+  }
+}
+
+/** A write's error, with NOSPACE said plainly. */
+export function explained(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return /database space exceeded|NOSPACE/i.test(e.message) ? new EtcdNoSpaceError(e) : e;
+}
+
 export class EtcdSink implements CommitSink {
   private readonly client: EtcdClient;
   private readonly leaderKey: Buffer;
@@ -76,7 +93,9 @@ export class EtcdSink implements CommitSink {
       value === null ? { request_delete_range: { key: Buffer.from(key) } } : { request_put: { key: Buffer.from(key), value: Buffer.from(value) } },
     );
     const compare = epoch === undefined ? [] : [{ key: this.leaderKey, target: "Create" as const, result: "Equal" as const, create_revision: epoch }];
-    const res = await this.client.etcd.kv.txn({ compare, success });
+    const res = await this.client.etcd.kv.txn({ compare, success }).catch((err: unknown) => {
+      throw explained(err);
+    });
     if (!res.succeeded) throw new NotLeaderError(`fenced out: the leader key no longer has create revision ${epoch}`);
     this.revision = Number(res.header.revision);
   }
