@@ -62,9 +62,24 @@ export class EtcdConfigStore extends LoggedConfigStore {
     const loaded = await loadConfig(this.client, this.keys);
     if (!loaded.snap) return;
     this.revision = loaded.revision;
-    const previous = this.snap ?? loaded.snap;
+    const previous = this.snap;
     this.pendingHead = loaded.snap;
-    this.publish(loaded.snap, { previous, clusterChanged: true, objects: new Map() });
+    if (!previous) return this.publish(loaded.snap, { previous: loaded.snap, clusterChanged: true, objects: new Map() });
+    // What changed since the copy this master had, so that listeners following objects (the
+    // event stream) miss nothing a relist brought.
+    const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
+    const objects = new Map<ObjectKind, Map<string, unknown>>();
+    for (const kind of KINDS) {
+      const before = previous[MAP_OF[kind]] as ReadonlyMap<string, unknown>;
+      const now = loaded.snap[MAP_OF[kind]] as ReadonlyMap<string, unknown>;
+      const changed = new Map<string, unknown>();
+      for (const [uuid, obj] of now) if (!same(before.get(uuid), obj)) changed.set(uuid, obj);
+      for (const uuid of before.keys()) if (!now.has(uuid)) changed.set(uuid, null);
+      if (changed.size > 0) objects.set(kind, changed);
+    }
+    const clusterChanged = !same(previous.cluster, loaded.snap.cluster);
+    if (objects.size === 0 && !clusterChanged && previous.serial === loaded.snap.serial) return;
+    this.publish(loaded.snap, { previous, clusterChanged, objects });
   }
 
   /**

@@ -108,7 +108,10 @@ etcdNeeds.describe("etcd backend, one member", () => {
   it("lets a standby whose revision etcd compacted away list again and follow on", async () => {
     const a = await leader();
     const standby = await stores(a.keys.root.split("/")[2], "b");
+    const seen: string[] = [];
+    standby.config.onCommit((_snap, commit) => seen.push(...(commit.clusterChanged ? ["cluster"] : []), ...(commit.objects.get("node")?.keys() ?? [])));
     for (const t of ["x", "y", "z"]) await a.config.transact(tag(t));
+    await a.config.transact(addNode("c2"));
     const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
       await raw.etcd.kv.compact({ revision: a.sink.revision });
@@ -120,6 +123,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
     await standby.config.follow();
     await until("the standby listed again", () => standby.config.snapshot().cluster.tags.includes("z"));
     assert.match(errors[0]?.message ?? "", /canceled|compacted/, "etcd cancelled the watch");
+    assert.deepEqual(seen, ["cluster", "uuid-c2"], "listeners heard what the relist brought");
     await a.config.transact(tag("after-compaction"));
     await until("the standby follows on", () => standby.config.snapshot().cluster.tags.includes("after-compaction"));
   });
