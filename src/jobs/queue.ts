@@ -212,7 +212,9 @@ export class JobQueue implements ExecutorHost {
   }
 
   settle(job: Job): void {
-    if (!this.settling.has(job.id)) this.settling.set(job.id, structuredClone(job));
+    // Ending assigns fields of the job and its opcodes (state.ts) and may log: those are
+    // copied; the rest (inputs, earlier results, timestamps) is never changed in place.
+    if (!this.settling.has(job.id)) this.settling.set(job.id, { ...job, ops: job.ops.map((op) => ({ ...op, log: op.log.slice() })) });
   }
 
   /** Ganeti's CancelJob answer: [success, message]. */
