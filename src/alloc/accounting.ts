@@ -16,6 +16,7 @@ import { instanceFacts, NodeState, placeAll, type InstanceFacts } from "../balan
 import { clusterExclusionPrefixes } from "../balance/plan.ts";
 import { STATIC_KVM_NODE_MEMORY, type ClusterModel, type ModelInstance, type ModelNode, type RunStatus } from "../balance/model.ts";
 import { filledBeparams } from "../model/filled.ts";
+import { niceCompare } from "../model/names.ts";
 import type { AdminState, Instance } from "../model/objects.ts";
 import { indexOf } from "../query/context.ts";
 import { diskUsage } from "../query/instance.ts";
@@ -65,22 +66,18 @@ export function accountingOf(snap: ConfigSnapshot, live: LiveState): Accounting 
   return accounting;
 }
 
-/** Nice order (digit runs by value) without depending on the query layer. */
-export function niceOrder(a: string, b: string): number {
-  return a.localeCompare(b, "en", { numeric: true });
-}
 const num = (v: unknown, dflt: number) => (typeof v === "number" ? v : dflt);
 
 function build(snap: ConfigSnapshot, live: LiveState): Accounting {
   const idx = indexOf(snap);
-  const groups = [...snap.groups.values()].sort((a, b) => niceOrder(a.name, b.name));
+  const groups = [...snap.groups.values()].sort((a, b) => niceCompare(a.name, b.name));
   const groupIndex = new Map(groups.map((g, i) => [g.uuid, i]));
   const modelGroups = groups.map((g) => {
     const policy = groupIPolicy(snap.cluster, g);
     return { name: g.name, uuid: g.uuid, vcpuRatio: policy["vcpu-ratio"], spindleRatio: policy["spindle-ratio"] };
   });
   const kvm = snap.cluster.enabled_hypervisors[0] === "kvm";
-  const nodeList = [...snap.nodes.values()].filter((n) => groupIndex.has(n.group)).sort((a, b) => niceOrder(a.name, b.name));
+  const nodeList = [...snap.nodes.values()].filter((n) => groupIndex.has(n.group)).sort((a, b) => niceCompare(a.name, b.name));
   const index = new Map(nodeList.map((n, i) => [n.uuid, i]));
   const nodes = nodeList.map((node): ModelNode => {
     const nd = idx.nodeNdparams(node) ?? {};

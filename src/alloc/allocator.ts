@@ -51,7 +51,8 @@ import type { LiveState } from "../query/live.ts";
 import { FAIL_MODES, type FailMode } from "../balance/capacity.ts";
 import type { Scorer } from "../balance/globaln1.ts";
 import type { InstanceFacts, NodeState } from "../balance/state.ts";
-import { accountingOf, newcomerFacts, niceOrder, type Accounting } from "./accounting.ts";
+import { niceCompare } from "../model/names.ts";
+import { accountingOf, newcomerFacts, type Accounting } from "./accounting.ts";
 import { bestByClusterScore, departure } from "./hail.ts";
 import { groupIPolicy, specViolations, type InstanceShape } from "./policy.ts";
 
@@ -137,7 +138,7 @@ export interface AllocRequest {
 
 export type AllocResult = { ok: true; node: string; info: string } | { ok: false; info: string };
 
-const byName = (a: { name: string }, b: { name: string }) => niceOrder(a.name, b.name);
+const byName = (a: { name: string }, b: { name: string }) => niceCompare(a.name, b.name);
 
 /** The cluster's capacity as the allocator models it; changed in place as instances are placed. */
 export function capacityModel(snap: ConfigSnapshot, live: LiveState): CapacityModel {

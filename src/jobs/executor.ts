@@ -1,12 +1,13 @@
 // Runs queued jobs, several at once: for each opcode, wait for dependencies and locks,
 // check prerequisites, execute, record the result; a failure fails the rest of the job.
 
-import { ECODE, encodeError, GanetiError, OpExecError, OpPrereqError } from "../model/errors.ts";
+import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
-import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
+import type { ConfigSnapshot } from "../store/store.ts";
 import { outsideRequests, tokenRefusal, type AuthorityLookup } from "./authority.ts";
 import type { LockManager } from "./locks.ts";
+import { JobServices, LeadershipLost } from "./jobservices.ts";
 import { checkPrecondition } from "./precondition.ts";
 import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSucceeded, opWaiting } from "./state.ts";
 
@@ -45,13 +46,6 @@ export interface ExecutorOptions {
 }
 
 class JobCanceled extends Error {}
-
-/** Why a running job was stopped when its master lost leadership: it ends in error. */
-export class LeadershipLost extends OpExecError {
-  constructor(reason: string) {
-    super(`The master lost leadership (${reason}) while the job ran; its outcome is unknown`);
-  }
-}
 
 export class Executor {
   private readonly opts: ExecutorOptions;
@@ -196,7 +190,7 @@ export class Executor {
     return {
       op: op.input as never,
       jobId: job.id,
-      master: afterDurable(this.opts.services, running, job.token, signal),
+      master: new JobServices(this.opts.services, running, job.token, signal),
       snapshot: () => host.snapshot(),
       feedback: (message: string) => {
         op.log.push([++job.log_serial, timestampNow(), "message", message]);
@@ -231,96 +225,4 @@ export class Executor {
       }
     }
   }
-}
-
-/**
- * The durability of what a job wrote so far: its running state and its config transactions.
- * A node call waits for it, so nothing reaches a node on the strength of a write that may
- * still fail; while it holds, calls wait (a rejected write rejects them).
- */
-class JobWrites {
-  private barrier: Promise<void>;
-  private settled = false;
-
-  constructor(running: Promise<void>) {
-    this.barrier = running;
-    void running.then(() => (this.settled = this.barrier === running));
-  }
-
-  add(durable: Promise<void>): void {
-    const barrier = Promise.all([this.barrier, durable]).then(() => undefined);
-    this.barrier = barrier;
-    this.settled = false;
-    // Handled here; a failed write revokes leadership, which ends the job.
-    void barrier.then(() => (this.settled = this.barrier === barrier), () => undefined);
-  }
-
-  /** Undefined once everything is durable (no need to wait a turn). */
-  pending(): Promise<void> | undefined {
-    return this.settled ? undefined : this.barrier;
-  }
-}
-
-/**
- * The services as a job's logical units get them: node calls (and live refreshes) held back
- * until the job's writes so far are durable, and config transactions that resolve once applied to the head
- * (the job reads the head, so its later steps see them) rather than once durable: the job's
- * end goes into the same ordered log after them, so it is durable (and its waiters told)
- * only once they are, and a short job's whole run still shares one group commit.
- */
-function afterDurable(services: MasterServices, running: Promise<void>, token: string | undefined, signal: AbortSignal): MasterServices {
-  const writes = new JobWrites(running);
-  const hold: ProxyHandler<ReturnType<MasterServices["node"]>> = {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      const pending = writes.pending();
-      if (pending === undefined || typeof value !== "function" || key === "close") return value;
-      return async (...args: unknown[]) => {
-        await pending;
-        await writes.pending();
-        // The running state's write never rejects (touch); a failed one revoked leadership.
-        if (signal.reason instanceof LeadershipLost) throw signal.reason;
-        return Reflect.apply(value, target, args);
-      };
-    },
-  };
-  const base = services.store;
-  const stage: ConfigStore["stage"] = (fn) => {
-    const staged = base.stage(fn);
-    writes.add(staged.durable);
-    return staged;
-  };
-  const store: ConfigStore = {
-    snapshot: () => base.snapshot(),
-    head: () => base.head(),
-    stage,
-    transact: async (fn) => stage(fn).result,
-    flush: () => base.flush(),
-    onCommit: (listener) => base.onCommit(listener),
-    close: () => base.close(),
-  };
-  const live = services.live;
-  return {
-    store,
-    // A refresh asks the nodes about the committed config: after the job's writes are durable.
-    live: {
-      get nodes() {
-        return live.nodes;
-      },
-      get instances() {
-        return live.instances;
-      },
-      refresh: async (nodeUuids) => {
-        await writes.pending();
-        return await live.refresh(nodeUuids);
-      },
-    },
-    // A job's children act for the job's token (or for none), never for a request's being handled.
-    // Also once its writes are durable: the new jobs are checked against the committed config.
-    submitJobs: async (jobs) => {
-      await writes.pending();
-      return await services.submitJobs(jobs, { authority: token === undefined ? null : { token } });
-    },
-    node: (n) => new Proxy(services.node(n), hold),
-  };
 }

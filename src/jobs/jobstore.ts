@@ -8,9 +8,10 @@ export interface JobStore {
   /**
    * Ids for `count` new jobs, increasing, never handed out before in this cluster. SQLite
    * counts on from the highest id stored; etcd takes them from the revision of the txn that
-   * creates the jobs (no hot counter key). Refused while not leading.
+   * creates the jobs (no hot counter key). Refused while not leading. A backend that knows
+   * them at once returns them as they are: the submission then waits no turn for them.
    */
-  allocateIds(count: number): Promise<number[]>;
+  allocateIds(count: number): number[] | Promise<number[]>;
   /** The highest id handed out so far (a new filter rule's watermark; ids above it do not exist). */
   highestId(): number;
   /**

@@ -7,7 +7,8 @@ import type { Opcode } from "../model/opcode.ts";
 import type { ConfigSnapshot, ConfigStore } from "../store/store.ts";
 import type { LogicalUnit, MasterServices } from "../ops/lu.ts";
 import { AuthorityError, currentAuthority, tokenRefusal, type AuthorityLookup, type JobAuthority } from "./authority.ts";
-import { Executor, LeadershipLost, type ExecutorHost } from "./executor.ts";
+import { Executor, type ExecutorHost } from "./executor.ts";
+import { LeadershipLost } from "./jobservices.ts";
 import { applyingRule, mayStart } from "./filters.ts";
 import type { LockManager } from "./locks.ts";
 import type { JobStore } from "./jobstore.ts";
@@ -137,7 +138,8 @@ export class JobQueue implements ExecutorHost {
     if (authority) this.checkAuthority(authority.token, jobOps.flat());
     const received = timestampNow();
     const receivedNs = Date.now() * 1e6;
-    const ids = await this.jobStore.allocateIds(jobOps.length);
+    const allocated = this.jobStore.allocateIds(jobOps.length);
+    const ids = Array.isArray(allocated) ? allocated : await allocated;
     const jobs = jobOps.map((ops, jobIndex) => {
       const id = ids[jobIndex];
       return newJob(id, ops.map((input, index) => ({
@@ -212,7 +214,9 @@ export class JobQueue implements ExecutorHost {
   }
 
   settle(job: Job): void {
-    if (!this.settling.has(job.id)) this.settling.set(job.id, structuredClone(job));
+    // Ending assigns fields of the job and its opcodes (state.ts) and may log: those are
+    // copied; the rest (inputs, earlier results, timestamps) is never changed in place.
+    if (!this.settling.has(job.id)) this.settling.set(job.id, { ...job, ops: job.ops.map((op) => ({ ...op, log: op.log.slice() })) });
   }
 
   /** Ganeti's CancelJob answer: [success, message]. */

@@ -20,9 +20,16 @@ export class SqliteJobStore implements JobStore {
     this.lastId = this.storedHighestId();
   }
 
-  async allocateIds(count: number): Promise<number[]> {
-    this.log.checkWritable();
-    return Array.from({ length: count }, () => ++this.lastId);
+  /** Synchronous (a submission waits no turn for its ids) unless refused. */
+  allocateIds(count: number): number[] | Promise<number[]> {
+    try {
+      this.log.checkWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const ids: number[] = [];
+    for (let i = 0; i < count; i++) ids.push(++this.lastId);
+    return ids;
   }
 
   highestId(): number {

@@ -126,7 +126,7 @@ describe("config transactions over a replicated-store boundary", () => {
       assert.equal(t.lease.epoch, undefined);
       const before = t.store.snapshot();
       await assert.rejects(t.store.transact(tag("y")), (err) => err instanceof NotLeaderError && /not the leader \(leadership lost: .*I\/O error/.test(err.message));
-      await assert.rejects(jobs.allocateIds(1), NotLeaderError);
+      await assert.rejects(async () => await jobs.allocateIds(1), NotLeaderError);
       await assert.rejects(jobs.write({ id: 1 } as never), NotLeaderError);
       assert.equal(t.sink.held.length, 1, "nothing more reached the sink");
       assert.equal(t.store.snapshot(), before);

@@ -17,7 +17,7 @@ import { dataPaths } from "../../src/master/datadir.ts";
 import { clusterCertPaths } from "../../src/master/nodes.ts";
 import { instanceFiles, isInstanceQemu, readPid } from "../../src/node/hypervisor/kvm/process.ts";
 import { call, USERS } from "../support/cluster.ts";
-import { consoleMarker as marker, livesOn as guestLivesOn, joinPeerNode, startKvmCluster, type KvmCluster, type PeerNode } from "../support/kvm.ts";
+import { consoleMarker as marker, livesOn as guestLivesOn, joinPeerNode, markerOrDeath, startKvmCluster, type KvmCluster, type PeerNode } from "../support/kvm.ts";
 import { requireTestGuest } from "../support/test-guest.ts";
 import { allOf, requireTools } from "../support/tools.ts";
 
@@ -264,13 +264,21 @@ allOf(needs, net).describe("live migration of kvm instances between two nodes in
     };
     readWrites();
     const before = lastWrite();
-    if (alive) await marker(files(NODE2, LOCAL).console, new RegExp(`CORRAL_DISKW n=${Math.max(before + 2, 12)} `), from, 30_000);
+    let writing = alive;
+    if (alive) {
+      // It lived on; it may still die of the TCG defect before its next writes (seen in CI).
+      const next = new RegExp(`CORRAL_DISKW n=${Math.max(before + 2, 12)} `);
+      const r = await markerOrDeath(files(NODE2, LOCAL).console, next, from, 30_000);
+      assert.ok(r.found || r.death !== null, `no ${next} on node2's console within 30 s, and no sign the guest died`);
+      if (r.death !== null) console.log(`${LOCAL} on ${NODE2}: the guest died after its move (QEMU TCG defect, see bench/README.md): ${r.death}`);
+      writing = r.found;
+    }
     readWrites();
     const latest = lastWrite();
     // The one being written now is the slot after the latest report.
     const busy = 64 + ((latest + 1) % 16);
     const checked = [...writes.entries()].filter(([mib]) => mib !== busy);
-    assert.ok(checked.length >= (alive ? 10 : 2), `${checked.length} written MiB to check`);
+    assert.ok(checked.length >= (writing ? 10 : 2), `${checked.length} written MiB to check`);
     for (const [mib, w] of checked) assert.equal(md5Of(target, mib, 1), w.md5, `MiB ${mib} (write ${w.n}) on node2's disk`);
     assert.equal(md5Of(target, 0, 64), seeded, "the first 64 MiB arrived as they were");
 
