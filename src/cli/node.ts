@@ -118,6 +118,7 @@ async function agent(args: string[], log: (line: string) => void): Promise<void>
         : {}),
     },
     networkApply,
+    log,
   });
   log(`node agent for ${nodeName} listening on ${running.endpoint} (state in ${stateDir})`);
   if (networkApply.apply) log(networkNote(networkApply));

@@ -47,6 +47,7 @@ import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
 import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
+import { sqliteTerm } from "./term.ts";
 import type { RpcCall } from "../rpc/index.ts";
 import { CORRAL_VERSION } from "../version.ts";
 import { matchName } from "../model/names.ts";
@@ -197,7 +198,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     osSearchPath: o.osSearchPath,
     kvm: o.kvm,
     networkApply: o.pvcApplyNetworks ? { apply: true, netns: o.pvcNetworksNetns } : undefined,
-  });
+    log: (line) => o.log(line),
+    // Every call to an agent carries this master's term; agents refuse a fenced-out master's orders (issue 17).
+  }, sqliteTerm(backend));
   if (o.pvcApplyNetworks) o.log(`PVC managed networks are applied on this node${o.pvcNetworksNetns ? ` in network namespace ${o.pvcNetworksNetns}` : ""}`);
   const live = new LiveMonitor(store, connections);
   await live.refresh();

@@ -9,7 +9,7 @@ import type { Node } from "../model/objects.ts";
 import { NodeAgent, type NodeAgentOptions } from "../node/agent/agent.ts";
 import {
   generateClusterCert, httpsClient, inProcessClient, loadClusterCert, saveClusterCert,
-  RpcCallError, toWireError, type ClusterCert, type NodeRpcClient, type RpcCall,
+  RpcCallError, toWireError, type ClusterCert, type NodeRpcClient, type RpcCall, type TermSource,
 } from "../rpc/index.ts";
 import { openRemoteConsole } from "../rpc/console.ts";
 
@@ -34,11 +34,17 @@ export class NodeConnections {
   private readonly cert: ClusterCert;
   private readonly deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined;
   private readonly clients = new Map<string, NodeRpcClient>();
+  private readonly term: TermSource | undefined;
 
-  /** `deadlineMs`: how long to wait for each call to another node (default: callTimeoutMs). */
-  constructor(cert: ClusterCert, deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined, localAgentOptions: NodeAgentOptions) {
+  /**
+   * `deadlineMs`: how long to wait for each call to another node (default: callTimeoutMs).
+   * `term`: this master's leadership term, sent with every call to every agent, the local one
+   * too (without it, none is sent: only agents that never obeyed a term take its orders).
+   */
+  constructor(cert: ClusterCert, deadlineMs: ((call: RpcCall, args: unknown) => number) | undefined, localAgentOptions: NodeAgentOptions, term?: TermSource) {
     this.cert = cert;
     this.deadlineMs = deadlineMs;
+    this.term = term;
     this.localAgent = new NodeAgent({ clusterCert: { cert: cert.cert, key: cert.key }, ...localAgentOptions });
   }
 
@@ -48,8 +54,8 @@ export class NodeConnections {
     let c = this.clients.get(key);
     if (!c) {
       c = node.agent_endpoint === LOCAL_ENDPOINT
-        ? inProcessClient(this.localAgent, { node: node.name })
-        : httpsClient({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name, timeoutMs: this.deadlineMs });
+        ? inProcessClient(this.localAgent, { node: node.name, term: this.term })
+        : httpsClient({ endpoint: node.agent_endpoint, tls: this.cert, node: node.name, timeoutMs: this.deadlineMs, term: this.term });
       this.clients.set(key, c);
     }
     return c;

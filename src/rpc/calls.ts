@@ -1,4 +1,4 @@
-// Over 450 lines: on purpose, the whole protocol (types, call list, deadlines) in one table.
+// Over 450 lines: on purpose, the whole protocol (types, call list, deadlines, kinds) in one table.
 // The master↔node call table: every call the master can make on a node agent, with its argument
 // and result types. Both transports (in-process and HTTPS) carry exactly these calls as JSON,
 // so an argument or result must be plain JSON data (no undefined, no Dates). Names follow
@@ -474,4 +474,104 @@ export function callTimeoutMs<C extends RpcCall>(call: C, args: RpcArgs<C> | unk
   // Arguments come from the master's own code; guard anyway, a deadline must be a number.
   const a = (typeof args === "object" && args !== null ? args : {}) as RpcArgs<C>;
   return deadline(a);
+}
+
+/**
+ * A leading master's term, sent with every call it makes (issue 17): the store whose
+ * leadership it holds and its epoch there (the fence of its writes). An epoch only grows within
+ * one store; `store` tells a new store (a cluster moved to another backend) from an old master.
+ */
+export interface MasterTerm {
+  store: string;
+  epoch: number;
+}
+
+/**
+ * "order": the call changes the host (guests, disks, files, networks): an agent obeys it only
+ * from the newest master it knows of (an agent that keeps terms: node/agent/terms.ts), and a
+ * master that does not lead sends none. "read": facts only, from any master, standbys included.
+ */
+export type CallKind = "order" | "read";
+
+/** Storage requests that only read (the others create, change or remove). */
+const STORAGE_READS: ReadonlySet<string> = new Set(["status", "df", "pool_list", "volume_list", "volume_disk", "snapshot_list", "osd_list"]);
+
+const CALL_KINDS: { readonly [C in RpcCall]: CallKind | ((args: RpcArgs<C>) => CallKind) } = {
+  version: "read",
+  nodeInfo: "read",
+  // Resets the (simulated) node: an order.
+  nodePowercycle: "order",
+  instanceStart: "order",
+  instanceShutdown: "order",
+  instanceReboot: "order",
+  instanceBalloonMemory: "order",
+  instanceList: "read",
+  instanceInfo: "read",
+  // Says how to reach the console; the console channel itself is no node call.
+  instanceConsole: "read",
+  instanceEvents: "read",
+  instanceDiskResize: "order",
+  instanceHotplug: "order",
+  migrationInfo: "read",
+  // Both sides of a migration are ordered by the master, each under its term: the source
+  // then talks only to the QEMU the target's acceptInstance prepared, not to its agent.
+  acceptInstance: "order",
+  migrateInstance: "order",
+  migrationStatus: "read",
+  finalizeMigrationDst: "order",
+  finalizeMigrationSource: "order",
+  blockdevCreate: "order",
+  blockdevRemove: "order",
+  blockdevGrow: "order",
+  blockdevRename: "order",
+  blockdevAssemble: "order",
+  blockdevShutdown: "order",
+  blockdevSetInfo: "order",
+  blockdevFind: "read",
+  extStorageDiagnose: "read",
+  osDiagnose: "read",
+  // The OS verify script checks parameters and changes nothing (OS API contract).
+  osValidate: "read",
+  instanceOsAdd: "order",
+  instanceOsRename: "order",
+  exportPrepare: "order",
+  exportDisk: "order",
+  exportFinalize: "order",
+  exportAbort: "order",
+  exportList: "read",
+  exportInfo: "read",
+  exportRemove: "order",
+  exportRead: "read",
+  exportWrite: "order",
+  importDisk: "order",
+  blockdevConvert: "order",
+  storage: (a) => (STORAGE_READS.has(String((a.request as { op?: unknown } | undefined)?.op)) ? "read" : "order"),
+  netConfigure: "order",
+  netLeases: "read",
+};
+
+/** Whether call `call` with these arguments is an order or a read (see CALL_KINDS). */
+export function callKind<C extends RpcCall>(call: C, args: RpcArgs<C> | unknown): CallKind {
+  const kind = CALL_KINDS[call] as CallKind | ((args: RpcArgs<C>) => CallKind);
+  if (typeof kind === "string") return kind;
+  // The agent asks with arguments from the wire: guard, an unreadable request is an order.
+  const a = (typeof args === "object" && args !== null ? args : {}) as RpcArgs<C>;
+  return kind(a);
+}
+
+/** The HTTP header carrying the term (JSON) on the HTTPS transport. */
+export const TERM_HEADER = "x-corral-master-term";
+
+/** A term from the wire, or an Error saying what is wrong with it. */
+export function parseMasterTerm(text: string): MasterTerm | Error {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return new Error("the master term is not valid JSON");
+  }
+  const t = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  if (typeof t.store !== "string" || t.store === "" || t.store.length > 200) return new Error("the master term's store must be a non-empty string");
+  if (typeof t.epoch !== "number" || !Number.isSafeInteger(t.epoch) || t.epoch < 0) return new Error("the master term's epoch must be a non-negative integer");
+  return { store: t.store, epoch: t.epoch };
 }

@@ -1,8 +1,8 @@
 // What the master holds for each node: the NodeRpc calls plus the node's name and a way to
 // release the transport. Transports only supply "send this call's JSON, give me the envelope".
 
-import { NODE_RPC_CALLS, type NodeRpc, type RpcCall } from "./calls.ts";
-import { parseWireResponse, RpcCallError, TRANSPORT_ERRORS } from "./errors.ts";
+import { callKind, NODE_RPC_CALLS, type MasterTerm, type NodeRpc, type RpcCall } from "./calls.ts";
+import { NOT_LEADING, parseWireResponse, RpcCallError, TRANSPORT_ERRORS } from "./errors.ts";
 
 export interface NodeRpcClient extends NodeRpc {
   /** The node name used in error messages. */
@@ -11,13 +11,27 @@ export interface NodeRpcClient extends NodeRpc {
   close(): void;
 }
 
-/** Sends one call's JSON body and resolves with the response's JSON text. */
-export type SendFn = (call: RpcCall, body: string, args: unknown) => Promise<string>;
+/** Sends one call's JSON body (and the master's term as JSON, when it has one) and resolves with the response's JSON text. */
+export type SendFn = (call: RpcCall, body: string, args: unknown, term: string | undefined) => Promise<string>;
 
-export function buildClient(node: string, send: SendFn, close: () => void): NodeRpcClient {
+/**
+ * Where a master's client finds its term at each call: undefined while the master does not
+ * lead. A client without one (tools, tests of the agent alone) sends no term.
+ */
+export type TermSource = () => MasterTerm | undefined;
+
+export function buildClient(node: string, send: SendFn, close: () => void, termOf?: TermSource): NodeRpcClient {
   const client: Record<string, unknown> = { node, close };
   for (const call of NODE_RPC_CALLS) {
     client[call] = async (args: unknown) => {
+      const term = termOf?.();
+      if (termOf && term === undefined && callKind(call, args) === "order") {
+        // Nothing reaches the node: a master that does not lead gives no orders (issue 17).
+        throw new RpcCallError(node, call, {
+          class: NOT_LEADING,
+          message: `This master does not lead (it holds no leadership term), so it sends no ${call} order to node ${node}`,
+        });
+      }
       let body: string;
       try {
         body = JSON.stringify(args ?? {});
@@ -27,7 +41,7 @@ export function buildClient(node: string, send: SendFn, close: () => void): Node
           message: `Arguments of ${call} cannot be sent as JSON: ${err instanceof Error ? err.message : String(err)}`,
         });
       }
-      const text = await send(call, body, args);
+      const text = await send(call, body, args, term === undefined ? undefined : JSON.stringify(term));
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);

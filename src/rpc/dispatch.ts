@@ -1,15 +1,24 @@
 // The agent side of every transport: JSON in, one call on the agent, a JSON envelope out.
 // Both transports go through here, so the in-process path behaves exactly like the wire.
 
-import { isRpcCall, type NodeRpc, type RpcCall } from "./calls.ts";
+import { isRpcCall, parseMasterTerm, type MasterTerm, type NodeRpc, type RpcCall } from "./calls.ts";
 import { AGENT_ERRORS, toWireError, type WireResponse } from "./errors.ts";
+
+/** What an agent that keeps its masters' terms adds (node/agent/terms.ts): asked before every call runs; it throws to refuse the call. */
+export interface TermGate {
+  admitTerm(call: RpcCall, args: object, term: MasterTerm | undefined): Promise<void>;
+}
+
+/** An agent as a transport serves it: the calls, and the term gate when it keeps one. */
+export type ServedAgent = NodeRpc & Partial<TermGate>;
 
 /**
  * Runs call `name` with the JSON text `body` on `agent` and returns the JSON text of the
- * envelope. Never throws: unknown calls, bad JSON and agent failures all become errors.
+ * envelope; `term` is the calling master's term as JSON text, when it sent one. Never throws:
+ * unknown calls, bad JSON, refused terms and agent failures all become errors.
  */
-export async function dispatchJson(agent: NodeRpc, name: string, body: string): Promise<{ status: number; json: string }> {
-  const response = await dispatch(agent, name, body);
+export async function dispatchJson(agent: ServedAgent, name: string, body: string, term?: string): Promise<{ status: number; json: string }> {
+  const response = await dispatch(agent, name, body, term);
   let json: string;
   try {
     json = JSON.stringify(response);
@@ -26,7 +35,7 @@ function statusOf(response: WireResponse, name: string): number {
   return response.error.class === AGENT_ERRORS.argument ? 400 : 500;
 }
 
-async function dispatch(agent: NodeRpc, name: string, body: string): Promise<WireResponse> {
+async function dispatch(agent: ServedAgent, name: string, body: string, termText: string | undefined): Promise<WireResponse> {
   if (!isRpcCall(name)) {
     return { ok: false, error: { class: AGENT_ERRORS.unknownCall, message: `Unknown node call '${name}'` } };
   }
@@ -39,7 +48,10 @@ async function dispatch(agent: NodeRpc, name: string, body: string): Promise<Wir
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
     return { ok: false, error: { class: AGENT_ERRORS.argument, message: `Arguments of ${name} must be a JSON object` } };
   }
+  const term = termText === undefined ? undefined : parseMasterTerm(termText);
+  if (term instanceof Error) return { ok: false, error: { class: AGENT_ERRORS.argument, message: `${name}: ${term.message}` } };
   try {
+    await agent.admitTerm?.(name, args, term);
     const method = agent[name as RpcCall] as (this: NodeRpc, a: unknown) => Promise<unknown>;
     const result = await method.call(agent, args);
     return { ok: true, result: result === undefined ? null : result };

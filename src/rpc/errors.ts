@@ -35,8 +35,13 @@ export const AGENT_ERRORS = {
   argument: "ArgumentError",
   unknownCall: "UnknownCall",
   forbidden: "Forbidden",
+  /** An order from a master older than the newest the agent obeyed (fenced out; issue 17). */
+  fencedOut: "MasterFencedOut",
   internal: "AgentError",
 } as const;
+
+/** Class name of a call the master itself refused to send: an order while it does not lead. */
+export const NOT_LEADING = "MasterNotLeading";
 
 /** Class names a transport uses when the call never got an answer from the agent. */
 export const TRANSPORT_ERRORS = {

@@ -9,12 +9,12 @@ import { Agent, createServer, request, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { callTimeoutMs, type NodeRpc, type RpcCall } from "./calls.ts";
-import { buildClient, type NodeRpcClient } from "./client.ts";
+import { callTimeoutMs, TERM_HEADER, type RpcCall } from "./calls.ts";
+import { buildClient, type NodeRpcClient, type TermSource } from "./client.ts";
 import { certFingerprint } from "./certs.ts";
 import { clientContext, describeFailure, isClusterPeer, pinServerCert, seconds, type TlsIdentity } from "./cluster-tls.ts";
 import { serveConsoles, type ConsoleOpener } from "./console.ts";
-import { dispatchJson } from "./dispatch.ts";
+import { dispatchJson, type ServedAgent } from "./dispatch.ts";
 import { AGENT_ERRORS, TRANSPORT_ERRORS, type WireResponse } from "./errors.ts";
 
 export type { TlsIdentity };
@@ -38,7 +38,7 @@ export interface ServeOptions {
   console?: ConsoleOpener;
 }
 
-export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<RpcServer> {
+export async function serveNodeRpc(agent: ServedAgent, opts: ServeOptions): Promise<RpcServer> {
   const fingerprint = opts.tls.fingerprint256 ?? certFingerprint(opts.tls.cert);
   const server = createServer(
     {
@@ -82,7 +82,7 @@ export async function serveNodeRpc(agent: NodeRpc, opts: ServeOptions): Promise<
   };
 }
 
-async function handle(agent: NodeRpc, fingerprint: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(agent: ServedAgent, fingerprint: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!isClusterPeer(req.socket as TLSSocket, fingerprint)) {
     reply(res, 403, { ok: false, error: { class: AGENT_ERRORS.forbidden, message: "Client certificate is not the cluster certificate" } });
     return;
@@ -102,7 +102,8 @@ async function handle(agent: NodeRpc, fingerprint: string, req: IncomingMessage,
     reply(res, 413, { ok: false, error: { class: AGENT_ERRORS.argument, message: `Request body over ${MAX_REQUEST_BYTES} bytes` } });
     return;
   }
-  const { status, json } = await dispatchJson(agent, match[1], body);
+  const term = req.headers[TERM_HEADER];
+  const { status, json } = await dispatchJson(agent, match[1], body, Array.isArray(term) ? term[0] : term);
   res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(json) });
   res.end(json);
 }
@@ -139,6 +140,8 @@ export interface HttpsClientOptions {
   timeoutMs?: (call: RpcCall, args: unknown) => number;
   /** Deadline of the TCP connect and TLS handshake of a new connection (default HANDSHAKE_DEADLINE_MS). */
   handshakeMs?: number;
+  /** The master's term, sent with every call (see buildClient). */
+  term?: TermSource;
 }
 
 /**
@@ -169,7 +172,7 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
   const handshakeMs = opts.handshakeMs ?? HANDSHAKE_DEADLINE_MS;
   let closed = false;
 
-  const send = (call: RpcCall, body: string, args: unknown): Promise<string> => {
+  const send = (call: RpcCall, body: string, args: unknown, term: string | undefined): Promise<string> => {
     const failure = (cls: string, message: string) =>
       JSON.stringify({ ok: false, error: { class: cls, message } } satisfies WireResponse);
     if (closed) return Promise.resolve(failure(TRANSPORT_ERRORS.unreachable, `${node}: the client is closed`));
@@ -191,7 +194,11 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
         {
           method: "POST",
           agent,
-          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
+          headers: {
+            "Content-Type": "application/json",
+            "Content-Length": Buffer.byteLength(body),
+            ...(term === undefined ? {} : { [TERM_HEADER]: term }),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -237,5 +244,5 @@ export function httpsClient(opts: HttpsClientOptions): NodeRpcClient {
   return buildClient(node, send, () => {
     closed = true;
     agent.destroy();
-  });
+  }, opts.term);
 }

@@ -10,7 +10,8 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { ECODE } from "../../model/errors.ts";
-import { PROTOCOL_VERSION, type AgentVersion, type AttachedDisk, type DiskSpec, type NodeInfo, type NodeRpc, type StorageUnitInfo } from "../../rpc/calls.ts";
+import { PROTOCOL_VERSION, type AgentVersion, type AttachedDisk, type DiskSpec, type MasterTerm, type NodeInfo, type NodeRpc, type RpcCall, type StorageUnitInfo } from "../../rpc/calls.ts";
+import type { TermGate } from "../../rpc/dispatch.ts";
 import { AGENT_ERRORS, AgentError } from "../../rpc/errors.ts";
 import { ExportStore } from "../export/exports.ts";
 import { hostFacts } from "../facts/facts.ts";
@@ -36,6 +37,7 @@ import { instanceCalls, type InstanceCalls } from "./instance-calls.ts";
 import { migrationCalls, type MigrationCalls } from "./migration-calls.ts";
 import { osCalls, type OsCalls } from "./os-calls.ts";
 import type { AgentParts } from "./parts.ts";
+import { TermKeeper } from "./terms.ts";
 
 export interface NodeAgentOptions {
   /** The agent's own directory: hypervisor state, file storage (by default), logs. */
@@ -70,13 +72,15 @@ export interface NodeAgentOptions {
   clusterCert?: { cert: string; key: string };
   /** Managed networks (PVC API): load nftables/dnsmasq for real (default: render and check only), in a netns. */
   networkApply?: { apply: boolean; netns?: string };
+  /** Where the agent says what it decided alone (a master of a new store adopted); default: nowhere. */
+  log?: (line: string) => void;
 }
 
 // The calls of each family are set on the agent by its constructor (Object.assign below);
 // this declaration tells the type checker they are there.
 export interface NodeAgent extends InstanceCalls, MigrationCalls, DiskCalls, OsCalls, ConsoleOpener {}
 
-export class NodeAgent implements NodeRpc {
+export class NodeAgent implements NodeRpc, TermGate {
   readonly stateDir: string;
   readonly nodeName: string;
   readonly fileStorageDir: string;
@@ -88,12 +92,15 @@ export class NodeAgent implements NodeRpc {
   readonly networks: NetworkConfigurator;
   /** Whether managed networks are applied, and in which namespace, as the agent was started. */
   readonly networkApply: { readonly apply: boolean; readonly netns?: string };
+  /** The newest master term obeyed (issue 17), kept in the state dir. */
+  readonly terms: TermKeeper;
 
   constructor(opts: NodeAgentOptions) {
     this.stateDir = resolve(opts.stateDir);
     this.nodeName = opts.nodeName ?? hostname();
     this.fileStorageDir = resolve(opts.fileStorageDir ?? join(this.stateDir, "file-storage"));
     this.sharedFileStorageDir = resolve(opts.sharedFileStorageDir ?? join(this.stateDir, "shared-file-storage"));
+    this.terms = new TermKeeper(this.stateDir, this.nodeName, opts.log ?? (() => undefined));
     const events = new EventLog();
     let hvs = opts.hypervisors ?? [
       new FakeHypervisor({
@@ -155,6 +162,11 @@ export class NodeAgent implements NodeRpc {
       );
     }
     return hv;
+  }
+
+  /** Both transports ask this before every call: orders of a fenced-out master are refused (terms.ts). */
+  admitTerm(call: RpcCall, args: object, term: MasterTerm | undefined): Promise<void> {
+    return this.terms.admit(call, args, term);
   }
 
   /** Stops watching hypervisor domains (they keep running; the next agent adopts them). */

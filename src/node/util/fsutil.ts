@@ -1,17 +1,38 @@
 // Small file-system helpers the agent's state needs: atomic JSON writes, safe reads.
 
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 let tmpCounter = 0;
 
-/** Writes JSON so that a crash leaves either the old or the new content, never half of it. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+/**
+ * Writes JSON so that a crash leaves either the old or the new content, never half of it.
+ * With `sync`, the new content is on disk when this resolves (file and directory synced).
+ */
+export async function writeJsonAtomic(file: string, value: unknown, opts: { sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${++tmpCounter}`;
-  await writeFile(tmp, JSON.stringify(value, null, 1) + "\n", { mode: 0o600 });
+  const text = JSON.stringify(value, null, 1) + "\n";
+  if (!opts.sync) await writeFile(tmp, text, { mode: 0o600 });
+  else {
+    const fh = await open(tmp, "w", 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
   await rename(tmp, file);
+  if (opts.sync) {
+    const dir = await open(dirname(file), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
 }
 
 /** Reads a JSON file; `fallback` when it does not exist. A corrupt file is an error. */

@@ -1,0 +1,34 @@
+// The term a master sends its node agents with every call (issue 17): the identity of the
+// store whose leadership it holds, and its leadership epoch there. Agents refuse orders of an
+// older term (node/agent/terms.ts); while not leading, a master sends no order at all.
+
+import { randomUUID } from "node:crypto";
+import type { TermSource } from "../rpc/client.ts";
+import type { StoreBackend } from "../store/backend.ts";
+import type { Leadership } from "../store/leadership.ts";
+import { MetaRecord } from "../store/meta.ts";
+
+/** The meta row naming a SQLite store: random, made by its first leader. */
+export const STORE_ID_KEY = "store_id";
+
+/** The current term: undefined while not leading (or before the store has an id). */
+export function leaderTerm(leadership: Leadership, storeId: () => string | undefined): TermSource {
+  return () => {
+    const epoch = leadership.epoch;
+    const store = storeId();
+    return epoch === undefined || store === undefined ? undefined : { store, epoch };
+  };
+}
+
+/**
+ * SQLite mode's term. The store id lives in the database (so every master on it shares it, and
+ * a copy of the cluster in a new store gets a new one); it is written under the first leader's
+ * fence, by an establish hook registered before any that may start jobs.
+ */
+export function sqliteTerm(backend: Pick<StoreBackend, "db" | "log" | "leadership">): TermSource {
+  const record = new MetaRecord<string>(backend.db, backend.log, STORE_ID_KEY);
+  backend.leadership.onEstablish(async () => {
+    if (record.get() === undefined) await record.put(`sqlite:${randomUUID()}`);
+  });
+  return leaderTerm(backend.leadership, () => record.get());
+}
