@@ -1,7 +1,8 @@
 // Node agents refuse orders from a fenced-out master (issue 17), with real masters: a second
 // master on the same database takes the lease (SQLite mode's fencing) while a job of the
-// first is between two node calls; the agent learns the new term from the new master's next
+// first waits for a node's answer; the agent learns the new term from the new master's next
 // call, and the first master's next order fails with the agent's refusal, doing nothing.
+// (The first master has nothing to write in between, so only the agent can stop it.)
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -35,20 +36,21 @@ describe("agents and a fenced-out master", () => {
     const firstEpoch = term();
     assert.equal(firstEpoch, leaderEpoch(c), "node2 obeys the first master");
 
-    // Hold the first master's job inside its shutdown (an order it sent while still leading).
+    // Hold the first master's full reboot at its first node call (it asks whether the
+    // instance runs); its next call is the shutdown, an order.
     const agent = node2.agent.agent;
-    const shutdown = agent.instanceShutdown.bind(agent);
+    const info = agent.instanceInfo.bind(agent);
     let entered!: () => void;
-    const inShutdown = new Promise<void>((resolve) => (entered = resolve));
+    const asked = new Promise<void>((resolve) => (entered = resolve));
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    agent.instanceShutdown = async (args) => {
+    agent.instanceInfo = async (args) => {
       entered();
       await gate;
-      return shutdown(args);
+      return info(args);
     };
     const id = await submit(c.port, "POST", `/2/instances/${name}/reboot?type=full`);
-    await inShutdown;
+    await asked;
 
     // A second master on the same database: its lease moves the fence on; its next call to
     // node2 (a live refresh) carries the new term, which the agent adopts.
@@ -60,22 +62,22 @@ describe("agents and a fenced-out master", () => {
     await second.live.refresh();
     assert.equal(term(), firstEpoch + 1, "node2 learnt the second master's term");
 
+    agent.instanceInfo = info;
     release();
-    agent.instanceShutdown = shutdown;
     await c.master.queue.idle();
     // What the first master concluded (its write of the end is refused: the disk shows it running).
     const job = c.master.queue.liveJob(id);
     assert.ok(job);
     const result = JSON.stringify(job.ops.map((op) => op.result));
     assert.equal(job.ops[0].status, "error", result);
-    assert.match(result, new RegExp(`Could not start instance for full reboot: node ${node2.name.replaceAll(".", "\\.")} refuses orders from a master of term ${firstEpoch}: it obeys term ${firstEpoch + 1} since [^;]+; this master was fenced out`));
-    assert.deepEqual(await runningOnNode2(), [], "the refused start did nothing");
+    assert.match(result, new RegExp(`Could not shutdown instance for full reboot: node ${node2.name.replaceAll(".", "\\.")} refuses orders from a master of term ${firstEpoch}: it obeys term ${firstEpoch + 1} since [^;]+; this master was fenced out`));
+    assert.deepEqual(await runningOnNode2(), [name], "the refused shutdown did nothing");
 
     // The second master's orders are obeyed.
-    const start = await submit(second.port, "PUT", `/2/instances/${name}/startup`);
+    const stop = await submit(second.port, "PUT", `/2/instances/${name}/shutdown`);
     await second.queue.idle();
-    assert.equal(second.queue.get(start)?.ops[0].status, "success", JSON.stringify(second.queue.get(start)?.ops.map((op) => op.result)));
-    assert.deepEqual(await runningOnNode2(), [name]);
+    assert.equal(second.queue.get(stop)?.ops[0].status, "success", JSON.stringify(second.queue.get(stop)?.ops.map((op) => op.result)));
+    assert.deepEqual(await runningOnNode2(), []);
   });
 });
 
