@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startMaster, type Master } from "../../src/master/master.ts";
 import { TERM_FILE } from "../../src/node/agent/terms.ts";
+import { AGENT_ERRORS, RpcCallError } from "../../src/rpc/errors.ts";
 import { EPOCH_KEY } from "../../src/store/leadership.ts";
 import { openDatabase } from "../../src/store/sqlite.ts";
 import { createBody, ok, startInstanceCluster, submit, type InstanceCluster } from "../support/instances.ts";
@@ -61,6 +62,14 @@ describe("agents and a fenced-out master", () => {
     });
     await second.live.refresh();
     assert.equal(term(), firstEpoch + 1, "node2 learnt the second master's term");
+    // The first master's own node's agent (in-process, the same state dir as the second
+    // master's) refuses it the same way.
+    const node1 = [...c.master.store.snapshot().nodes.values()].find((n) => n.name === "node1.corral.test");
+    assert.ok(node1);
+    const local = await c.master.connections.client(node1).instanceShutdown({ name, hypervisor: "fake", timeout: 1 }).catch((e: unknown) => e);
+    assert.ok(local instanceof RpcCallError, String(local));
+    assert.equal(local.errClass, AGENT_ERRORS.fencedOut);
+    assert.match(local.message, new RegExp(`^node node1\\.corral\\.test refuses orders from a master of term ${firstEpoch}:`));
 
     agent.instanceInfo = info;
     release();
