@@ -11,13 +11,13 @@ import { MetaRecord } from "../store/meta.ts";
 /** The meta row naming a SQLite store: random, made by its first leader. */
 export const STORE_ID_KEY = "store_id";
 
-/** The current term: undefined while not leading (or before the store has an id). */
+/** The current term: undefined while not leading (or before the store has an id). An order waits until the leader may act. */
 export function leaderTerm(leadership: Leadership, storeId: () => string | undefined): TermSource {
-  return () => {
-    const epoch = leadership.epoch;
+  const termOf = (epoch: number | undefined) => {
     const store = storeId();
     return epoch === undefined || store === undefined ? undefined : { store, epoch };
   };
+  return (forOrder) => (forOrder ? leadership.whenActing().then(termOf) : termOf(leadership.epoch));
 }
 
 /**

@@ -16,16 +16,19 @@ export type SendFn = (call: RpcCall, body: string, args: unknown, term: string |
 
 /**
  * Where a master's client finds its term at each call: undefined while the master does not
- * lead. A client without one (tools, tests of the agent alone) sends no term.
+ * lead. For an order it may wait, checked against the clock as the order goes out, while the
+ * master's leadership is in doubt (store/etcd/liveness.ts). A client without one (tools, tests
+ * of the agent alone) sends no term.
  */
-export type TermSource = () => MasterTerm | undefined;
+export type TermSource = (forOrder: boolean) => MasterTerm | undefined | Promise<MasterTerm | undefined>;
 
 export function buildClient(node: string, send: SendFn, close: () => void, termOf?: TermSource): NodeRpcClient {
   const client: Record<string, unknown> = { node, close };
   for (const call of NODE_RPC_CALLS) {
     client[call] = async (args: unknown) => {
-      const term = termOf?.();
-      if (termOf && term === undefined && callKind(call, args) === "order") {
+      const order = callKind(call, args) === "order";
+      const term = await termOf?.(order);
+      if (termOf && term === undefined && order) {
         // Nothing reaches the node: a master that does not lead gives no orders (issue 17).
         throw new RpcCallError(node, call, {
           class: NOT_LEADING,

@@ -27,6 +27,12 @@ export interface Leadership {
    * jobs). Resolves with the new epoch.
    */
   establish(): Promise<number>;
+  /**
+   * The epoch once this master may act on it now (send orders to node agents): a leader whose
+   * liveness is in doubt waits (at most `maxWaitMs`) until it is confirmed or lost. Undefined
+   * while not leading.
+   */
+  whenActing(maxWaitMs?: number): Promise<number | undefined>;
   /** Stops leading: writes are refused from now on, then the revoke hooks run in order. Idempotent. */
   revoke(reason: string): void;
   /** Runs on every establish, after the fence moved (an async hook is awaited). */
@@ -57,6 +63,11 @@ export abstract class Terms implements Leadership {
   fence(): number {
     if (this.current === undefined) throw new NotLeaderError(this.revokedBecause);
     return this.current;
+  }
+
+  /** A lease that nothing but a revoke takes away may always act. */
+  whenActing(_maxWaitMs?: number): Promise<number | undefined> {
+    return Promise.resolve(this.current);
   }
 
   revoke(reason: string): void {

@@ -16,6 +16,7 @@ export interface EtcdStoreOptions extends EtcdOptions {
   /** This master's name (the leader key's value while it leads). */
   name: string;
   ttlSeconds?: number;
+  livenessTtlSeconds?: number;
 }
 
 export interface EtcdStores {
@@ -33,8 +34,8 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
   const client = new EtcdClient(o);
   try {
     const keys = new EtcdKeys(o.cluster);
-    const leadership = new EtcdLease(client, { key: keys.leader, name: o.name, ttlSeconds: o.ttlSeconds });
-    const sink = new EtcdSink(client, keys.leader);
+    const leadership = new EtcdLease(client, { key: keys.leader, name: o.name, ttlSeconds: o.ttlSeconds, livenessTtlSeconds: o.livenessTtlSeconds });
+    const sink = new EtcdSink(client, keys.leader, leadership);
     const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT);
     const config = await EtcdConfigStore.open(client, keys, log);
     const jobs = await EtcdJobStore.open(client, keys, log, leadership);

@@ -1,9 +1,9 @@
 // Leadership on a 3-member etcd with stand-in masters in processes of their own (started and
-// stopped by pid): kill -9 of the leading master hands leadership to a standby within the
-// lease's TTL and loses no acknowledged write; a leader paused past its TTL never writes after
-// the new one is elected (it tries on waking: its self-fence, overdue by then, or etcd's fence
-// refuses; etcd.test.ts proves etcd's fence alone); killing etcd's own raft leader moves no
-// master leadership.
+// stopped by pid). kill -9 of the leading master: a standby, seeing the leader's liveness key
+// expire (TTL 2 s, liveness.ts), takes over and writes within 3 s, ten times over, losing no
+// acknowledged write. A leader paused past both its leases: on waking it tries an order (through
+// the term gate of the RPC client) and a write, and neither goes out. Killing etcd's own raft
+// leader moves no master leadership, with a standby watching.
 
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -17,17 +17,20 @@ const INIT = {
   enabledDiskTemplates: ["diskless"], fileStorageDir: "/tmp/x", sharedFileStorageDir: "/tmp/y", agentEndpoint: "local",
 };
 const TTL_MS = 5000;
+/** The issue's goal: a standby answers writes within 3 s of the leader's death. */
+const TAKEOVER_GOAL_MS = 3000;
+const KILLS = 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface MasterEvent {
-  event: "leading" | "acked" | "refused" | "revoked";
+  event: "campaigning" | "leading" | "acked" | "refused" | "ordered" | "order-refused" | "revoked";
   at: number;
   tag?: string;
   epoch?: number;
   reason?: string;
   error?: string;
+  term?: string;
 }
-
 /** A stand-in master process (test/support/etcd-master.ts) and what it said. */
 class MasterProcess {
   readonly child: ChildProcess;
@@ -82,7 +85,7 @@ etcdNeeds.describe("etcd leadership across master processes, three members", () 
     masters.push(m);
     return m;
   };
-  /** A cluster in etcd led by a master process that writes a tag every 50 ms. */
+  /** A cluster in etcd led by a master process that writes a tag and sends an order every 50 ms. */
   const ledByProcess = async (cluster: string) => {
     const init = await stores(cluster, "init");
     await initializeCluster(init.config, INIT);
@@ -90,6 +93,13 @@ etcdNeeds.describe("etcd leadership across master processes, three members", () 
     await a.waitFor("leading", 10_000);
     await sleep(300);
     return a;
+  };
+  /** A standby master process, campaigning. */
+  const standby = async (cluster: string, name: string) => {
+    const m = master(cluster, name);
+    await m.waitFor("campaigning", 10_000);
+    await sleep(300);
+    return m;
   };
   before(async () => (etcd = await EtcdCluster.start(3)));
   after(async () => {
@@ -101,52 +111,77 @@ etcdNeeds.describe("etcd leadership across master processes, three members", () 
     await etcd?.stop();
   });
 
-  it("hands leadership to a standby within the TTL when the leading master is killed -9, with every acknowledged write", async () => {
+  it(`a standby writes within ${TAKEOVER_GOAL_MS} ms of a kill -9 of the leading master, ${KILLS} kills in a row, with every acknowledged write`, async () => {
+    let leader = await ledByProcess("kills");
     const times: number[] = [];
-    for (let round = 1; round <= 3; round++) {
-      const cluster = `kill${round}`;
+    for (let round = 1; round <= KILLS; round++) {
+      const next = await standby("kills", `s${round}`);
+      const killedAt = Date.now();
+      await leader.signal("SIGKILL");
+      const firstWrite = await next.waitFor("acked", 10_000);
+      times.push(firstWrite.at - killedAt);
+      assert.ok(leader.of("acked").length > 0, "the killed leader had written");
+      leader = next;
+    }
+    const sorted = [...times].sort((x, y) => x - y);
+    console.log(
+      `# kill -9 of the leading master → the standby's first accepted write after ${times.join(", ")} ms ` +
+        `(min ${sorted[0]}, median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted[sorted.length - 1]}; L1 TTL ${TTL_MS} ms)`,
+    );
+    for (const t of times) assert.ok(t <= TAKEOVER_GOAL_MS, `a standby wrote ${t} ms after the kill (all: ${times.join(", ")})`);
+    // The last leader ends too, so that every write it acknowledged is in what the reader sees.
+    await leader.signal("SIGKILL");
+    const tags = (await stores("kills", "reader")).config.snapshot().cluster.tags;
+    for (const m of masters.filter((x) => x.of("acked").length > 0)) {
+      for (const acked of m.of("acked")) assert.ok(tags.includes(acked.tag as string), `acknowledged ${acked.tag} is in the config`);
+    }
+  });
+
+  // Woken at 3 s, before its own lease's self-fence is due, only the clock check stops its first
+  // order: its timers are all overdue and the order's may run first.
+  for (const [pausedMs, past] of [[3000, "its liveness lease's TTL"], [TTL_MS + 500, "both leases' TTLs"]] as const) {
+    it(`a leader paused past ${past} (${pausedMs} ms) sends no order and writes nothing on waking: it tries both, and steps down`, async () => {
+      const cluster = `pause${pausedMs}`;
       const a = await ledByProcess(cluster);
       const b = await stores(cluster, "b");
       const bLeads = b.leadership.establish();
-      const killedAt = Date.now();
-      await a.signal("SIGKILL");
-      await bLeads;
-      const took = Date.now() - killedAt;
-      times.push(took);
-      assert.ok(took <= TTL_MS + 1000, `a standby led ${took} ms after the kill`);
-      const tags = b.config.snapshot().cluster.tags;
-      for (const acked of a.of("acked")) assert.ok(tags.includes(acked.tag as string), `acknowledged ${acked.tag} is in the config`);
-      assert.ok(a.of("acked").length > 0);
-    }
-    console.log(`# kill -9 of the leading master → standby leads after ${times.join(", ")} ms (TTL ${TTL_MS} ms)`);
-  });
+      await sleep(300);
+      const stoppedAt = Date.now();
+      await a.signal("SIGSTOP");
+      const bEpoch = await bLeads;
+      const bLedAfter = Date.now() - stoppedAt;
+      await b.config.transact((tx) => tx.updateCluster((c) => void (c.tags = [...c.tags, "b-1"])));
+      await sleep(pausedMs - (Date.now() - stoppedAt));
+      const before = a.events.length;
+      const resumedAt = Date.now();
+      await a.signal("SIGCONT");
+      await sleep(1500);
+      const afterResume = a.events.slice(before);
+      const shown = JSON.stringify(afterResume.slice(0, 4));
+      const sent = afterResume.filter((e) => e.event === "ordered");
+      assert.deepEqual(sent, [], `no order reached a node after waking: ${shown}`);
+      assert.equal(afterResume.filter((e) => e.event === "acked").length, 0, `no write of A's was acknowledged after waking: ${shown}`);
+      const orderRefused = afterResume.filter((e) => e.event === "order-refused");
+      const refused = afterResume.filter((e) => e.event === "refused");
+      assert.ok(orderRefused.length > 0, `the resumed master tried an order: ${shown}`);
+      assert.ok(refused.length > 0, `the resumed master tried to write: ${shown}`);
+      assert.ok(a.of("revoked").length > 0, "it stepped down");
+      console.log(
+        `# paused leader: standby led ${bLedAfter} ms after SIGSTOP; resumed after ${resumedAt - stoppedAt} ms; order refused ` +
+          `${orderRefused[0].at - resumedAt} ms after SIGCONT (${JSON.stringify(orderRefused[0].error?.slice(0, 110))}); write refused ` +
+          `(${JSON.stringify(refused[0].error?.slice(0, 110))}); stepped down: ${a.of("revoked")[0].reason}`,
+      );
+      const reader = await stores(cluster, "reader");
+      const tags = reader.config.snapshot().cluster.tags;
+      assert.deepEqual(tags.slice(tags.indexOf("b-1")), ["b-1"], `no write of A's after B's term began (epoch ${bEpoch})`);
+      for (const acked of a.of("acked")) assert.ok(tags.indexOf(acked.tag as string) >= 0 && tags.indexOf(acked.tag as string) < tags.indexOf("b-1"));
+    });
+  }
 
-  it("a leader paused past its TTL never writes after the new one is elected: it tries on waking and is refused", async () => {
-    const a = await ledByProcess("pause");
-    const b = await stores("pause", "b");
-    await a.signal("SIGSTOP");
-    const bEpoch = await b.leadership.establish();
-    const bLedAt = Date.now();
-    await b.config.transact((tx) => tx.updateCluster((c) => void (c.tags = [...c.tags, "b-1"])));
-    const before = a.events.length;
-    await a.signal("SIGCONT");
-    await sleep(1000);
-    const afterResume = a.events.slice(before);
-    // What it did on waking: tried to write (refused by etcd, or by itself once its self-fence fired).
-    const refused = afterResume.filter((e) => e.event === "refused");
-    assert.ok(refused.length > 0, `the resumed master tried to write: ${JSON.stringify(afterResume.slice(0, 3))}`);
-    assert.ok(a.of("revoked").length > 0, "it stepped down");
-    console.log(`# resumed old leader: first refusal ${JSON.stringify(refused[0].error?.slice(0, 120))}; stepped down: ${a.of("revoked")[0].reason}`);
-    // Everything A wrote is before B's term: no tag of A's comes after B's first.
-    const reader = await stores("pause", "reader");
-    const tags = reader.config.snapshot().cluster.tags;
-    assert.deepEqual(tags.slice(tags.indexOf("b-1")), ["b-1"], `no write of A's after B's term began (epoch ${bEpoch}, at ${bLedAt})`);
-    // Acknowledged ones (one sent before the pause may be acknowledged after it) are all before B's.
-    for (const acked of a.of("acked")) assert.ok(tags.indexOf(acked.tag as string) >= 0 && tags.indexOf(acked.tag as string) < tags.indexOf("b-1"));
-  });
-
-  it("moves no master leadership when etcd's raft leader is killed -9; writes pause for about its election", async () => {
+  it("moves no master leadership when etcd's raft leader is killed -9, with a standby watching; writes pause for about its election", async () => {
     const a = await ledByProcess("raft");
+    const b = await standby("raft", "b");
+    const epoch = (await a.waitFor("leading", 0)).epoch;
     const raftLeader = await etcdLeader(etcd);
     const killedAt = Date.now();
     await etcd.signal(raftLeader, "SIGKILL");
@@ -155,9 +190,18 @@ etcdNeeds.describe("etcd leadership across master processes, three members", () 
     const around = acks.filter((t) => t > killedAt - 1000);
     let gap = 0;
     for (let i = 1; i < around.length; i++) gap = Math.max(gap, around[i] - around[i - 1]);
-    console.log(`# etcd raft leader (member ${raftLeader}) killed -9: longest write gap ${gap} ms; master revocations ${a.of("revoked").length}`);
+    const orders = a.of("ordered").map((e) => e.at).filter((t) => t > killedAt - 1000);
+    let orderGap = 0;
+    for (let i = 1; i < orders.length; i++) orderGap = Math.max(orderGap, orders[i] - orders[i - 1]);
+    console.log(
+      `# etcd raft leader (member ${raftLeader}) killed -9: longest write gap ${gap} ms, order gap ${orderGap} ms; ` +
+        `master revocations ${a.of("revoked").length}; standby led ${b.of("leading").length} times; orders refused ${a.of("order-refused").length}`,
+    );
     assert.equal(a.of("revoked").length, 0, "the master kept leading");
+    assert.equal(b.of("leading").length, 0, "the standby did not take over");
+    assert.ok(a.of("ordered").every((e) => JSON.parse(e.term as string).epoch === epoch), "every order carried the same term");
     assert.ok(around.some((t) => t > killedAt + 3000), "writes go on after the election");
+    assert.ok(orders.some((t) => t > killedAt + 3000), "orders go on after the election");
     assert.ok(gap <= 3500, `write gap ${gap} ms`);
     await etcd.restart(raftLeader);
   });

@@ -11,6 +11,7 @@
 
 import { NotLeaderError, Terms } from "../leadership.ts";
 import type { EtcdClient } from "./client.ts";
+import { keepaliveOnce, LeaderLiveness, LIVENESS_TTL_SECONDS } from "./liveness.ts";
 
 /** Below 5 s an etcd leader election eats the self-fencing budget and masters flap (§3.5). */
 export const MIN_TTL_SECONDS = 5;
@@ -22,6 +23,8 @@ export interface EtcdLeaseOptions {
   /** Who this master is: the leader key's value. */
   name: string;
   ttlSeconds?: number;
+  /** The liveness lease's TTL (liveness.ts): a standby takes over about this long after a crash. */
+  livenessTtlSeconds?: number;
 }
 
 export class EtcdLease extends Terms {
@@ -36,6 +39,7 @@ export class EtcdLease extends Terms {
   private keepalive: NodeJS.Timeout | undefined;
   private campaign: Promise<number> | undefined;
   private closed = false;
+  private readonly liveness: LeaderLiveness;
 
   constructor(client: EtcdClient, o: EtcdLeaseOptions) {
     const ttl = o.ttlSeconds ?? MIN_TTL_SECONDS;
@@ -45,6 +49,7 @@ export class EtcdLease extends Terms {
     this.key = Buffer.from(o.key);
     this.name = o.name;
     this.ttlMs = ttl * 1000;
+    this.liveness = new LeaderLiveness(client, o.key, o.livenessTtlSeconds ?? LIVENESS_TTL_SECONDS, (reason) => this.revoke(reason));
   }
 
   /** Campaigns until this master holds the leader key; resolves with the fence (the key's create revision). */
@@ -52,6 +57,13 @@ export class EtcdLease extends Terms {
     if (this.epoch !== undefined) return Promise.resolve(this.epoch);
     this.campaign ??= this.runCampaign().finally(() => (this.campaign = undefined));
     return this.campaign;
+  }
+
+  /** The epoch once this master may act (liveness.ts: it waits while a standby could be about to take over); undefined while not leading. */
+  override async whenActing(maxWaitMs = this.ttlMs): Promise<number | undefined> {
+    const epoch = this.epoch;
+    if (epoch === undefined || !(await this.liveness.whenMayAct(maxWaitMs))) return undefined;
+    return this.epoch === epoch ? epoch : undefined;
   }
 
   /** Also ends the lease: keepalives stop and etcd revokes it (its leader key with it). */
@@ -72,9 +84,10 @@ export class EtcdLease extends Terms {
     while (!this.closed) {
       if (this.leaseId === undefined) await this.grant();
       const leaseId = this.leaseId as string;
+      const alive = await this.liveness.prepare(this.name);
       const res = await this.client.etcd.kv.txn({
         compare: [{ key: this.key, target: "Create", result: "Equal", create_revision: 0 }],
-        success: [{ request_put: { key: this.key, value: Buffer.from(this.name), lease: leaseId } }],
+        success: [{ request_put: { key: this.key, value: Buffer.from(this.name), lease: leaseId } }, alive],
         failure: [{ request_range: { key: this.key } }],
       });
       let epoch: number | undefined;
@@ -87,9 +100,11 @@ export class EtcdLease extends Terms {
         else if (holder) seenAt = Number(holder.mod_revision);
       }
       if (epoch !== undefined && this.leaseId === leaseId) {
+        this.liveness.start();
         if (await this.begin(epoch)) return epoch;
         continue;
       }
+      this.liveness.stop();
       await this.leaderGone(seenAt);
     }
     throw new NotLeaderError("the master is shutting down");
@@ -98,6 +113,8 @@ export class EtcdLease extends Terms {
   /** Resolves when the leader key is deleted after `revision`, or after a TTL (then the campaign looks again). */
   private async leaderGone(revision: number): Promise<void> {
     const watcher = await this.client.etcd.watch().key(this.key).startRevision(String(revision + 1)).create();
+    // A leader whose liveness key expired is ended without waiting for its own lease (liveness.ts).
+    const livenessWatch = await this.liveness.watchForDeath(revision + 1);
     try {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.ttlMs);
@@ -112,6 +129,7 @@ export class EtcdLease extends Terms {
       });
     } finally {
       await watcher.cancel().catch(() => undefined);
+      await livenessWatch.cancel();
     }
   }
 
@@ -123,25 +141,12 @@ export class EtcdLease extends Terms {
     this.keepalive = setInterval(() => void this.sendKeepalive(res.ID), this.ttlMs / 3);
   }
 
-  /** One keepalive on a stream of its own, so that its answer is surely its own. */
   private async sendKeepalive(leaseId: string): Promise<void> {
     const sentAt = performance.now();
     try {
-      const stream = await this.client.etcd.leaseClient.leaseKeepAlive();
-      const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("no keepalive answer")), this.ttlMs / 3);
-        stream.on("data", (res) => {
-          clearTimeout(timer);
-          resolve(res);
-        });
-        stream.on("error", (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-        stream.write({ ID: leaseId });
-      }).finally(() => stream.end());
+      const ttl = await keepaliveOnce(this.client, leaseId, this.ttlMs / 3);
       if (this.leaseId !== leaseId) return;
-      if (answer.TTL === "0") this.revoke("etcd says the lease expired");
+      if (ttl === "0") this.revoke("etcd says the lease expired");
       else this.acknowledged(sentAt);
     } catch {
       // Unanswered: the self-fence timer decides, at S + TTL − 500 ms.
@@ -162,6 +167,7 @@ export class EtcdLease extends Terms {
     clearInterval(this.keepalive);
     clearTimeout(this.selfFence);
     this.keepalive = this.selfFence = undefined;
+    this.liveness.stop();
     const leaseId = this.leaseId;
     this.leaseId = undefined;
     this.ackedSentAt = 0;

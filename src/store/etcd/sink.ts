@@ -4,7 +4,7 @@
 // commit of several transactions) is written once, as the last write left it.
 
 import type { BatchLimit, CommitSink, WriteOp } from "../durable.ts";
-import { NotLeaderError } from "../leadership.ts";
+import { NotLeaderError, type Leadership } from "../leadership.ts";
 import { MAX_TXN_BYTES, MAX_TXN_OPS, type EtcdClient } from "./client.ts";
 import type { IRequestOp } from "etcd3";
 
@@ -71,12 +71,15 @@ export function explained(err: unknown): Error {
 export class EtcdSink implements CommitSink {
   private readonly client: EtcdClient;
   private readonly leaderKey: Buffer;
+  private readonly leadership: Pick<Leadership, "whenActing"> | undefined;
   /** The revision of the last committed batch. */
   revision = 0;
 
-  constructor(client: EtcdClient, leaderKey: string) {
+  /** `leadership`: a fenced batch waits, as orders do, while the leader may not act (liveness.ts). */
+  constructor(client: EtcdClient, leaderKey: string, leadership?: Pick<Leadership, "whenActing">) {
     this.client = client;
     this.leaderKey = Buffer.from(leaderKey);
+    this.leadership = leadership;
   }
 
   async commit(ops: WriteOp[], epoch?: number): Promise<void> {
@@ -92,6 +95,9 @@ export class EtcdSink implements CommitSink {
     const success: IRequestOp[] = [...writes].map(([key, value]) =>
       value === null ? { request_delete_range: { key: Buffer.from(key) } } : { request_put: { key: Buffer.from(key), value: Buffer.from(value) } },
     );
+    if (epoch !== undefined && this.leadership && (await this.leadership.whenActing()) !== epoch) {
+      throw new NotLeaderError(`this master may no longer act on fence ${epoch}: its liveness in etcd was not confirmed`);
+    }
     const compare = epoch === undefined ? [] : [{ key: this.leaderKey, target: "Create" as const, result: "Equal" as const, create_revision: epoch }];
     const res = await this.client.etcd.kv.txn({ compare, success }).catch((err: unknown) => {
       throw explained(err);
