@@ -7,7 +7,9 @@
 // leader may have been elected (ETCD-FACTS §3.4). So this lease keeps itself alive and
 // self-fences: with S the time the last acknowledged keepalive (or the grant) was sent, etcd
 // cannot expire the lease before S + TTL, and this master stops leading at S + TTL − 500 ms,
-// before anybody else can win.
+// before anybody else can win. A standby takes over a crashed leader sooner, once its short
+// liveness lease expired (liveness.ts: the leader stops acting before it can); this lease puts
+// that one in the campaign's txn and stops it with its own.
 
 import { NotLeaderError, Terms } from "../leadership.ts";
 import type { EtcdClient } from "./client.ts";
