@@ -67,7 +67,7 @@ export interface RunningPvcApi {
 /** The PVC API as a mount of the HTTP core, with pvc-api.yaml's authentication (its own listener, or the RAPI one). */
 export function pvcMount(s: PvcServices, cfg: PvcApiConfig): MountedApi {
   const auth = new PvcAuth(cfg, s.log);
-  return pvcApi({ routes: pvcRoutes(s, auth), auth, audit: s.audit });
+  return pvcApi({ routes: pvcRoutes(s, auth), auth, audit: s.audit, forward: s.forward });
 }
 
 /** Starts the PVC listener; a port in use or unreadable certificates fail the start. */
