@@ -10,21 +10,10 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { AuditRecord } from "../../src/api/http/audit.ts";
-import { FORWARD_RETRY_MS, type LeaderInfo, type LeaderLocator } from "../../src/api/http/forward.ts";
+import { FORWARD_RETRY_MS, type LeaderInfo } from "../../src/api/http/forward.ts";
 import { call, startTestMaster, type CallOptions, type Reply, type TestMaster } from "../support/cluster.ts";
+import { closedPort, TestLocator } from "../support/leader.ts";
 import { officialClient, runPython } from "../support/python.ts";
-
-/** The locator as a test drives it: who leads is whatever the test says now. */
-class TestLocator implements LeaderLocator {
-  leading = false;
-  current: LeaderInfo | undefined;
-  leads(): boolean {
-    return this.leading;
-  }
-  leader(): LeaderInfo | undefined {
-    return this.current;
-  }
-}
 
 /** The certificate of a master's generated rapi.pem (which holds its key first). */
 function certOf(t: TestMaster): string {
@@ -32,15 +21,6 @@ function certOf(t: TestMaster): string {
   const m = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/.exec(pem);
   if (!m) throw new Error("no certificate in rapi.pem");
   return m[0];
-}
-
-/** A port nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe("a standby master forwarding to the leader", () => {

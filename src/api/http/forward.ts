@@ -55,6 +55,8 @@ export interface ForwardTarget {
   readonly route: string;
   /** The whole forward, connection to the answer's last byte. */
   readonly deadlineMs: number;
+  /** Where the leader serves this API, when not at its RAPI URL (a PVC API on a listener of its own). */
+  readonly at?: (leader: LeaderInfo) => LeaderInfo;
 }
 
 interface LeaderConnection {
@@ -102,7 +104,8 @@ export class LeaderForwarder {
     for (;;) {
       if (this.locator.leads()) return "local";
       if (res.destroyed) return "gone";
-      const leader = this.locator.leader();
+      const named = this.locator.leader();
+      const leader = named && target.at ? target.at(named) : named;
       const remaining = FORWARD_RETRY_MS - (Date.now() - started);
       if (leader) {
         try {

@@ -8,7 +8,7 @@ import { DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts
 import { requestSource, type AuditNote, type RequestAudit } from "../http/audit.ts";
 import type { MountedApi, Transport } from "../http/core.ts";
 import { HttpError } from "../http/errors.ts";
-import { forwardIfStandby, type LeaderForwarder } from "../http/forward.ts";
+import { forwardIfStandby, type LeaderForwarder, type LeaderInfo } from "../http/forward.ts";
 import type { PvcAuth } from "./auth.ts";
 import { PvcError, pvcMessage } from "./errors.ts";
 import { PvcValues, type PvcValueDecl } from "./values.ts";
@@ -86,6 +86,8 @@ export interface PvcApiOptions {
   audit?: RequestAudit;
   /** Set where several masters serve the API: while this one does not lead, the leader answers the writes. */
   forward?: LeaderForwarder;
+  /** Where the leader serves this API, when not on its RAPI listener. */
+  leaderAt?: (leader: LeaderInfo) => LeaderInfo;
 }
 
 /** How long a forwarded write may take: past the longest a handler waits for its job (a storage command's). */
@@ -156,7 +158,7 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
   route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
   // PVC's route table marks no writes but by method: a standby passes its authenticated
   // writes on unchecked (login and logout answer from the signed cookie, on any master).
-  if (route.auth && method !== "GET" && (await forwardIfStandby(o.forward, t, req, res, { route: route.pattern, deadlineMs: PVC_FORWARD_DEADLINE_MS }))) return FORWARDED;
+  if (route.auth && method !== "GET" && (await forwardIfStandby(o.forward, t, req, res, { route: route.pattern, deadlineMs: PVC_FORWARD_DEADLINE_MS, at: o.leaderAt }))) return FORWARDED;
   // PVC has no users: the audit trail names how the client proved itself (null: no proof).
   if (o.audit && method !== "GET") audited.note = { method, route: route.pattern, params, user: null, source: requestSource(req), jobs: [] };
   let identified = !o.auth.enabled;
