@@ -200,6 +200,19 @@ describe("a standby master forwarding to the leader", () => {
     }
   });
 
+  it("a request another master forwarded is not forwarded again (two masters that each name the other)", async () => {
+    // The standby names itself as the leader: the forwarded request comes back to it and is answered there.
+    locator.current = { name: "standby", url: `https://127.0.0.1:${standby.master.port}`, certPem: certOf(standby) };
+    try {
+      const r = await viaStandby("PUT", "/2/tags?tag=one-hop", { user: "writer" });
+      assert.equal(r.status, 200, r.text);
+      assert.equal((await leaderJob(r.json as number, viaStandby)).status, "success");
+      assert.ok(((await viaStandby("GET", "/2/tags")).json as string[]).includes("one-hop"));
+    } finally {
+      locator.current = leaderInfo;
+    }
+  });
+
   it("a master that leads serves its writes itself", async () => {
     locator.leading = true;
     try {

@@ -46,8 +46,15 @@ const RETRY_AFTER_SECONDS = "5";
 /** Failures of a connection attempt after which another leader (or the same, restarted) may take the next. */
 const RETRIABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"]);
 
-/** Connection-level headers (RFC 9110 §7.6.1), never passed on; Forwarded is this master's own. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "expect", "host", "forwarded", "x-forwarded-for"]);
+/**
+ * Marks a request a master forwarded: it is never forwarded again, so two masters that each
+ * think the other leads (a moment of an election) cannot pass a request back and forth; the
+ * second answers it itself (a standby's store refuses the write: 503, not the leader).
+ */
+const FORWARDED_BY_MASTER = "x-corral-forwarded";
+
+/** Connection-level headers (RFC 9110 §7.6.1), never passed on; Forwarded and the mark are this master's own. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "expect", "host", "forwarded", "x-forwarded-for", FORWARDED_BY_MASTER]);
 
 /** What is forwarded, for messages and the deadline. */
 export interface ForwardTarget {
@@ -86,7 +93,11 @@ export class LeaderForwarder {
     const coding = unsupportedTransferCoding(req);
     if (coding) throw coding;
     const started = Date.now();
-    const connection = await this.connect(res, started, target);
+    const connection = await this.connect(res, started, target).catch((err: unknown) => {
+      // The body was not read: the connection cannot carry another request.
+      if (err instanceof HttpError && !req.complete) err.headers.Connection = "close";
+      throw err;
+    });
     if (connection === "local") return false;
     if (connection === "gone") return true;
     try {
@@ -139,7 +150,7 @@ export class LeaderForwarder {
  * authenticated gate, as it would once checked). True when the request was answered.
  */
 export async function forwardIfStandby(forwarder: LeaderForwarder | undefined, t: Transport, req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<boolean> {
-  if (!forwarder || forwarder.leads()) return false;
+  if (!forwarder || forwarder.leads() || req.headers[FORWARDED_BY_MASTER] !== undefined) return false;
   const h = req.headers;
   const credentialed = h.authorization !== undefined || h.cookie !== undefined || h["x-api-key"] !== undefined;
   return await t.gate(credentialed).run(() => forwarder.forward(req, res, target));
@@ -193,7 +204,7 @@ function fingerprintOf(leader: LeaderInfo): string {
 }
 
 /** Sends the request on `connection` and streams the answer back; rejects (HttpError) only before the answer started. */
-function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConnection, deadlineMs: number, ): Promise<void> {
+function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConnection, deadlineMs: number): Promise<void> {
   const { socket, leader } = connection;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -257,6 +268,7 @@ function upstreamHeaders(req: IncomingMessage, leader: LeaderInfo): OutgoingHttp
   if (req.headers["transfer-encoding"] !== undefined) headers["transfer-encoding"] = "chunked";
   const peer = req.socket.remoteAddress ?? "unknown";
   headers.forwarded = `for="${isIP(peer) === 6 ? `[${peer}]` : peer}"`;
+  headers[FORWARDED_BY_MASTER] = "1";
   return headers;
 }
 
