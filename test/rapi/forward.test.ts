@@ -28,10 +28,11 @@ describe("a standby master forwarding to the leader", () => {
   let standby: TestMaster;
   const locator = new TestLocator();
   let leaderInfo: LeaderInfo;
+  const standbyLog: string[] = [];
 
   before(async () => {
     leader = await startTestMaster({ ssl: true, nodeName: "localhost" });
-    standby = await startTestMaster({ ssl: true, nodeName: "localhost", leader: locator });
+    standby = await startTestMaster({ ssl: true, nodeName: "localhost", leader: locator, log: (line) => void standbyLog.push(line) });
     leaderInfo = { name: "leader.corral.test", url: `https://127.0.0.1:${leader.master.port}`, certPem: certOf(leader) };
     locator.current = leaderInfo;
   });
@@ -140,6 +141,11 @@ describe("a standby master forwarding to the leader", () => {
       assertGanetiError(r, 503, /does not lead.*no leader is known/);
       assert.equal(r.headers["retry-after"], "5");
       assert.ok(took >= FORWARD_RETRY_MS - 300 && took < FORWARD_RETRY_MS + 1500, `answered after ${took} ms`);
+      // The standby logs the failure by route, never the query, the credentials or the body.
+      const lines = standbyLog.filter((l) => l.startsWith("forwarding PUT /2/tags: This master does not lead"));
+      assert.equal(lines.length, 1, standbyLog.join("\n"));
+      const authorization = Buffer.from("writer:writerpass").toString("base64");
+      assert.ok(standbyLog.every((l) => !l.includes("no-leader") && !l.includes("writerpass") && !l.includes(authorization)), standbyLog.join("\n"));
     } finally {
       locator.current = leaderInfo;
     }

@@ -93,28 +93,27 @@ export class LeaderForwarder {
     const coding = unsupportedTransferCoding(req);
     if (coding) throw coding;
     const started = Date.now();
-    const connection = await this.connect(res, started, target).catch((err: unknown) => {
-      // The body was not read: the connection cannot carry another request.
-      if (err instanceof HttpError && !req.complete) err.headers.Connection = "close";
-      throw err;
-    });
-    if (connection === "local") return false;
-    if (connection === "gone") return true;
     try {
-      await relay(req, res, connection, target.deadlineMs - (Date.now() - started));
+      const connection = await this.connect(req, res, started, target);
+      if (connection === "local") return false;
+      if (connection !== "gone") await relay(req, res, connection, target.deadlineMs - (Date.now() - started));
+      return true;
     } catch (err) {
-      if (err instanceof HttpError) this.log(`forwarding ${req.method} ${target.route} to the leader ${connection.leader.name}: ${err.message}`);
+      if (err instanceof HttpError) {
+        // Part of the client's body may be unread: the connection cannot carry another request.
+        if (!req.complete) err.headers.Connection = "close";
+        this.log(`forwarding ${req.method} ${target.route}: ${err.message}`);
+      }
       throw err;
     }
-    return true;
   }
 
   /** A connection to the leader, retried while none takes it (bounded); nothing is sent yet. */
-  private async connect(res: ServerResponse, started: number, target: ForwardTarget): Promise<LeaderConnection | "local" | "gone"> {
+  private async connect(req: IncomingMessage, res: ServerResponse, started: number, target: ForwardTarget): Promise<LeaderConnection | "local" | "gone"> {
     let lastFailure = "no leader is known (an election may be under way)";
     for (;;) {
       if (this.locator.leads()) return "local";
-      if (res.destroyed) return "gone";
+      if (res.destroyed || req.socket.destroyed) return "gone";
       const named = this.locator.leader();
       const leader = named && target.at ? target.at(named) : named;
       const remaining = FORWARD_RETRY_MS - (Date.now() - started);
@@ -124,23 +123,16 @@ export class LeaderForwarder {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const message = err instanceof Error ? err.message : String(err);
-          if (err instanceof HttpError) throw this.failed(target, leader, err);
-          if (code === undefined || !RETRIABLE.has(code)) throw this.failed(target, leader, new HttpError(502, `The leader ${leader.name} could not be reached securely: ${message}; the request was not sent`));
+          if (err instanceof HttpError) throw err;
+          if (code === undefined || !RETRIABLE.has(code)) throw new HttpError(502, `The leader ${leader.name} could not be reached securely: ${message}; the request was not sent`);
           lastFailure = `the leader ${leader.name} did not take the connection (${message})`;
         }
       } else lastFailure = "no leader is known (an election may be under way)";
       if (Date.now() - started + RETRY_PAUSE_MS > FORWARD_RETRY_MS) {
-        const err = new HttpError(503, `This master does not lead and cannot forward the request: ${lastFailure} for ${FORWARD_RETRY_MS / 1000} s; try again shortly`, { "Retry-After": RETRY_AFTER_SECONDS });
-        this.log(`forwarding ${target.route}: ${err.message}`);
-        throw err;
+        throw new HttpError(503, `This master does not lead and cannot forward the request: ${lastFailure} for ${FORWARD_RETRY_MS / 1000} s; try again shortly`, { "Retry-After": RETRY_AFTER_SECONDS });
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
     }
-  }
-
-  private failed(target: ForwardTarget, leader: LeaderInfo, err: HttpError): HttpError {
-    this.log(`forwarding ${target.route} to the leader ${leader.name}: ${err.message}`);
-    return err;
   }
 }
 
@@ -221,8 +213,6 @@ function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConn
       clearTimeout(timer);
       if (err) {
         upstream.destroy();
-        // Part of the client's body may be unread: the connection cannot carry another request.
-        if (!req.complete) err.headers.Connection = "close";
         reject(err);
       } else resolve();
     };
