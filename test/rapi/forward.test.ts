@@ -5,10 +5,12 @@
 // leader authenticates and audits, and each fault answers as forward.ts says.
 
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import type { AuditRecord } from "../../src/api/http/audit.ts";
 import { FORWARD_RETRY_MS, type LeaderInfo } from "../../src/api/http/forward.ts";
 import { call, startTestMaster, type CallOptions, type Reply, type TestMaster } from "../support/cluster.ts";
@@ -130,6 +132,22 @@ describe("a standby master forwarding to the leader", () => {
     assertGanetiError(await viaStandby("POST", "/2/groups", { user: "writer", rawBody: "{}", contentType: "text/plain" }), 415, /Unsupported Media Type/);
     // The standby is still there.
     assert.equal((await viaStandby("GET", "/2/info")).status, 200);
+  });
+
+  it("a client that stops sending its body gets the leader's 408, and its connection is closed", async () => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: standby.master.port, rejectUnauthorized: false });
+    await once(socket, "secureConnect");
+    const authorization = Buffer.from("writer:writerpass").toString("base64");
+    socket.write(`POST /2/groups HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ${authorization}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"group_na`);
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    const started = Date.now();
+    await once(socket, "close");
+    const text = Buffer.concat(chunks).toString("utf8");
+    assert.match(text, /^HTTP\/1\.1 408 /, text);
+    assert.match(text, /Request body not received within 10 s/);
+    assert.match(text, /connection: close/i);
+    assert.ok(Date.now() - started < 20_000);
   });
 
   it("no leader known: 503 with Retry-After, once the bounded wait is over", async () => {
