@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { createHttpCore, listen } from "../api/http/core.ts";
 import { rapiApi } from "../api/http/server.ts";
 import { meteredMount } from "../api/http/metered.ts";
+import { LeaderForwarder, type LeaderLocator } from "../api/http/forward.ts";
 import { UsersFile } from "../api/http/users.ts";
 import { corralNodeRoutes } from "../api/corral/nodes.ts";
 import { corralBalanceRoutes } from "../api/corral/balance.ts";
@@ -121,6 +122,8 @@ export interface MasterOptions {
    * SQLite mode has no standby to take over and a restart recovers from the disk.
    */
   leadershipLost?: (reason: string) => void;
+  /** Several masters (etcd mode): who leads; while this one does not, it forwards writes and job waits there. */
+  leader?: LeaderLocator;
 }
 
 export interface Master {
@@ -247,7 +250,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs,
     lastRound: new MetaRecord<AutoBalanceRound>(backend.db, log, "autobalance_last_round"),
   });
-  const pvcServices = { store, queue, live, clients: node, log: o.log, audit };
+  const forward = o.leader ? new LeaderForwarder(o.leader, o.log) : undefined;
+  const pvcServices = { store, queue, live, clients: node, log: o.log, audit, forward };
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
   const server: Server = createHttpCore({
@@ -262,6 +266,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
         audit,
         metrics,
         tokens,
+        forward,
       }),
     ],
     tls,

@@ -18,9 +18,11 @@ def check(cond, what):
         raise SystemExit("FAILED: %s" % what)
 
 
-def poll(c, job_id, messages=None):
-    """Follows a job with WaitForJobChange until it is finalized; its GetJobStatus dict.
-    The log messages handed out on the way are appended to `messages` when given."""
+def poll(c, job_id, messages=None, status_only=False):
+    """Follows a job with WaitForJobChange until it is finalized; its GetJobStatus dict, or
+    with status_only its status alone (through a standby master, whose copy of the jobs a
+    GetJobStatus would read). The log messages handed out on the way are appended to
+    `messages` when given."""
     prev_info, prev_serial = None, None
     for _ in range(200):
         result = c.WaitForJobChange(job_id, ["status"], prev_info, prev_serial)
@@ -32,7 +34,7 @@ def poll(c, job_id, messages=None):
             if messages is not None:
                 messages.extend(entry[3] for entry in log)
         if info[0] in rapi.JOB_STATUS_FINALIZED and not log:
-            return c.GetJobStatus(job_id)
+            return info[0] if status_only else c.GetJobStatus(job_id)
         prev_info = info
     raise SystemExit("FAILED: job %s did not finish" % job_id)
 

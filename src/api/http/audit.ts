@@ -2,6 +2,7 @@
 // from where, and how it ended. Request bodies never go in: only the opcode ids and targets
 // of the jobs a request submitted, which the trail learns from the job queue.
 
+import type { IncomingMessage } from "node:http";
 import type { AuditJob, AuditRecord } from "../../model/audit.ts";
 
 export type { AuditJob, AuditRecord } from "../../model/audit.ts";
@@ -43,6 +44,19 @@ export interface AuditFilter {
 export interface AuditReader {
   /** Newest first. */
   query(filter: AuditFilter): Promise<AuditRecord[]>;
+}
+
+/**
+ * Where a request came from, for the trail: the peer's address, and the client a Forwarded
+ * header names (set by a standby master that forwarded the request: forward.ts) as a claim
+ * beside it, since any client can send that header.
+ */
+export function requestSource(req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress ?? "";
+  const header = req.headers.forwarded;
+  if (header === undefined) return peer;
+  const claimed = /(?:^|[;,\s])for="?\[?([0-9A-Za-z.:_-]{1,64})\]?"?(?:[;,\s]|$)/i.exec(header)?.[1];
+  return `${peer} (forwarded for ${claimed ?? "an unreadable address"}, as claimed)`;
 }
 
 /** The object kind a path parameter names (in order: the first one a path has wins). */

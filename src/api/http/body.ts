@@ -63,10 +63,8 @@ export function hasBody(req: IncomingMessage): boolean {
  * connection is closed, since the rest of the body was not read.
  */
 export async function readBody(req: IncomingMessage, rule: BodyLimit, budget: BodyBudget): Promise<Buffer> {
-  const coding = req.headers["transfer-encoding"];
-  if (coding !== undefined && coding.trim().toLowerCase() !== "chunked") {
-    throw closing(req, new HttpError(501, `Transfer-Encoding '${coding}' is not supported`));
-  }
+  const coding = unsupportedTransferCoding(req);
+  if (coding) throw coding;
   const declared = req.headers["content-length"];
   // Node's parser has refused a Content-Length that is not a number.
   const expected = declared === undefined ? rule.maxBytes : Number(declared);
@@ -81,6 +79,13 @@ export async function readBody(req: IncomingMessage, rule: BodyLimit, budget: Bo
   } finally {
     budget.release(expected);
   }
+}
+
+/** The 501 (closing the connection) for a transfer coding other than chunked, which no body reader here decodes. */
+export function unsupportedTransferCoding(req: IncomingMessage): HttpError | undefined {
+  const coding = req.headers["transfer-encoding"];
+  if (coding === undefined || coding.trim().toLowerCase() === "chunked") return undefined;
+  return closing(req, new HttpError(501, `Transfer-Encoding '${coding}' is not supported`));
 }
 
 function receive(req: IncomingMessage, maxBytes: number, deadlineMs: number): Promise<Buffer> {

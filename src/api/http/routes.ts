@@ -160,6 +160,16 @@ export function accessFor(method: Method, spec: MethodSpec): readonly AccessOpti
   return spec.access ?? (isRead(method) ? [] : ["write"]);
 }
 
+/**
+ * Whether only the leader can answer the method: it needs a write-capable caller (every POST,
+ * PUT and DELETE unless it says otherwise, the job wait, the audit trail, the token list), or
+ * it answers a job id (a read that submits a job). A standby master forwards these (forward.ts).
+ */
+export function needsLeader(method: Method, spec: MethodSpec): boolean {
+  const access = accessFor(method, spec);
+  return (access.length > 0 && access.every((option) => option === "write")) || spec.doc?.response?.kind === "job";
+}
+
 export function bodyFor(method: Method, spec: MethodSpec): BodyRule {
   return spec.body ?? (isRead(method) ? "none" : DEFAULT_BODY);
 }

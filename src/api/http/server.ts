@@ -3,15 +3,16 @@
 // then the handler — Ganeti's order — and Ganeti's error bodies.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AuditNote, RequestAudit } from "./audit.ts";
+import { requestSource, type AuditNote, type RequestAudit } from "./audit.ts";
 import { accepts } from "./accept.ts";
 import { hasBody, parseJsonBody, readBody } from "./body.ts";
 import { evaluateConditions } from "./conditional.ts";
 import type { MountedApi, Transport } from "./core.ts";
 import { errorBody, HttpError } from "./errors.ts";
+import { forwardIfStandby, type LeaderForwarder } from "./forward.ts";
 import { encodeJson } from "./json.ts";
 import { QueryArgs } from "./query.ts";
-import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, RawJson, TextBody, type Method, type MethodSpec, type RequestContext, type Route } from "./routes.ts";
+import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, needsLeader, RawJson, TextBody, type Method, type MethodSpec, type RequestContext, type Route } from "./routes.ts";
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 import { checkTokenScope, type TokenCaller, type TokenGate } from "./scope.ts";
 import { AuthorityError, withAuthority } from "../../jobs/authority.ts";
@@ -30,7 +31,12 @@ export interface RapiApiOptions {
   metrics?: RequestMetrics;
   /** API tokens (`Authorization: Bearer corral_…`), checked against the route table's scopes. */
   tokens?: TokenGate;
+  /** Set where several masters serve the API: while this one does not lead, the leader answers what only it can. */
+  forward?: LeaderForwarder;
 }
+
+/** How long a forwarded RAPI request may take: past Ganeti's job wait (10 s) and a balancing plan's computation. */
+const RAPI_FORWARD_DEADLINE_MS = 120_000;
 
 export interface RequestMetrics {
   /** `route`: the pattern, undefined when no route matched; `seconds`: arrival → answer. */
@@ -107,6 +113,7 @@ async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), t.serverHeader, httpErr.headers);
     return;
   }
+  if (body === FORWARDED) return;
   if (audited.note) opts.audit?.answered(audited.note, 200);
   if (body === NOT_MODIFIED) {
     res.writeHead(304, { Server: t.serverHeader });
@@ -187,11 +194,13 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   const spec = METHODS.includes(method) ? match.route.methods[method] : undefined;
   if (!spec) throw new HttpError(501, `Method ${req.method} is unsupported for path ${url}`);
 
+  // A standby passes the leader's requests on unchecked: the leader authenticates and audits them.
+  if (opts.forward && needsLeader(method, spec) && (await forwardIfStandby(opts.forward, t, req, res, { route: match.route.pattern, deadlineMs: RAPI_FORWARD_DEADLINE_MS }))) return FORWARDED;
   const access = accessFor(method, spec);
   // A read is audited only when it submits a job (Ganeti's storage GET, documented as answering
   // a job id): the job waits of a burst then cost the trail nothing.
   if (opts.audit && ((method !== "GET" && method !== "HEAD") || spec.doc?.response?.kind === "job")) {
-    audited.note = { method, route: match.route.pattern, params: match.params, user: session?.user.name ?? null, source: req.socket.remoteAddress ?? "", jobs: [] };
+    audited.note = { method, route: match.route.pattern, params: match.params, user: session?.user.name ?? null, source: requestSource(req), jobs: [] };
   }
   // A session's writes must carry its CSRF token: the cookie alone is sent by any page.
   if (session && method !== "GET" && method !== "HEAD" && !csrfMatches(session.session, req.headers[CSRF_HEADER])) {
@@ -235,6 +244,8 @@ async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
 
 /** What a read answers when If-None-Match names the object's current version. */
 const NOT_MODIFIED = Symbol("304 Not Modified");
+/** A request the leader answered (through forward.ts): nothing more to send. */
+const FORWARDED = Symbol("answered by the leader");
 
 /**
  * The handler, behind the route's version stamp: If-Match and If-None-Match are evaluated

@@ -9,6 +9,7 @@ import type { PvcServices } from "./jobs.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { createHttpCore, listen, type MountedApi } from "../http/core.ts";
+import type { LeaderInfo } from "../http/forward.ts";
 import { message, pvcApi, pvcRoute, type PvcHandler, type PvcMethodEntry, type PvcRoute } from "./server.ts";
 import { storageRoutes } from "./storage.ts";
 import { pvcValue } from "./values.ts";
@@ -64,17 +65,35 @@ export interface RunningPvcApi {
   close(): Promise<void>;
 }
 
-/** The PVC API as a mount of the HTTP core, with pvc-api.yaml's authentication (its own listener, or the RAPI one). */
-export function pvcMount(s: PvcServices, cfg: PvcApiConfig): MountedApi {
+/**
+ * The PVC API as a mount of the HTTP core, with pvc-api.yaml's authentication: on the RAPI
+ * listener, or on its own (`ownListener`, with its certificate when it has TLS).
+ */
+export function pvcMount(s: PvcServices, cfg: PvcApiConfig, ownListener?: { cert?: string }): MountedApi {
   const auth = new PvcAuth(cfg, s.log);
-  return pvcApi({ routes: pvcRoutes(s, auth), auth, audit: s.audit });
+  const leaderAt = ownListener ? (leader: LeaderInfo) => leaderPvcListener(leader, cfg, ownListener.cert) : undefined;
+  return pvcApi({ routes: pvcRoutes(s, auth), auth, audit: s.audit, forward: s.forward, leaderAt });
+}
+
+/**
+ * The leader's own PVC listener: pvc-api.yaml is the same on every master, so its port and
+ * certificate are this master's, on the host of the leader's RAPI URL.
+ */
+function leaderPvcListener(leader: LeaderInfo, cfg: PvcApiConfig, cert: string | undefined): LeaderInfo {
+  let host: string;
+  try {
+    host = new URL(leader.url).hostname;
+  } catch {
+    return leader; // the forward reports the address that is not a URL
+  }
+  return { name: leader.name, url: `${cfg.ssl.enabled ? "https" : "http"}://${host}:${cfg.listenPort}`, certPem: cert };
 }
 
 /** Starts the PVC listener; a port in use or unreadable certificates fail the start. */
 export async function startPvcApi(s: PvcServices, cfg: PvcApiConfig, serverHeader: string, maxClients: number): Promise<RunningPvcApi> {
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (cfg.ssl.enabled) tls = { cert: await readFile(cfg.ssl.certFile!), key: await readFile(cfg.ssl.keyFile!) };
-  const server = createHttpCore({ mounts: [pvcMount(s, cfg)], tls, maxClients, serverHeader, log: s.log });
+  const server = createHttpCore({ mounts: [pvcMount(s, cfg, { cert: tls?.cert.toString("utf8") })], tls, maxClients, serverHeader, log: s.log });
   const port = await listen(server, cfg.listenPort, cfg.listenAddress);
   s.log(`PVC API listening on ${tls ? "https" : "http"}://${cfg.listenAddress}:${port}/api/v1${cfg.auth.enabled ? " (authentication on)" : ""}`);
   return {

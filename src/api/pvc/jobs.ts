@@ -4,6 +4,7 @@
 // intent is recorded and lets the cluster carry it out).
 
 import type { RequestAudit } from "../http/audit.ts";
+import type { LeaderForwarder } from "../http/forward.ts";
 import type { JobQueue } from "../../jobs/queue.ts";
 import { calcJobStatus, FINALIZED, type Job } from "../../model/job.ts";
 import type { Opcode } from "../../model/opcode.ts";
@@ -20,6 +21,8 @@ export interface PvcServices {
   readonly log: (line: string) => void;
   /** The audit trail: the API's writes are recorded as RAPI's are. */
   readonly audit?: RequestAudit;
+  /** Where several masters serve the API: the leader, for a standby's writes (../http/forward.ts). */
+  readonly forward?: LeaderForwarder;
 }
 
 /** How long a handler waits for a config change to finish before saying it is still running. */

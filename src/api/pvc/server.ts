@@ -5,12 +5,14 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { DEFAULT_BODY, hasBody, readBody, type BodyLimit } from "../http/body.ts";
-import type { AuditNote, RequestAudit } from "../http/audit.ts";
+import { requestSource, type AuditNote, type RequestAudit } from "../http/audit.ts";
 import type { MountedApi, Transport } from "../http/core.ts";
 import { HttpError } from "../http/errors.ts";
+import { forwardIfStandby, type LeaderForwarder, type LeaderInfo } from "../http/forward.ts";
 import type { PvcAuth } from "./auth.ts";
 import { PvcError, pvcMessage } from "./errors.ts";
 import { PvcValues, type PvcValueDecl } from "./values.ts";
+import { STORAGE_WAIT_MS } from "./jobs.ts";
 
 export type PvcMethod = "GET" | "POST" | "PUT" | "DELETE";
 const METHODS: readonly PvcMethod[] = ["GET", "POST", "PUT", "DELETE"];
@@ -82,7 +84,17 @@ export interface PvcApiOptions {
   auth: PvcAuth;
   /** Writes (POST, PUT, DELETE) that reach a route are recorded, refusals included. */
   audit?: RequestAudit;
+  /** Set where several masters serve the API: while this one does not lead, the leader answers the writes. */
+  forward?: LeaderForwarder;
+  /** Where the leader serves this API, when not on its RAPI listener. */
+  leaderAt?: (leader: LeaderInfo) => LeaderInfo;
 }
+
+/** How long a forwarded write may take: past the longest a handler waits for its job (a storage command's). */
+const PVC_FORWARD_DEADLINE_MS = STORAGE_WAIT_MS + 60_000;
+
+/** A request the leader answered (through forward.ts): nothing more to send. */
+const FORWARDED = Symbol("answered by the leader");
 
 /** The endpoints anyone may call (login) take small forms only. */
 const PUBLIC_BODY: BodyLimit = { maxBytes: 64 * 1024 };
@@ -95,6 +107,7 @@ export function pvcApi(o: PvcApiOptions): MountedApi {
       const audited: { note?: AuditNote } = {};
       try {
         const reply = await handle(o, t, req, res, audited);
+        if (reply === FORWARDED) return;
         if (audited.note) o.audit?.answered(audited.note, reply.status);
         send(res, reply, t.serverHeader);
       } catch (err) {
@@ -122,7 +135,7 @@ function decodePart(s: string): string {
   }
 }
 
-async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, audited: { note?: AuditNote }): Promise<PvcReply> {
+async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, audited: { note?: AuditNote }): Promise<PvcReply | typeof FORWARDED> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
@@ -143,8 +156,11 @@ async function handle(o: PvcApiOptions, t: Transport, req: IncomingMessage, res:
   }
   const params: Record<string, string> = {};
   route.names.forEach((n, i) => (params[n] = decodePart(match![i + 1])));
+  // PVC's route table marks no writes but by method: a standby passes its authenticated
+  // writes on unchecked (login and logout answer from the signed cookie, on any master).
+  if (route.auth && method !== "GET" && (await forwardIfStandby(o.forward, t, req, res, { route: route.pattern, deadlineMs: PVC_FORWARD_DEADLINE_MS, at: o.leaderAt }))) return FORWARDED;
   // PVC has no users: the audit trail names how the client proved itself (null: no proof).
-  if (o.audit && method !== "GET") audited.note = { method, route: route.pattern, params, user: null, source: req.socket.remoteAddress ?? "", jobs: [] };
+  if (o.audit && method !== "GET") audited.note = { method, route: route.pattern, params, user: null, source: requestSource(req), jobs: [] };
   let identified = !o.auth.enabled;
   if (route.auth && o.auth.enabled) {
     const key = req.headers["x-api-key"];
