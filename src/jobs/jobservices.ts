@@ -140,15 +140,16 @@ export class JobServices implements MasterServices {
    * A job's children act for the job's token (or for none), never for a request's being
    * handled; submitted once its writes are durable: they are checked against the committed config.
    */
-  async submitJobs(jobs: Parameters<MasterServices["submitJobs"]>[0]): Promise<number[]> {
+  // Arrow properties, not methods: logical units pass `ctx.master.node` on as a function.
+  readonly submitJobs = async (jobs: Parameters<MasterServices["submitJobs"]>[0]): Promise<number[]> => {
     await this.writes.pending();
     return await this.services.submitJobs(jobs, { authority: this.token === undefined ? null : { token: this.token } });
-  }
+  };
 
-  node(n: Parameters<MasterServices["node"]>[0]): NodeClient {
+  readonly node = (n: Parameters<MasterServices["node"]>[0]): NodeClient => {
     this.hold ??= holdUntilDurable(this.writes, this.signal);
     return new Proxy(this.services.node(n), this.hold);
-  }
+  };
 }
 
 /** Each method of a node's client waits until the job's writes so far are durable. */

@@ -145,7 +145,8 @@ describe("JobQueue", () => {
     try {
       await t.lease.establish();
       const submitted = t.queue.submitJobs([[tagOp("seen")]]);
-      await new Promise((r) => setTimeout(r, 20));
+      // (Polled, not a fixed pause: a loaded machine may take longer to hand the batch over.)
+      for (let waited = 0; t.batches.length === 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
       assert.equal(t.batches.length, 1, "the batch is with the (held) disk");
       const id = t.queue.highestJobId();
       assert.equal(t.queue.liveJob(id)!.ops[0].status, "success", "the job ran to its end in memory");
@@ -158,6 +159,8 @@ describe("JobQueue", () => {
       assert.deepEqual(t.store.snapshot().cluster.tags, ["seen"]);
       assert.equal(t.batches.length, 1, "all in one group commit");
     } finally {
+      // A failed assertion above must not leave the disk held (the test would hang).
+      release();
       await t.done();
     }
   });
@@ -171,7 +174,7 @@ describe("JobQueue", () => {
       await t.store.transact((tx) => void tx.updateCluster((c) => void (c.max_running_jobs = 1)));
       const op = { ...tagOp("b"), OP_ID: "OP_TEST_RPC" };
       const [running, queued] = await t.queue.submitJobs([[op], [tagOp("never")]]);
-      await new Promise((r) => setTimeout(r, 20));
+      for (let waited = 0; t.queue.get(running)!.ops[0].status !== "running" && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
       assert.equal(t.queue.get(running)!.ops[0].status, "running");
       t.lease.revoke("lease lost");
       release();
@@ -185,6 +188,7 @@ describe("JobQueue", () => {
       await assert.rejects(t.queue.submitJobs([[tagOp("c")]]), NotLeaderError);
       assert.deepEqual(t.store.snapshot().cluster.tags, []);
     } finally {
+      release();
       await t.done();
     }
   });

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import type { Plan } from "../../src/balance/plan.ts";
 import { AUTO_BALANCE_DEFAULTS, type AutoBalance, type AutoBalanceStatus } from "../../src/model/autobalance.ts";
 import { call } from "../support/cluster.ts";
-import { createTestInstance, startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
+import { createTestInstance, scoreTermTolerance, startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
 
 const INTERVAL_MS = 100;
 
@@ -114,7 +114,7 @@ describe("automatic balancing", () => {
     // free space, which drifts as tests write; every other term is what the plan said.
     const now = await get<Plan>("/corral/1/balance");
     for (const [name, planned] of Object.entries(expected.final_metrics)) {
-      const tolerance = name.startsWith("free_disk") ? 1e-4 : 1e-9;
+      const tolerance = scoreTermTolerance(name);
       assert.ok(Math.abs(now.initial_metrics[name] - planned) < tolerance, `${name}: ${now.initial_metrics[name]} after the move, ${planned} planned`);
     }
     assert.ok(Math.abs(now.initial_score - g.final_score) < 1e-3, `score after the round ${now.initial_score}, planned ${g.final_score}`);
