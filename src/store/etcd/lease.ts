@@ -27,8 +27,10 @@ export interface EtcdLeaseOptions {
 export class EtcdLease extends Terms {
   private readonly client: EtcdClient;
   private readonly key: Buffer;
-  private readonly name: string;
+  private name: string;
   private readonly ttlMs: number;
+  /** Why a write is refused while standing by (names the leader), when set. */
+  standbyReason: (() => string) | undefined;
   private leaseId: string | undefined;
   /** When the last acknowledged keepalive (or the grant) was sent. */
   private ackedSentAt = 0;
@@ -52,6 +54,16 @@ export class EtcdLease extends Terms {
     if (this.epoch !== undefined) return Promise.resolve(this.epoch);
     this.campaign ??= this.runCampaign().finally(() => (this.campaign = undefined));
     return this.campaign;
+  }
+
+  /** The leader key's value from the next campaign on (the master's advertised address, once it listens). */
+  advertise(value: string): void {
+    this.name = value;
+  }
+
+  override fence(): number {
+    if (this.epoch === undefined && this.standbyReason) throw new NotLeaderError(this.standbyReason());
+    return super.fence();
   }
 
   /** Also ends the lease: keepalives stop and etcd revokes it (its leader key with it). */

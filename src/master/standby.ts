@@ -1,0 +1,49 @@
+// A master that may stand by (etcd): it campaigns in the background while it serves reads from
+// its followed copy, and again after it lost leadership; a campaign that fails (etcd unreachable,
+// or a new term whose loading failed) is tried again a second later.
+
+import type { Leadership } from "../store/leadership.ts";
+import type { Log } from "./log.ts";
+
+const RETRY_MS = 1000;
+
+export class Campaign {
+  private readonly leadership: Leadership;
+  private readonly log: Log;
+  private running = false;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(leadership: Leadership, log: Log) {
+    this.leadership = leadership;
+    this.log = log;
+  }
+
+  /** Campaigns until this master leads (nothing when a campaign is under way already). */
+  run(): void {
+    if (this.closed || this.running) return;
+    this.running = true;
+    const started = performance.now();
+    this.leadership.establish().then(
+      (epoch) => {
+        this.running = false;
+        this.log(`this master leads now (epoch ${epoch}, ${Math.round(performance.now() - started)} ms after it began campaigning)`);
+      },
+      (err: unknown) => {
+        if (this.closed) return void (this.running = false);
+        // A term whose loading failed ends here (still `running`: the revoke's own call to
+        // run() waits for the retry below); the next one starts from the store again.
+        this.leadership.revoke(`taking over failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.running = false;
+        this.log(`campaign failed: ${err instanceof Error ? err.message : String(err)}; trying again in ${RETRY_MS} ms`, { level: "error" });
+        clearTimeout(this.retry);
+        this.retry = setTimeout(() => this.run(), RETRY_MS);
+      },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+  }
+}

@@ -1,0 +1,138 @@
+// Standby masters on etcd: two real `corral master --store etcd://…` processes on one 3-member
+// etcd cluster. The first initializes the cluster and leads; the second stands by, answers reads
+// from its followed copy and refuses writes naming the leader; kill -9 of the leader makes the
+// standby lead (the time is printed), every job acknowledged before the kill is final there, and
+// the old master, started again, stands by.
+
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, it } from "node:test";
+import { call, usersFileText, waitJob } from "../support/cluster.ts";
+import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
+import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
+
+interface StoreView {
+  backend: string;
+  role: string;
+  epoch: number | null;
+  leader: { name: string; url: string } | null;
+  revision?: number;
+  alarms: string[];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function storeOf(port: number): Promise<StoreView> {
+  const r = await call(port, "GET", "/corral/1/store", { user: "reader" });
+  assert.equal(r.status, 200, r.text);
+  return r.json as StoreView;
+}
+
+/** Polls until `check` holds (it returns true), or fails after `ms`. */
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+etcdNeeds.describe("standby masters on etcd (three members, two corral master processes)", () => {
+  let etcd: EtcdCluster;
+  let dir: string;
+  let users: string;
+  const procs: ChildProcess[] = [];
+  const start = async (name: string): Promise<MasterProcess> => {
+    const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-e2e", "--node-name", name]);
+    procs.push(m.proc);
+    return m;
+  };
+
+  before(async () => {
+    etcd = await EtcdCluster.start(3);
+    dir = mkdtempSync(join(tmpdir(), "corral-etcd-masters-"));
+    users = join(dir, "users");
+    writeFileSync(users, usersFileText());
+  });
+  after(async () => {
+    for (const p of procs) await killProcess(p);
+    await etcd?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves reads on a standby, fails over on kill -9 with no acknowledged job lost, and takes the old leader back as standby", async () => {
+    const a = await start("ma");
+    await until("ma leads", 15_000, async () => (await storeOf(a.port)).role === "leader");
+    const b = await start("mb");
+    const standby = await storeOf(b.port);
+    assert.equal(standby.backend, "etcd");
+    assert.equal(standby.role, "standby");
+    assert.equal(standby.epoch, null);
+    assert.deepEqual(standby.leader, { name: "ma", url: `http://127.0.0.1:${a.port}` });
+
+    // Reads on the standby come from its copy of the leader's config.
+    const info = await call(b.port, "GET", "/2/info");
+    assert.equal(info.status, 200, info.text);
+    assert.equal((info.json as { name: string }).name, "ha-e2e");
+    const created = await call(a.port, "PUT", "/2/tags?tag=seen-on-standby", { user: "writer" });
+    assert.equal((await waitJob(a.port, created.json as number)).status, "success");
+    const shownAt = performance.now();
+    await until("the leader's tag on the standby", 1000, async () => ((await call(b.port, "GET", "/2/tags")).json as string[]).includes("seen-on-standby"));
+    const lag = Math.round(performance.now() - shownAt);
+    const instances = await call(b.port, "GET", "/2/instances?bulk=1");
+    assert.equal(instances.status, 200, instances.text);
+    // The job too: the standby follows the job queue.
+    await until("the leader's job on the standby", 1000, async () => ((await call(b.port, "GET", `/2/jobs/${created.json as number}`)).json as { status: string }).status === "success");
+
+    // A write on the standby is refused, naming the leader.
+    const refused = await call(b.port, "PUT", "/2/tags?tag=refused", { user: "writer" });
+    assert.equal(refused.status, 503, refused.text);
+    assert.match(refused.text, new RegExp(`the leader is ma at http://127\\.0\\.0\\.1:${a.port}`));
+
+    // Jobs acknowledged by the leader, then kill -9 right after the last answer.
+    const acked: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await call(a.port, "PUT", `/2/tags?tag=before-${i}`, { user: "writer" });
+      assert.equal(r.status, 200, r.text);
+      acked.push(r.json as number);
+    }
+    await killProcess(a.proc);
+    const killedAt = performance.now();
+    let next: number | undefined;
+    await until("a write accepted by the standby", 15_000, async () => {
+      const r = await call(b.port, "PUT", "/2/tags?tag=after-failover", { user: "writer" });
+      if (r.status !== 200) return false;
+      next = r.json as number;
+      return true;
+    });
+    const failoverMs = Math.round(performance.now() - killedAt);
+    const led = await storeOf(b.port);
+    assert.equal(led.role, "leader");
+    assert.ok(typeof led.epoch === "number");
+
+    // Every acknowledged job is there, final; those that ran before the kill did their work.
+    const statuses: string[] = [];
+    for (const id of acked) {
+      const job = await waitJob(b.port, id, 20_000);
+      assert.ok(["success", "error"].includes(job.status as string), `job ${id}: ${String(job.status)}`);
+      statuses.push(job.status as string);
+    }
+    const tags = (await call(b.port, "GET", "/2/tags")).json as string[];
+    acked.forEach((_, i) => {
+      if (statuses[i] === "success") assert.ok(tags.includes(`before-${i}`), `before-${i} succeeded but its tag is missing`);
+    });
+    assert.equal((await waitJob(b.port, next as number)).status, "success");
+    assert.ok((next as number) > Math.max(...acked), "job ids keep increasing across the failover");
+
+    // The old master, started again, stands by behind the new leader.
+    const again = await start("ma");
+    const back = await storeOf(again.port);
+    assert.equal(back.role, "standby");
+    assert.equal(back.leader?.name, "mb");
+    await until("the new leader's tag on the restarted standby", 2000, async () => ((await call(again.port, "GET", "/2/tags")).json as string[]).includes("after-failover"));
+    console.log(`standby lag ${lag} ms; kill -9 → write accepted by the standby ${failoverMs} ms; acknowledged jobs: ${statuses.filter((s) => s === "success").length} success, ${statuses.filter((s) => s === "error").length} error`);
+  });
+});
