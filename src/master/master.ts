@@ -42,7 +42,7 @@ import { clusterInfo } from "../query/cluster.ts";
 import { openBackend, storeTrouble, type StoreChoice } from "../store/backend.ts";
 import type { LeaderInfo } from "../store/etcd/leader.ts";
 import { corralStoreRoutes, storeView } from "../api/corral/store.ts";
-import { Campaign } from "./standby.ts";
+import { Campaign, StoreHealth } from "./standby.ts";
 import type { InitializableStore } from "../store/store.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
@@ -56,6 +56,9 @@ import { fileURLToPath } from "node:url";
 
 /** Where scripts/install.sh builds the web console (node ui/build.ts). */
 const UI_DIST = fileURLToPath(new URL("../../ui/dist", import.meta.url));
+
+/** How often a master checks the store's alarms (etcd NOSPACE), ms. */
+const STORE_CHECK_MS = 10_000;
 
 /** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
 export const JOB_ARCHIVE_AGE_SECONDS = 6 * 3600;
@@ -249,6 +252,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const replica = backend.replica;
   // etcd: a master that lost leadership stands by and campaigns again (another master leads).
   const campaign = replica ? new Campaign(leadership, o.log) : undefined;
+  const health = replica ? new StoreHealth(replica, o.log) : undefined;
   leadership.onRevoke((reason) => {
     queue.revoke(reason);
     o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error${campaign ? "; it stands by" : ""}`, { level: "error" });
@@ -278,7 +282,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
       meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
-        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, self))], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, self, health && (() => health.status())))], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,
         requireAuthentication: o.requireAuthentication,
         sessions,
@@ -326,6 +330,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       },
     });
     campaign.run();
+    health?.start(STORE_CHECK_MS);
     o.log(`store: etcd; standing by and campaigning for leadership as ${advertised.name} (${advertised.url})`);
   }
   void warmBulkCache(store.snapshot(), live);
@@ -348,6 +353,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     leaders,
     async close() {
       campaign?.close();
+      health?.close();
       clearInterval(archiver);
       await autoBalancer.close();
       audit?.close();

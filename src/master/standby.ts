@@ -2,6 +2,7 @@
 // its followed copy, and again after it lost leadership; a campaign that fails (etcd unreachable,
 // or a new term whose loading failed) is tried again a second later.
 
+import type { Replica, StoreStatus } from "../store/backend.ts";
 import type { Leadership } from "../store/leadership.ts";
 import type { Log } from "./log.ts";
 
@@ -45,5 +46,42 @@ export class Campaign {
   close(): void {
     this.closed = true;
     clearTimeout(this.retry);
+  }
+}
+
+/**
+ * The store's alarms as the log tells them: each raised one once, with its remedy (etcd full:
+ * compact, defrag, disarm), and once more when cleared. Checked every interval and whenever an
+ * operator asks (GET /corral/1/store).
+ */
+export class StoreHealth {
+  private readonly replica: Replica;
+  private readonly log: Log;
+  private raised = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(replica: Replica, log: Log) {
+    this.replica = replica;
+    this.log = log;
+  }
+
+  async status(): Promise<StoreStatus> {
+    const status = await this.replica.status();
+    // An unanswered check says nothing about alarms.
+    if (status.revision === undefined) return status;
+    const now = new Set(status.alarms);
+    for (const alarm of now) if (!this.raised.has(alarm)) this.log(`etcd alarm ${alarm} raised: ${status.problem ?? "see etcdctl alarm list"}`, { level: "error" });
+    for (const alarm of this.raised) if (!now.has(alarm)) this.log(`etcd alarm ${alarm} cleared: writes are accepted again`);
+    this.raised = now;
+    return status;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.status().catch(() => undefined), intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 }

@@ -160,9 +160,10 @@ export function storeTrouble(err: unknown): string | undefined {
 
 async function etcdStatus(etcd: Etcd3, endpoints: readonly string[]): Promise<StoreStatus> {
   try {
-    const res = await etcd.maintenance.alarm({ action: "Get", alarm: "None" });
+    // The alarm answer carries no header: the revision comes from a read of one key.
+    const [res, read] = await Promise.all([etcd.maintenance.alarm({ action: "Get", alarm: "None" }), etcd.kv.range({ key: Buffer.from("/"), count_only: true })]);
     const alarms = [...new Set(res.alarms.map((a) => String(a.alarm).toUpperCase()))];
-    const status: StoreStatus = { endpoints, revision: Number(res.header.revision), alarms };
+    const status: StoreStatus = { endpoints, revision: Number(read.header.revision), alarms };
     if (alarms.includes("NOSPACE")) status.problem = new EtcdNoSpaceError(new Error("alarm raised")).message;
     return status;
   } catch (err) {

@@ -16,6 +16,14 @@ export class NotLeaderError extends Error {
   }
 }
 
+/** A write refused by the store itself, for a reason an operator must fix (etcd out of space): for every master alike. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreUnavailableError";
+  }
+}
+
 export interface Leadership {
   /** The fence of the current term, or undefined while not leading. */
   readonly epoch: number | undefined;

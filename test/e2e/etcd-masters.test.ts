@@ -92,15 +92,25 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     assert.equal(refused.status, 503, refused.text);
     assert.match(refused.text, new RegExp(`the leader is ma at http://127\\.0\\.0\\.1:${a.port}`));
 
-    // Jobs acknowledged by the leader, then kill -9 right after the last answer.
-    const acked: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const r = await call(a.port, "PUT", `/2/tags?tag=before-${i}`, { user: "writer" });
-      assert.equal(r.status, 200, r.text);
-      acked.push(r.json as number);
-    }
+    // Eight clients submit jobs to the leader; kill -9 while they do. Acknowledged: id → its tag.
+    const acked = new Map<number, string>();
+    let stop = false;
+    const client = async (c: number) => {
+      for (let n = 0; !stop; n++) {
+        const tag = `before-c${c}n${n}`;
+        const r = await call(a.port, "PUT", `/2/tags?tag=${tag}`, { user: "writer" }).catch(() => undefined);
+        if (r === undefined) return; // the leader is gone: this one was never acknowledged
+        assert.equal(r.status, 200, r.text);
+        acked.set(r.json as number, tag);
+      }
+    };
+    const clients = Array.from({ length: 8 }, (_, c) => client(c));
+    await sleep(800);
     await killProcess(a.proc);
     const killedAt = performance.now();
+    stop = true;
+    await Promise.all(clients);
+    assert.ok(acked.size > 8, `only ${acked.size} jobs acknowledged before the kill`);
     let next: number | undefined;
     await until("a write accepted by the standby", 15_000, async () => {
       const r = await call(b.port, "PUT", "/2/tags?tag=after-failover", { user: "writer" });
@@ -113,19 +123,17 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     assert.equal(led.role, "leader");
     assert.ok(typeof led.epoch === "number");
 
-    // Every acknowledged job is there, final; those that ran before the kill did their work.
+    // Every acknowledged job is there, final; those that succeeded did their work.
     const statuses: string[] = [];
-    for (const id of acked) {
+    const tags = async () => (await call(b.port, "GET", "/2/tags")).json as string[];
+    for (const [id, tag] of acked) {
       const job = await waitJob(b.port, id, 20_000);
       assert.ok(["success", "error"].includes(job.status as string), `job ${id}: ${String(job.status)}`);
       statuses.push(job.status as string);
+      if (job.status === "success") assert.ok((await tags()).includes(tag), `job ${id} succeeded but its tag ${tag} is missing`);
     }
-    const tags = (await call(b.port, "GET", "/2/tags")).json as string[];
-    acked.forEach((_, i) => {
-      if (statuses[i] === "success") assert.ok(tags.includes(`before-${i}`), `before-${i} succeeded but its tag is missing`);
-    });
     assert.equal((await waitJob(b.port, next as number)).status, "success");
-    assert.ok((next as number) > Math.max(...acked), "job ids keep increasing across the failover");
+    assert.ok((next as number) > Math.max(...acked.keys()), "job ids keep increasing across the failover");
 
     // The old master, started again, stands by behind the new leader.
     const again = await start("ma");

@@ -2,7 +2,7 @@
 // backend, role (leader or standby), who leads (name, URL), the store's revision, this
 // master's epoch, and any store trouble with its remedy (etcd's NOSPACE alarm).
 
-import type { StoreBackend } from "../../store/backend.ts";
+import type { StoreBackend, StoreStatus } from "../../store/backend.ts";
 import { route, type Route } from "../http/routes.ts";
 import { WHOLE_CLUSTER } from "../http/scope.ts";
 
@@ -18,14 +18,14 @@ export interface StoreView {
   problem?: string;
 }
 
-/** What the route shows; `self` is this master as its leader key says (or would say). */
-export async function storeView(backend: StoreBackend, self: () => { name: string; url: string }): Promise<StoreView> {
+/** What the route shows; `self` is this master as its leader key says (or would say); `status` asks etcd. */
+export async function storeView(backend: StoreBackend, self: () => { name: string; url: string }, status?: () => Promise<StoreStatus>): Promise<StoreView> {
   const epoch = backend.leadership.epoch ?? null;
   const role = epoch === null ? "standby" : "leader";
   if (!backend.replica) return { backend: backend.kind, role, epoch, leader: role === "leader" ? self() : null, alarms: [] };
-  const status = await backend.replica.status();
+  const store = await (status ?? backend.replica.status)();
   const leader = backend.replica.leader();
-  return { backend: backend.kind, role, epoch, leader: leader ? { name: leader.name, url: leader.url } : null, ...status };
+  return { backend: backend.kind, role, epoch, leader: leader ? { name: leader.name, url: leader.url } : null, ...store };
 }
 
 export function corralStoreRoutes(view: () => Promise<StoreView>): Route[] {
