@@ -84,8 +84,10 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     const lag = Math.round(performance.now() - shownAt);
     const instances = await call(b.port, "GET", "/2/instances?bulk=1");
     assert.equal(instances.status, 200, instances.text);
-    // The job too: the standby follows the job queue.
+    // The job too: the standby follows the job queue (its list, not only reads by id).
     await until("the leader's job on the standby", 1000, async () => ((await call(b.port, "GET", `/2/jobs/${created.json as number}`)).json as { status: string }).status === "success");
+    const listed = (await call(b.port, "GET", "/2/jobs?bulk=1")).json as { id: number; status: string }[];
+    assert.deepEqual(listed.find((j) => j.id === created.json), { ...listed.find((j) => j.id === created.json), status: "success" }, "the job in the standby's /2/jobs");
 
     // A write on the standby is refused, naming the leader.
     const refused = await call(b.port, "PUT", "/2/tags?tag=refused", { user: "writer" });
