@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EtcdClient } from "../store/etcd/client.ts";
+import { freePort } from "../../test/support/etcd.ts";
 import { requireTools } from "../../test/support/tools.ts";
 import { storeChoice } from "./store.ts";
 
@@ -36,17 +36,6 @@ describe("--store options", () => {
 });
 
 const tlsNeeds = requireTools({ tools: ["etcd", "openssl"] });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 tlsNeeds.describe("--store etcd:// with TLS client certificates (a real etcd with --client-cert-auth)", () => {
   let dir: string;

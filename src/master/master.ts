@@ -42,7 +42,7 @@ import { clusterInfo } from "../query/cluster.ts";
 import { openBackend, storeTrouble, type StoreChoice } from "../store/backend.ts";
 import type { LeaderInfo } from "../store/etcd/leader.ts";
 import { corralStoreRoutes, storeView } from "../api/corral/store.ts";
-import { Campaign, StoreHealth } from "./standby.ts";
+import { Standby, type LeaderLocator } from "./standby.ts";
 import type { InitializableStore } from "../store/store.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
@@ -56,9 +56,6 @@ import { fileURLToPath } from "node:url";
 
 /** Where scripts/install.sh builds the web console (node ui/build.ts). */
 const UI_DIST = fileURLToPath(new URL("../../ui/dist", import.meta.url));
-
-/** How often a master checks the store's alarms (etcd NOSPACE), ms. */
-const STORE_CHECK_MS = 10_000;
 
 /** Finished jobs older than this leave the active queue (Ganeti's watcher: six hours). */
 export const JOB_ARCHIVE_AGE_SECONDS = 6 * 3600;
@@ -130,12 +127,6 @@ export interface MasterOptions {
   store?: StoreChoice;
   /** The RAPI URL other masters and clients are told for this master while it leads (default https://NODE-IP-or-BIND:PORT). */
   advertiseUrl?: string;
-}
-
-/** Who leads, for the HTTP layer (a standby names or forwards to the leader): api/http/forward.ts's LeaderLocator. */
-export interface LeaderLocator {
-  leads(): boolean;
-  leader(): LeaderInfo | undefined;
 }
 
 export interface Master {
@@ -251,12 +242,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   leadership.onEstablish(() => queue.recover());
   const replica = backend.replica;
   // etcd: a master that lost leadership stands by and campaigns again (another master leads).
-  const campaign = replica ? new Campaign(leadership, o.log) : undefined;
-  const health = replica ? new StoreHealth(replica, o.log) : undefined;
+  const standby = replica ? new Standby(replica, leadership, o.log) : undefined;
   leadership.onRevoke((reason) => {
     queue.revoke(reason);
-    o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error${campaign ? "; it stands by" : ""}`, { level: "error" });
-    if (campaign) campaign.run();
+    o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error${standby ? "; it stands by" : ""}`, { level: "error" });
+    if (standby) standby.campaign.run();
     else (o.leadershipLost ?? exitOnLostLeadership)(reason);
   });
   // A master that may stand by listens before it leads, serving reads from its copy.
@@ -282,7 +272,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
       meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
-        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, self, health && (() => health.status())))], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, self, standby && (() => standby.health.status())))], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,
         requireAuthentication: o.requireAuthentication,
         sessions,
@@ -321,18 +311,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     leads: () => leadership.epoch !== undefined,
     leader: () => (replica ? replica.leader() : advertised),
   };
-  if (replica && campaign) {
-    replica.advertise(advertised);
-    await replica.follow({
-      shown: (id, job) => queue.showFromLeader(id, job),
-      reloaded: () => {
-        if (leadership.epoch === undefined) queue.showStored();
-      },
-    });
-    campaign.run();
-    health?.start(STORE_CHECK_MS);
-    o.log(`store: etcd; standing by and campaigning for leadership as ${advertised.name} (${advertised.url})`);
-  }
+  await standby?.start(advertised, queue);
   void warmBulkCache(store.snapshot(), live);
   autoBalancer.start();
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
@@ -352,8 +331,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     },
     leaders,
     async close() {
-      campaign?.close();
-      health?.close();
+      standby?.close();
       clearInterval(archiver);
       await autoBalancer.close();
       audit?.close();

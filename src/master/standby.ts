@@ -2,11 +2,57 @@
 // its followed copy, and again after it lost leadership; a campaign that fails (etcd unreachable,
 // or a new term whose loading failed) is tried again a second later.
 
+import type { JobQueue } from "../jobs/queue.ts";
 import type { Replica, StoreStatus } from "../store/backend.ts";
+import type { LeaderInfo } from "../store/etcd/leader.ts";
 import type { Leadership } from "../store/leadership.ts";
 import type { Log } from "./log.ts";
 
 const RETRY_MS = 1000;
+/** How often a master checks the store's alarms (etcd NOSPACE), ms. */
+const STORE_CHECK_MS = 10_000;
+
+/** Who leads, for the HTTP layer (a standby names or forwards to the leader): api/http/forward.ts's LeaderLocator. */
+export interface LeaderLocator {
+  leads(): boolean;
+  leader(): LeaderInfo | undefined;
+}
+
+/** A master's standby side: its campaign and its store checks. */
+export class Standby {
+  readonly campaign: Campaign;
+  readonly health: StoreHealth;
+  private readonly replica: Replica;
+  private readonly leadership: Leadership;
+  private readonly log: Log;
+
+  constructor(replica: Replica, leadership: Leadership, log: Log) {
+    this.replica = replica;
+    this.leadership = leadership;
+    this.log = log;
+    this.campaign = new Campaign(leadership, log);
+    this.health = new StoreHealth(replica, log);
+  }
+
+  /** Once the master listens: its leader key will name `self`; the copy follows the leader's commits; the campaign starts. */
+  async start(self: LeaderInfo, queue: Pick<JobQueue, "showFromLeader" | "showStored">): Promise<void> {
+    this.replica.advertise(self);
+    await this.replica.follow({
+      shown: (id, job) => queue.showFromLeader(id, job),
+      reloaded: () => {
+        if (this.leadership.epoch === undefined) queue.showStored();
+      },
+    });
+    this.campaign.run();
+    this.health.start(STORE_CHECK_MS);
+    this.log(`store: etcd; standing by and campaigning for leadership as ${self.name} (${self.url})`);
+  }
+
+  close(): void {
+    this.campaign.close();
+    this.health.close();
+  }
+}
 
 export class Campaign {
   private readonly leadership: Leadership;

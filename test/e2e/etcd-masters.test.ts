@@ -11,17 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { call, usersFileText, waitJob } from "../support/cluster.ts";
+import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
 import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
-
-interface StoreView {
-  backend: string;
-  role: string;
-  epoch: number | null;
-  leader: { name: string; url: string } | null;
-  revision?: number;
-  alarms: string[];
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

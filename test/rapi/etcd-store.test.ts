@@ -7,17 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
 import { call, startTestMaster, type TestMaster } from "../support/cluster.ts";
-import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
-
-interface StoreView {
-  backend: string;
-  role: string;
-  epoch: number | null;
-  leader: { name: string; url: string } | null;
-  revision?: number;
-  alarms: string[];
-  problem?: string;
-}
+import type { StoreView } from "../../src/api/corral/store.ts";
+import { EtcdCluster, etcdNeeds, fillEtcd } from "../support/etcd.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -62,17 +53,7 @@ etcdNeeds.describe("a master on etcd: status, tokens, NOSPACE", () => {
   });
 
   it("shows etcd's NOSPACE alarm with its remedy, logs it once, and answers writes 503 while still leading", async () => {
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
-    try {
-      const big = Buffer.alloc(512 * 1024, "x");
-      let full = false;
-      for (let i = 0; i < 100 && !full; i++) {
-        full = await raw.etcd.kv.put({ key: Buffer.from(`/filler/${i}`), value: big }).then(() => false, (err: Error) => /space exceeded/.test(err.message));
-      }
-      assert.ok(full, "etcd filled up");
-    } finally {
-      raw.close();
-    }
+    assert.ok(await fillEtcd(etcd.endpoints), "etcd filled up");
     const view = await store();
     assert.deepEqual(view.alarms, ["NOSPACE"]);
     assert.match(view.problem ?? "", /out of space .*etcdctl compact, etcdctl defrag, etcdctl alarm disarm/);

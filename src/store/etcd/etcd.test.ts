@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { EtcdCluster, etcdNeeds } from "../../../test/support/etcd.ts";
+import { EtcdCluster, etcdNeeds, fillEtcd } from "../../../test/support/etcd.ts";
 import type { Node } from "../../model/objects.ts";
 import { initialConfig, initializeCluster } from "../../ops/init.ts";
 import { NotLeaderError } from "../leadership.ts";
@@ -295,17 +295,7 @@ etcdNeeds.describe("etcd backend, full etcd (NOSPACE)", () => {
 
   it("refuses writes with a clear reason while etcd is out of space, and keeps leading", async () => {
     const a = await suite.leader();
-    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
-    try {
-      const big = Buffer.alloc(512 * 1024, "x");
-      let full = false;
-      for (let i = 0; i < 100 && !full; i++) {
-        full = await raw.etcd.kv.put({ key: Buffer.from(`/filler/${i}`), value: big }).then(() => false, (err: Error) => /space exceeded/.test(err.message));
-      }
-      assert.ok(full, "etcd filled up");
-    } finally {
-      raw.close();
-    }
+    assert.ok(await fillEtcd(suite.members.endpoints), "etcd filled up");
     const serial = a.config.snapshot().serial;
     await assert.rejects(a.config.transact(tag("no room")), (err: Error) => err instanceof EtcdNoSpaceError && /out of space .* alarm disarm/.test(err.message));
     assert.equal(a.config.head().serial, serial, "the head rolled back");
