@@ -135,6 +135,14 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     assert.equal(back.role, "standby");
     assert.equal(back.leader?.name, "mb");
     await until("the new leader's tag on the restarted standby", 2000, async () => ((await call(again.port, "GET", "/2/tags")).json as string[]).includes("after-failover"));
-    console.log(`standby lag ${lag} ms; kill -9 → write accepted by the standby ${failoverMs} ms; acknowledged jobs: ${statuses.filter((s) => s === "success").length} success, ${statuses.filter((s) => s === "error").length} error`);
+
+    // A leader stopped in order (SIGTERM) gives its lease back: the standby leads at once.
+    const stopped = new Promise<void>((resolve) => b.proc.once("exit", () => resolve()));
+    b.proc.kill("SIGTERM");
+    await stopped;
+    const stoppedAt = performance.now();
+    await until("the standby leads after the leader's orderly stop", 3000, async () => (await storeOf(again.port)).role === "leader");
+    const handoverMs = Math.round(performance.now() - stoppedAt);
+    console.log(`standby lag ${lag} ms; kill -9 → write accepted by the standby ${failoverMs} ms; acknowledged jobs: ${statuses.filter((s) => s === "success").length} success, ${statuses.filter((s) => s === "error").length} error; SIGTERM → standby leads ${handoverMs} ms`);
   });
 });

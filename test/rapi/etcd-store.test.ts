@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
-import { call, startTestMaster, type TestMaster } from "../support/cluster.ts";
+import { call, startTestMaster, waitJob, type TestMaster } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdCluster, etcdNeeds, fillEtcd } from "../support/etcd.ts";
 
@@ -50,6 +50,26 @@ etcdNeeds.describe("a master on etcd: status, tokens, NOSPACE", () => {
     } finally {
       raw.close();
     }
+  });
+
+  it("stands by when its lease is revoked in etcd, campaigns again and leads, without exiting", async () => {
+    const before = await store();
+    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    try {
+      const key = await raw.etcd.kv.range({ key: Buffer.from("/corral/cluster.corral.test/leader") });
+      await raw.etcd.leaseClient.leaseRevoke({ ID: key.kvs[0].lease });
+    } finally {
+      raw.close();
+    }
+    let view = await store();
+    for (let i = 0; i < 500 && (view.role === "leader" && view.epoch === before.epoch); i++) view = await store().then(async (v) => (await sleep(20), v));
+    assert.ok(lines.some((l) => /this master no longer leads: .*; it stands by/.test(l)), lines.join("\n"));
+    for (let i = 0; i < 500 && view.role !== "leader"; i++) view = await store().then(async (v) => (await sleep(20), v));
+    assert.equal(view.role, "leader");
+    assert.ok((view.epoch as number) > (before.epoch as number), `a new term: epoch ${String(view.epoch)} after ${String(before.epoch)}`);
+    const tagged = await call(t.master.port, "PUT", "/2/tags?tag=after-revoke", { user: "writer" });
+    assert.equal(tagged.status, 200, tagged.text);
+    assert.equal((await waitJob(t.master.port, tagged.json as number)).status, "success");
   });
 
   it("shows etcd's NOSPACE alarm with its remedy, logs it once, and answers writes 503 while still leading", async () => {
