@@ -14,7 +14,8 @@ export const STORE_USAGE = `      --store sqlite|etcd://HOST:PORT[,HOST:PORT...]
       --etcd-cert-file FILE    client certificate for etcd (with --etcd-key-file)
       --etcd-key-file FILE     its private key
       --advertise-url URL      this master's RAPI URL as other masters name it while it
-                               leads (default https://NODE-IP-or-BIND:PORT)`;
+                               leads (default https://NODE-IP:PORT, else the bind
+                               address, else the host name)`;
 
 export const STORE_OPTIONS = {
   store: { type: "string" },

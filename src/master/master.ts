@@ -125,7 +125,7 @@ export interface MasterOptions {
   // --- Standby masters (etcd, issue 17)
   /** Where the config and job queue live (default SQLite in the data directory). */
   store?: StoreChoice;
-  /** The RAPI URL other masters and clients are told for this master while it leads (default https://NODE-IP-or-BIND:PORT). */
+  /** The RAPI URL other masters and clients are told for this master while it leads (default https://NODE-IP:PORT, else the bind address, else the host name). */
   advertiseUrl?: string;
 }
 
@@ -305,7 +305,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const port = await listen(server, o.port, o.bind);
   // --- Standby masters (etcd, issue 17): this master as its leader key names it; the standby
   // copy follows the leader's commits; the campaign runs in the background.
-  const advertised: LeaderInfo = { name: nodeName, url: o.advertiseUrl ?? `${o.ssl ? "https" : "http"}://${o.nodeIp ?? o.bind}:${port}`, ...(tls ? { certPem: tls.cert } : {}) };
+  const host = o.nodeIp ?? (["0.0.0.0", "::"].includes(o.bind) ? hostname() : o.bind);
+  const advertised: LeaderInfo = { name: nodeName, url: o.advertiseUrl ?? `${o.ssl ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`, ...(tls ? { certPem: tls.cert } : {}) };
   const self = () => ({ name: advertised.name, url: advertised.url });
   const leaders: LeaderLocator = {
     leads: () => leadership.epoch !== undefined,
