@@ -261,7 +261,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
   const computations = new ComputationRunner();
   const autoBalancer = new AutoBalancer({
-    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs,
+    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs, leads: () => leadership.epoch !== undefined,
     lastRound: backend.meta<AutoBalanceRound>("autobalance_last_round"),
   });
   const pvcServices = { store, queue, live, clients: node, log: o.log, audit };
