@@ -253,7 +253,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   if (replica) queue.showStored();
   else await leadership.establish();
   audit?.settle((id) => queue.get(id));
-  followGuestPowerOffs(live, store, queue, o.log);
+  followGuestPowerOffs(live, store, queue, o.log, () => leadership.epoch !== undefined);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
