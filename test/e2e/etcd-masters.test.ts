@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { call, usersFileText, waitJob } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
+import { EtcdClient } from "../../src/store/etcd/client.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
 import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
 
@@ -40,7 +41,23 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
   const start = async (name: string): Promise<MasterProcess> => {
     const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-e2e", "--node-name", name]);
     procs.push(m.proc);
+    // Its log, for a failure's message.
+    let log = "";
+    m.proc.stderr?.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
+    logs.set(m.port, () => log);
     return m;
+  };
+  const logs = new Map<number, () => string>();
+  /** What etcd holds for a job and what the master that should have it logged: when a job is missing. */
+  const whereIs = async (id: number, port: number) => {
+    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    try {
+      const active = await raw.etcd.get(`/corral/ha-e2e/jobs/${String(id).padStart(16, "0")}`).string();
+      const archived = await raw.etcd.get(`/corral/ha-e2e/jobs-archived/${String(id).padStart(16, "0")}`).string();
+      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${logs.get(port)?.() ?? ""}`;
+    } finally {
+      raw.close();
+    }
   };
 
   before(async () => {
@@ -121,7 +138,7 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     const statuses: string[] = [];
     const tags = async () => (await call(b.port, "GET", "/2/tags")).json as string[];
     for (const [id, tag] of acked) {
-      const job = await waitJob(b.port, id, 20_000);
+      const job = await waitJob(b.port, id, 20_000).catch(async (err: Error) => assert.fail(`${err.message}\n${await whereIs(id, b.port)}`));
       assert.ok(["success", "error"].includes(job.status as string), `job ${id}: ${String(job.status)}`);
       statuses.push(job.status as string);
       if (job.status === "success") assert.ok((await tags()).includes(tag), `job ${id} succeeded but its tag ${tag} is missing`);
