@@ -128,6 +128,8 @@ export class EtcdJobStore implements JobStore {
 
   async allocateIds(count: number): Promise<number[]> {
     this.leadership.fence();
+    // A new leader takes submissions once it has loaded the queue (its reload would drop them).
+    if (!this.leadership.ready) throw new NotLeaderError("this master is taking over: it is loading the config and the job queue");
     const ids: number[] = [];
     for (let done = 0; done < count; done += ALLOCATE_CONCURRENCY) {
       const batch = Array.from({ length: Math.min(ALLOCATE_CONCURRENCY, count - done) }, () => this.allocateOne());

@@ -30,6 +30,11 @@ export interface Leadership {
   /** The epoch every write batch must carry; throws NotLeaderError while not leading. */
   fence(): number;
   /**
+   * Whether the current term's establish hooks have all run: until then only the takeover
+   * itself writes (new submissions are refused, or the queue's reload would drop them).
+   */
+  readonly ready: boolean;
+  /**
    * Becomes leader: takes the lease, moves the fence on (writes of any earlier leader are
    * refused from then on), then runs the establish hooks in order (load the queue, start
    * jobs). Resolves with the new epoch.
@@ -52,6 +57,8 @@ export const EPOCH_KEY = "leader_epoch";
  */
 export abstract class Terms implements Leadership {
   private current: number | undefined;
+  /** The term whose establish hooks all ran. */
+  private settled: number | undefined;
   private revokedBecause = "leadership not established yet";
   private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
   private readonly revokeHooks: ((reason: string) => void)[] = [];
@@ -60,6 +67,10 @@ export abstract class Terms implements Leadership {
 
   get epoch(): number | undefined {
     return this.current;
+  }
+
+  get ready(): boolean {
+    return this.current !== undefined && this.settled === this.current;
   }
 
   fence(): number {
@@ -89,6 +100,7 @@ export abstract class Terms implements Leadership {
       if (this.current !== epoch) break;
       await hook(epoch);
     }
+    if (this.current === epoch) this.settled = epoch;
     return this.current === epoch;
   }
 }

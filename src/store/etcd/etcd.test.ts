@@ -167,6 +167,27 @@ etcdNeeds.describe("etcd backend, one member", () => {
     assert.equal(a.leadership.epoch !== undefined, true, "still leading");
   });
 
+  it("refuses new job ids while a new leader is still loading (its takeover hooks run), and hands them out after", async () => {
+    const a = await leader();
+    const b = await stores(a.keys.root.split("/")[2], "b");
+    let release = () => {};
+    const loading = new Promise<void>((resolve) => (release = resolve));
+    let refusedWhileLoading: unknown;
+    b.leadership.onEstablish(async () => {
+      refusedWhileLoading = await b.jobs.allocateIds(1).then(() => "allocated", (err: unknown) => err);
+      await loading;
+    });
+    const leads = b.leadership.establish();
+    await a.leadership.close();
+    while (refusedWhileLoading === undefined) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(refusedWhileLoading instanceof NotLeaderError && /taking over/.test(refusedWhileLoading.message), String(refusedWhileLoading));
+    assert.equal(b.leadership.ready, false);
+    release();
+    await leads;
+    assert.equal(b.leadership.ready, true);
+    assert.equal((await b.jobs.allocateIds(1)).length, 1);
+  });
+
   it("allocates job ids from txn revisions: unique and increasing, archived and pruned", async () => {
     const a = await leader();
     const [first, second] = await Promise.all([a.jobs.allocateIds(20), a.jobs.allocateIds(20)]);
