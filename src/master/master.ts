@@ -253,7 +253,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   if (replica) queue.showStored();
   else await leadership.establish();
   audit?.settle((id) => queue.get(id));
-  followGuestPowerOffs(live, store, queue, o.log, () => leadership.epoch !== undefined);
+  followGuestPowerOffs(live, store, queue, o.log, () => leadership.ready);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
@@ -261,7 +261,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
   const computations = new ComputationRunner();
   const autoBalancer = new AutoBalancer({
-    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs, leads: () => leadership.epoch !== undefined,
+    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs, leads: () => leadership.ready,
     lastRound: backend.meta<AutoBalanceRound>("autobalance_last_round"),
   });
   const pvcServices = { store, queue, live, clients: node, log: o.log, audit };

@@ -49,7 +49,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const tokenCopy = new PrefixCopy(client, keys.tokens);
     const meta = new PrefixCopy(client, keys.meta);
     await Promise.all([tokenCopy.load(), meta.load()]);
-    const tokens = new EtcdTokenStore(tokenCopy, log);
+    const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
     const leader = new LeaderWatch(client, keys.leader);
     // A new leader starts from what is committed past its fence: nothing an earlier leader
     // wrote is missing, and nothing it tries now gets in.

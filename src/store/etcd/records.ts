@@ -6,6 +6,7 @@
 import type { Watcher } from "etcd3";
 import type { TokenRecord } from "../../model/tokens.ts";
 import type { DurableLog } from "../durable.ts";
+import { NotLeaderError, type Leadership } from "../leadership.ts";
 import type { TokenStore } from "../tokens.ts";
 import type { EtcdClient } from "./client.ts";
 
@@ -77,10 +78,12 @@ export class PrefixCopy {
 export class EtcdTokenStore implements TokenStore {
   private readonly copy: PrefixCopy;
   private readonly log: DurableLog;
+  private readonly leadership: Leadership;
 
-  constructor(copy: PrefixCopy, log: DurableLog) {
+  constructor(copy: PrefixCopy, log: DurableLog, leadership: Leadership) {
     this.copy = copy;
     this.log = log;
+    this.leadership = leadership;
   }
 
   get(id: string): TokenRecord | undefined {
@@ -95,6 +98,8 @@ export class EtcdTokenStore implements TokenStore {
 
   async put(record: TokenRecord): Promise<void> {
     const data = JSON.stringify(record);
+    // A new leader reloads the tokens while it takes over: one made meanwhile would be dropped.
+    if (this.leadership.epoch !== undefined && !this.leadership.ready) throw new NotLeaderError("this master is taking over: it is loading the config and the job queue");
     // Valid only once written, as in SQLite mode.
     await this.log.append([{ t: "kv", key: this.copy.prefix + record.id, value: data }]);
     this.copy.set(record.id, data);
