@@ -11,7 +11,7 @@
 import type { Job } from "../model/job.ts";
 import type { Watcher } from "etcd3";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
-import { NotLeaderError, type Leadership } from "../store/leadership.ts";
+import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
 import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
@@ -129,7 +129,7 @@ export class EtcdJobStore implements JobStore {
   async allocateIds(count: number): Promise<number[]> {
     this.leadership.fence();
     // A new leader takes submissions once it has loaded the queue (its reload would drop them).
-    if (!this.leadership.ready) throw new NotLeaderError("this master is taking over: it is loading the config and the job queue");
+    if (!this.leadership.ready) throw new NotLeaderError(TAKING_OVER);
     const ids: number[] = [];
     for (let done = 0; done < count; done += ALLOCATE_CONCURRENCY) {
       const batch = Array.from({ length: Math.min(ALLOCATE_CONCURRENCY, count - done) }, () => this.allocateOne());

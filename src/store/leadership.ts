@@ -24,6 +24,9 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** Why a write is refused while a new term's establish hooks still run (Leadership.ready). */
+export const TAKING_OVER = "this master is taking over: it is loading the config and the job queue";
+
 export interface Leadership {
   /** The fence of the current term, or undefined while not leading. */
   readonly epoch: number | undefined;

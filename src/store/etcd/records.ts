@@ -6,7 +6,7 @@
 import type { Watcher } from "etcd3";
 import type { TokenRecord } from "../../model/tokens.ts";
 import type { DurableLog } from "../durable.ts";
-import { NotLeaderError, type Leadership } from "../leadership.ts";
+import { NotLeaderError, TAKING_OVER, type Leadership } from "../leadership.ts";
 import type { TokenStore } from "../tokens.ts";
 import type { EtcdClient } from "./client.ts";
 
@@ -99,7 +99,7 @@ export class EtcdTokenStore implements TokenStore {
   async put(record: TokenRecord): Promise<void> {
     const data = JSON.stringify(record);
     // A new leader reloads the tokens while it takes over: one made meanwhile would be dropped.
-    if (this.leadership.epoch !== undefined && !this.leadership.ready) throw new NotLeaderError("this master is taking over: it is loading the config and the job queue");
+    if (this.leadership.epoch !== undefined && !this.leadership.ready) throw new NotLeaderError(TAKING_OVER);
     // Valid only once written, as in SQLite mode.
     await this.log.append([{ t: "kv", key: this.copy.prefix + record.id, value: data }]);
     this.copy.set(record.id, data);
