@@ -6,6 +6,7 @@ import { stderrLog } from "../master/log.ts";
 import { startMaster } from "../master/master.ts";
 import { intOption, stopOnSignals } from "./args.ts";
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkFlags } from "./node.ts";
+import { STORE_OPTIONS, STORE_USAGE, storeChoice } from "./store.ts";
 
 const USAGE = `Usage: corral master [options]
 
@@ -19,7 +20,8 @@ Options (ganeti-rapi's own, plus Corral's):
       --max-clients N          requests handled at once (default 20)
       --data-dir DIR           data directory (default ${defaultDataDir()})
       --users-file FILE        RAPI users file (default DATA_DIR/rapi/users)
-      --cluster-name NAME      name of a new cluster (default: the host name)
+      --cluster-name NAME      name of a new cluster (default: the host name); with
+                               --store etcd://, also its key prefix in etcd
       --node-name NAME         name of this node in a new cluster (default: the host name)
       --node-ip ADDRESS        this node's address in a new cluster (default 127.0.0.1)
       --pvc-config FILE        serve the PVC HTTP API v1 as pvc-api.yaml FILE says
@@ -32,6 +34,7 @@ Options (ganeti-rapi's own, plus Corral's):
       --no-metrics             serve no /metrics and collect nothing (benchmarks'
                                reference runs)
       --no-audit-trail         keep no audit trail (for benchmarks' reference runs only)
+${STORE_USAGE}
 ${NETWORK_USAGE}
                                (for the master's own node; give other nodes' agents the
                                same flags)
@@ -66,6 +69,7 @@ export async function masterCommand(args: string[]): Promise<void> {
         "no-metrics": { type: "boolean" },
         "no-audit-trail": { type: "boolean" },
         ...NETWORK_OPTIONS,
+        ...STORE_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -79,6 +83,12 @@ export async function masterCommand(args: string[]): Promise<void> {
     return;
   }
   const networks = networkFlags(v);
+  let store;
+  try {
+    store = storeChoice(v);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   // The daemon's log: JSON lines on stderr.
   const log = stderrLog();
   const running = await startMaster({
@@ -101,6 +111,8 @@ export async function masterCommand(args: string[]): Promise<void> {
     pvcApplyNetworks: networks.apply,
     pvcNetworksNetns: networks.netns,
     auditTrail: !v["no-audit-trail"],
+    store,
+    advertiseUrl: v["advertise-url"],
     log,
     announce: (line) => process.stdout.write(`${line}\n`),
   });

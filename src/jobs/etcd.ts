@@ -9,8 +9,9 @@
 // bounds the archived ones.
 
 import type { Job } from "../model/job.ts";
+import type { Watcher } from "etcd3";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
-import { NotLeaderError, type Leadership } from "../store/leadership.ts";
+import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
 import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
@@ -30,6 +31,10 @@ export class EtcdJobStore implements JobStore {
   private readonly stored = new Map<number, string>();
   private readonly archived = new Set<number>();
   private lastId = 0;
+  /** The etcd revision the jobs held are at (loaded or followed). */
+  private revision = 0;
+  private watcher: Watcher | undefined;
+  private closed = false;
 
   private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership) {
     this.client = client;
@@ -58,10 +63,73 @@ export class EtcdJobStore implements JobStore {
       this.archived.add(idKey(kv.key));
     }
     this.lastId = Math.max(this.lastId, Number(ids.kvs[0]?.mod_revision ?? 0), ...this.stored.keys());
+    this.revision = active.revision;
+  }
+
+  /**
+   * A standby's copy: applies the leader's job writes as they come (ignored while this master
+   * leads), telling `shown` of each (undefined: archived). When etcd cancels the watch
+   * (compaction), reads everything again, tells `reloaded`, and follows on.
+   */
+  async follow(listener: { shown(id: number, job: Job | undefined): void; reloaded(): void }): Promise<void> {
+    if (this.watcher || this.closed) return;
+    const idOf = (key: string) => Number(key.slice(-16));
+    // "…/jobs" covers jobs/ and jobs-archived/ (and not job-ids).
+    const prefix = this.keys.jobs.slice(0, -1);
+    const watcher = await this.client.watch(
+      prefix,
+      this.revision + 1,
+      (res) => {
+        for (const e of res.events) {
+          this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
+          if (this.leading()) continue;
+          const key = e.kv.key.toString();
+          const id = idOf(key);
+          const archived = key.startsWith(this.keys.archivedJobs);
+          if (e.type === "Delete") {
+            // An archived job pruned; an active one's delete comes with its archived copy's put.
+            if (archived) {
+              this.stored.delete(id);
+              this.archived.delete(id);
+            }
+            continue;
+          }
+          const data = e.kv.value.toString();
+          this.stored.set(id, data);
+          this.lastId = Math.max(this.lastId, id);
+          if (archived) this.archived.add(id);
+          listener.shown(id, archived ? undefined : (JSON.parse(data) as Job));
+        }
+      },
+      () => {
+        if (this.watcher !== watcher) return;
+        this.watcher = undefined;
+        void watcher.cancel().catch(() => undefined);
+        void this.reload()
+          .then(() => {
+            listener.reloaded();
+            return this.follow(listener);
+          })
+          .catch(() => undefined);
+      },
+    );
+    this.watcher = watcher;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
+  }
+
+  private leading(): boolean {
+    return this.leadership.epoch !== undefined;
   }
 
   async allocateIds(count: number): Promise<number[]> {
     this.leadership.fence();
+    // A new leader takes submissions once it has loaded the queue (its reload would drop them).
+    if (!this.leadership.ready) throw new NotLeaderError(TAKING_OVER);
     const ids: number[] = [];
     for (let done = 0; done < count; done += ALLOCATE_CONCURRENCY) {
       const batch = Array.from({ length: Math.min(ALLOCATE_CONCURRENCY, count - done) }, () => this.allocateOne());

@@ -114,6 +114,9 @@ export class JobQueue implements ExecutorHost {
    * queued jobs run again; interrupted ones fail.
    */
   async recover(): Promise<void> {
+    // A standby's copy (showStored) gives way to the store as it is now.
+    this.jobs.clear();
+    this.settling.clear();
     this.executor.resume();
     const interrupted: Promise<void>[] = [];
     for (const job of this.jobStore.loadAll()) {
@@ -217,6 +220,29 @@ export class JobQueue implements ExecutorHost {
     // Ending assigns fields of the job and its opcodes (state.ts) and may log: those are
     // copied; the rest (inputs, earlier results, timestamps) is never changed in place.
     if (!this.settling.has(job.id)) this.settling.set(job.id, { ...job, ops: job.ops.map((op) => ({ ...op, log: op.log.slice() })) });
+  }
+
+  /**
+   * A standby's copy of the queue: every active job as the store holds it, shown to readers;
+   * none runs here until this master leads (recover).
+   */
+  showStored(): void {
+    this.jobs.clear();
+    this.settling.clear();
+    for (const job of this.jobStore.loadAll()) this.jobs.set(job.id, job);
+  }
+
+  /** A standby is told of a job the leader wrote (undefined: archived there): readers, waiters and followers see it. */
+  showFromLeader(id: number, job: Job | undefined): void {
+    if (job === undefined) {
+      this.jobs.delete(id);
+      return;
+    }
+    const known = this.jobs.has(id);
+    this.jobs.set(id, job);
+    if (!known) for (const f of this.followers) f.submitted(job);
+    this.events.emit(`job:${id}`);
+    for (const f of this.followers) f.changed(job);
   }
 
   /** Ganeti's CancelJob answer: [success, message]. */

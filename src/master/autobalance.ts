@@ -42,6 +42,8 @@ export interface AutoBalancerOptions {
   log: Log;
   lastRound: KeptRound;
   intervalMs?: number;
+  /** Whether this master leads (a standby on etcd checks nothing; default: always). */
+  leads?: () => boolean;
 }
 
 export class AutoBalancer {
@@ -54,6 +56,7 @@ export class AutoBalancer {
   private readonly abort = new AbortController();
   private checks = 0;
   private readonly kept: KeptRound;
+  private readonly leads: (() => boolean) | undefined;
   private lastRound: AutoBalanceRound | null = null;
   /** When the last round started, ms (after a restart, a newer automatic job's arrival if the queue holds one). */
   private lastRoundAtMs: number | null = null;
@@ -64,6 +67,7 @@ export class AutoBalancer {
     this.log = o.log;
     this.kept = o.lastRound;
     this.intervalMs = o.intervalMs ?? AUTO_BALANCE_INTERVAL_MS;
+    this.leads = o.leads;
   }
 
   /**
@@ -111,7 +115,14 @@ export class AutoBalancer {
 
   /** One check: a round when one is due; a failed round is recorded and logged, not thrown. */
   private async check(): Promise<void> {
+    if (this.leads && !this.leads()) return;
     this.checks++;
+    // A round another master kept (before this one took over) counts toward the cooldown.
+    const kept = this.kept.get();
+    if (kept && (this.lastRoundAtMs === null || kept.started * 1000 > this.lastRoundAtMs)) {
+      this.lastRound = kept;
+      this.lastRoundAtMs = kept.started * 1000;
+    }
     const snap = this.s.store.snapshot();
     const setting = autoBalanceOf(snap.cluster);
     if (!setting.enabled) return;

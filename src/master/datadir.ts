@@ -18,6 +18,8 @@ export function defaultDataDir(): string {
 
 export const dataPaths = (dir: string) => ({
   database: join(dir, "config.db"),
+  /** With the config in etcd: this master's audit trail (the only thing it keeps in SQLite). */
+  auditDatabase: join(dir, "audit.db"),
   rapiPem: join(dir, "rapi.pem"),
   usersFile: join(dir, "rapi", "users"),
   fileStorage: join(dir, "storage", "file"),

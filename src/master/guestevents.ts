@@ -14,9 +14,10 @@ import type { LiveMonitor } from "./live.ts";
 /** QEMU's SHUTDOWN reason for a guest that powered off (hypervisors report theirs alike). */
 export const GUEST_POWEROFF = "guest-shutdown";
 
-export function followGuestPowerOffs(live: LiveMonitor, store: ConfigStore, queue: JobQueue, log: (line: string) => void): void {
+/** `leads`: whether this master leads (a standby on etcd sees the same events and leaves them to the leader). */
+export function followGuestPowerOffs(live: LiveMonitor, store: ConfigStore, queue: JobQueue, log: (line: string) => void, leads: () => boolean = () => true): void {
   live.onInstanceEvent((nodeUuid: string, event: InstanceEvent) => {
-    if (event.kind !== "stopped" || event.detail !== GUEST_POWEROFF) return;
+    if (event.kind !== "stopped" || event.detail !== GUEST_POWEROFF || !leads()) return;
     const inst = [...store.snapshot().instances.values()].find((i) => i.name === event.instance && i.primary_node === nodeUuid);
     if (!inst || inst.admin_state !== "up") return;
     const op = buildOpcode(OpInstanceShutdown, {

@@ -20,7 +20,6 @@ import { metricsRoutes } from "../api/corral/metrics.ts";
 import { MasterMetrics } from "../metrics/metrics.ts";
 import { corralAuditRoutes } from "../api/corral/audit.ts";
 import { ApiTokens, corralTokenRoutes } from "../api/corral/tokens.ts";
-import { MetaRecord } from "../store/meta.ts";
 import type { AutoBalanceRound } from "../model/autobalance.ts";
 import type { AuditEvent } from "../api/http/audit.ts";
 import { AuditTrail } from "./audit.ts";
@@ -41,14 +40,17 @@ import { initializeCluster } from "../ops/init.ts";
 import { logicalUnits } from "../ops/index.ts";
 import { warmBulkCache } from "../query/rapi.ts";
 import { clusterInfo } from "../query/cluster.ts";
-import { openSqliteBackend } from "../store/backend.ts";
+import { openBackend, storeTrouble, type StoreChoice } from "../store/backend.ts";
+import type { LeaderInfo } from "../store/etcd/leader.ts";
+import { corralStoreRoutes, storeView } from "../api/corral/store.ts";
+import { Standby } from "./standby.ts";
 import type { InitializableStore } from "../store/store.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
 import { LiveMonitor } from "./live.ts";
 import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
-import { sqliteTerm } from "./term.ts";
+import { backendTerm } from "./term.ts";
 import type { RpcCall } from "../rpc/index.ts";
 import { CORRAL_VERSION } from "../version.ts";
 import { matchName } from "../model/names.ts";
@@ -124,6 +126,11 @@ export interface MasterOptions {
   leadershipLost?: (reason: string) => void;
   /** Several masters (etcd mode): who leads; while this one does not, it forwards writes and job waits there. */
   leader?: LeaderLocator;
+  // --- Standby masters (etcd, issue 17)
+  /** Where the config and job queue live (default SQLite in the data directory). */
+  store?: StoreChoice;
+  /** The RAPI URL other masters and clients are told for this master while it leads (default https://NODE-IP:PORT, else the bind address, else the host name). */
+  advertiseUrl?: string;
 }
 
 export interface Master {
@@ -137,6 +144,8 @@ export interface Master {
   readonly events: EventBus;
   /** The PVC API's port, when it listens. */
   readonly pvcPort?: number;
+  /** Whether this master leads, and who does (itself in SQLite mode). */
+  readonly leaders: LeaderLocator;
   close(): Promise<void>;
 }
 
@@ -152,10 +161,15 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   for (const value of [...(pvcConfig?.auth.tokens.map((t) => t.token) ?? []), pvcConfig?.auth.secretKey ?? ""]) secrets.add(value);
   // Config changes, job states and tokens share one group-committed log, fenced by the
   // leadership lease; a batch that fails revokes leadership (below).
-  const backend = openSqliteBackend(paths.database);
-  const { config: store, leadership, log } = backend;
-  log.onFailure((err) => leadership.revoke(`cannot write the config or job queue to ${paths.database}: ${err instanceof Error ? err.message : String(err)}`));
   const nodeName = o.nodeName ?? hostname();
+  const backend = await openBackend(o.store ?? { kind: "sqlite" }, { database: paths.database, auditDatabase: paths.auditDatabase, cluster: o.clusterName ?? nodeName, master: nodeName });
+  const { config: store, leadership, log } = backend;
+  // A failed batch revokes leadership (the backend's own listener); trouble that does not (etcd
+  // full) is logged with its remedy.
+  log.onFailure((err) => {
+    const trouble = storeTrouble(err);
+    if (trouble !== undefined) o.log(trouble, { level: "error" });
+  });
   if (!store.isInitialized()) {
     await initializeCluster(store, {
       clusterName: o.clusterName ?? nodeName,
@@ -203,7 +217,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     networkApply: o.pvcApplyNetworks ? { apply: true, netns: o.pvcNetworksNetns } : undefined,
     log: (line) => o.log(line),
     // Every call to an agent carries this master's term; agents refuse a fenced-out master's orders (issue 17).
-  }, sqliteTerm(backend));
+  }, backendTerm(backend));
   if (o.pvcApplyNetworks) o.log(`PVC managed networks are applied on this node${o.pvcNetworksNetns ? ` in network namespace ${o.pvcNetworksNetns}` : ""}`);
   const live = new LiveMonitor(store, connections);
   await live.refresh();
@@ -224,7 +238,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   }
   if (metricsToken !== undefined) secrets.add(metricsToken);
   queue.follow(secrets.jobFollower());
-  const audit = o.auditTrail === false ? undefined : new AuditTrail(backend.db, log, o.log);
+  const audit = o.auditTrail === false ? undefined : new AuditTrail(backend.audit.db, backend.audit.log, o.log);
   if (audit) queue.follow(audit.jobFollower());
   const auditEvent = (line: string, event: AuditEvent) => (audit ? audit.event(event, line) : o.log(line));
   store.onCommit(objectEvents(events));
@@ -232,14 +246,20 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // mode: no other master can take over, and a restart is the tested way back from the disk:
   // memory may be ahead of it, and running jobs are failed on recovery).
   leadership.onEstablish(() => queue.recover());
+  const replica = backend.replica;
+  // etcd: a master that lost leadership stands by and campaigns again (another master leads).
+  const standby = replica ? new Standby(replica, leadership, o.log) : undefined;
   leadership.onRevoke((reason) => {
     queue.revoke(reason);
-    o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error`, { level: "error" });
-    (o.leadershipLost ?? exitOnLostLeadership)(reason);
+    o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error${standby ? "; it stands by" : ""}`, { level: "error" });
+    if (standby) standby.campaign.run();
+    else (o.leadershipLost ?? exitOnLostLeadership)(reason);
   });
-  await leadership.establish();
+  // A master that may stand by listens before it leads, serving reads from its copy.
+  if (replica) queue.showStored();
+  else await leadership.establish();
   audit?.settle((id) => queue.get(id));
-  followGuestPowerOffs(live, store, queue, o.log);
+  followGuestPowerOffs(live, store, queue, o.log, () => leadership.ready);
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
@@ -247,10 +267,18 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
   const computations = new ComputationRunner();
   const autoBalancer = new AutoBalancer({
-    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs,
-    lastRound: new MetaRecord<AutoBalanceRound>(backend.db, log, "autobalance_last_round"),
+    services, runner: computations, log: o.log, intervalMs: o.autoBalanceIntervalMs, leads: () => leadership.ready,
+    lastRound: backend.meta<AutoBalanceRound>("autobalance_last_round"),
   });
-  const forward = o.leader ? new LeaderForwarder(o.leader, o.log) : undefined;
+  // --- Standby masters (etcd, issue 17): who leads (this master's own leader key names it once
+  // it listens); a master that does not lead forwards writes and job waits there.
+  let advertised: LeaderInfo | undefined;
+  const leaders: LeaderLocator = {
+    leads: () => leadership.epoch !== undefined,
+    leader: () => (replica ? replica.leader() : advertised),
+  };
+  const locator = o.leader ?? (replica ? leaders : undefined);
+  const forward = locator ? new LeaderForwarder(locator, o.log) : undefined;
   const pvcServices = { store, queue, live, clients: node, log: o.log, audit, forward };
   // The PVC API on the same listener, when so configured: its paths (/api/v1) are its own.
   const sharedPvc = pvcConfig && o.pvcOnRapiListener ? [pvcMount(pvcServices, pvcConfig)] : [];
@@ -259,7 +287,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
       meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
-        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : [])], pvcRouteTable(pvcServices), CORRAL_VERSION),
+        routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, () => ({ name: nodeName, url: advertised?.url ?? "" }), standby && (() => standby.health.status())))], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,
         requireAuthentication: o.requireAuthentication,
         sessions,
@@ -291,6 +319,11 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     if (!consoles.handleUpgrade(req, socket, head)) socket.destroy();
   });
   const port = await listen(server, o.port, o.bind);
+  // --- Standby masters (etcd, issue 17): this master as its leader key names it; the standby
+  // copy follows the leader's commits; the campaign runs in the background.
+  const host = o.nodeIp ?? (["0.0.0.0", "::"].includes(o.bind) ? hostname() : o.bind);
+  advertised = { name: nodeName, url: o.advertiseUrl ?? `${o.ssl ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`, ...(tls ? { certPem: tls.cert } : {}) };
+  await standby?.start(advertised, queue);
   void warmBulkCache(store.snapshot(), live);
   autoBalancer.start();
   o.log(`RAPI listening on ${o.ssl ? "https" : "http"}://${o.bind}:${port}`);
@@ -308,7 +341,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     get pvcPort() {
       return sharedPvc.length > 0 ? port : pvc?.port;
     },
+    leaders,
     async close() {
+      standby?.close();
       clearInterval(archiver);
       await autoBalancer.close();
       audit?.close();

@@ -6,9 +6,8 @@ import { randomUUID } from "node:crypto";
 import type { TermSource } from "../rpc/client.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import type { Leadership } from "../store/leadership.ts";
-import { MetaRecord } from "../store/meta.ts";
 
-/** The meta row naming a SQLite store: random, made by its first leader. */
+/** The record naming the store (SQLite or etcd): random, made by its first leader. */
 export const STORE_ID_KEY = "store_id";
 
 /** The current term: undefined while not leading (or before the store has an id). An order waits until the leader may act. */
@@ -21,14 +20,15 @@ export function leaderTerm(leadership: Leadership, storeId: () => string | undef
 }
 
 /**
- * SQLite mode's term. The store id lives in the database (so every master on it shares it, and
- * a copy of the cluster in a new store gets a new one); it is written under the first leader's
- * fence, by an establish hook registered before any that may start jobs.
+ * The term of the master on `backend`. The store id is a record of the store's own (so every
+ * master on it shares it, and a copy of the cluster in a new store gets a new one); it is
+ * written under the first leader's fence, by an establish hook registered before any that may
+ * start jobs.
  */
-export function sqliteTerm(backend: Pick<StoreBackend, "db" | "log" | "leadership">): TermSource {
-  const record = new MetaRecord<string>(backend.db, backend.log, STORE_ID_KEY);
+export function backendTerm(backend: Pick<StoreBackend, "kind" | "meta" | "leadership">): TermSource {
+  const record = backend.meta<string>(STORE_ID_KEY);
   backend.leadership.onEstablish(async () => {
-    if (record.get() === undefined) await record.put(`sqlite:${randomUUID()}`);
+    if (record.get() === undefined) await record.put(`${backend.kind}:${randomUUID()}`);
   });
   return leaderTerm(backend.leadership, () => record.get());
 }

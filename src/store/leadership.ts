@@ -16,11 +16,27 @@ export class NotLeaderError extends Error {
   }
 }
 
+/** A write refused by the store itself, for a reason an operator must fix (etcd out of space): for every master alike. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** Why a write is refused while a new term's establish hooks still run (Leadership.ready). */
+export const TAKING_OVER = "this master is taking over: it is loading the config and the job queue";
+
 export interface Leadership {
   /** The fence of the current term, or undefined while not leading. */
   readonly epoch: number | undefined;
   /** The epoch every write batch must carry; throws NotLeaderError while not leading. */
   fence(): number;
+  /**
+   * Whether the current term's establish hooks have all run: until then only the takeover
+   * itself writes (new submissions are refused, or the queue's reload would drop them).
+   */
+  readonly ready: boolean;
   /**
    * Becomes leader: takes the lease, moves the fence on (writes of any earlier leader are
    * refused from then on), then runs the establish hooks in order (load the queue, start
@@ -50,6 +66,8 @@ export const EPOCH_KEY = "leader_epoch";
  */
 export abstract class Terms implements Leadership {
   private current: number | undefined;
+  /** The term whose establish hooks all ran. */
+  private settled: number | undefined;
   private revokedBecause = "leadership not established yet";
   private readonly establishHooks: ((epoch: number) => void | Promise<void>)[] = [];
   private readonly revokeHooks: ((reason: string) => void)[] = [];
@@ -58,6 +76,10 @@ export abstract class Terms implements Leadership {
 
   get epoch(): number | undefined {
     return this.current;
+  }
+
+  get ready(): boolean {
+    return this.current !== undefined && this.settled === this.current;
   }
 
   fence(): number {
@@ -92,6 +114,7 @@ export abstract class Terms implements Leadership {
       if (this.current !== epoch) break;
       await hook(epoch);
     }
+    if (this.current === epoch) this.settled = epoch;
     return this.current === epoch;
   }
 }

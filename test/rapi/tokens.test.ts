@@ -109,8 +109,8 @@ describe("scoped API tokens", () => {
     const SEGMENT: Record<string, string> = {
       instances: "instance", "instances-multi-alloc": "instance", nodes: "node", groups: "group", networks: "network", filters: "filter", jobs: "job",
       info: "cluster", os: "cluster", tags: "cluster", modify: "cluster", "redistribute-config": "cluster",
-      // Balancing, capacity and verification are about the cluster as a whole (/corral/1/balance/auto too).
-      balance: "cluster", capacity: "cluster", verify: "cluster",
+      // Balancing, capacity and verification are about the cluster as a whole (/corral/1/balance/auto too), and so is its store.
+      balance: "cluster", capacity: "cluster", verify: "cluster", store: "cluster",
     };
     const PUBLIC = new Set(["/", "/2", "/version", "/2/features", "/2/query/{resource}/fields"]);
     /** The opcode each write route submits, for opcode-limited grants (a read's job too). */

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireTools } from "./tools.ts";
+import { EtcdClient } from "../../src/store/etcd/client.ts";
 
 export const etcdNeeds = requireTools({ tools: ["etcd", "etcdctl"] });
 
@@ -15,7 +16,7 @@ const HEALTHY_WITHIN_MS = 20_000;
 const EXIT_WITHIN_MS = 5_000;
 
 /** A loopback port nothing listens on now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -25,6 +26,21 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Puts 512 KiB values under /filler/ until etcd (started with a small --quota-backend-bytes) refuses them: NOSPACE. */
+export async function fillEtcd(endpoints: readonly string[]): Promise<boolean> {
+  const raw = new EtcdClient({ endpoints });
+  try {
+    const big = Buffer.alloc(512 * 1024, "x");
+    for (let i = 0; i < 100; i++) {
+      const full = await raw.etcd.kv.put({ key: Buffer.from(`/filler/${i}`), value: big }).then(() => false, (err: Error) => /space exceeded/.test(err.message));
+      if (full) return true;
+    }
+    return false;
+  } finally {
+    raw.close();
+  }
 }
 
 interface Member {

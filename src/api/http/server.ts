@@ -16,7 +16,7 @@ import { accessFor, bodyFor, EventStreamBody, JsonStream, matchRoute, METHODS, n
 import { REALM, type RapiUser, type UsersFile } from "./users.ts";
 import { checkTokenScope, type TokenCaller, type TokenGate } from "./scope.ts";
 import { AuthorityError, withAuthority } from "../../jobs/authority.ts";
-import { NotLeaderError } from "../../store/leadership.ts";
+import { NotLeaderError, StoreUnavailableError } from "../../store/leadership.ts";
 import { CSRF_HEADER, csrfMatches, type SessionStore } from "../ui/sessions.ts";
 
 export interface RapiApiOptions {
@@ -108,7 +108,7 @@ async function handle(opts: RapiApiOptions, t: Transport, req: IncomingMessage, 
   } catch (err) {
     // A job the request's token does not cover was refused before it was queued; a write
     // while this master does not lead is refused as unavailable (another master may take it).
-    const httpErr = err instanceof HttpError ? err : err instanceof AuthorityError ? new HttpError(403, err.message) : err instanceof NotLeaderError ? new HttpError(503, err.message) : internalError(t, req, err);
+    const httpErr = err instanceof HttpError ? err : err instanceof AuthorityError ? new HttpError(403, err.message) : err instanceof NotLeaderError || err instanceof StoreUnavailableError ? new HttpError(503, err.message) : internalError(t, req, err);
     if (audited.note) opts.audit?.answered(audited.note, httpErr.code);
     send(res, isHead, httpErr.code, encodeJson(errorBody(httpErr)), t.serverHeader, httpErr.headers);
     return;

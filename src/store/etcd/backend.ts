@@ -1,13 +1,16 @@
 // The etcd backend's parts put together for one master: a client with the measured fault
 // policy, the leader lease whose fence every write carries, one durable log whose batches
-// become fenced etcd txns, the config and the job store. Not wired into `corral master` yet
-// (the API tokens and the audit trail still live in SQLite only).
+// become fenced etcd txns, the config, the job store, the API tokens and the masters' own
+// records, and a watch on who leads. `corral master --store etcd://…` opens them through
+// store/backend.ts (the audit trail stays in each master's own SQLite file).
 
 import { EtcdJobStore } from "../../jobs/etcd.ts";
 import { DurableLog } from "../durable.ts";
 import { EtcdClient, EtcdKeys, type EtcdOptions } from "./client.ts";
 import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
+import { LeaderWatch } from "./leader.ts";
+import { EtcdTokenStore, PrefixCopy } from "./records.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
 export interface EtcdStoreOptions extends EtcdOptions {
@@ -27,6 +30,11 @@ export interface EtcdStores {
   readonly log: DurableLog;
   readonly config: EtcdConfigStore;
   readonly jobs: EtcdJobStore;
+  readonly tokens: EtcdTokenStore;
+  /** The prefix of the masters' own records (EtcdRecord). */
+  readonly meta: PrefixCopy;
+  /** Who leads, as the leader key says (started by the caller that needs it). */
+  readonly leader: LeaderWatch;
   close(): Promise<void>;
 }
 
@@ -39,11 +47,17 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT);
     const config = await EtcdConfigStore.open(client, keys, log);
     const jobs = await EtcdJobStore.open(client, keys, log, leadership);
+    const tokenCopy = new PrefixCopy(client, keys.tokens);
+    const meta = new PrefixCopy(client, keys.meta);
+    await Promise.all([tokenCopy.load(), meta.load()]);
+    const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
+    const leader = new LeaderWatch(client, keys.leader);
     // A new leader starts from what is committed past its fence: nothing an earlier leader
     // wrote is missing, and nothing it tries now gets in.
     leadership.onEstablish(async () => {
       await config.catchUp();
       await jobs.reload();
+      await Promise.all([tokenCopy.load(), meta.load()]);
     });
     // A failed batch (fenced out, etcd unreachable past the retries) ends this term. A full
     // etcd does not: it refuses every master's writes alike, so this one stays leader, serves
@@ -59,9 +73,13 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       log,
       config,
       jobs,
+      tokens,
+      meta,
+      leader,
       async close() {
         await log.flush();
         await config.close();
+        await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close()]);
         await leadership.close();
         await log.close();
         client.close();

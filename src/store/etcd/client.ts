@@ -138,6 +138,14 @@ export class EtcdKeys {
   archivedJob(id: number): string {
     return `${this.archivedJobs}${String(id).padStart(16, "0")}`;
   }
+  /** API tokens, one key each (TokenStore). */
+  get tokens(): string {
+    return `${this.root}tokens/`;
+  }
+  /** The masters' own records (MetaRecord: autobalance's last round). */
+  get meta(): string {
+    return `${this.root}meta/`;
+  }
   /** Written by each id allocation (by the leader only): its mod revision is the highest id handed out. */
   get jobIds(): string {
     return `${this.root}job-ids`;

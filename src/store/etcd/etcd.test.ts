@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { EtcdCluster, etcdNeeds } from "../../../test/support/etcd.ts";
+import { EtcdCluster, etcdNeeds, fillEtcd } from "../../../test/support/etcd.ts";
 import type { Node } from "../../model/objects.ts";
 import { initialConfig, initializeCluster } from "../../ops/init.ts";
 import { NotLeaderError } from "../leadership.ts";
@@ -167,6 +167,27 @@ etcdNeeds.describe("etcd backend, one member", () => {
     assert.equal(a.leadership.epoch !== undefined, true, "still leading");
   });
 
+  it("refuses new job ids while a new leader is still loading (its takeover hooks run), and hands them out after", async () => {
+    const a = await leader();
+    const b = await stores(a.keys.root.split("/")[2], "b");
+    let release = () => {};
+    const loading = new Promise<void>((resolve) => (release = resolve));
+    let refusedWhileLoading: unknown;
+    b.leadership.onEstablish(async () => {
+      refusedWhileLoading = await b.jobs.allocateIds(1).then(() => "allocated", (err: unknown) => err);
+      await loading;
+    });
+    const leads = b.leadership.establish();
+    await a.leadership.close();
+    while (refusedWhileLoading === undefined) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(refusedWhileLoading instanceof NotLeaderError && /taking over/.test(refusedWhileLoading.message), String(refusedWhileLoading));
+    assert.equal(b.leadership.ready, false);
+    release();
+    await leads;
+    assert.equal(b.leadership.ready, true);
+    assert.equal((await b.jobs.allocateIds(1)).length, 1);
+  });
+
   it("allocates job ids from txn revisions: unique and increasing, archived and pruned", async () => {
     const a = await leader();
     const [first, second] = await Promise.all([a.jobs.allocateIds(20), a.jobs.allocateIds(20)]);
@@ -295,17 +316,7 @@ etcdNeeds.describe("etcd backend, full etcd (NOSPACE)", () => {
 
   it("refuses writes with a clear reason while etcd is out of space, and keeps leading", async () => {
     const a = await suite.leader();
-    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
-    try {
-      const big = Buffer.alloc(512 * 1024, "x");
-      let full = false;
-      for (let i = 0; i < 100 && !full; i++) {
-        full = await raw.etcd.kv.put({ key: Buffer.from(`/filler/${i}`), value: big }).then(() => false, (err: Error) => /space exceeded/.test(err.message));
-      }
-      assert.ok(full, "etcd filled up");
-    } finally {
-      raw.close();
-    }
+    assert.ok(await fillEtcd(suite.members.endpoints), "etcd filled up");
     const serial = a.config.snapshot().serial;
     await assert.rejects(a.config.transact(tag("no room")), (err: Error) => err instanceof EtcdNoSpaceError && /out of space .* alarm disarm/.test(err.message));
     assert.equal(a.config.head().serial, serial, "the head rolled back");

@@ -32,8 +32,10 @@ export interface EtcdLeaseOptions {
 export class EtcdLease extends Terms {
   private readonly client: EtcdClient;
   private readonly key: Buffer;
-  private readonly name: string;
+  private name: string;
   private readonly ttlMs: number;
+  /** Why a write is refused while standing by (names the leader), when set. */
+  standbyReason: (() => string) | undefined;
   private leaseId: string | undefined;
   /** When the last acknowledged keepalive (or the grant) was sent. */
   private ackedSentAt = 0;
@@ -66,6 +68,16 @@ export class EtcdLease extends Terms {
     const epoch = this.epoch;
     if (epoch === undefined || !(await this.liveness.whenMayAct(maxWaitMs))) return undefined;
     return this.epoch === epoch ? epoch : undefined;
+  }
+
+  /** The leader key's value from the next campaign on (the master's advertised address, once it listens). */
+  advertise(value: string): void {
+    this.name = value;
+  }
+
+  override fence(): number {
+    if (this.epoch === undefined && this.standbyReason) throw new NotLeaderError(this.standbyReason());
+    return super.fence();
   }
 
   /** Also ends the lease: keepalives stop and etcd revokes it (its leader key with it). */

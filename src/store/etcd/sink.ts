@@ -4,7 +4,7 @@
 // commit of several transactions) is written once, as the last write left it.
 
 import type { BatchLimit, CommitSink, WriteOp } from "../durable.ts";
-import { NotLeaderError, type Leadership } from "../leadership.ts";
+import { NotLeaderError, StoreUnavailableError, type Leadership } from "../leadership.ts";
 import { MAX_TXN_BYTES, MAX_TXN_OPS, type EtcdClient } from "./client.ts";
 import type { IRequestOp } from "etcd3";
 
@@ -52,7 +52,7 @@ export class TxnMeter {
 export const ETCD_BATCH_LIMIT: BatchLimit = { meter: () => new TxnMeter() };
 
 /** etcd's quota is exceeded: the whole cluster refuses writes until an operator frees space (ETCD-FACTS §3.6). */
-export class EtcdNoSpaceError extends Error {
+export class EtcdNoSpaceError extends StoreUnavailableError {
   constructor(cause: Error) {
     super(
       `etcd is out of space (NOSPACE alarm: ${cause.message}); every write is refused until an operator compacts and ` +
