@@ -1,6 +1,6 @@
 // Standby masters on etcd: two real `corral master --store etcd://…` processes on one 3-member
 // etcd cluster. The first initializes the cluster and leads; the second stands by, answers reads
-// from its followed copy and refuses writes naming the leader; kill -9 of the leader makes the
+// from its followed copy and forwards writes to the leader; kill -9 of the leader makes the
 // standby lead (the time is printed), every job acknowledged before the kill is final there, and
 // the old master, started again, stands by.
 
@@ -14,6 +14,7 @@ import { call, usersFileText, waitJob } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
+import { officialClient, runPython } from "../support/python.ts";
 import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -38,8 +39,8 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
   let dir: string;
   let users: string;
   const procs: ChildProcess[] = [];
-  const start = async (name: string): Promise<MasterProcess> => {
-    const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-e2e", "--node-name", name]);
+  const start = async (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => {
+    const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], { tls });
     procs.push(m.proc);
     // Its log, for a failure's message.
     let log = "";
@@ -98,10 +99,12 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     const listed = (await call(b.port, "GET", "/2/jobs?bulk=1")).json as { id: number; status: string }[];
     assert.deepEqual(listed.find((j) => j.id === created.json), { ...listed.find((j) => j.id === created.json), status: "success" }, "the job in the standby's /2/jobs");
 
-    // A write on the standby is refused, naming the leader.
-    const refused = await call(b.port, "PUT", "/2/tags?tag=refused", { user: "writer" });
-    assert.equal(refused.status, 503, refused.text);
-    assert.match(refused.text, new RegExp(`the leader is ma at http://127\\.0\\.0\\.1:${a.port}`));
+    // A write on the standby is forwarded to the leader: the job is the leader's, and the
+    // standby shows it once it followed.
+    const forwarded = await call(b.port, "PUT", "/2/tags?tag=via-standby", { user: "writer" });
+    assert.equal(forwarded.status, 200, forwarded.text);
+    assert.equal((await waitJob(a.port, forwarded.json as number)).status, "success");
+    await until("the forwarded write on the standby", 1000, async () => ((await call(b.port, "GET", "/2/tags")).json as string[]).includes("via-standby"));
 
     // Eight clients submit jobs to the leader; kill -9 while they do. Acknowledged: id → its tag.
     const acked = new Map<number, string>();
@@ -161,5 +164,20 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     await until("the standby leads after the leader's orderly stop", 3000, async () => (await storeOf(again.port)).role === "leader");
     const handoverMs = Math.round(performance.now() - stoppedAt);
     console.log(`standby lag ${lag} ms; kill -9 → write accepted by the standby ${failoverMs} ms; acknowledged jobs: ${statuses.filter((s) => s === "success").length} success, ${statuses.filter((s) => s === "error").length} error; SIGTERM → standby leads ${handoverMs} ms`);
+  });
+  officialClient().test("Ganeti's official Python client pointed at a standby (TLS masters): its tag job and WaitForJobChange reach the leader", async () => {
+    const a = await start("pa", "ha-py", true);
+    await until("pa leads", 15_000, async () => ((await call(a.port, "GET", "/corral/1/store", { user: "reader" }, true)).json as StoreView).role === "leader");
+    const b = await start("pb", "ha-py", true);
+    const standby = (await call(b.port, "GET", "/corral/1/store", { user: "reader" }, true)).json as StoreView;
+    assert.equal(standby.role, "standby");
+    // The standby pins the leader's certificate from the leader key; the client trusts the standby's.
+    const r = await runPython("rapi_forward.py", ["localhost", String(b.port), "writer", "writerpass", join(dir, "pb", "rapi.pem")]);
+    assert.equal(r.code, 0, r.out);
+    const out = JSON.parse(r.out.trim().split("\n").at(-1)!) as { job: number; status: string };
+    assert.equal(out.status, "success");
+    const job = (await call(a.port, "GET", `/2/jobs/${out.job}`, { user: "reader" }, true)).json as { status: string; ops: unknown[] };
+    assert.equal(job.status, "success", "the job is the leader's");
+    assert.ok(((await call(a.port, "GET", "/2/tags", {}, true)).json as string[]).includes("forwarded-by-standby"));
   });
 });

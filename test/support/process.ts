@@ -13,10 +13,10 @@ export interface MasterProcess {
 }
 
 /** Starts `corral master` on a free loopback port; resolves once RAPI listens. */
-export async function startMasterProcess(dataDir: string, usersFile: string, extraArgs: readonly string[] = []): Promise<MasterProcess> {
+export async function startMasterProcess(dataDir: string, usersFile: string, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
   const proc = spawn(
     CORRAL,
-    ["master", "--no-ssl", "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, "--users-file", usersFile, "--node-name", "node1.corral.test", ...extraArgs],
+    ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, "--users-file", usersFile, "--node-name", "node1.corral.test", ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -24,7 +24,7 @@ export async function startMasterProcess(dataDir: string, usersFile: string, ext
     const timer = setTimeout(() => reject(new Error(`master did not start: ${seen}`)), 20_000);
     proc.stderr!.on("data", (chunk: Buffer) => {
       seen += chunk.toString();
-      const m = /RAPI listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+      const m = /RAPI listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
