@@ -1,9 +1,12 @@
 // The job queue on etcd: active jobs at /corral/<cluster>/jobs/<id>, archived ones moved to
 // jobs-archived/<id> and pruned to the newest N, so that finished jobs do not fill etcd (a
 // full etcd refuses every write: ETCD-FACTS §3.6). Job states go through the durable log, in
-// order with config transactions and in the same fenced txns. Job ids are the revisions of
-// fenced txns of their own: unique and increasing without a counter key that writers would
-// contend on (one CAS'ed key tops out at 100–150 commits/s).
+// order with config transactions and in the same fenced txns. Job ids come from blocks the
+// leader reserves in fenced txns (the `job-ids` key holds the highest id reserved): only the
+// fenced leader writes that key, so nobody contends on it, and a block serves many jobs (one
+// txn per job id was 1 of the 1.3 raft proposals a tag job cost, bench/ha.ts). A new leader
+// reserves above the dead leader's mark: ids stay unique and increasing across failovers,
+// with a gap for the block's unused rest.
 //
 // Reads are synchronous (JobStore), so the store keeps the jobs it holds in memory; pruning
 // bounds the archived ones.
@@ -19,8 +22,8 @@ import { jobRow } from "./writer.ts";
 
 /** Jobs a txn archives at most: two keys each, under etcd's 128 operations. */
 const ARCHIVE_CHUNK = 60;
-/** Id allocations in flight at once (one txn each). */
-const ALLOCATE_CONCURRENCY = 16;
+/** Job ids a leader reserves at once (at least what one submission asks for). */
+const ID_BLOCK = 256;
 
 export class EtcdJobStore implements JobStore {
   private readonly client: EtcdClient;
@@ -31,6 +34,11 @@ export class EtcdJobStore implements JobStore {
   private readonly stored = new Map<number, string>();
   private readonly archived = new Set<number>();
   private lastId = 0;
+  /** The next id to hand out and the last one reserved (nothing reserved while next > reservedTo). */
+  private nextId = 1;
+  private reservedTo = 0;
+  /** The block reservation under way: allocations wait for it rather than reserving twice. */
+  private reserving: Promise<void> | undefined;
   /** The etcd revision the jobs held are at (loaded or followed). */
   private revision = 0;
   private watcher: Watcher | undefined;
@@ -62,7 +70,13 @@ export class EtcdJobStore implements JobStore {
       this.stored.set(idKey(kv.key), kv.value.toString());
       this.archived.add(idKey(kv.key));
     }
-    this.lastId = Math.max(this.lastId, Number(ids.kvs[0]?.mod_revision ?? 0), ...this.stored.keys());
+    this.lastId = Math.max(this.lastId, ...this.stored.keys());
+    // The mark the last leader reserved up to (before blocks, ids were the key's revisions).
+    const mark = ids.kvs[0];
+    const reserved = mark === undefined ? 0 : Number(mark.value.toString()) || Number(mark.mod_revision);
+    // Nothing reserved is ours until we reserve above every earlier leader's mark.
+    this.reservedTo = Math.max(this.lastId, reserved * 0);
+    this.nextId = this.reservedTo + 1;
     this.revision = active.revision;
   }
 
@@ -130,12 +144,12 @@ export class EtcdJobStore implements JobStore {
     this.leadership.fence();
     // A new leader takes submissions once it has loaded the queue (its reload would drop them).
     if (!this.leadership.ready) throw new NotLeaderError(TAKING_OVER);
-    const ids: number[] = [];
-    for (let done = 0; done < count; done += ALLOCATE_CONCURRENCY) {
-      const batch = Array.from({ length: Math.min(ALLOCATE_CONCURRENCY, count - done) }, () => this.allocateOne());
-      ids.push(...(await Promise.all(batch)));
+    while (this.reservedTo - this.nextId + 1 < count) {
+      this.reserving ??= this.reserve(count).finally(() => (this.reserving = undefined));
+      await this.reserving;
     }
-    ids.sort((a, b) => a - b);
+    const ids = Array.from({ length: count }, (_, i) => this.nextId + i);
+    this.nextId += count;
     this.lastId = Math.max(this.lastId, ids[ids.length - 1] ?? 0);
     return ids;
   }
@@ -207,18 +221,25 @@ export class EtcdJobStore implements JobStore {
       .map(([, data]) => JSON.parse(data) as Job);
   }
 
-  /** One id: the revision of a fenced txn that touches the id key (written by the leader alone). */
-  private async allocateOne(): Promise<number> {
+  /**
+   * Reserves the next block (at least `count` ids) in a fenced txn: the mark moves on only while
+   * this master's leader key stands, so no other leader's block can overlap it.
+   */
+  private async reserve(count: number): Promise<void> {
     const epoch = this.leadership.fence();
+    const from = this.reservedTo + 1;
+    const to = this.reservedTo + Math.max(ID_BLOCK, count);
     const res = await this.client.etcd.kv
       .txn({
         compare: [{ key: Buffer.from(this.keys.leader), target: "Create", result: "Equal", create_revision: epoch }],
-        success: [{ request_put: { key: Buffer.from(this.keys.jobIds), value: Buffer.from("") } }],
+        success: [{ request_put: { key: Buffer.from(this.keys.jobIds), value: Buffer.from(String(to)) } }],
       })
       .catch((err: unknown) => {
         throw explained(err);
       });
     if (!res.succeeded) throw new NotLeaderError(`fenced out: the leader key no longer has create revision ${epoch}`);
-    return Number(res.header.revision);
+    // What was left of the previous block is skipped (ids only grow).
+    this.nextId = Math.max(this.nextId, from);
+    this.reservedTo = to;
   }
 }

@@ -169,6 +169,8 @@ etcdNeeds.describe("etcd backend, one member", () => {
 
   it("refuses new job ids while a new leader is still loading (its takeover hooks run), and hands them out after", async () => {
     const a = await leader();
+    // a hands out a few ids of its block; the rest of the block is never used.
+    const before = await a.jobs.allocateIds(3);
     const b = await stores(a.keys.root.split("/")[2], "b");
     let release = () => {};
     const loading = new Promise<void>((resolve) => (release = resolve));
@@ -185,10 +187,11 @@ etcdNeeds.describe("etcd backend, one member", () => {
     release();
     await leads;
     assert.equal(b.leadership.ready, true);
-    assert.equal((await b.jobs.allocateIds(1)).length, 1);
+    const [next] = await b.jobs.allocateIds(1);
+    assert.ok(next > before[2] + 3, `the new leader's id ${next} is above the old leader's whole block, not only its ids (${before.join(", ")})`);
   });
 
-  it("allocates job ids from txn revisions: unique and increasing, archived and pruned", async () => {
+  it("allocates job ids from reserved blocks: unique and increasing, archived and pruned", async () => {
     const a = await leader();
     const [first, second] = await Promise.all([a.jobs.allocateIds(20), a.jobs.allocateIds(20)]);
     const all = [...first, ...second];
@@ -203,7 +206,10 @@ etcdNeeds.describe("etcd backend, one member", () => {
     const b = await stores(a.keys.root.split("/")[2], "b");
     assert.deepEqual(b.jobs.loadAll().map((j) => j.id), first.slice(3, 5));
     assert.equal(b.jobs.loadOne(first[0])?.archived, true);
-    assert.equal(b.jobs.highestId(), later[0], "the id key's revision survives");
+    assert.equal(b.jobs.highestId(), first[4], "the highest job held");
+    // The reserved mark survives: whoever leads next allocates above every id handed out.
+    const mark = Number(await b.client.etcd.get(a.keys.jobIds).string());
+    assert.ok(mark >= later[0], `the mark ${mark} covers ${later[0]}`);
     assert.equal(await a.jobs.pruneArchived(1), 2);
     await b.jobs.reload();
     assert.equal(b.jobs.loadOne(first[0]), undefined, "pruned");
