@@ -13,10 +13,10 @@ export interface MasterProcess {
 }
 
 /** Starts `corral master` on a free loopback port; resolves once RAPI listens. */
-export async function startMasterProcess(dataDir: string, usersFile: string, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
+export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
   const proc = spawn(
     CORRAL,
-    ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, "--users-file", usersFile, "--node-name", "node1.corral.test", ...extraArgs],
+    ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, ...(usersFile === undefined ? [] : ["--users-file", usersFile]), "--node-name", "node1.corral.test", ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const port = await new Promise<number>((resolve, reject) => {
