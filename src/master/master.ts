@@ -159,9 +159,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // Every line logged from here on is scrubbed of the passwords and secret parameters seen.
   const secrets = new KnownSecrets();
   o = { ...o, log: scrubbing(withTestRunCopy(o.log), secrets) };
-  const pvcSecrets = (config: typeof pvcConfig) => {
-    for (const value of [...(config?.auth.tokens.map((t) => t.token) ?? []), config?.auth.secretKey ?? ""]) secrets.add(value);
-  };
+  const pvcSecrets = (c: typeof pvcConfig) => [...(c?.auth.tokens.map((t) => t.token) ?? []), c?.auth.secretKey ?? ""].forEach((v) => secrets.add(v));
   pvcSecrets(pvcConfig);
   // Config changes, job states and tokens share one group-committed log, fenced by the
   // leadership lease; a batch that fails revokes leadership (below).
@@ -175,12 +173,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     if (trouble !== undefined) o.log(trouble, { level: "error" });
   });
   // etcd: the certificates, users and pvc-api.yaml every master shares; the data directory keeps copies (issue 17).
-  const sharedCopies = backend.replica
-    ? await takeSharedFiles(backend.replica.shared, {
-      dataDir: o.dataDir, nodeName, clusterName: o.clusterName ?? nodeName, sharedRapiCert: o.ssl && !o.certFile,
-      usersFile: o.usersFile, pvcConfigFile: o.pvcConfigFile, log: o.log, announce: o.announce,
-    })
-    : undefined;
+  const sharedCopies = backend.replica ? await takeSharedFiles(backend.replica.shared, { ...o, nodeName }) : undefined;
   if (sharedCopies?.pvcConfig) pvcSecrets((pvcConfig = sharedCopies.pvcConfig));
   if (!store.isInitialized()) {
     await initializeCluster(store, {

@@ -14,12 +14,15 @@ import { dataPaths, newUsersFile, writeSecretFile } from "./datadir.ts";
 import type { Log } from "./log.ts";
 import { clusterCertPaths } from "./nodes.ts";
 
+/** The master's options (MasterOptions' names) that say what it shares. */
 export interface SharedCopiesOptions {
   dataDir: string;
   nodeName: string;
-  clusterName: string;
-  /** RAPI over TLS with the shared certificate (false: --no-ssl, or the operator's --ssl-cert). */
-  sharedRapiCert: boolean;
+  /** The cluster's name (default: the node's), the cluster certificate's common name. */
+  clusterName?: string;
+  /** RAPI over TLS: with the shared certificate unless the operator gives its own (certFile). */
+  ssl: boolean;
+  certFile?: string;
   /** The operator's users file: offered when etcd has none. */
   usersFile?: string;
   /** The operator's pvc-api.yaml: offered when etcd has none; etcd's is served. */
@@ -45,7 +48,7 @@ export async function takeSharedFiles(shared: SharedFiles, o: SharedCopiesOption
   const cc = clusterCertPaths(o.dataDir);
   const cluster = await shared.ensure(SHARED.clusterCert, async () => {
     const local = localText(cc.cert) !== undefined && localText(cc.key) !== undefined ? { cert: localText(cc.cert)!, key: localText(cc.key)! } : undefined;
-    const pair = local ?? (await generateClusterCert({ commonName: o.clusterName }));
+    const pair = local ?? (await generateClusterCert({ commonName: o.clusterName ?? o.nodeName }));
     return JSON.stringify({ cert: pair.cert, key: pair.key });
   });
   // Written by the ensure above (ours or another master's): JSON {cert, key}.
@@ -53,7 +56,7 @@ export async function takeSharedFiles(shared: SharedFiles, o: SharedCopiesOption
   if (localText(cc.cert) !== pair.cert || localText(cc.key) !== pair.key) await saveClusterCert({ ...pair, fingerprint256: "" }, cc.cert, cc.key);
   said(SHARED.clusterCert, cluster.created, `cluster certificate ${certFingerprint(pair.cert)}`);
 
-  if (o.sharedRapiCert) {
+  if (o.ssl && o.certFile === undefined) {
     const rapi = await shared.ensure(SHARED.rapiCert, async () => {
       const local = localText(paths.rapiPem);
       if (local !== undefined) return local;

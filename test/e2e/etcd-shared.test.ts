@@ -15,7 +15,8 @@ import { call, usersFileText } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
 import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
-import { ADDED_USER, testSecrets } from "../support/secrets.ts";
+import { ADDED_USER, PVC_TOKENS, testSecrets } from "../support/secrets.ts";
+import { pvcYaml } from "../pvc/support.ts";
 
 const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -48,8 +49,8 @@ etcdNeeds.describe("masters on etcd share certificates and users (issue 17)", ()
   const procs: ChildProcess[] = [];
   /** Every line every process of this test wrote (masters' logs, the command's output). */
   let output = "";
-  const start = async (name: string, usersFile?: string): Promise<MasterProcess> => {
-    const args = ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-shared", "--node-name", name, "--require-authentication"];
+  const start = async (name: string, usersFile?: string, cluster = "ha-shared", more: string[] = []): Promise<MasterProcess> => {
+    const args = ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name, "--require-authentication", ...more];
     const m = await startMasterProcess(join(dir, name), usersFile, args);
     procs.push(m.proc);
     output += m.startLog;
@@ -115,5 +116,25 @@ etcdNeeds.describe("masters on etcd share certificates and users (issue 17)", ()
     assert.ok(!output.includes("PRIVATE KEY"), "a private key in a log line");
     // The start's lines were checked too (mb said where its certificate came from).
     assert.match(output, /cluster certificate [0-9A-F:]+: the cluster's from etcd/);
+  });
+
+  it("pvc-api.yaml: the first master's, from etcd, on a master given another file", async () => {
+    const first = join(dir, "pvc-first.yaml");
+    const other = join(dir, "pvc-other.yaml");
+    writeFileSync(first, pvcYaml({ enabled: true, tokens: [PVC_TOKENS.auth] }));
+    writeFileSync(other, pvcYaml({ enabled: true, tokens: [PVC_TOKENS.authSecond] }));
+    const users = join(dir, "users-pvc");
+    writeFileSync(users, usersFileText());
+    const a = await start("pa", users, "ha-pvc", ["--pvc-config", first, "--pvc-on-rapi-port"]);
+    const b = await start("pb", undefined, "ha-pvc", ["--pvc-config", other, "--pvc-on-rapi-port"]);
+    const copy = join(dir, "pb", "pvc-api.yaml");
+    assert.equal(readFileSync(copy, "utf8"), readFileSync(first, "utf8"));
+    assert.equal(statSync(copy).mode & 0o777, 0o600);
+    for (const m of [a, b]) {
+      assert.equal((await call(m.port, "GET", "/api/v1/node", { headers: { "X-Api-Key": PVC_TOKENS.auth } })).status, 200, `the first file's token on :${m.port}`);
+      assert.equal((await call(m.port, "GET", "/api/v1/node", { headers: { "X-Api-Key": PVC_TOKENS.authSecond } })).status, 401, `the unused file's token on :${m.port}`);
+    }
+    assert.match(output, /pvc-api\.yaml: \S+pvc-other\.yaml differs from the cluster's in etcd and is not used/);
+    for (const [name, value] of testSecrets()) assert.ok(!output.includes(value), `${name} in a log line`);
   });
 });
