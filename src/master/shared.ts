@@ -53,7 +53,11 @@ export async function takeSharedFiles(shared: SharedFiles, o: SharedCopiesOption
   });
   // Written by the ensure above (ours or another master's): JSON {cert, key}.
   const pair = JSON.parse(cluster.value) as { cert: string; key: string };
-  if (localText(cc.cert) !== pair.cert || localText(cc.key) !== pair.key) await saveClusterCert({ ...pair, fingerprint256: "" }, cc.cert, cc.key);
+  const before = localText(cc.cert);
+  if (before !== undefined && before !== pair.cert) {
+    o.log(`cluster certificate: ${cc.cert} (${certFingerprint(before)}) is replaced by the cluster's; node agents that trust only the old one refuse this master`, { level: "warn" });
+  }
+  if (before !== pair.cert || localText(cc.key) !== pair.key) await saveClusterCert({ ...pair, fingerprint256: "" }, cc.cert, cc.key);
   said(SHARED.clusterCert, cluster.created, `cluster certificate ${certFingerprint(pair.cert)}`);
 
   if (o.ssl && o.certFile === undefined) {
