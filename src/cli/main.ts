@@ -14,6 +14,7 @@ Administration (each with --help):
   node         list, info, add, remove, modify, migrate, evacuate nodes; role
   group, network, cluster, os, filter
   job          list, info, watch, cancel jobs
+  store        users put FILE, pvc-config put FILE: what the masters on etcd share
   completion   print the bash or zsh completion script
 
   version      print the version
@@ -36,6 +37,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import("./admin/run.ts")).runAdmin(argv);
     case "node-agent":
       return (await import("./node.ts")).nodeAgentCommand(rest, log);
+    case "store":
+      return (await import("./shared.ts")).sharedCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`corral ${CORRAL_VERSION}\n`);

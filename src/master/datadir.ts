@@ -47,13 +47,19 @@ export async function ensureRapiCert(pemPath: string, hostName: string): Promise
 /** Creates the users file with one write user; returns the password to show once. */
 export async function ensureUsersFile(path: string, userName = "admin"): Promise<string | undefined> {
   if (existsSync(path)) return undefined;
+  const { text, password } = newUsersFile(userName);
+  await writeSecretFile(path, text);
+  return password;
+}
+
+/** A users file's text with one write user of a random password (to be shown once). */
+export function newUsersFile(userName = "admin"): { text: string; password: string } {
   const password = randomBytes(18).toString("base64url");
   const text =
     "# Corral RAPI users: <name> <password or {HA1}/{CLEARTEXT} form> [write][,read]\n" +
     "# Changes take effect without a restart.\n" +
     `${userName} ${ha1Password(userName, password)} write\n`;
-  await writeSecretFile(path, text);
-  return password;
+  return { text, password };
 }
 
 export async function readPem(path: string): Promise<string> {

@@ -47,6 +47,7 @@ import { Standby } from "./standby.ts";
 import type { InitializableStore } from "../store/store.ts";
 import { dataPaths, ensureRapiCert, ensureUsersFile, readPem } from "./datadir.ts";
 import { followGuestPowerOffs } from "./guestevents.ts";
+import { takeSharedFiles } from "./shared.ts";
 import { LiveMonitor } from "./live.ts";
 import type { NodeAgentOptions } from "../node/agent/agent.ts";
 import { ensureClusterCert, NodeConnections } from "./nodes.ts";
@@ -152,13 +153,14 @@ export interface Master {
 export async function startMaster(o: MasterOptions): Promise<Master> {
   const paths = dataPaths(o.dataDir);
   // Read first, so that a bad pvc-api.yaml stops the start before anything else happens.
-  const pvcConfig = o.pvcConfigFile === undefined ? undefined : loadPvcConfig(o.pvcConfigFile);
+  let pvcConfig = o.pvcConfigFile === undefined ? undefined : loadPvcConfig(o.pvcConfigFile);
   const metricsToken = o.metricsTokenFile === undefined ? undefined : readMetricsToken(o.metricsTokenFile);
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   // Every line logged from here on is scrubbed of the passwords and secret parameters seen.
   const secrets = new KnownSecrets();
   o = { ...o, log: scrubbing(withTestRunCopy(o.log), secrets) };
-  for (const value of [...(pvcConfig?.auth.tokens.map((t) => t.token) ?? []), pvcConfig?.auth.secretKey ?? ""]) secrets.add(value);
+  const pvcSecrets = (c: typeof pvcConfig) => [...(c?.auth.tokens.map((t) => t.token) ?? []), c?.auth.secretKey ?? ""].forEach((v) => secrets.add(v));
+  pvcSecrets(pvcConfig);
   // Config changes, job states and tokens share one group-committed log, fenced by the
   // leadership lease; a batch that fails revokes leadership (below).
   const nodeName = o.nodeName ?? hostname();
@@ -170,6 +172,9 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     const trouble = storeTrouble(err);
     if (trouble !== undefined) o.log(trouble, { level: "error" });
   });
+  // etcd: the certificates, users and pvc-api.yaml every master shares; the data directory keeps copies (issue 17).
+  const sharedCopies = backend.replica ? await takeSharedFiles(backend.replica.shared, { ...o, nodeName }) : undefined;
+  if (sharedCopies?.pvcConfig) pvcSecrets((pvcConfig = sharedCopies.pvcConfig));
   if (!store.isInitialized()) {
     await initializeCluster(store, {
       clusterName: o.clusterName ?? nodeName,
@@ -192,8 +197,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
     tls = { cert: await readPem(certFile), key: await readPem(keyFile) };
   }
 
-  const usersPath = o.usersFile ?? paths.usersFile;
-  if (!o.usersFile) {
+  const usersPath = sharedCopies?.usersFile ?? o.usersFile ?? paths.usersFile;
+  if (!o.usersFile && !sharedCopies) {
     const password = await ensureUsersFile(usersPath);
     if (password) {
       o.announce(`Created RAPI user 'admin' (write access) in ${usersPath}`);

@@ -15,6 +15,7 @@ import { openEtcdStores } from "./etcd/backend.ts";
 import type { EtcdOptions } from "./etcd/client.ts";
 import { leaderValue, type LeaderInfo } from "./etcd/leader.ts";
 import { EtcdRecord } from "./etcd/records.ts";
+import type { SharedFiles } from "./etcd/shared.ts";
 import { EtcdNoSpaceError } from "./etcd/sink.ts";
 import { LocalLease, type Leadership } from "./leadership.ts";
 import { MetaRecord } from "./meta.ts";
@@ -39,6 +40,8 @@ export interface Replica {
   follow(jobs: { shown(id: number, job: Job | undefined): void; reloaded(): void }): Promise<void>;
   /** The store's state for operators: GET /corral/1/store. */
   status(): Promise<StoreStatus>;
+  /** The certificates, users file and pvc-api.yaml every master shares (src/master/shared.ts). */
+  readonly shared: SharedFiles;
 }
 
 export interface StoreStatus {
@@ -144,6 +147,7 @@ export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number }, 
         await stores.jobs.follow(jobs);
       },
       status: () => etcdStatus(stores.client.etcd, o.endpoints),
+      shared: stores.shared,
     },
     async close() {
       await stores.close();

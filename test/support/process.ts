@@ -10,17 +10,19 @@ const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 export interface MasterProcess {
   proc: ChildProcess;
   port: number;
+  /** What it wrote on stderr until it listened (later output: proc.stderr). */
+  startLog: string;
 }
 
 /** Starts `corral master` on a free loopback port; resolves once RAPI listens. */
-export async function startMasterProcess(dataDir: string, usersFile: string, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
+export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
   const proc = spawn(
     CORRAL,
-    ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, "--users-file", usersFile, "--node-name", "node1.corral.test", ...extraArgs],
+    ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, ...(usersFile === undefined ? [] : ["--users-file", usersFile]), "--node-name", "node1.corral.test", ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
+  let seen = "";
   const port = await new Promise<number>((resolve, reject) => {
-    let seen = "";
     const timer = setTimeout(() => reject(new Error(`master did not start: ${seen}`)), 20_000);
     proc.stderr!.on("data", (chunk: Buffer) => {
       seen += chunk.toString();
@@ -32,7 +34,7 @@ export async function startMasterProcess(dataDir: string, usersFile: string, ext
     });
     proc.on("exit", (code) => reject(new Error(`master exited with ${code}: ${seen}`)));
   });
-  return { proc, port };
+  return { proc, port, startLog: seen };
 }
 
 /** SIGKILL, and resolves once the process is gone. */

@@ -11,6 +11,9 @@ export const USERS = {
   nobody: "nobodypass",
 } as const;
 
+/** A user the etcd masters' test adds with `corral store users put` (test/e2e/etcd-shared.test.ts). */
+export const ADDED_USER = { name: "operator2", password: "added-user-passw0rd-4f1c" } as const;
+
 /** A wrong password the audit tests try (RAPI Basic and a web console login). */
 export const WRONG_PASSWORD = "Wr0ng-passw0rd-for-the-audit";
 /** Secret OS parameters given to instance creations (osparams_secret). */
@@ -43,6 +46,8 @@ export function testSecrets(): [name: string, value: string][] {
     ...users.map(([user, password]): [string, string] => [`${user}'s Basic credentials`, basicCredentials(user, password)]),
     ...users.map(([user]): [string, string] => [`${user}'s Basic credentials with WRONG_PASSWORD`, basicCredentials(user, WRONG_PASSWORD)]),
     ["WRONG_PASSWORD", WRONG_PASSWORD],
+    ["ADDED_USER's password", ADDED_USER.password],
+    ["ADDED_USER's Basic credentials", basicCredentials(ADDED_USER.name, ADDED_USER.password)],
     ["OS_SECRET", OS_SECRET],
     ["OS_SECRET_MARKER", OS_SECRET_MARKER],
     ...Object.entries(PVC_TOKENS).map(([name, token]): [string, string] => [`PVC_TOKENS.${name}`, token]),

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { constantTimeEqual, ha1Password, parseUsersFile, UsersFile, verifyPassword } from "./users.ts";
+import { constantTimeEqual, ha1Password, parseUsersFile, UsersFile, verifyPassword, withHa1Passwords } from "./users.ts";
 
 describe("users file", () => {
   it("parses like Ganeti: whole-line comments, options split on commas, last line wins", () => {
@@ -33,6 +33,21 @@ describe("users file", () => {
     assert.equal(verifyPassword("u", "pw", "{SHA}pw"), false);
     assert.equal(verifyPassword("u", "{}pw", "{}pw"), false, "a scheme must have a name");
     assert.equal(verifyPassword("u", "pw", "{CLEARTEXT}other"), false);
+  });
+
+  it("stores cleartext passwords as {HA1} that accept the same password (what etcd shares)", () => {
+    const text = ["# comment", "   # indented", "carol plain read", "dave {cleartext}pw2 write,read", "erin {HA1}00ff", "frank {SHA}x", "lonely", ""].join("\n");
+    const converted = withHa1Passwords(text);
+    const users = parseUsersFile(converted);
+    assert.equal(users.get("carol")?.password, ha1Password("carol", "plain"));
+    assert.deepEqual(users.get("carol")?.options, ["read"]);
+    assert.equal(users.get("dave")?.password, ha1Password("dave", "pw2"));
+    assert.deepEqual(users.get("dave")?.options, ["write", "read"]);
+    assert.ok(verifyPassword("dave", "pw2", users.get("dave")!.password));
+    assert.equal(users.get("erin")?.password, "{HA1}00ff");
+    assert.equal(users.get("frank")?.password, "{SHA}x");
+    assert.ok(!converted.includes("plain") && !converted.includes("pw2"));
+    assert.ok(converted.startsWith("# comment\n   # indented\n") && converted.includes("\nlonely\n"));
   });
 
   it("compares without leaking where strings differ", () => {

@@ -54,6 +54,23 @@ export function ha1Password(username: string, password: string): string {
   return "{HA1}" + createHash("md5").update(`${username}:${REALM}:${password}`).digest("hex");
 }
 
+/**
+ * The users file with every cleartext password (bare or {CLEARTEXT}) replaced by its {HA1}
+ * form, which accepts the same password: what the masters share through etcd holds no cleartext.
+ */
+export function withHa1Passwords(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => {
+      const m = /^(\s*)(\S+)(\s+)(\S+)(.*)$/.exec(line);
+      if (!m || m[2].startsWith("#")) return line;
+      const [, indent, user, gap, password, rest] = m;
+      const cleartext = /^\{CLEARTEXT\}/i.test(password) ? password.slice("{CLEARTEXT}".length) : password.startsWith("{") ? undefined : password;
+      return cleartext === undefined ? line : `${indent}${user}${gap}${ha1Password(user, cleartext)}${rest}`;
+    })
+    .join("\n");
+}
+
 const MAX_VERIFIED = 1024;
 const NO_SUCH_USER: RapiUser = { name: "", password: "{HA1}" + "0".repeat(32), options: [] };
 

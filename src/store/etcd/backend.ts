@@ -11,6 +11,7 @@ import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
 import { EtcdTokenStore, PrefixCopy } from "./records.ts";
+import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
 export interface EtcdStoreOptions extends EtcdOptions {
@@ -35,6 +36,8 @@ export interface EtcdStores {
   readonly meta: PrefixCopy;
   /** Who leads, as the leader key says (started by the caller that needs it). */
   readonly leader: LeaderWatch;
+  /** What every master holds alike: certificates, users, pvc-api.yaml. */
+  readonly shared: SharedFiles;
   close(): Promise<void>;
 }
 
@@ -52,6 +55,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     await Promise.all([tokenCopy.load(), meta.load()]);
     const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
     const leader = new LeaderWatch(client, keys.leader);
+    const shared = new SharedFiles(client, keys.root);
     // A new leader starts from what is committed past its fence: nothing an earlier leader
     // wrote is missing, and nothing it tries now gets in.
     leadership.onEstablish(async () => {
@@ -76,10 +80,11 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       tokens,
       meta,
       leader,
+      shared,
       async close() {
         await log.flush();
         await config.close();
-        await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close()]);
+        await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close(), shared.close()]);
         await leadership.close();
         await log.close();
         client.close();
