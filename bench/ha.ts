@@ -12,8 +12,10 @@
 //
 //   source scripts/node-env.sh && node bench/ha.ts [--jobs 500] [--clients 8] [--bursts 3]
 //     [--rounds 2] [--wrk-seconds 10] [--single 30] [--instances 24] [--kills 10] [--tiny] [--out DIR]
+//     [--profile DIR]
 //
-// --tiny: seconds-long toy sizes (bench/bench.test.ts). Writes <time>-ha.json and .md to
+// --tiny: seconds-long toy sizes (bench/bench.test.ts). --profile DIR: CPU profiles of the SQLite
+// master and the etcd leader (whole run; no kills then). Writes <time>-ha.json and .md to
 // bench/results/ (or --out).
 
 import { join } from "node:path";
@@ -38,6 +40,7 @@ const { values: v } = parseArgs({
     kills: { type: "string", default: "10" },
     tiny: { type: "boolean" },
     out: { type: "string" },
+    profile: { type: "string" },
   },
 });
 const tiny = v.tiny ?? false;
@@ -57,15 +60,19 @@ interface Measured {
   /** etcd side only: the members' CPU and raft proposals per job of the bursts. */
   etcdCpuMsPerJob: number[];
   proposalsPerJob: number[];
+  /** The standby master's CPU per job of the bursts (it follows every commit). */
+  standbyCpuMsPerJob: number[];
+  /** etcd member 0's WAL fsync, mean ms over the bursts. */
+  walFsyncMs: number[];
   standbyInfoPerS: number[];
   standbyBulkPerS: number[];
 }
 interface Side extends AbSide {
   m: Measured;
   etcd?: EtcdCluster;
-  standby?: () => Target;
+  standby?: { target: Target; pid: number };
 }
-const measured = (): Measured => ({ jobsPerS: [], burstP50Ms: [], singleP50Ms: [], masterCpuMsPerJob: [], infoPerS: [], bulkPerS: [], etcdCpuMsPerJob: [], proposalsPerJob: [], standbyInfoPerS: [], standbyBulkPerS: [] });
+const measured = (): Measured => ({ jobsPerS: [], burstP50Ms: [], singleP50Ms: [], masterCpuMsPerJob: [], infoPerS: [], bulkPerS: [], etcdCpuMsPerJob: [], proposalsPerJob: [], standbyCpuMsPerJob: [], walFsyncMs: [], standbyInfoPerS: [], standbyBulkPerS: [] });
 
 const run = abRun("ha", v.out);
 const usersFile = join(run.work, "bench-users");
@@ -98,7 +105,14 @@ async function etcdCounter(etcd: EtcdCluster, name: string): Promise<number> {
   for (const line of text.split("\n")) if (line.split(/[{ ]/)[0] === name) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
 }
-const etcdCpu = (etcd: EtcdCluster) => [0, 1, 2].reduce((s, i) => s + cpuSecondsOf(etcd.pid(i) as number), 0);
+async function etcdCounters(etcd: EtcdCluster) {
+  return {
+    cpu: [0, 1, 2].reduce((s, i) => s + cpuSecondsOf(etcd.pid(i) as number), 0),
+    proposals: await etcdCounter(etcd, "etcd_server_proposals_committed_total"),
+    fsyncS: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_sum"),
+    fsyncs: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_count"),
+  };
+}
 
 const etcdArgs = (etcd: EtcdCluster, name: string) => ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", CLUSTER, "--node-name", name];
 const targetOf = (m: RunningMaster): Target => ({ base: m.base, auth: "writer:writerpass" });
@@ -114,7 +128,8 @@ const wrkRead = async (t: Target, path: string) => (await runWrk({ url: t.base +
 
 async function measureRound(s: Side, r: number): Promise<void> {
   const cpu0 = cpuSecondsOf(s.master.pid);
-  const etcd0 = s.etcd ? { cpu: etcdCpu(s.etcd), proposals: await etcdCounter(s.etcd, "etcd_server_proposals_committed_total") } : undefined;
+  const etcd0 = s.etcd ? await etcdCounters(s.etcd) : undefined;
+  const standbyCpu0 = s.standby ? cpuSecondsOf(s.standby.pid) : 0;
   const series = await tagBurstSeries(s.target, { jobs: sizes.jobs, clients: sizes.clients, tagPrefix: `bench-ha-${r}-`, timeoutS: 300, repeats: sizes.bursts });
   const jobCount = series.job_ids.length;
   const bad = series.median.jobs - (series.median.statuses.success ?? 0);
@@ -123,16 +138,19 @@ async function measureRound(s: Side, r: number): Promise<void> {
   s.m.burstP50Ms.push(series.median.latency_ms.p50);
   s.m.masterCpuMsPerJob.push(round2(((cpuSecondsOf(s.master.pid) - cpu0) * 1000) / jobCount));
   if (s.etcd && etcd0) {
-    s.m.etcdCpuMsPerJob.push(round2(((etcdCpu(s.etcd) - etcd0.cpu) * 1000) / jobCount));
-    s.m.proposalsPerJob.push(round2(((await etcdCounter(s.etcd, "etcd_server_proposals_committed_total")) - etcd0.proposals) / jobCount));
+    const etcd1 = await etcdCounters(s.etcd);
+    if (s.standby) s.m.standbyCpuMsPerJob.push(round2(((cpuSecondsOf(s.standby.pid) - standbyCpu0) * 1000) / jobCount));
+    s.m.etcdCpuMsPerJob.push(round2(((etcd1.cpu - etcd0.cpu) * 1000) / jobCount));
+    s.m.proposalsPerJob.push(round2((etcd1.proposals - etcd0.proposals) / jobCount));
+    s.m.walFsyncMs.push(round2(((etcd1.fsyncS - etcd0.fsyncS) * 1000) / (etcd1.fsyncs - etcd0.fsyncs)));
   }
   const single = await singleJobs(s.target, { jobs: sizes.single, warmup: 3, tag: `bench-ha-single`, timeoutS: 120 });
   s.m.singleP50Ms.push(single.latency_ms.p50);
   s.m.infoPerS.push(await wrkRead(s.target, "/2/info"));
   s.m.bulkPerS.push(await wrkRead(s.target, "/2/instances?bulk=1"));
   if (s.standby) {
-    s.m.standbyInfoPerS.push(await wrkRead(s.standby(), "/2/info"));
-    s.m.standbyBulkPerS.push(await wrkRead(s.standby(), "/2/instances?bulk=1"));
+    s.m.standbyInfoPerS.push(await wrkRead(s.standby.target, "/2/info"));
+    s.m.standbyBulkPerS.push(await wrkRead(s.standby.target, "/2/instances?bulk=1"));
   }
   log(`ha bench: round ${r + 1} ${s.name}: ${series.median.jobs_per_s} jobs/s, ${s.m.masterCpuMsPerJob.at(-1)} ms master CPU/job${s.etcd ? `, ${s.m.etcdCpuMsPerJob.at(-1)} ms etcd CPU/job, ${s.m.proposalsPerJob.at(-1)} proposals/job` : ""}; single p50 ${single.latency_ms.p50} ms; /2/info ${s.m.infoPerS.at(-1)}/s, bulk ${s.m.bulkPerS.at(-1)}/s${s.standby ? `; standby ${s.m.standbyInfoPerS.at(-1)}/s, ${s.m.standbyBulkPerS.at(-1)}/s` : ""}`);
 }
@@ -142,8 +160,8 @@ interface Kill {
   write_accepted_ms: number;
   /** That write's job, seen final on the new leader. */
   job_status: string;
-  /** Attempts the standby answered otherwise (503 while no leader is known, 502). */
-  refused: number;
+  /** Attempts answered otherwise, by status (or error): 503 while no leader is known, 502. */
+  refused: Record<string, number>;
 }
 
 /** kill -9 of `leader` with `standby` running, `kills` times; the killed one comes back as standby. */
@@ -156,18 +174,22 @@ async function failovers(etcd: EtcdCluster, first: { leader: RunningMaster; name
     await leader.master.kill();
     const killedAt = performance.now();
     const c = new Client(targetOf(standby.master), 1);
-    let refused = 0;
+    const refused: Record<string, number> = {};
     let job: number | undefined;
     try {
       while (job === undefined) {
         if (performance.now() - killedAt > 30_000) throw new Error(`no write accepted by ${standby.name} within 30 s of the kill`);
-        const r = await c.request("PUT", `/2/tags?tag=bench-failover-${k}`, undefined, 15_000).catch(() => undefined);
-        if (r?.status === 200) job = Number(JSON.parse(r.text));
-        else refused++;
+        const r = await c.request("PUT", `/2/tags?tag=bench-failover-${k}`, undefined, 15_000).catch((err: Error) => err);
+        if (!(r instanceof Error) && r.status === 200) job = Number(JSON.parse(r.text));
+        else {
+          const why = r instanceof Error ? r.message.slice(0, 60) : String(r.status);
+          refused[why] = (refused[why] ?? 0) + 1;
+          await sleep(20); // as the e2e test polls
+        }
       }
       const ms = Math.round(performance.now() - killedAt);
       out.push({ write_accepted_ms: ms, job_status: await waitJob(c, job, Date.now() + 30_000), refused });
-      log(`ha bench: kill ${k + 1}: ${leader.name} killed → write accepted by ${standby.name} in ${ms} ms (${refused} refused)`);
+      log(`ha bench: kill ${k + 1}: ${leader.name} killed → write accepted by ${standby.name} in ${ms} ms (refused before: ${JSON.stringify(refused)})`);
     } finally {
       c.close();
     }
@@ -179,22 +201,32 @@ async function failovers(etcd: EtcdCluster, first: { leader: RunningMaster; name
   return out;
 }
 
-const sqlite: Side = { ...(await run.side("sqlite", [])), m: measured() };
+/** --profile DIR: the SQLite master and the etcd leader write V8 CPU profiles (node --cpu-prof) there when stopped. */
+const profileDir = (name: string) => (v.profile === undefined ? undefined : join(v.profile, name));
+const sqlite: Side = { ...(await run.side("sqlite", [], profileDir("sqlite"))), m: measured() };
 let etcd: EtcdCluster | undefined;
+// However the bench ends (bench/lib/master.ts turns SIGINT and SIGTERM into an exit), no etcd member outlives it.
+process.once("exit", () => {
+  for (const i of [0, 1, 2]) {
+    const pid = etcd?.pid(i);
+    if (pid !== undefined) process.kill(pid, "SIGKILL"); // its exit clears the pid, so it is still ours
+  }
+});
 try {
   etcd = await EtcdCluster.start(3);
   const etcdCluster = etcd;
-  const leaderSide = await run.side("etcd-a", etcdArgs(etcdCluster, "etcd-a"));
+  const leaderSide = await run.side("etcd-a", etcdArgs(etcdCluster, "etcd-a"), profileDir("etcd-a"));
   await until("etcd-a leads", 20_000, async () => (await storeView(leaderSide.target)).role === "leader");
   const standbySide = await run.side("etcd-b", etcdArgs(etcdCluster, "etcd-b"));
   const sb = await storeView(standbySide.target);
   if (sb.backend !== "etcd" || sb.role !== "standby") throw new Error(`etcd-b is not an etcd standby: ${JSON.stringify(sb)}`);
-  const etcdSide: Side = { ...leaderSide, m: measured(), etcd: etcdCluster, standby: () => standbySide.target };
+  const etcdSide: Side = { ...leaderSide, m: measured(), etcd: etcdCluster, standby: { target: standbySide.target, pid: standbySide.master.pid } };
   await build(sqlite);
   await build(etcdSide);
   await until("the instances on the standby", 10_000, async () => ((await getJson(standbySide.target, "/2/instances")) as unknown[]).length === sizes.instances);
   for (let r = 0; r < sizes.rounds; r++) for (const s of alternating(r, sqlite, etcdSide)) await measureRound(s, r);
-  const kills = await failovers(etcdCluster, { leader: leaderSide.master, name: "etcd-a" }, { standby: standbySide.master, name: "etcd-b" });
+  // A killed master writes no profile: with --profile, no kills.
+  const kills = v.profile !== undefined ? [] : await failovers(etcdCluster, { leader: leaderSide.master, name: "etcd-a" }, { standby: standbySide.master, name: "etcd-b" });
   const e = etcdSide.m;
   const q = sqlite.m;
   const failover = percentiles(kills.map((x) => x.write_accepted_ms));
@@ -215,7 +247,7 @@ try {
       standby_info: pairedRatio(e.standbyInfoPerS, q.infoPerS),
       standby_bulk: pairedRatio(e.standbyBulkPerS, q.bulkPerS),
     },
-    failover: { kills, write_accepted_ms: { min: Math.min(...kills.map((x) => x.write_accepted_ms)), median: failover.p50, max: failover.max } },
+    failover: { kills, write_accepted_ms: { min: failover.n === 0 ? 0 : Math.min(...kills.map((x) => x.write_accepted_ms)), median: failover.p50, max: failover.max } },
   };
   const cell = (xs: number[]) => `${round2(median(xs))} (${xs.map(round2).join(", ")})`;
   const md = [
@@ -225,13 +257,15 @@ try {
     "|---|---|---|---|---|",
     `| ${sizes.jobs} tag jobs from ${sizes.clients} clients, jobs/s (median of ${sizes.bursts} bursts) | ${cell(q.jobsPerS)} | ${cell(e.jobsPerS)} | | **${result.ratios.jobs_per_s}** (goal ≥ 0.5) |`,
     `| the same, latency p50 ms | ${cell(q.burstP50Ms)} | ${cell(e.burstP50Ms)} | | |`,
-    `| master CPU ms per job (bursts) | ${cell(q.masterCpuMsPerJob)} | ${cell(e.masterCpuMsPerJob)} | | ${result.ratios.master_cpu_per_job} |`,
-    `| etcd CPU ms per job (3 members) · raft proposals per job | | ${cell(e.etcdCpuMsPerJob)} · ${cell(e.proposalsPerJob)} | | |`,
+    `| master CPU ms per job (bursts) | ${cell(q.masterCpuMsPerJob)} | ${cell(e.masterCpuMsPerJob)} | ${cell(e.standbyCpuMsPerJob)} | ${result.ratios.master_cpu_per_job} |`,
+    `| etcd CPU ms per job (3 members) · raft proposals per job · WAL fsync mean ms (member 0) | | ${cell(e.etcdCpuMsPerJob)} · ${cell(e.proposalsPerJob)} · ${cell(e.walFsyncMs)} | | |`,
     `| one tag job, idle master, p50 ms (n=${sizes.single}) | ${cell(q.singleP50Ms)} | ${cell(e.singleP50Ms)} | | ${result.ratios.single_p50} |`,
     `| GET /2/info req/s (wrk -t1 -c8 -d${sizes.wrkSeconds}s, TLS) | ${cell(q.infoPerS)} | ${cell(e.infoPerS)} | ${cell(e.standbyInfoPerS)} | ${result.ratios.info} · standby ${result.ratios.standby_info} |`,
     `| GET /2/instances?bulk=1 req/s | ${cell(q.bulkPerS)} | ${cell(e.bulkPerS)} | ${cell(e.standbyBulkPerS)} | ${result.ratios.bulk} · standby ${result.ratios.standby_bulk} |`,
     "",
-    `Failover, ${kills.length} × kill -9 of the leading master (standby running, idle) → first PUT /2/tags accepted through the standby: **min ${result.failover.write_accepted_ms.min} ms · median ${result.failover.write_accepted_ms.median} ms · max ${result.failover.write_accepted_ms.max} ms** (${kills.map((x) => x.write_accepted_ms).join(", ")}); jobs ${kills.map((x) => x.job_status).join(", ")}.`,
+    kills.length === 0
+      ? "Failover: not measured (--profile: a killed master writes no profile)."
+      : `Failover, ${kills.length} × kill -9 of the leading master (standby running, idle) → first PUT /2/tags accepted through the standby: **min ${result.failover.write_accepted_ms.min} ms · median ${result.failover.write_accepted_ms.median} ms · max ${result.failover.write_accepted_ms.max} ms** (${kills.map((x) => x.write_accepted_ms).join(", ")}); jobs ${kills.map((x) => x.job_status).join(", ")}.`,
     "",
   ].join("\n");
   run.write(result, md);
