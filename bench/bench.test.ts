@@ -8,13 +8,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { etcdNeeds } from "../test/support/etcd.ts";
 import type { BenchResult } from "./lib/report.ts";
 
 const RUN = fileURLToPath(new URL("./run.sh", import.meta.url));
 
 function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return runScript("bash", [RUN, ...args], timeoutMs);
+}
+
+function runScript(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [RUN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (c: Buffer) => (output += c.toString()));
     child.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -107,5 +112,46 @@ describe("bench/run.sh --tiny", () => {
     assert.ok(md.includes("| GET /2/info |"));
     assert.ok(md.includes("under attack"));
     assert.ok(md.includes("GET /corral/1/events"));
+  });
+});
+
+etcdNeeds.describe("bench/ha.ts --tiny (etcd mode beside SQLite mode, issue 17)", () => {
+  const out = mkdtempSync(join(tmpdir(), "corral-bench-ha-"));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  it("measures both modes, reads on the standby and two failovers, and writes the result", { timeout: 120_000 }, async () => {
+    const ha = fileURLToPath(new URL("./ha.ts", import.meta.url));
+    const { code, output } = await runScript(process.execPath, ["--disable-warning=ExperimentalWarning", ha, "--tiny", "--out", out], 100_000);
+    assert.equal(code, 0, output);
+    const file = readdirSync(out).find((f) => f.endsWith("-ha.json"));
+    assert.ok(file && readdirSync(out).includes(file.replace(/json$/, "md")), readdirSync(out).join(", "));
+    const r = JSON.parse(readFileSync(join(out, file), "utf8")) as {
+      sizes: { rounds: number; kills: number };
+      sqlite: Record<string, number[]>;
+      etcd: Record<string, number[]>;
+      ratios: Record<string, number>;
+      failover: { kills: { write_accepted_ms: number; job_status: string }[]; write_accepted_ms: { min: number; median: number; max: number } };
+    };
+    for (const k of ["jobsPerS", "singleP50Ms", "masterCpuMsPerJob", "infoPerS", "bulkPerS"]) {
+      assert.equal(r.sqlite[k].length, r.sizes.rounds, `sqlite.${k}`);
+      assert.equal(r.etcd[k].length, r.sizes.rounds, `etcd.${k}`);
+      assert.ok([...r.sqlite[k], ...r.etcd[k]].every((x) => isNumber(x) && x > 0), `${k}: ${r.sqlite[k]} / ${r.etcd[k]}`);
+    }
+    // The etcd side really ran on etcd: its members worked and committed raft proposals for the
+    // jobs (a job is at least one txn), and its standby answered reads.
+    for (const k of ["proposalsPerJob", "etcdCpuMsPerJob", "standbyCpuMsPerJob", "walFsyncMs", "standbyInfoPerS", "standbyBulkPerS"]) assert.equal(r.etcd[k].length, r.sizes.rounds, `etcd.${k}`);
+    assert.ok(r.etcd.proposalsPerJob.every((x) => x >= 1), `proposals per job ${r.etcd.proposalsPerJob}`);
+    assert.ok(r.etcd.etcdCpuMsPerJob.every((x) => x > 0), `etcd CPU per job ${r.etcd.etcdCpuMsPerJob}`);
+    assert.ok([...r.etcd.standbyInfoPerS, ...r.etcd.standbyBulkPerS].every((x) => x > 0));
+    assert.equal(r.sqlite.proposalsPerJob.length, 0);
+    for (const k of ["jobs_per_s", "single_p50", "info", "bulk", "standby_info", "standby_bulk"]) assert.ok(isNumber(r.ratios[k]) && r.ratios[k] > 0, `ratio ${k}`);
+    // Two kill -9 failovers: a write accepted through the standby after each, its job run; no
+    // sooner than the 2 s liveness lease allows, nor later than the bench's bound.
+    assert.equal(r.failover.kills.length, 2);
+    for (const k of r.failover.kills) {
+      assert.ok(k.write_accepted_ms > 1000 && k.write_accepted_ms < 30_000, `failover ${k.write_accepted_ms} ms`);
+      assert.equal(k.job_status, "success");
+    }
+    assert.ok(r.failover.write_accepted_ms.min <= r.failover.write_accepted_ms.median && r.failover.write_accepted_ms.median <= r.failover.write_accepted_ms.max);
   });
 });

@@ -16,7 +16,8 @@ import { openDatabase } from "../src/store/sqlite.ts";
 import { startCeiling, startHostile, runNodeScript } from "./lib/children.ts";
 import { connectGaneti, GANETI_BASE, stopGaneti, type GanetiHandle } from "./lib/ganeti.ts";
 import { Client, sleep, type Target } from "./lib/http.ts";
-import { removeTags, singleJobs, tagBurst, tagBurstSeries, waitJob, type BurstResult, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
+import { createInstancesViaApi } from "./lib/instances.ts";
+import { removeTags, singleJobs, tagBurst, tagBurstSeries, type BurstResult, type JobClientKind, type SingleResult } from "./lib/jobs.ts";
 import type { EngineResult } from "./lib/engine.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { cpuSecondsOf, memoryOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
@@ -339,38 +340,6 @@ async function routeExists(t: Target, method: string, path: string, body?: unkno
   }
 }
 
-/**
- * Creates the instances through POST /2/instances with the bodies the Ganeti reference's grow
- * script sends, except the OS: Corral ships `corral-marker+default` (nothing to do for a diskless
- * instance) where the reference has Debian's `noop`, which is not on Corral's OS search path.
- */
-async function createViaApi(t: Target, count: number): Promise<void> {
-  const c = new Client(t, 8);
-  const deadline = Date.now() + 30 * 60_000;
-  try {
-    const ids: number[] = [];
-    for (let k = 0; k < count; k++) {
-      ids.push(
-        Number(
-          await c.json("POST", "/2/instances", {
-            __version__: 1, mode: "create", name: instanceName(k), disk_template: "diskless", disks: [],
-            nics: [{ ip: `127.101.${Math.floor(k / 200)}.${10 + (k % 200)}` }], os: "corral-marker+default", pnode: MASTER_NODE,
-            name_check: false, ip_check: false, hypervisor: "fake", beparams: { maxmem: 128, minmem: 128, vcpus: 1 }, start: false,
-          }),
-        ),
-      );
-    }
-    const statuses = await Promise.all(ids.map((id) => waitJob(c, id, deadline)));
-    const failed = ids.filter((_, i) => statuses[i] !== "success");
-    if (failed.length > 0) {
-      const job = (await c.json("GET", `/2/jobs/${failed[0]}`)) as { opresult?: unknown };
-      throw new Error(`${failed.length} of ${count} instance creation jobs did not succeed; job ${failed[0]}: ${JSON.stringify(job.opresult)}`);
-    }
-  } finally {
-    c.close();
-  }
-}
-
 /** The small cluster, running: seeded, or built through the API when asked and possible. */
 async function smallCluster(o: Options, dir: string): Promise<{ master: RunningMaster; cluster: ClusterBuild }> {
   if (o.build === "api") {
@@ -381,7 +350,7 @@ async function smallCluster(o: Options, dir: string): Promise<{ master: RunningM
       probe = await routeExists(corralTarget(master), "POST", "/2/instances?dry-run=1", { __version__: 1 });
       if (probe.ok) {
         const t0 = performance.now();
-        await createViaApi(corralTarget(master), o.instances);
+        await createInstancesViaApi(corralTarget(master), o.instances, MASTER_NODE);
         return { master, cluster: { ...base, instances: o.instances, build: "api", build_s: (performance.now() - t0) / 1000 } };
       }
     } catch (err) {

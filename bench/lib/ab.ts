@@ -44,13 +44,13 @@ export interface AbRun {
   readonly work: string;
   /** Starts a master of its own with `args` added to `corral master`. */
   side(name: string, args: readonly string[], cpuProfDir?: string): Promise<AbSide>;
-  /** Writes bench/results/<time>-<kind>.json and .md. */
+  /** Writes <time>-<kind>.json and .md to bench/results/ (or the directory abRun was given). */
   write(result: object, markdown: string): void;
   /** Stops the masters and removes the scratch directory. */
   close(): Promise<void>;
 }
 
-export function abRun(kind: string): AbRun {
+export function abRun(kind: string, resultsDir = join(BENCH_DIR, "results")): AbRun {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const work = join(BENCH_DIR, ".work", `${kind}-${stamp}`);
   const usersFile = join(work, "bench-users");
@@ -66,9 +66,9 @@ export function abRun(kind: string): AbRun {
       return s;
     },
     write(result, markdown) {
-      mkdirSync(join(BENCH_DIR, "results"), { recursive: true });
-      writeFileSync(join(BENCH_DIR, "results", `${stamp}-${kind}.json`), JSON.stringify(result, null, 2) + "\n");
-      writeFileSync(join(BENCH_DIR, "results", `${stamp}-${kind}.md`), markdown);
+      mkdirSync(resultsDir, { recursive: true });
+      writeFileSync(join(resultsDir, `${stamp}-${kind}.json`), JSON.stringify(result, null, 2) + "\n");
+      writeFileSync(join(resultsDir, `${stamp}-${kind}.md`), markdown);
     },
     async close() {
       for (const s of sides) await s.master.stop();
