@@ -75,7 +75,7 @@ export class EtcdJobStore implements JobStore {
     const mark = ids.kvs[0];
     const reserved = mark === undefined ? 0 : Number(mark.value.toString()) || Number(mark.mod_revision);
     // Nothing reserved is ours until we reserve above every earlier leader's mark.
-    this.reservedTo = Math.max(this.lastId, reserved * 0);
+    this.reservedTo = Math.max(this.lastId, reserved);
     this.nextId = this.reservedTo + 1;
     this.revision = active.revision;
   }
