@@ -23,6 +23,17 @@ describe("automatic balancing", () => {
   const status = () => get<AutoBalanceStatus>("/corral/1/balance/auto");
   const setting = async () => (await status()).setting;
   const jobCount = async () => (await get<unknown[]>("/2/jobs")).length;
+  /** Waits until every job is final: a round's moves still running would change what the next test plans. */
+  const jobsSettled = async () => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const jobs = await get<{ id: number; status: string }[]>("/2/jobs?bulk=1");
+      const open = jobs.filter((j) => !["success", "error", "canceled"].includes(j.status));
+      if (open.length === 0) return;
+      assert.ok(Date.now() < deadline, `jobs still open: ${JSON.stringify(open)}`);
+      await new Promise((r) => setTimeout(r, INTERVAL_MS / 2));
+    }
+  };
   const modify = async (auto_balancing: Partial<AutoBalance>) => {
     const client = c.client();
     const job = await client.waitForJob((await client.request("PUT", "/2/modify", { auto_balancing })) as number);
@@ -213,9 +224,12 @@ describe("automatic balancing", () => {
     const next = await roundNumbered(kept.round + 1);
     assert.equal(next.round, kept.round + 1);
     await modify({ enabled: false });
+    // Its moves (and any round started before it was turned off) end before the next test plans.
+    await jobsSettled();
   });
 
   it("answers API tokens: reads need read on cluster; POST needs write on cluster, and its jobs write on the instances (else 403 and no job)", async () => {
+    await jobsSettled();
     const untagged = await c.client().waitForJob((await c.client().request("DELETE", "/2/tags?tag=htools:nlocation:rack1")) as number);
     assert.equal(untagged.status, "success");
     await createTestInstance(c, "app8", "node1", "sharedfile", 1024);
