@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpat
 import { join } from "node:path";
 import { withHa1Passwords } from "../api/http/users.ts";
 import { parsePvcConfig } from "../api/pvc/config.ts";
+import { JOB_ID_MARK_KEY } from "../jobs/writer.ts";
 import { calcJobStatus, FINALIZED, type Job } from "../model/job.ts";
 import type { ObjectKind } from "../model/objects.ts";
 import { applyOps, type WriteOp } from "../store/durable.ts";
@@ -38,7 +39,7 @@ export interface StoreDump {
 
 const KINDS: ReadonlySet<string> = new Set<ObjectKind>(["node", "nodegroup", "instance", "network", "filter"]);
 /** Meta rows that are no master's record: the config's, the lease's fence, and the store's own id. */
-const NOT_RECORDS = ["cluster", "serial", EPOCH_KEY, STORE_ID_KEY];
+const NOT_RECORDS = ["cluster", "serial", EPOCH_KEY, STORE_ID_KEY, JOB_ID_MARK_KEY];
 
 /** Where the shared values' files are in a data directory (users and pvc-api.yaml may be given elsewhere). */
 export interface SharedFilePaths {
@@ -109,7 +110,7 @@ export function readSqliteStore(dir: string, files: SharedFilePaths, force = fal
       serial: Number(meta.get("serial") ?? 1),
       objects: db.prepare("SELECT kind, uuid, data FROM objects ORDER BY kind, uuid").all() as StoreDump["objects"],
       jobs,
-      jobMark: jobs.reduce((max, j) => Math.max(max, j.id), 0),
+      jobMark: jobs.reduce((max, j) => Math.max(max, j.id), Number(meta.get(JOB_ID_MARK_KEY) ?? 0)),
       tokens: db.prepare("SELECT id, data FROM tokens ORDER BY id").all() as StoreDump["tokens"],
       records: [...meta].filter(([key]) => !NOT_RECORDS.includes(key)).map(([key, value]) => ({ key, value })),
       shared: readSharedFiles(dir, files),
@@ -172,6 +173,7 @@ export async function writeSqliteStore(dir: string, files: SharedFilePaths, dump
   const ops: WriteOp[] = [
     { t: "meta", key: "cluster", value: dump.cluster },
     { t: "meta", key: "serial", value: String(dump.serial) },
+    { t: "meta", key: JOB_ID_MARK_KEY, value: String(dump.jobMark) },
     ...dump.objects.map((o): WriteOp => ({ t: "object", kind: o.kind, uuid: o.uuid, data: o.data })),
     ...dump.jobs.map((j): WriteOp => ({ t: "job", id: j.id, data: j.data })),
     ...dump.jobs.filter((j) => j.archived).map((j): WriteOp => ({ t: "archive", id: j.id })),

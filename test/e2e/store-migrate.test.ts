@@ -92,6 +92,7 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
     assert.equal(c.master.queue.archiveOld(0, Date.now() + 5000), archived.length, "every finished job archived");
     assert.equal((await c.client().waitForJob((await c.client().request("PUT", "/2/instances/web.corral.test/tags?tag=web")) as number)).status, "success");
     const before = await served(port(), archived);
+    const serial = c.master.store.snapshot().serial;
     assert.ok(before.active.length >= 1 && archived.length >= 3, JSON.stringify(before.jobs));
 
     // Refused while the master runs on the database: nothing written to etcd.
@@ -123,12 +124,14 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
       masters.push(onEtcd);
       await until("the etcd master leads", 15_000, async () => ((await call(onEtcd.port, "GET", "/corral/1/store", { user: "reader" })).json as { role: string }).role === "leader");
       assert.deepEqual(await served(onEtcd.port, archived), before);
+      assert.equal(onEtcd.store.snapshot().serial, serial, "the cluster serial");
       const tagged = await call(onEtcd.port, "PUT", "/2/tags?tag=on-etcd", bearer);
       assert.equal(tagged.status, 200, tagged.text);
       assert.ok((tagged.json as number) > Math.max(...before.jobs.map(([id]) => id)), `new job ${String(tagged.json)} above the old ids`);
       await until("the token's job ends", 20_000, async () => ((await call(onEtcd.port, "GET", `/2/jobs/${String(tagged.json)}`)).json as { status: string }).status === "success");
       assert.equal((await call(onEtcd.port, "PUT", "/2/tags?tag=x", { headers: { Authorization: "Bearer corral_nosuchtoken0_x" } })).status, 401);
       const onEtcdView = await served(onEtcd.port, archived);
+      const etcdSerial = onEtcd.store.snapshot().serial;
 
       // Back to a new data directory: refused while the etcd master leads.
       const back = join(scratch, "back");
@@ -147,9 +150,12 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
       const onSqlite = await startMaster(options(back));
       masters.push(onSqlite);
       assert.deepEqual(await served(onSqlite.port, archived), onEtcdView);
+      assert.equal(onSqlite.store.snapshot().serial, etcdSerial, "the cluster serial");
       const last = await call(onSqlite.port, "PUT", "/2/tags?tag=back", bearer);
       assert.equal(last.status, 200, `the token on the SQLite master: ${last.text}`);
-      assert.ok((last.json as number) > (tagged.json as number), "ids go on above etcd's");
+      const mark = Number(/new ids start above (\d+)/.exec(returned.out)?.[1]);
+      assert.ok(mark >= (tagged.json as number), returned.out);
+      assert.ok((last.json as number) > mark, `new job ${String(last.json)} above etcd's mark ${mark}`);
     } finally {
       raw.close();
     }
