@@ -6,29 +6,20 @@
 // (SQLite: its database open; etcd: its leader key), and a target that already holds a cluster.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, it } from "node:test";
 import { startMaster, type Master, type MasterOptions } from "../../src/master/master.ts";
 import { EtcdClient, EtcdKeys, prefixEnd } from "../../src/store/etcd/client.ts";
 import { call } from "../support/cluster.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
+import { runCorral } from "../support/process.ts";
 import { createTestInstance, startMultiNodeCluster, type MultiNodeCluster } from "../support/multinode.ts";
 
-const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 const CLUSTER = "migrated";
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function corral(args: readonly string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(CORRAL, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
-}
 
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;
@@ -96,7 +87,7 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
     assert.ok(before.active.length >= 1 && archived.length >= 3, JSON.stringify(before.jobs));
 
     // Refused while the master runs on the database: nothing written to etcd.
-    const running = await corral(toEtcd);
+    const running = await runCorral(toEtcd);
     assert.notEqual(running.code, 0, running.out);
     assert.match(running.out, /config\.db is open in process \d+/);
     const raw = new EtcdClient({ endpoints: etcd.endpoints });
@@ -106,7 +97,7 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
       assert.equal(await count(), 0, "nothing written while the source ran");
 
       await c.master.close();
-      const moved = await corral(toEtcd);
+      const moved = await runCorral(toEtcd);
       assert.equal(moved.code, 0, moved.out);
       assert.match(moved.out, new RegExp(`jobs: ${before.active.length} active, ${archived.length} archived`));
       assert.match(moved.out, /API tokens: 1/);
@@ -114,7 +105,7 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
 
       // A target that holds a cluster: refused, nothing changed.
       const keysBefore = await count();
-      const again = await corral(toEtcd);
+      const again = await runCorral(toEtcd);
       assert.notEqual(again.code, 0, again.out);
       assert.match(again.out, /already holds \d+ keys under \/corral\/migrated\//);
       assert.equal(await count(), keysBefore);
@@ -136,16 +127,16 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
       // Back to a new data directory: refused while the etcd master leads.
       const back = join(scratch, "back");
       const toSqlite = ["store", "migrate", "--from", etcdUrl, "--to", `sqlite:${back}`, "--cluster-name", CLUSTER];
-      const leading = await corral(toSqlite);
+      const leading = await runCorral(toSqlite);
       assert.notEqual(leading.code, 0, leading.out);
       assert.match(leading.out, /a master leads the cluster in etcd/);
       await onEtcd.close();
       masters.pop();
       await until("the leader key goes", 15_000, async () => (await raw.etcd.get(keys.leader).string()) === null);
-      const occupied = await corral([...toSqlite.slice(0, 5), `sqlite:${c.dataDir}`, ...toSqlite.slice(6)]);
+      const occupied = await runCorral([...toSqlite.slice(0, 5), `sqlite:${c.dataDir}`, ...toSqlite.slice(6)]);
       assert.notEqual(occupied.code, 0, occupied.out);
       assert.match(occupied.out, /config\.db already holds a cluster/);
-      const returned = await corral(toSqlite);
+      const returned = await runCorral(toSqlite);
       assert.equal(returned.code, 0, returned.out);
       const onSqlite = await startMaster(options(back));
       masters.push(onSqlite);
