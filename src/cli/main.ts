@@ -14,7 +14,8 @@ Administration (each with --help):
   node         list, info, add, remove, modify, migrate, evacuate nodes; role
   group, network, cluster, os, filter
   job          list, info, watch, cancel jobs
-  store        users put FILE, pvc-config put FILE: what the masters on etcd share
+  store        users put FILE, pvc-config put FILE: what the masters on etcd share;
+               migrate --from sqlite:DIR --to etcd://… (and back): move a cluster's store
   completion   print the bash or zsh completion script
 
   version      print the version
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<void> {
     case "node-agent":
       return (await import("./node.ts")).nodeAgentCommand(rest, log);
     case "store":
+      if (rest[0] === "migrate") return (await import("./migrate.ts")).migrateCommand(rest.slice(1));
       return (await import("./shared.ts")).sharedCommand(rest);
     case "version":
     case "--version":

@@ -8,6 +8,9 @@ import { FINALIZED, type Job } from "../model/job.ts";
 import { DurableLog, InlineSink } from "../store/durable.ts";
 import type { JobStore } from "./jobstore.ts";
 
+/** The meta row with the highest job id handed out before the store was migrated here: new ids start above it. */
+export const JOB_ID_MARK_KEY = "job_id_mark";
+
 export class SqliteJobStore implements JobStore {
   private readonly db: DatabaseSync;
   private readonly log: DurableLog;
@@ -69,7 +72,9 @@ export class SqliteJobStore implements JobStore {
 
   private storedHighestId(): number {
     const row = this.db.prepare("SELECT MAX(id) AS id FROM jobs").get() as { id: number | null };
-    return row.id ?? 0;
+    // A store migrated from etcd may have handed out ids above its last stored job (corral store migrate).
+    const mark = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(JOB_ID_MARK_KEY) as { value: string } | undefined;
+    return Math.max(row.id ?? 0, Number(mark?.value ?? 0));
   }
 }
 

@@ -5,20 +5,18 @@
 // added by `corral store users put` works on both without a restart; no log line holds a secret.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, it } from "node:test";
 import { call, usersFileText } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
-import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
+import { killProcess, runCorral, startMasterProcess, type MasterProcess } from "../support/process.ts";
 import { ADDED_USER, PVC_TOKENS, testSecrets } from "../support/secrets.ts";
 import { pvcYaml } from "../pvc/support.ts";
 
-const CORRAL = fileURLToPath(new URL("../../bin/corral", import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
@@ -34,14 +32,6 @@ async function succeeded(port: number, id: number): Promise<void> {
   await until(`job ${id} succeeds on :${port}`, 20_000, async () => ((await call(port, "GET", `/2/jobs/${id}`, { user: "reader" })).json as { status: string }).status === "success");
 }
 
-/** Runs `corral ARGS…`; its exit code and what it wrote. */
-function corral(args: readonly string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(CORRAL, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
-}
 
 etcdNeeds.describe("masters on etcd share certificates and users (issue 17)", () => {
   let etcd: EtcdCluster;
@@ -100,7 +90,7 @@ etcdNeeds.describe("masters on etcd share certificates and users (issue 17)", ()
     // A new user through the chosen way: both masters know it without a restart.
     const replacement = join(dir, "users-new");
     writeFileSync(replacement, `${usersFileText()}${ADDED_USER.name} ${ADDED_USER.password} write\n`);
-    const put = await corral(["store", "users", "put", replacement, "--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-shared"]);
+    const put = await runCorral(["store", "users", "put", replacement, "--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", "ha-shared"]);
     output += put.out;
     assert.equal(put.code, 0, put.out);
     for (const m of [a, b]) {

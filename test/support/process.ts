@@ -37,6 +37,15 @@ export async function startMasterProcess(dataDir: string, usersFile: string | un
   return { proc, port, startLog: seen };
 }
 
+/** Runs `corral ARGS…` (an admin command); its exit code and what it wrote on stdout and stderr. */
+export function runCorral(args: readonly string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(CORRAL, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, out })));
+}
+
 /** SIGKILL, and resolves once the process is gone. */
 export function killProcess(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
