@@ -8,7 +8,8 @@ import { WHOLE_CLUSTER } from "../http/scope.ts";
 
 export interface StoreView {
   backend: StoreBackend["kind"];
-  role: "leader" | "standby";
+  /** taking-over: leading, but still loading the config and the job queue (writes refused until then). */
+  role: "leader" | "taking-over" | "standby";
   /** This master's fence while it leads. */
   epoch: number | null;
   leader: { name: string; url: string } | null;
@@ -21,8 +22,8 @@ export interface StoreView {
 /** What the route shows; `self` is this master as its leader key says (or would say); `status` asks etcd. */
 export async function storeView(backend: StoreBackend, self: () => { name: string; url: string }, status?: () => Promise<StoreStatus>): Promise<StoreView> {
   const epoch = backend.leadership.epoch ?? null;
-  const role = epoch === null ? "standby" : "leader";
-  if (!backend.replica) return { backend: backend.kind, role, epoch, leader: role === "leader" ? self() : null, alarms: [] };
+  const role = epoch === null ? "standby" : backend.leadership.ready ? "leader" : "taking-over";
+  if (!backend.replica) return { backend: backend.kind, role, epoch, leader: epoch !== null ? self() : null, alarms: [] };
   const store = await (status ?? backend.replica.status)();
   const leader = backend.replica.leader();
   return { backend: backend.kind, role, epoch, leader: leader ? { name: leader.name, url: leader.url } : null, ...store };
@@ -40,7 +41,7 @@ export function corralStoreRoutes(view: () => Promise<StoreView>): Route[] {
             kind: "schema",
             schema: {
               type: "object",
-              description: "backend (sqlite, etcd), role (leader, standby), epoch (null while standing by), leader: null or {name, url}, endpoints, revision, alarms[] (NOSPACE, CORRUPT), problem: what is wrong and its remedy",
+              description: "backend (sqlite, etcd), role (leader; taking-over: leading but still loading, writes refused; standby), epoch (null while standing by), leader: null or {name, url}, endpoints, revision, alarms[] (NOSPACE, CORRUPT), problem: what is wrong and its remedy",
             },
           },
         },
