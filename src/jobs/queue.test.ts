@@ -18,6 +18,7 @@ import { LocalLease, NotLeaderError } from "../store/leadership.ts";
 import { LockManager } from "./locks.ts";
 import { JobQueue } from "./queue.ts";
 import { SqliteJobStore } from "./writer.ts";
+import { awaitJob, jobFinished, type PvcServices } from "../api/pvc/jobs.ts";
 
 /** A queue over a real database; `onNodeCall` sees each node RPC as it is made. */
 function setup(onNodeCall: (call: string) => unknown = () => undefined, beforeCommit: () => unknown = () => undefined) {
@@ -160,6 +161,29 @@ describe("JobQueue", () => {
       assert.equal(t.batches.length, 1, "all in one group commit");
     } finally {
       // A failed assertion above must not leave the disk held (the test would hang).
+      release();
+      await t.done();
+    }
+  });
+
+  it("a waiter that first saw a job's end still settling (PVC's awaitJob) is woken when the end is durable", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const t = setup(undefined, () => gate);
+    try {
+      await t.lease.establish();
+      void t.queue.submitJobs([[tagOp("waited")]]);
+      for (let waited = 0; t.batches.length === 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      const id = t.queue.highestJobId();
+      assert.equal(t.queue.get(id)!.ops[0].status, "running", "readers see the job still running (its end is not durable yet)");
+      const started = Date.now();
+      // The services a PVC handler has, reduced to the queue this waiter reads (a test's cast).
+      const waiting = awaitJob({ queue: t.queue } as unknown as PvcServices, id, jobFinished, 10_000);
+      release();
+      await waiting;
+      assert.ok(Date.now() - started < 5_000, "woken at the durable end, not at the timeout");
+      assert.equal(t.queue.get(id)!.ops[0].status, "success");
+    } finally {
       release();
       await t.done();
     }

@@ -61,12 +61,17 @@ export const jobError = errorOf;
  */
 /** Waits until `done()` holds for job `id` (checked on each of its changes), at most `timeoutMs`. */
 export async function awaitJob(s: PvcServices, id: number, done: (job: Job) => boolean, timeoutMs: number): Promise<void> {
-  const job = s.queue.get(id);
-  if (!job || done(job)) return;
+  // Read again at every change: what readers are shown of a job is replaced (not updated) once
+  // its end is durable, so a view taken once may never show the end.
+  const finished = () => {
+    const job = s.queue.get(id);
+    return !job || done(job);
+  };
+  if (finished()) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(finish, timeoutMs);
     const off = s.queue.onChange(id, () => {
-      if (done(job)) finish();
+      if (finished()) finish();
     });
     function finish() {
       clearTimeout(timer);

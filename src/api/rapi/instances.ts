@@ -181,9 +181,13 @@ function consoleGet(s: RapiServices): MethodSpec {
 /** Polls a job to its end inside the request (Ganeti's cli.PollJob); canceled if the client leaves. */
 async function runJob(s: RapiServices, ops: Opcode[], signal: AbortSignal): Promise<unknown[]> {
   const [id] = await s.queue.submitJobs([ops]);
-  const job = s.queue.get(id);
-  if (!job) throw new HttpError(500, `Job ${id} disappeared`);
-  while (!FINALIZED.has(calcJobStatus(job))) {
+  // Read again at every change: what readers are shown of a job is replaced once its end is durable.
+  const job = () => {
+    const j = s.queue.get(id);
+    if (!j) throw new HttpError(500, `Job ${id} disappeared`);
+    return j;
+  };
+  while (!FINALIZED.has(calcJobStatus(job()))) {
     if (signal.aborted) {
       await s.queue.cancel(id);
       throw new HttpError(500, "Client went away");
@@ -199,13 +203,14 @@ async function runJob(s: RapiServices, ops: Opcode[], signal: AbortSignal): Prom
       }, { once: true });
     });
   }
-  const status = calcJobStatus(job);
+  const ended = job();
+  const status = calcJobStatus(ended);
   if (status !== "success") {
-    const failed = job.ops.find((o) => o.status === "error")?.result;
+    const failed = ended.ops.find((o) => o.status === "error")?.result;
     const msg = Array.isArray(failed) && Array.isArray(failed[1]) ? String(failed[1][0]) : `Job ${id} ended with status ${status}`;
     throw new HttpError(500, msg);
   }
-  return job.ops.map((o) => o.result);
+  return ended.ops.map((o) => o.result);
 }
 
 const OS_FIELDS_BULK = ["name", "valid", "variants", "parameters", "api_versions", "blacklisted", "hidden", "trusted"];
