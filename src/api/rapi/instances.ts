@@ -182,12 +182,14 @@ function consoleGet(s: RapiServices): MethodSpec {
 async function runJob(s: RapiServices, ops: Opcode[], signal: AbortSignal): Promise<unknown[]> {
   const [id] = await s.queue.submitJobs([ops]);
   // Read again at every change: what readers are shown of a job is replaced once its end is durable.
-  const job = () => {
-    const j = s.queue.get(id);
-    if (!j) throw new HttpError(500, `Job ${id} disappeared`);
-    return j;
-  };
-  while (!FINALIZED.has(calcJobStatus(job()))) {
+  for (let job = s.queue.get(id); ; job = s.queue.get(id)) {
+    if (!job) throw new HttpError(500, `Job ${id} disappeared`);
+    const status = calcJobStatus(job);
+    if (status === "success") return job.ops.map((o) => o.result);
+    if (FINALIZED.has(status)) {
+      const failed = job.ops.find((o) => o.status === "error")?.result;
+      throw new HttpError(500, Array.isArray(failed) && Array.isArray(failed[1]) ? String(failed[1][0]) : `Job ${id} ended with status ${status}`);
+    }
     if (signal.aborted) {
       await s.queue.cancel(id);
       throw new HttpError(500, "Client went away");
@@ -203,14 +205,6 @@ async function runJob(s: RapiServices, ops: Opcode[], signal: AbortSignal): Prom
       }, { once: true });
     });
   }
-  const ended = job();
-  const status = calcJobStatus(ended);
-  if (status !== "success") {
-    const failed = ended.ops.find((o) => o.status === "error")?.result;
-    const msg = Array.isArray(failed) && Array.isArray(failed[1]) ? String(failed[1][0]) : `Job ${id} ended with status ${status}`;
-    throw new HttpError(500, msg);
-  }
-  return ended.ops.map((o) => o.result);
 }
 
 const OS_FIELDS_BULK = ["name", "valid", "variants", "parameters", "api_versions", "blacklisted", "hidden", "trusted"];
