@@ -133,6 +133,46 @@ etcdNeeds.describe("etcd backend, one member", () => {
     }
   });
 
+  it("a standby that starts after compaction passed the leader's election waits quietly, and ends at once a term whose liveness key is gone", async () => {
+    const a = await leader({ compactIntervalMs: 300 });
+    const cluster = a.keys.root.split("/")[2];
+    await a.config.transact(tag("one"));
+    await a.config.transact(tag("two"));
+    await until("a compaction past the leader's election", () => (a.compactor.last?.revision ?? 0) > (a.leadership.epoch ?? Infinity) + 1, 5000);
+    const grants = async () => {
+      const text = await (await fetch(`http://${suite.members.endpoints[0]}/metrics`)).text();
+      return [...text.matchAll(/^grpc_server_started_total\{[^}]*grpc_method="LeaseGrant"[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const b = await stores(cluster, "b");
+    const before = await grants();
+    const campaign = b.leadership.establish();
+    await sleep(2000);
+    // A campaign attempt grants a liveness lease; one standing by tries once per lease TTL.
+    const attempts = (await grants()) - before;
+    assert.ok(attempts <= 3, `${attempts} campaign attempts in 2 s: the standby campaigns in a loop`);
+    assert.equal(b.leadership.epoch, undefined);
+    await a.close();
+    // (Watched from the leader key's compacted revision, the standby never saw the key go.)
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([campaign, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the standby did not lead within 10 s of the leader's stepping down")), 10_000)))]).finally(() => clearTimeout(timer));
+
+    // A leader key whose liveness key is gone (its master stopped sending keepalives before this
+    // standby watched): the campaign ends that term at once, not after the leader lease's TTL.
+    await b.close();
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
+    try {
+      const lease = await raw.etcd.leaseClient.leaseGrant({ TTL: 30 });
+      await raw.etcd.kv.put({ key: Buffer.from(a.keys.leader), value: Buffer.from("a-gone"), lease: lease.ID });
+      const c = await stores(cluster, "c");
+      const started = performance.now();
+      await c.leadership.establish();
+      const tookMs = performance.now() - started;
+      assert.ok(tookMs < 3000, `won after ${Math.round(tookMs)} ms (the dead term's lease has 30 s)`);
+    } finally {
+      raw.close();
+    }
+  });
+
   it("lets a standby whose revision etcd compacted away list again and follow on", async () => {
     const a = await leader();
     const standby = await stores(a.keys.root.split("/")[2], "b");

@@ -102,16 +102,20 @@ export class EtcdLease extends Terms {
       const res = await this.client.etcd.kv.txn({
         compare: [{ key: this.key, target: "Create", result: "Equal", create_revision: 0 }],
         success: [{ request_put: { key: this.key, value: Buffer.from(this.name), lease: leaseId } }, alive],
-        failure: [{ request_range: { key: this.key } }],
+        failure: [{ request_range: { key: this.key } }, { request_range: { key: this.liveness.key } }],
       });
+      // Watched from the txn's own revision on: the holder was there then, so its end comes after.
+      // (Not from the key's older mod revision: compaction takes that away, and a watch from a
+      // compacted revision fails at once, which made every standby campaign in a loop.)
+      const seenAt = Number(res.header.revision);
       let epoch: number | undefined;
-      let seenAt = Number(res.header.revision);
       if (res.succeeded) epoch = seenAt;
       else {
         const holder = res.responses[0]?.response_range?.kvs[0];
         // A retried txn whose first try went through: the key is ours already.
         if (holder && holder.lease === leaseId) epoch = Number(holder.create_revision);
-        else if (holder) seenAt = Number(holder.mod_revision);
+        // Its liveness key expired before this master watched it (no delete to see): ends that term now.
+        else if (holder && res.responses[1]?.response_range?.kvs.length === 0) await this.liveness.endTerm(Number(holder.create_revision)).catch(() => undefined);
       }
       if (epoch !== undefined && this.leaseId === leaseId) {
         this.liveness.start();

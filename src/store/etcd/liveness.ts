@@ -29,7 +29,8 @@ export function livenessKey(leaderKey: string): string {
 
 export class LeaderLiveness {
   private readonly client: EtcdClient;
-  private readonly key: Buffer;
+  /** The liveness key: the campaign reads it beside the leader key. */
+  readonly key: Buffer;
   private readonly leaderKey: Buffer;
   private readonly ttlMs: number;
   private readonly lost: (reason: string) => void;
@@ -103,12 +104,12 @@ export class LeaderLiveness {
 
   /**
    * A standby's watch: from `fromRevision` on, when the liveness key of a term is deleted while
-   * the leader key is still that term's, ends the term (see takeOver). Stop it with cancel().
+   * the leader key is still that term's, ends the term (see endTerm). Stop it with cancel().
    */
   async watchForDeath(fromRevision: number): Promise<{ cancel(): Promise<void> }> {
     const watcher = await this.client.etcd.watch().key(this.key).startRevision(String(fromRevision)).withPreviousKV().create();
     watcher.on("delete", (_kv: IKeyValue, previous?: IKeyValue) => {
-      if (previous) void this.takeOver(Number(previous.create_revision)).catch(() => undefined);
+      if (previous) void this.endTerm(Number(previous.create_revision)).catch(() => undefined);
     });
     watcher.on("error", () => undefined);
     return { cancel: () => watcher.cancel().catch(() => undefined) };
@@ -119,7 +120,7 @@ export class LeaderLiveness {
    * in a txn that holds only while that key is still the term's and the liveness key is gone,
    * then its lease L1 is revoked so its own keepalives learn it at once.
    */
-  private async takeOver(fence: number): Promise<void> {
+  async endTerm(fence: number): Promise<void> {
     const res = await this.client.etcd.kv.txn({
       compare: [
         { key: this.leaderKey, target: "Create", result: "Equal", create_revision: fence },
