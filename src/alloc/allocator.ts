@@ -127,6 +127,8 @@ export interface AllocRequest {
   /** Nodes never chosen (the nodes an instance moves away from). */
   exclude?: readonly string[];
   ignoreIpolicy?: boolean;
+  /** A new instance's tags: those under an exclusion prefix (cluster tag htools:iextags:PREFIX) keep it apart from instances sharing them. */
+  tags?: readonly string[];
   /** How the nodes that can take it are ranked (default: hail's). */
   ranking?: Ranking;
   /**
@@ -178,7 +180,7 @@ export function capacityModel(snap: ConfigSnapshot, live: LiveState): CapacityMo
 function factsOf(m: CapacityModel, req: AllocRequest): InstanceFacts {
   const template = req.disk?.type ?? req.shape.diskTemplates[0] ?? "diskless";
   return newcomerFacts(m.accounting, {
-    name: req.name, memory: req.memory, vcpus: req.vcpus, template, disk: req.disk?.size ?? 0, spindleUse: req.shape.spindleUse ?? 1, tags: [],
+    name: req.name, memory: req.memory, vcpus: req.vcpus, template, disk: req.disk?.size ?? 0, spindleUse: req.shape.spindleUse ?? 1, tags: req.tags ?? [],
   });
 }
 

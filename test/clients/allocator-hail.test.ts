@@ -47,11 +47,15 @@ function random(seed: number): { int(lo: number, hi: number): number; pick<T>(xs
 interface Generated {
   snap: ConfigSnapshot;
   live: LiveState;
-  request: { name: string; memory: number; vcpus: number; template: string; disk: number };
+  request: { name: string; memory: number; vcpus: number; template: string; disk: number; tags: string[] };
 }
 
-/** A cluster of 3–12 nodes in one or two groups, with instances, some of them stopped. */
-function generate(seed: number): Generated {
+/**
+ * A cluster of 3–12 nodes in one or two groups, with instances, some of them stopped. `tagged`:
+ * also an exclusion tag prefix (cluster tag htools:iextags:svc), most instances and the request
+ * tagged svc:web or svc:db (drawn apart, so a seed's cluster is otherwise the same).
+ */
+function generate(seed: number, tagged = false): Generated {
   const rnd = random(seed);
   const hypervisor = rnd.pick(["kvm", "fake"]);
   const templates = ["diskless", "file", "sharedfile"];
@@ -108,11 +112,17 @@ function generate(seed: number): Generated {
       },
     });
   }
-  const snap: ConfigSnapshot = { serial: 1, cluster: base.cluster, nodes, groups, instances, networks: new Map(), filters: new Map() };
+  const tags = random(seed ^ 0x9e3779b9);
+  const cluster = tagged ? { ...base.cluster, tags: ["htools:iextags:svc"] } : base.cluster;
+  if (tagged) for (const inst of instances.values()) inst.tags = tags.chance(0.7) ? [tags.pick(["svc:web", "svc:db"])] : [];
+  const snap: ConfigSnapshot = { serial: 1, cluster, nodes, groups, instances, networks: new Map(), filters: new Map() };
   const template = rnd.pick(["diskless", "sharedfile"]);
   return {
     snap, live: { nodes: liveNodes, instances: new Map() },
-    request: { name: `new${seed}.c.test`, memory: rnd.pick([512, 1024, 2048, 4096, 8192, 24576, 30720]), vcpus: rnd.int(1, 8), template, disk: template === "diskless" ? 0 : rnd.int(1, 50) * 1024 },
+    request: {
+      name: `new${seed}.c.test`, memory: rnd.pick([512, 1024, 2048, 4096, 8192, 24576, 30720]), vcpus: rnd.int(1, 8), template, disk: template === "diskless" ? 0 : rnd.int(1, 50) * 1024,
+      tags: tagged ? ["svc:web"] : [],
+    },
   };
 }
 
@@ -148,11 +158,11 @@ function iallocatorRequest(g: Generated): unknown {
   }]));
   const r = g.request;
   return {
-    version: 2, cluster_name: "c.test", cluster_tags: [], enabled_hypervisors: snap.cluster.enabled_hypervisors, ipolicy: snap.cluster.ipolicy,
+    version: 2, cluster_name: "c.test", cluster_tags: snap.cluster.tags, enabled_hypervisors: snap.cluster.enabled_hypervisors, ipolicy: snap.cluster.ipolicy,
     nodegroups, nodes, instances,
     request: {
       type: "allocate", name: r.name, required_nodes: 1, memory: r.memory, vcpus: r.vcpus, spindle_use: 1, disk_template: r.template, os: "debootstrap",
-      tags: [], nics: [NIC], hypervisor: snap.cluster.enabled_hypervisors[0],
+      tags: r.tags, nics: [NIC], hypervisor: snap.cluster.enabled_hypervisors[0],
       disks: r.disk > 0 ? [{ size: r.disk, mode: "rw", spindles: null }] : [], disk_space_total: r.disk,
     },
   };
@@ -175,7 +185,7 @@ function corralRequest(g: Generated): AllocRequest {
   return {
     name: r.name, memory: r.memory, vcpus: r.vcpus, disk: r.disk > 0 ? { type: r.template, size: r.disk } : null,
     shape: { memory: r.memory, vcpus: r.vcpus, spindleUse: 1, nics: 1, diskSizes: r.disk > 0 ? [r.disk] : [], diskTemplates: r.disk > 0 ? [r.template] : [] },
-    ranking: allocatorRanking("hail"),
+    ranking: allocatorRanking("hail"), tags: r.tags,
   };
 }
 
@@ -185,7 +195,7 @@ function scoreOn(m: CapacityModel, g: Generated, uuid: string): number {
   assert.ok(index !== undefined, uuid);
   const after = m.states[index].copy();
   const r = g.request;
-  after.addPrimary(newcomerFacts(m.accounting, { name: r.name, memory: r.memory, vcpus: r.vcpus, template: r.template, disk: r.disk, spindleUse: 1, tags: [] }), true);
+  after.addPrimary(newcomerFacts(m.accounting, { name: r.name, memory: r.memory, vcpus: r.vcpus, template: r.template, disk: r.disk, spindleUse: 1, tags: r.tags }), true);
   return clusterScore(m.states.map((s, i) => (i === index ? after : s)));
 }
 
@@ -242,6 +252,25 @@ const SEEDS = Array.from({ length: 60 }, (_, i) => 1000 + i);
  */
 const MOVE_SEEDS = [83, 85, 179, 232, 474, 477, 530, 578];
 
+/** Hail's and Corral's allocation for the generated cluster: the same node, one of equal score, or both refuse alike. */
+async function sameAllocation(g: Generated, seed: number): Promise<"same" | "equal" | "refused"> {
+  const h = await hail(iallocatorRequest(g), `req-${seed}.json`, ["--no-capacity-checks"]);
+  const m = capacityModel(g.snap, g.live);
+  const c = allocate(m, g.snap, corralRequest(g));
+  const what = `seed ${seed}: hail ${JSON.stringify(h)}, Corral ${JSON.stringify(c)}`;
+  assert.equal(c.ok, h.success, what);
+  if (!c.ok || !h.success) {
+    assert.ok(Object.keys(failureReasons(h.info)).length > 0, `${what}: hail's refusal read`);
+    assert.deepEqual(failureReasons(c.info), failureReasons(h.info), `${what}: the same refusals per group`);
+    return "refused";
+  }
+  const hailNode = [...g.snap.nodes.values()].find((n) => n.name === h.result[0]);
+  assert.ok(hailNode, what);
+  if (hailNode.uuid === c.node) return "same";
+  assert.ok(Math.abs(scoreOn(m, g, hailNode.uuid) - scoreOn(m, g, c.node)) < 1e-9, `${what}: a node of another score`);
+  return "equal";
+}
+
 htools.describe("the hail allocator next to Debian's hail", () => {
   it("chooses hail's node (or one of equal score) on 60 generated clusters, and refuses when hail refuses", async () => {
     let same = 0;
@@ -249,27 +278,32 @@ htools.describe("the hail allocator next to Debian's hail", () => {
     const moves = { same: 0, equal: 0, refused: 0, none: 0 };
     for (const seed of SEEDS) {
       const g = generate(seed);
-      const h = await hail(iallocatorRequest(g), `req-${seed}.json`, ["--no-capacity-checks"]);
-      const m = capacityModel(g.snap, g.live);
-      const c = allocate(m, g.snap, corralRequest(g));
-      const what = `seed ${seed}: hail ${JSON.stringify(h)}, Corral ${JSON.stringify(c)}`;
       moves[await sameRelocation(g, seed)]++;
-      assert.equal(c.ok, h.success, what);
-      if (!c.ok || !h.success) {
-        assert.ok(Object.keys(failureReasons(h.info)).length > 0, `${what}: hail's refusal read`);
-        assert.deepEqual(failureReasons(c.info), failureReasons(h.info), `${what}: the same refusals per group`);
-        refused++;
-        continue;
-      }
-      const hailNode = [...g.snap.nodes.values()].find((n) => n.name === h.result[0]);
-      assert.ok(hailNode, what);
-      if (hailNode.uuid === c.node) same++;
-      else assert.ok(Math.abs(scoreOn(m, g, hailNode.uuid) - scoreOn(m, g, c.node)) < 1e-9, `${what}: a node of another score`);
+      const outcome = await sameAllocation(g, seed);
+      if (outcome === "same") same++;
+      if (outcome === "refused") refused++;
     }
     console.log(`hail: ${same} the same node, ${SEEDS.length - same - refused} another of equal score, ${refused} refused by both; relocations: ${JSON.stringify(moves)}`);
     assert.ok(moves.same >= SEEDS.length / 3, "relocations were compared too");
     assert.ok(same >= SEEDS.length / 2, "most choices are hail's very node");
     assert.ok(refused < SEEDS.length / 2, "most requests fit somewhere");
+  });
+
+  it("keeps a new instance away from those sharing its exclusion tag as hail does (htools:iextags), on 40 tagged clusters", async () => {
+    const outcomes = { same: 0, equal: 0, refused: 0 };
+    let tagsDecided = 0;
+    for (let seed = 2000; seed < 2040; seed++) {
+      const g = generate(seed, true);
+      const outcome = await sameAllocation(g, seed);
+      outcomes[outcome]++;
+      // The cases where the tags changed the choice: without them Corral picks another node.
+      const untagged = allocate(capacityModel(g.snap, g.live), g.snap, { ...corralRequest(g), tags: [] });
+      const tagged = allocate(capacityModel(g.snap, g.live), g.snap, corralRequest(g));
+      if (untagged.ok && tagged.ok && untagged.node !== tagged.node) tagsDecided++;
+    }
+    console.log(`hail with exclusion tags: ${JSON.stringify(outcomes)}; the tags changed the node in ${tagsDecided}`);
+    assert.ok(tagsDecided >= 3, `the tags decided the node in ${tagsDecided} of 40 clusters: too few to show they are heeded`);
+    assert.ok(outcomes.same >= 20, "most choices are hail's very node");
   });
 
   it("relocates as hail does where scoring the move differs from scoring a new instance", async () => {

@@ -76,7 +76,7 @@ export function shapeOf(be: ParamDict, disks: DiskRequest[], template: string, n
 }
 
 /** What a new instance needs from the allocator. */
-export function allocRequest(name: string, be: ParamDict, disks: DiskRequest[], template: string, nicCount: number, group: string | undefined, ignoreIpolicy: boolean, start: boolean): AllocRequest {
+export function allocRequest(name: string, be: ParamDict, disks: DiskRequest[], template: string, nicCount: number, group: string | undefined, ignoreIpolicy: boolean, start: boolean, tags: readonly string[]): AllocRequest {
   const size = disks.reduce((s, d) => s + d.size, 0);
   return {
     name,
@@ -86,6 +86,7 @@ export function allocRequest(name: string, be: ParamDict, disks: DiskRequest[], 
     shape: shapeOf(be, disks, template, nicCount),
     group,
     ignoreIpolicy,
+    tags,
   };
 }
 
@@ -187,7 +188,7 @@ export function planCreate(snap: ConfigSnapshot, live: LiveState, op: CreateOp, 
   if (iallocator !== null) {
     let group: string | undefined;
     if (op.group_name) group = resolveObject(snap, "nodegroup", op.group_name).uuid;
-    const req = allocRequest(name, beFull, disks, template, pending.length, group, op.ignore_ipolicy, op.start);
+    const req = allocRequest(name, beFull, disks, template, pending.length, group, op.ignore_ipolicy, op.start, op.tags);
     pnode = snap.nodes.get(allocateNode(snap, live, iallocator, req)) as Node;
     log(` - INFO: Selected nodes for instance ${name} via iallocator ${iallocator}: ${pnode.name}`);
   } else {

@@ -66,7 +66,7 @@ export const instanceMultiAllocLU = defineLU({
       checkCreateArguments(snap, copy, () => undefined);
       const be = computeFullBeparams(structuredClone(copy.beparams), snap.cluster);
       const disks = computeDisks(copy.disks as Record<string, unknown>[], copy.disk_template ?? "diskless");
-      reqs.push(allocRequest(copy.instance_name, be, disks, copy.disk_template ?? "diskless", copy.nics.length, undefined, copy.ignore_ipolicy, copy.start));
+      reqs.push(allocRequest(copy.instance_name, be, disks, copy.disk_template ?? "diskless", copy.nics.length, undefined, copy.ignore_ipolicy, copy.start, copy.tags));
     }
     for (const [name, node] of allocateNodes(snap, ctx.master.live, op.iallocator, reqs)) {
       const inst = ops.find((o) => o.instance_name === name) as CreateOp;
