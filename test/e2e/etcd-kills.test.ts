@@ -25,6 +25,11 @@ const CLIENTS = 8;
 const KILLS = 10;
 /** Load between a restarted master standing by and the next kill. */
 const LOAD_BETWEEN_KILLS_MS = 1000;
+/**
+ * A killed master started again listens within this (a start loads the job queue from etcd:
+ * 4–10 s at load average 10–12 on two cores, over 20 s once at 22). Its times are printed.
+ */
+const RESTART_WITHIN_MS = 60_000;
 /** Issue 17: a standby answers writes within 3 s of the leader's kill -9. */
 const FAILOVER_BOUND_MS = 3000;
 const LOAD_TAG = "k-";
@@ -117,8 +122,13 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
       return leader!;
     };
 
-    for (let k = 0; k < KILLS; k++) {
-      await sleep(LOAD_BETWEEN_KILLS_MS);
+    const killLeaders = async () => {
+      for (let k = 0; k < KILLS; k++) {
+        await sleep(LOAD_BETWEEN_KILLS_MS);
+        await killLeader(k);
+      }
+    };
+    const killLeader = async (k: number) => {
       const killed = await leaderNow();
       const proc = running.get(killed)!.proc;
       running.delete(killed); // clients stop picking it; requests in flight to it fail
@@ -128,12 +138,18 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
       await until(`kill ${k + 1} (${killed}): a write accepted by a surviving master`, 20_000, async () => kill.acceptedAt !== undefined);
       // The killed master, started again on its data directory, stands by.
       const restartAt = performance.now();
-      const again = await masters.start(killed, CLUSTER);
+      const again = await masters.start(killed, CLUSTER, { withinMs: RESTART_WITHIN_MS });
       assert.equal((await storeOf(again.port)).role, "standby", `${killed} started again`);
       kill.restartMs = Math.round(performance.now() - restartAt);
       running.set(killed, again);
+    };
+    // However the kills end, the clients stop (or they would keep the test's process alive).
+    try {
+      await killLeaders();
+    } finally {
+      stop = true;
+      await Promise.allSettled(clients);
     }
-    stop = true;
     await Promise.all(clients);
     const times = kills.map((k) => Math.round(k.acceptedAt! - k.killedAt));
     const p = percentiles(times);

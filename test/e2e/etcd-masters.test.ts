@@ -16,7 +16,7 @@ import { killProcess, type MasterProcess } from "../support/process.ts";
 
 etcdNeeds.describe("standby masters on etcd (three members, two corral master processes)", () => {
   const suite = etcdMastersSuite("corral-etcd-masters-");
-  const start = (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => suite.masters.start(name, cluster, tls);
+  const start = (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => suite.masters.start(name, cluster, { tls });
   const whereIs = (id: number, port: number) => suite.masters.whereIs("ha-e2e", id, port);
 
   it("serves reads on a standby, fails over on kill -9 with no acknowledged job lost, and takes the old leader back as standby", async () => {

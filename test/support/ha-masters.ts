@@ -47,9 +47,9 @@ export class EtcdMasters {
     this.usersFile = usersFile;
   }
 
-  /** Starts master `name` of cluster `cluster` (its data directory is reused when it starts again). */
-  async start(name: string, cluster: string, tls = false): Promise<MasterProcess> {
-    const m = await startMasterProcess(join(this.dir, name), this.usersFile, ["--store", `etcd://${this.etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], { tls });
+  /** Starts master `name` of cluster `cluster` (its data directory is reused when it starts again); `withinMs`: until it listens. */
+  async start(name: string, cluster: string, o: { tls?: boolean; withinMs?: number } = {}): Promise<MasterProcess> {
+    const m = await startMasterProcess(join(this.dir, name), this.usersFile, ["--store", `etcd://${this.etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], o);
     this.procs.push(m.proc);
     let log = m.startLog;
     m.proc.stderr?.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
