@@ -67,6 +67,8 @@ interface Kill {
   acceptedAt?: number;
   /** The killed master's start again → it answers as a standby, ms. */
   restartMs?: number;
+  /** What it logged until it listened: where a slow start spent its time. */
+  restartLog?: string;
   /** Answers other than 200 while the round lasted, by status or error. */
   refused: Record<string, number>;
 }
@@ -141,6 +143,7 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
       const again = await masters.start(killed, CLUSTER, { withinMs: RESTART_WITHIN_MS });
       assert.equal((await storeOf(again.port)).role, "standby", `${killed} started again`);
       kill.restartMs = Math.round(performance.now() - restartAt);
+      kill.restartLog = again.startLog;
       running.set(killed, again);
     };
     // However the kills end, the clients stop (or they would keep the test's process alive).
@@ -153,6 +156,9 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
     await Promise.all(clients);
     const times = kills.map((k) => Math.round(k.acceptedAt! - k.killedAt));
     const p = percentiles(times);
+    const slowest = kills.reduce((a, b) => ((b.restartMs ?? 0) > (a.restartMs ?? 0) ? b : a));
+    const startLines = (slowest.restartLog ?? "").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { time: string; msg: string });
+    console.log(`the slowest restart (${slowest.restartMs} ms), what it logged:\n${startLines.map((l) => `  ${l.time} ${l.msg.slice(0, 120)}`).join("\n")}`);
     console.log(
       `kill -9 of the leader → first write accepted by a surviving master, ${KILLS} kills under ${CLIENTS} clients: min ${Math.min(...times)} · p50 ${p.p50} · p90 ${p.p90} · max ${p.max} ms (${times.join(", ")}); ` +
         `answers before it: ${kills.map((k) => JSON.stringify(k.refused)).join(" ")}; other refusals ${JSON.stringify(otherAnswers)}; restarts as standby ${kills.map((k) => k.restartMs).join(", ")} ms; ${acked.length} jobs acknowledged`,
