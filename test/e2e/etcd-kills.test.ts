@@ -33,6 +33,15 @@ const RESTART_WITHIN_MS = 60_000;
 /** Issue 17: a standby answers writes within 3 s of the leader's kill -9. */
 const FAILOVER_BOUND_MS = 3000;
 const LOAD_TAG = "k-";
+/**
+ * Jobs sent to the leader at once just before each kill, all on one group (its lock is
+ * exclusive, so they run one after another): some are still queued when it dies, and the new
+ * leader must run them. The steady load alone leaves none queued (a test that skipped running
+ * recovered jobs passed with it).
+ */
+const BURST_BEFORE_KILL = 40;
+/** The burst's group: the one after the clients'. */
+const BURST_GROUP = CLIENTS;
 
 const group = (c: number) => `g${c}`;
 
@@ -45,7 +54,7 @@ async function configState(port: number): Promise<{ cluster: { tags: string[]; s
   const tags = await call(port, "GET", "/2/tags");
   assert.equal(tags.status, 200, tags.text);
   const groups = await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, c) => {
+    Array.from({ length: CLIENTS + 1 }, async (_, c) => {
       const r = await call(port, "GET", `/2/groups/${group(c)}`);
       assert.equal(r.status, 200, r.text);
       const g = r.json as { tags: string[]; serial_no: number };
@@ -84,7 +93,7 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
     await until("m0 leads", 15_000, async () => (await storeOf(running.get("m0")!.port)).role === "leader");
     for (const name of ["m1", "m2"]) running.set(name, await masters.start(name, CLUSTER));
     for (const name of ["m1", "m2"]) assert.equal((await storeOf(running.get(name)!.port)).role, "standby");
-    for (let c = 0; c < CLIENTS; c++) assert.equal((await runJob(running.get("m0")!.port, "POST", "/2/groups", { group_name: group(c) })).status, "success");
+    for (let c = 0; c <= BURST_GROUP; c++) assert.equal((await runJob(running.get("m0")!.port, "POST", "/2/groups", { group_name: group(c) })).status, "success");
     const before = await configState(running.get("m0")!.port);
 
     const acked: Ack[] = [];
@@ -132,7 +141,16 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
     };
     const killLeader = async (k: number) => {
       const killed = await leaderNow();
-      const proc = running.get(killed)!.proc;
+      const { proc, port } = running.get(killed)!;
+      // Acknowledged, and mostly not yet run: the leader dies with them queued.
+      await Promise.all(
+        Array.from({ length: BURST_BEFORE_KILL }, async (_, i) => {
+          const tag = `${LOAD_TAG}burst${k}-${i}`;
+          const r = await call(port, "PUT", `/2/groups/${group(BURST_GROUP)}/tags?tag=${tag}`, { user: "writer" });
+          assert.equal(r.status, 200, r.text);
+          acked.push({ id: r.json as number, tag, client: BURST_GROUP });
+        }),
+      );
       running.delete(killed); // clients stop picking it; requests in flight to it fail
       await killProcess(proc);
       const kill: Kill = { killed, killedAt: performance.now(), refused: {} };
@@ -195,7 +213,7 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
     }
     // No job ran twice: each group's serial moved once per tag the load added to it (acknowledged or not).
     let loadTags = 0;
-    for (let c = 0; c < CLIENTS; c++) {
+    for (let c = 0; c <= BURST_GROUP; c++) {
       const [was, is] = [before.groups[c], final.groups[c]];
       const added = is.tags.filter((t) => t.startsWith(LOAD_TAG)).length;
       assert.equal(is.serial - was.serial, added, `${group(c)}'s serial moved ${is.serial - was.serial} times for ${added} tags: a job committed twice`);
