@@ -119,7 +119,7 @@ etcdNeeds.describe("bench/ha.ts --tiny (etcd mode beside SQLite mode, issue 17)"
   const out = mkdtempSync(join(tmpdir(), "corral-bench-ha-"));
   after(() => rmSync(out, { recursive: true, force: true }));
 
-  it("measures both modes, reads on the standby and two failovers, and writes the result", { timeout: 120_000 }, async () => {
+  it("measures both modes, reads on the standby and two failovers under a 2-client load, and writes the result", { timeout: 120_000 }, async () => {
     const ha = fileURLToPath(new URL("./ha.ts", import.meta.url));
     const { code, output } = await runScript(process.execPath, ["--disable-warning=ExperimentalWarning", ha, "--tiny", "--out", out], 100_000);
     assert.equal(code, 0, output);
@@ -130,7 +130,11 @@ etcdNeeds.describe("bench/ha.ts --tiny (etcd mode beside SQLite mode, issue 17)"
       sqlite: Record<string, number[]>;
       etcd: Record<string, number[]>;
       ratios: Record<string, number>;
-      failover: { kills: { write_accepted_ms: number; job_status: string }[]; write_accepted_ms: { min: number; median: number; max: number } };
+      failover: {
+        kills: { write_accepted_ms: number; job_status: string }[];
+        load: { clients: number; acked: number; statuses: Record<string, number> };
+        write_accepted_ms: { min: number; median: number; max: number };
+      };
     };
     for (const k of ["jobsPerS", "singleP50Ms", "masterCpuMsPerJob", "infoPerS", "bulkPerS"]) {
       assert.equal(r.sqlite[k].length, r.sizes.rounds, `sqlite.${k}`);
@@ -154,5 +158,11 @@ etcdNeeds.describe("bench/ha.ts --tiny (etcd mode beside SQLite mode, issue 17)"
       assert.equal(k.job_status, "success");
     }
     assert.ok(r.failover.write_accepted_ms.min <= r.failover.write_accepted_ms.median && r.failover.write_accepted_ms.median <= r.failover.write_accepted_ms.max);
+    // Under load: two clients' jobs went on through the kills, each found final on the last leader.
+    const { load } = r.failover;
+    assert.equal(load.clients, 2);
+    assert.ok(load.acked > 0, "no load job acknowledged");
+    assert.equal(Object.values(load.statuses).reduce((a, b) => a + b, 0), load.acked, JSON.stringify(load));
+    assert.deepEqual(Object.keys(load.statuses).filter((s) => s !== "success" && s !== "error"), [], JSON.stringify(load.statuses));
   });
 });

@@ -6,12 +6,15 @@
 // rounds (ABBA…, bench/lib/ab.ts), each side: the tag-job burst (bench/lib/jobs.ts: one
 // unmeasured burst and --bursts measured ones), one tag job at a time on the idle master, wrk on
 // GET /2/info and GET /2/instances?bulk=1 — and on the etcd side the same reads on the standby.
-// Then --kills times: kill -9 of the leading master, standby running → first PUT /2/tags
-// accepted through the standby (as test/e2e/etcd-masters.test.ts measures it); the killed master
-// is started again and stands by for the next kill.
+// Then --kills times, while --kill-clients clients (default --clients; 0: idle) submit tag jobs
+// round-robin over the running masters (bench/lib/tagload.ts): kill -9 of the leading master,
+// standby running → first PUT /2/tags accepted through the standby (as
+// test/e2e/etcd-masters.test.ts measures it); the killed master is started again and stands by
+// for the next kill. The load's acknowledged jobs must all be found final on the last leader.
 //
 //   source scripts/node-env.sh && node bench/ha.ts [--jobs 500] [--clients 8] [--bursts 3]
-//     [--rounds 2] [--wrk-seconds 10] [--single 30] [--instances 24] [--kills 10] [--tiny] [--out DIR]
+//     [--rounds 2] [--wrk-seconds 10] [--single 30] [--instances 24] [--kills 10] [--kill-clients 8]
+//     [--tiny] [--out DIR]
 //     [--profile DIR]
 //
 // --tiny: seconds-long toy sizes (bench/bench.test.ts). --profile DIR: CPU profiles of the SQLite
@@ -25,6 +28,7 @@ import { abRun, alternating, BURST_OPTIONS, log, median, medianRatio, pairedRati
 import { Client, sleep, type Target } from "./lib/http.ts";
 import { createInstancesViaApi } from "./lib/instances.ts";
 import { singleJobs, tagBurstSeries, waitJob } from "./lib/jobs.ts";
+import { TagLoad } from "./lib/tagload.ts";
 import { describeMachine, loadAverage } from "./lib/machine.ts";
 import { cpuSecondsOf, startMasterProc, type RunningMaster } from "./lib/master.ts";
 import { percentiles } from "./lib/stats.ts";
@@ -38,6 +42,7 @@ const { values: v } = parseArgs({
     single: { type: "string", default: "30" },
     instances: { type: "string", default: "24" },
     kills: { type: "string", default: "10" },
+    "kill-clients": { type: "string" },
     tiny: { type: "boolean" },
     out: { type: "string" },
     profile: { type: "string" },
@@ -45,8 +50,8 @@ const { values: v } = parseArgs({
 });
 const tiny = v.tiny ?? false;
 const sizes = tiny
-  ? { jobs: 10, clients: 2, bursts: 1, rounds: 1, wrkSeconds: 1, single: 3, instances: 2, kills: 2 }
-  : { jobs: Number(v.jobs), clients: Number(v.clients), bursts: Number(v.bursts), rounds: Number(v.rounds), wrkSeconds: Number(v["wrk-seconds"]), single: Number(v.single), instances: Number(v.instances), kills: Number(v.kills) };
+  ? { jobs: 10, clients: 2, bursts: 1, rounds: 1, wrkSeconds: 1, single: 3, instances: 2, kills: 2, killClients: 2 }
+  : { jobs: Number(v.jobs), clients: Number(v.clients), bursts: Number(v.bursts), rounds: Number(v.rounds), wrkSeconds: Number(v["wrk-seconds"]), single: Number(v.single), instances: Number(v.instances), kills: Number(v.kills), killClients: Number(v["kill-clients"] ?? v.clients) };
 const CLUSTER = "bench-ha";
 
 /** What one side measured, a value per round. */
@@ -164,13 +169,25 @@ interface Kill {
   refused: Record<string, number>;
 }
 
-/** kill -9 of `leader` with `standby` running, `kills` times; the killed one comes back as standby. */
-async function failovers(etcd: EtcdCluster, first: { leader: RunningMaster; name: string }, second: { standby: RunningMaster; name: string }): Promise<Kill[]> {
+/** The load of the kills: its clients, the jobs they had acknowledged and those jobs' final statuses on the last leader. */
+interface KillLoad {
+  clients: number;
+  acked: number;
+  statuses: Record<string, number>;
+  refused: Record<string, number>;
+}
+
+/** kill -9 of `leader` with `standby` running, `kills` times, under sizes.killClients clients' jobs; the killed one comes back as standby. */
+async function failovers(etcd: EtcdCluster, first: { leader: RunningMaster; name: string }, second: { standby: RunningMaster; name: string }): Promise<{ kills: Kill[]; load: KillLoad }> {
   let leader = { master: first.leader, name: first.name };
   let standby = { master: second.standby, name: second.name };
   const out: Kill[] = [];
+  const load = new TagLoad(sizes.killClients, "bench-kill-load-");
+  load.setTargets([targetOf(leader.master), targetOf(standby.master)]);
   for (let k = 0; k < sizes.kills; k++) {
+    if (sizes.killClients > 0) await sleep(tiny ? 200 : 1000); // load on both masters before the kill
     await until(`${standby.name} stands by behind ${leader.name}`, 20_000, async () => (await storeView(targetOf(standby.master))).leader?.name === leader.name);
+    load.setTargets([targetOf(standby.master)]);
     await leader.master.kill();
     const killedAt = performance.now();
     const c = new Client(targetOf(standby.master), 1);
@@ -197,8 +214,11 @@ async function failovers(etcd: EtcdCluster, first: { leader: RunningMaster; name
     const again = await startMasterProc({ dataDir: join(run.work, leader.name), port: 0, usersFile, nodeName: leader.name, args: etcdArgs(etcd, leader.name) });
     restarted.push(again);
     [leader, standby] = [standby, { master: again, name: leader.name }];
+    load.setTargets([targetOf(leader.master), targetOf(standby.master)]);
   }
-  return out;
+  await load.stop();
+  const statuses = await load.finalStatuses(targetOf(leader.master), Date.now() + 120_000);
+  return { kills: out, load: { clients: sizes.killClients, acked: load.acked.length, statuses, refused: load.refused } };
 }
 
 /** --profile DIR: the SQLite master and the etcd leader write V8 CPU profiles (node --cpu-prof) there when stopped. */
@@ -226,7 +246,7 @@ try {
   await until("the instances on the standby", 10_000, async () => ((await getJson(standbySide.target, "/2/instances")) as unknown[]).length === sizes.instances);
   for (let r = 0; r < sizes.rounds; r++) for (const s of alternating(r, sqlite, etcdSide)) await measureRound(s, r);
   // A killed master writes no profile: with --profile, no kills.
-  const kills = v.profile !== undefined ? [] : await failovers(etcdCluster, { leader: leaderSide.master, name: "etcd-a" }, { standby: standbySide.master, name: "etcd-b" });
+  const { kills, load } = v.profile !== undefined ? { kills: [], load: undefined } : await failovers(etcdCluster, { leader: leaderSide.master, name: "etcd-a" }, { standby: standbySide.master, name: "etcd-b" });
   const e = etcdSide.m;
   const q = sqlite.m;
   const failover = percentiles(kills.map((x) => x.write_accepted_ms));
@@ -247,7 +267,7 @@ try {
       standby_info: pairedRatio(e.standbyInfoPerS, q.infoPerS),
       standby_bulk: pairedRatio(e.standbyBulkPerS, q.bulkPerS),
     },
-    failover: { kills, write_accepted_ms: { min: failover.n === 0 ? 0 : Math.min(...kills.map((x) => x.write_accepted_ms)), median: failover.p50, max: failover.max } },
+    failover: { kills, load, write_accepted_ms: { min: failover.n === 0 ? 0 : Math.min(...kills.map((x) => x.write_accepted_ms)), median: failover.p50, max: failover.max } },
   };
   const cell = (xs: number[]) => `${round2(median(xs))} (${xs.map(round2).join(", ")})`;
   const md = [
@@ -265,7 +285,8 @@ try {
     "",
     kills.length === 0
       ? "Failover: not measured (--profile: a killed master writes no profile)."
-      : `Failover, ${kills.length} × kill -9 of the leading master (standby running, idle) → first PUT /2/tags accepted through the standby: **min ${result.failover.write_accepted_ms.min} ms · median ${result.failover.write_accepted_ms.median} ms · max ${result.failover.write_accepted_ms.max} ms** (${kills.map((x) => x.write_accepted_ms).join(", ")}); jobs ${kills.map((x) => x.job_status).join(", ")}.`,
+      : `Failover, ${kills.length} × kill -9 of the leading master (standby running, ${load?.clients ? `under ${load.clients} clients' tag jobs round-robin over the running masters` : "idle"}) → first PUT /2/tags accepted through the standby: **min ${result.failover.write_accepted_ms.min} ms · median ${result.failover.write_accepted_ms.median} ms · max ${result.failover.write_accepted_ms.max} ms** (${kills.map((x) => x.write_accepted_ms).join(", ")}); jobs ${kills.map((x) => x.job_status).join(", ")}.` +
+        (load?.clients ? ` The load: ${load.acked} jobs acknowledged, on the last leader ${JSON.stringify(load.statuses)}; answered otherwise ${JSON.stringify(load.refused)}.` : ""),
     "",
   ].join("\n");
   run.write(result, md);

@@ -70,7 +70,8 @@ export class EtcdJobStore implements JobStore {
       this.stored.set(idKey(kv.key), kv.value.toString());
       this.archived.add(idKey(kv.key));
     }
-    this.lastId = Math.max(this.lastId, ...this.stored.keys());
+    // A loop, not Math.max(...ids): past ~125,000 arguments a call overflows the stack.
+    for (const id of this.stored.keys()) if (id > this.lastId) this.lastId = id;
     // The mark the last leader reserved up to (before blocks, ids were the key's revisions).
     const mark = ids.kvs[0];
     const reserved = mark === undefined ? 0 : Number(mark.value.toString()) || Number(mark.mod_revision);

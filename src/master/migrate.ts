@@ -224,7 +224,7 @@ export async function readEtcdStore(client: EtcdClient, keys: EtcdKeys): Promise
   }
   if (dump.cluster === "") throw new Error(`etcd holds no cluster under ${keys.root}: check --cluster-name`);
   dump.jobs.sort((a, b) => a.id - b.id);
-  dump.jobMark = Math.max(dump.jobMark, ...dump.jobs.map((j) => j.id));
+  dump.jobMark = Math.max(dump.jobMark, dump.jobs.at(-1)?.id ?? 0); // sorted: the last is the highest
   return dump;
 }
 

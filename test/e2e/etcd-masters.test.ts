@@ -5,73 +5,19 @@
 // the old master, started again, stands by.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, it } from "node:test";
-import { call, usersFileText, waitJob } from "../support/cluster.ts";
+import { it } from "node:test";
+import { call, waitJob } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
-import { EtcdClient } from "../../src/store/etcd/client.ts";
-import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
+import { etcdNeeds } from "../support/etcd.ts";
+import { etcdMastersSuite, sleep, storeOf, until } from "../support/ha-masters.ts";
 import { officialClient, runPython } from "../support/python.ts";
-import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function storeOf(port: number): Promise<StoreView> {
-  const r = await call(port, "GET", "/corral/1/store", { user: "reader" });
-  assert.equal(r.status, 200, r.text);
-  return r.json as StoreView;
-}
-
-/** Polls until `check` holds (it returns true), or fails after `ms`. */
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
+import { killProcess, type MasterProcess } from "../support/process.ts";
 
 etcdNeeds.describe("standby masters on etcd (three members, two corral master processes)", () => {
-  let etcd: EtcdCluster;
-  let dir: string;
-  let users: string;
-  const procs: ChildProcess[] = [];
-  const start = async (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => {
-    const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], { tls });
-    procs.push(m.proc);
-    // Its log, for a failure's message.
-    let log = "";
-    m.proc.stderr?.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
-    logs.set(m.port, () => log);
-    return m;
-  };
-  const logs = new Map<number, () => string>();
-  /** What etcd holds for a job and what the master that should have it logged: when a job is missing. */
-  const whereIs = async (id: number, port: number) => {
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
-    try {
-      const active = await raw.etcd.get(`/corral/ha-e2e/jobs/${String(id).padStart(16, "0")}`).string();
-      const archived = await raw.etcd.get(`/corral/ha-e2e/jobs-archived/${String(id).padStart(16, "0")}`).string();
-      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${logs.get(port)?.() ?? ""}`;
-    } finally {
-      raw.close();
-    }
-  };
-
-  before(async () => {
-    etcd = await EtcdCluster.start(3);
-    dir = mkdtempSync(join(tmpdir(), "corral-etcd-masters-"));
-    users = join(dir, "users");
-    writeFileSync(users, usersFileText());
-  });
-  after(async () => {
-    for (const p of procs) await killProcess(p);
-    await etcd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = etcdMastersSuite("corral-etcd-masters-");
+  const start = (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => suite.masters.start(name, cluster, { tls });
+  const whereIs = (id: number, port: number) => suite.masters.whereIs("ha-e2e", id, port);
 
   it("serves reads on a standby, fails over on kill -9 with no acknowledged job lost, and takes the old leader back as standby", async () => {
     const a = await start("ma");
@@ -172,7 +118,7 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     const standby = (await call(b.port, "GET", "/corral/1/store", { user: "reader" }, true)).json as StoreView;
     assert.equal(standby.role, "standby");
     // The standby pins the leader's certificate from the leader key; the client trusts the standby's.
-    const r = await runPython("rapi_forward.py", ["localhost", String(b.port), "writer", "writerpass", join(dir, "pb", "rapi.pem")]);
+    const r = await runPython("rapi_forward.py", ["localhost", String(b.port), "writer", "writerpass", join(suite.masters.dir, "pb", "rapi.pem")]);
     assert.equal(r.code, 0, r.out);
     const out = JSON.parse(r.out.trim().split("\n").at(-1)!) as { job: number; status: string };
     assert.equal(out.status, "success");

@@ -14,8 +14,8 @@ export interface MasterProcess {
   startLog: string;
 }
 
-/** Starts `corral master` on a free loopback port; resolves once RAPI listens. */
-export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean } = {}): Promise<MasterProcess> {
+/** Starts `corral master` on a free loopback port; resolves once RAPI listens (within `withinMs`, default 20 s). */
+export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean; withinMs?: number } = {}): Promise<MasterProcess> {
   const proc = spawn(
     CORRAL,
     ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, ...(usersFile === undefined ? [] : ["--users-file", usersFile]), "--node-name", "node1.corral.test", ...extraArgs],
@@ -23,7 +23,7 @@ export async function startMasterProcess(dataDir: string, usersFile: string | un
   );
   let seen = "";
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`master did not start: ${seen}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`master did not start within ${o.withinMs ?? 20_000} ms: ${seen}`)), o.withinMs ?? 20_000);
     proc.stderr!.on("data", (chunk: Buffer) => {
       seen += chunk.toString();
       const m = /RAPI listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(seen);

@@ -139,7 +139,8 @@ export class EtcdConfigStore extends LoggedConfigStore {
   private applyEvents(events: readonly { type: string; kv: { key: Buffer; value: Buffer; mod_revision: string } }[]): void {
     const previous = this.snap;
     if (events.length === 0 || !previous) return;
-    this.revision = Math.max(this.revision, ...events.map((e) => Number(e.kv.mod_revision)));
+    // A loop, not Math.max(...revisions): a catching-up watch's batch may hold more events than a call takes arguments.
+    for (const e of events) this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
     if (this.leading()) return;
     const maps = new Map<ObjectKind, Map<string, unknown>>();
     const changed = new Map<ObjectKind, Map<string, unknown>>();
