@@ -22,6 +22,11 @@ import { jobRow } from "./writer.ts";
 
 /** Jobs a txn archives at most: two keys each, under etcd's 128 operations. */
 const ARCHIVE_CHUNK = 60;
+/**
+ * Archived jobs kept (the newest): every master holds them in memory, and etcd's space is
+ * bounded. SQLite mode keeps all of them, as Ganeti keeps its archive on disk.
+ */
+export const ARCHIVED_JOBS_KEPT = 10_000;
 /** Job ids a leader reserves at once (at least what one submission asks for). */
 const ID_BLOCK = 256;
 
@@ -43,16 +48,19 @@ export class EtcdJobStore implements JobStore {
   private revision = 0;
   private watcher: Watcher | undefined;
   private closed = false;
+  private readonly keepArchived: number;
 
-  private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership) {
+  private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership, keepArchived: number) {
     this.client = client;
     this.keys = keys;
     this.log = log;
     this.leadership = leadership;
+    this.keepArchived = keepArchived;
   }
 
-  static async open(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership): Promise<EtcdJobStore> {
-    const store = new EtcdJobStore(client, keys, log, leadership);
+  /** `keepArchived`: archiving prunes the archive to its newest this many. */
+  static async open(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership, keepArchived = ARCHIVED_JOBS_KEPT): Promise<EtcdJobStore> {
+    const store = new EtcdJobStore(client, keys, log, leadership, keepArchived);
     await store.reload();
     return store;
   }
@@ -189,6 +197,7 @@ export class EtcdJobStore implements JobStore {
       );
     }
     await Promise.all(writes);
+    if (this.archived.size > this.keepArchived) await this.pruneArchived(this.keepArchived);
   }
 
   /** Deletes the oldest archived jobs beyond the newest `keep`; resolves with how many went. */

@@ -24,6 +24,8 @@ export interface EtcdStoreOptions extends EtcdOptions {
   livenessTtlSeconds?: number;
   /** How often the leader compacts etcd's history (compactor.ts); 0: never (etcd's own --auto-compaction-* does). */
   compactIntervalMs?: number;
+  /** Archived jobs kept in etcd (EtcdJobStore; default ARCHIVED_JOBS_KEPT). */
+  keepArchivedJobs?: number;
   /** A compaction failed (the next interval tries again). */
   onCompactionError?: (err: Error) => void;
 }
@@ -55,7 +57,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const sink = new EtcdSink(client, keys.leader, leadership);
     const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT);
     const config = await EtcdConfigStore.open(client, keys, log);
-    const jobs = await EtcdJobStore.open(client, keys, log, leadership);
+    const jobs = await EtcdJobStore.open(client, keys, log, leadership, o.keepArchivedJobs);
     const tokenCopy = new PrefixCopy(client, keys.tokens);
     const meta = new PrefixCopy(client, keys.meta);
     await Promise.all([tokenCopy.load(), meta.load()]);

@@ -284,6 +284,20 @@ etcdNeeds.describe("etcd backend, one member", () => {
     assert.equal(b.jobs.loadOne(first[2])?.archived, true, "the newest archived one stays");
   });
 
+  it("keeps only the newest archived jobs it is told to: archiving prunes the rest from etcd", async () => {
+    const a = await leader({ keepArchivedJobs: 4 });
+    const ids = await a.jobs.allocateIds(10);
+    const job = (id: number) => ({ id, ops: [], status: "success", archived: false }) as unknown as Parameters<typeof a.jobs.write>[0];
+    await Promise.all(ids.map((id) => a.jobs.write(job(id))));
+    await a.jobs.archive(ids.slice(0, 3));
+    await a.jobs.archive(ids.slice(3, 9));
+    const archivedKeys = await a.client.list(a.keys.archivedJobs);
+    assert.deepEqual(archivedKeys.kvs.map((kv) => Number(kv.key.toString().slice(-16))), ids.slice(5, 9), "the newest 4 archived jobs stay in etcd");
+    assert.equal(a.jobs.loadOne(ids[0]), undefined, "pruned");
+    assert.equal(a.jobs.loadOne(ids[5])?.archived, true);
+    assert.deepEqual(a.jobs.loadAll().map((j) => j.id), [ids[9]], "the active job is not touched");
+  });
+
   it("revokes leadership when etcd says the lease is gone, and self-fences when etcd stops answering", async () => {
     const a = await leader();
     const reasons: string[] = [];
