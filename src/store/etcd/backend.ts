@@ -15,8 +15,9 @@ import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
 /**
- * The longest a batch waits for the clients the last one answered (store/gather.ts): twice the
- * jobs a txn in the tag-job burst, at most one commit's time of delay.
+ * The longest a batch waits for the clients the last one answered (store/gather.ts): in the
+ * tag-job burst a txn then carries twice the jobs. The wait is also never over the last
+ * commit's own time.
  */
 const GATHER_MS = 10;
 
