@@ -171,9 +171,9 @@ export class EtcdJobStore implements JobStore {
     return this.log.commits;
   }
 
-  write(job: Job): Promise<void> {
+  write(job: Job, submitted = false): Promise<void> {
     const data = jobRow(job);
-    return this.log.append([{ t: "kv", key: this.keys.job(job.id), value: data }]).then(() => {
+    return this.log.append([{ t: "kv", key: this.keys.job(job.id), value: data }], submitted).then(() => {
       if (!this.archived.has(job.id)) this.stored.set(job.id, data);
     });
   }

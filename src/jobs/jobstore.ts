@@ -17,8 +17,9 @@ export interface JobStore {
   /**
    * Queues the job's state for writing, in order with the config's transactions: a job that
    * reports a config change is written after that change. Resolves once it is durable.
+   * `submitted`: the job's first write, whose durability answers the client that submitted it.
    */
-  write(job: Job): Promise<void>;
+  write(job: Job, submitted?: boolean): Promise<void>;
   /** Marks jobs archived: they leave the active queue but stay readable by id. */
   archive(ids: readonly number[]): Promise<void>;
   /** Any job by id, archived ones included. */

@@ -159,7 +159,7 @@ export class JobQueue implements ExecutorHost {
       // A rejected job is kept, canceled, as Ganeti's REJECT filter action does.
       if (this.admission(job) === "reject") cancelUnfinished(job);
     }
-    const durable = Promise.all(jobs.map((job) => this.jobStore.write(job)));
+    const durable = Promise.all(jobs.map((job, i) => this.jobStore.write(job, i === 0)));
     for (const job of jobs) {
       this.jobs.set(job.id, job);
       for (const f of this.followers) f.submitted(job);

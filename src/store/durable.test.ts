@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { DurableLog, InlineSink, WorkerSink, type CommitSink, type WriteOp } from "./durable.ts";
+import { Gathering } from "./gather.ts";
 import { openDatabase } from "./sqlite.ts";
 
 function tempDb() {
@@ -77,6 +78,49 @@ describe("DurableLog", () => {
     release();
     await Promise.all([first, second, third, flushing]);
     assert.deepEqual(started, [1, 2]);
+  });
+
+  it("with gatherMs, waits for the clients a batch answered: their next submissions share one commit", async () => {
+    // Two clients answered by one batch come back 5 ms apart; the commit takes 20 ms.
+    async function commitsFor(gatherMs: number): Promise<number[]> {
+      const batches: number[] = [];
+      const sink: CommitSink = {
+        commit: async (ops) => {
+          batches.push(ops.length);
+          await new Promise((r) => setTimeout(r, 20));
+        },
+        close: async () => {},
+      };
+      const log = new DurableLog(sink, undefined, undefined, gatherMs);
+      const put = (key: string) => log.append([{ t: "meta", key, value: "v" }], true);
+      await Promise.all([put("a1"), put("b1")]);
+      const a2 = put("a2");
+      await new Promise((r) => setTimeout(r, 5));
+      await Promise.all([a2, put("b2")]);
+      return batches;
+    }
+    assert.deepEqual(await commitsFor(1000), [2, 2], "a2 waited for b2");
+    assert.deepEqual(await commitsFor(0), [2, 1, 1], "without gathering, a2 went alone");
+  });
+
+  it("gathers only after a batch that answered several clients, and for at most the last commit's time", () => {
+    const reply = { reply: true };
+    const other = { reply: false };
+    const g = new Gathering(1000);
+    g.committed([reply, other, other], [], 30);
+    assert.equal(g.waitMs([]), 0, "one client answered: the next one goes at once");
+    g.committed([reply, reply], [other], 30);
+    const wait = g.waitMs([reply]);
+    assert.ok(wait > 0 && wait <= 30, `waits for the second client, at most the commit's 30 ms (${wait})`);
+    assert.equal(g.waitMs([reply, other, reply]), 0, "both back: no wait");
+    g.sent();
+    assert.equal(g.waitMs([]), 0, "the batch sent ends the wait");
+    const capped = new Gathering(5);
+    capped.committed([reply, reply], [], 30);
+    assert.ok(capped.waitMs([]) <= 5, "never longer than the cap");
+    const off = new Gathering(0);
+    off.committed([reply, reply], [], 30);
+    assert.equal(off.waitMs([]), 0, "off: never waits");
   });
 
   it("commits a burst from many writers in few transactions through the writer thread", async () => {

@@ -7,6 +7,7 @@
 import { Worker } from "node:worker_threads";
 import type { DatabaseSync } from "node:sqlite";
 import type { AuditRecord } from "../model/audit.ts";
+import { Gathering } from "./gather.ts";
 import { EPOCH_KEY, NotLeaderError, type Leadership } from "./leadership.ts";
 
 export type WriteOp =
@@ -206,7 +207,8 @@ export class DurableLog {
   private marks: { ops: number; waiters: number }[] = [];
   /** Keys of the lazy rows in `queued`: a later write of theirs is already covered. */
   private queuedKeys = new Set<string>();
-  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** `reply`: durable, it answers a client (a submission): see gather.ts. */
+  private waiters: { resolve: () => void; reject: (e: unknown) => void; reply: boolean }[] = [];
   private scheduled = false;
   /** A batch is with the sink; the next one waits for it, growing meanwhile. */
   private inFlight = false;
@@ -226,15 +228,20 @@ export class DurableLog {
   /** Whose fence each batch carries; without one (tools, tests) batches are not fenced. */
   private readonly leadership: Leadership | undefined;
   private readonly limit: BatchLimit | undefined;
+  private readonly gathering: Gathering;
+  /** The timer of a batch that waits for the clients the last one answered. */
+  private gatherTimer: NodeJS.Timeout | undefined;
 
   /**
    * With a limit, a batch holds as many whole appends as fit (at least one), and lazy rows are
    * rendered when appended: a batch cut before a later append must not hold that append's state.
+   * `gatherMs`: the longest a batch waits for the clients the last one answered (gather.ts).
    */
-  constructor(sink: CommitSink, leadership?: Leadership, limit?: BatchLimit) {
+  constructor(sink: CommitSink, leadership?: Leadership, limit?: BatchLimit, gatherMs = 0) {
     this.sink = sink;
     this.leadership = leadership;
     this.limit = limit;
+    this.gathering = new Gathering(gatherMs);
   }
 
   onFailure(listener: (err: unknown) => void): void {
@@ -248,9 +255,10 @@ export class DurableLog {
 
   /**
    * Queues writes; resolves once they (and everything queued before them) are durable.
-   * Refused at once (NotLeaderError) while this master does not lead.
+   * Refused at once (NotLeaderError) while this master does not lead. `reply`: their
+   * durability answers a client (a submission), who is likely to write again soon.
    */
-  append(ops: LogOp[]): Promise<void> {
+  append(ops: LogOp[], reply = false): Promise<void> {
     try {
       this.checkWritable();
     } catch (err) {
@@ -267,7 +275,7 @@ export class DurableLog {
       }
       this.queued.push(op);
     }
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject, reply }));
     if (this.limit) this.marks.push({ ops: this.queued.length, waiters: this.waiters.length });
     this.schedule();
     return done;
@@ -287,8 +295,25 @@ export class DurableLog {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight) return;
+    if (this.inFlight) return;
+    if (this.scheduled) {
+      // Waiting for clients to come back, and they all are: no need to wait out the timer.
+      if (this.gatherTimer !== undefined && this.gathering.waitMs(this.waiters) === 0) {
+        clearTimeout(this.gatherTimer);
+        this.gatherTimer = undefined;
+        setImmediate(() => this.send());
+      }
+      return;
+    }
     this.scheduled = true;
+    const wait = this.gathering.waitMs(this.waiters);
+    if (wait > 0) {
+      this.gatherTimer = setTimeout(() => {
+        this.gatherTimer = undefined;
+        this.send();
+      }, wait);
+      return;
+    }
     // After this turn's other I/O callbacks and their microtasks: the requests that arrived
     // together, and the jobs they started, share one transaction.
     setImmediate(() => this.send());
@@ -308,6 +333,7 @@ export class DurableLog {
 
   private send(): void {
     this.scheduled = false;
+    this.gathering.sent();
     this.inFlight = true;
     const { ops: cut, waiters: cutWaiters } = this.batchEnd();
     const queued = this.queued.splice(0, cut);
@@ -334,6 +360,7 @@ export class DurableLog {
       () => {
         this.commits++;
         if (ops.length > 0) this.onCommitted?.(ops.length, (performance.now() - sent) / 1000);
+        this.gathering.committed(waiters, this.waiters, performance.now() - sent);
         for (const w of waiters) w.resolve();
       },
       (err: unknown) => {

@@ -15,6 +15,13 @@ import { EtcdTokenStore, PrefixCopy } from "./records.ts";
 import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
+/**
+ * The longest a batch waits for the clients the last one answered (store/gather.ts): in the
+ * tag-job burst a txn then carries twice the jobs. The wait is also never over the last
+ * commit's own time.
+ */
+const GATHER_MS = 10;
+
 export interface EtcdStoreOptions extends EtcdOptions {
   /** The cluster's key prefix: /corral/<cluster>/. */
   cluster: string;
@@ -55,7 +62,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const keys = new EtcdKeys(o.cluster);
     const leadership = new EtcdLease(client, { key: keys.leader, name: o.name, ttlSeconds: o.ttlSeconds, livenessTtlSeconds: o.livenessTtlSeconds });
     const sink = new EtcdSink(client, keys.leader, leadership);
-    const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT);
+    const log = new DurableLog(sink, leadership, ETCD_BATCH_LIMIT, GATHER_MS);
     const config = await EtcdConfigStore.open(client, keys, log);
     const jobs = await EtcdJobStore.open(client, keys, log, leadership, o.keepArchivedJobs);
     const tokenCopy = new PrefixCopy(client, keys.tokens);
