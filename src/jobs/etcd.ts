@@ -18,7 +18,7 @@ import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadershi
 import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
-import { jobRow } from "./writer.ts";
+import { jobRow } from "./record.ts";
 
 /** Jobs a txn archives at most: two keys each, under etcd's 128 operations. */
 const ARCHIVE_CHUNK = 60;
