@@ -22,6 +22,8 @@ describe("--store options", () => {
     assert.deepEqual(storeChoice({ store: "etcd://10.0.0.1:2379,e2.example:2379,[::1]:2379" }), { kind: "etcd", endpoints: ["10.0.0.1:2379", "e2.example:2379", "[::1]:2379"] });
     const tls = storeChoice({ store: "etcd://e1:2379", "etcd-ca-file": "ca", "etcd-cert-file": "crt", "etcd-key-file": "key" }, read);
     assert.deepEqual(tls, { kind: "etcd", endpoints: ["e1:2379"], tls: { ca: read("ca"), cert: read("crt"), key: read("key") } });
+    assert.deepEqual(storeChoice({ store: "etcd://e1:2379", "etcd-compact-interval": "0" }), { kind: "etcd", endpoints: ["e1:2379"], compactIntervalMs: 0 });
+    assert.deepEqual(storeChoice({ store: "etcd://e1:2379", "etcd-compact-interval": "600" }), { kind: "etcd", endpoints: ["e1:2379"], compactIntervalMs: 600_000 });
   });
 
   it("refuses what it cannot use, saying what is wrong", () => {
@@ -29,6 +31,8 @@ describe("--store options", () => {
     assert.throws(() => storeChoice({ store: "etcd://" }), /'' is not HOST:PORT/);
     assert.throws(() => storeChoice({ store: "etcd://e1" }), /'e1' is not HOST:PORT/);
     assert.throws(() => storeChoice({ "etcd-ca-file": "ca" }), /--etcd-ca-file goes with --store etcd/);
+    assert.throws(() => storeChoice({ "etcd-compact-interval": "60" }), /--etcd-compact-interval goes with --store etcd/);
+    assert.throws(() => storeChoice({ store: "etcd://e1:2379", "etcd-compact-interval": "5m" }), /needs whole seconds \(0: never\), not '5m'/);
     assert.throws(() => storeChoice({ store: "etcd://e1:2379", "etcd-cert-file": "c", "etcd-ca-file": "ca" }, read), /go together/);
     assert.throws(() => storeChoice({ store: "etcd://e1:2379", "etcd-cert-file": "c", "etcd-key-file": "k" }, read), /needs --etcd-ca-file/);
     assert.throws(() => storeChoice({ store: "etcd://e1:2379", "etcd-ca-file": "/nonexistent/ca.pem" }), /--etcd-ca-file: cannot read \/nonexistent\/ca.pem/);

@@ -13,6 +13,12 @@ export const STORE_USAGE = `      --store sqlite|etcd://HOST:PORT[,HOST:PORT...]
       --etcd-ca-file FILE      CA certificate etcd's members are checked against (https)
       --etcd-cert-file FILE    client certificate for etcd (with --etcd-key-file)
       --etcd-key-file FILE     its private key
+      --etcd-compact-interval SECONDS
+                               how often the leading master compacts etcd's history
+                               to what it was one interval before (default 300; 0:
+                               never, when etcd's --auto-compaction-* does it: etcd
+                               compacts all its keys, so turn this off on an etcd
+                               that other programs share)
       --advertise-url URL      this master's RAPI URL as other masters name it while it
                                leads (default https://NODE-IP:PORT, else the bind
                                address, else the host name)`;
@@ -23,6 +29,7 @@ export const STORE_OPTIONS = {
   "etcd-cert-file": { type: "string" },
   "etcd-key-file": { type: "string" },
   "advertise-url": { type: "string" },
+  "etcd-compact-interval": { type: "string" },
 } as const;
 
 export interface StoreFlags {
@@ -30,14 +37,16 @@ export interface StoreFlags {
   "etcd-ca-file"?: string;
   "etcd-cert-file"?: string;
   "etcd-key-file"?: string;
+  "etcd-compact-interval"?: string;
 }
 
 /** The store the options name; a malformed one is an error for the operator (thrown with what is wrong). */
 export function storeChoice(v: StoreFlags, read: (file: string) => Buffer = (file) => readFileSync(file)): StoreChoice {
   const tlsFlags = (["etcd-ca-file", "etcd-cert-file", "etcd-key-file"] as const).filter((f) => v[f] !== undefined);
+  const etcdFlags = [...tlsFlags, ...(v["etcd-compact-interval"] !== undefined ? ["etcd-compact-interval"] : [])];
   const store = v.store ?? "sqlite";
   if (store === "sqlite") {
-    if (tlsFlags.length > 0) throw new Error(`--${tlsFlags[0]} goes with --store etcd://…`);
+    if (etcdFlags.length > 0) throw new Error(`--${etcdFlags[0]} goes with --store etcd://…`);
     return { kind: "sqlite" };
   }
   if (!store.startsWith("etcd://")) throw new Error(`--store needs 'sqlite' or 'etcd://HOST:PORT[,HOST:PORT...]', not '${store}'`);
@@ -57,5 +66,12 @@ export function storeChoice(v: StoreFlags, read: (file: string) => Buffer = (fil
     }
   };
   const ca = file("etcd-ca-file");
-  return { kind: "etcd", endpoints, ...(ca ? { tls: { ca, cert: file("etcd-cert-file"), key: file("etcd-key-file") } } : {}) };
+  const interval = v["etcd-compact-interval"];
+  if (interval !== undefined && !/^\d{1,7}$/.test(interval)) throw new Error(`--etcd-compact-interval needs whole seconds (0: never), not '${interval}'`);
+  return {
+    kind: "etcd",
+    endpoints,
+    ...(ca ? { tls: { ca, cert: file("etcd-cert-file"), key: file("etcd-key-file") } } : {}),
+    ...(interval !== undefined ? { compactIntervalMs: Number(interval) * 1000 } : {}),
+  };
 }

@@ -17,6 +17,7 @@ import { leaderValue, type LeaderInfo } from "./etcd/leader.ts";
 import { EtcdRecord } from "./etcd/records.ts";
 import type { SharedFiles } from "./etcd/shared.ts";
 import { EtcdNoSpaceError } from "./etcd/sink.ts";
+import type { Compactor } from "./etcd/compactor.ts";
 import { LocalLease, type Leadership } from "./leadership.ts";
 import { MetaRecord } from "./meta.ts";
 import { openDatabase, SqliteConfigStore } from "./sqlite.ts";
@@ -52,6 +53,8 @@ export interface StoreStatus {
   alarms: string[];
   /** What is wrong, and what to do about it, when something is. */
   problem?: string;
+  /** The leader's compaction of etcd's history (etcd/compactor.ts): every interval_s (0: off); the last this master made, its last failure. */
+  compaction?: { interval_s: number; revision?: number; at?: string; error?: string };
 }
 
 /** Alarms etcd raised (NOSPACE), as /2/info shows them while they last (`corral_store_problem`). */
@@ -78,7 +81,7 @@ export interface StoreBackend {
   close(): Promise<void>;
 }
 
-export type StoreChoice = { kind: "sqlite" } | ({ kind: "etcd"; ttlSeconds?: number } & EtcdOptions);
+export type StoreChoice = { kind: "sqlite" } | ({ kind: "etcd"; ttlSeconds?: number; compactIntervalMs?: number } & EtcdOptions);
 
 export interface BackendPlace {
   /** The SQLite database (sqlite mode). */
@@ -89,6 +92,8 @@ export interface BackendPlace {
   cluster: string;
   /** This master's name. */
   master: string;
+  /** Store trouble that ends nothing but an operator should see (a failed compaction): for the log. */
+  onStoreTrouble?: (err: Error) => void;
 }
 
 export function openBackend(choice: StoreChoice, place: BackendPlace): Promise<StoreBackend> {
@@ -119,8 +124,8 @@ export function openSqliteBackend(path: string): StoreBackend {
   };
 }
 
-export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number }, place: BackendPlace): Promise<StoreBackend> {
-  const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master });
+export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number; compactIntervalMs?: number }, place: BackendPlace): Promise<StoreBackend> {
+  const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master, onCompactionError: place.onStoreTrouble });
   // The audit trail's own database: always writable here (a standby records what reached it too).
   const auditDb = openDatabase(place.auditDatabase);
   const auditLease = new LocalLease(auditDb);
@@ -153,7 +158,7 @@ export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number }, 
         await stores.config.follow();
         await stores.jobs.follow(jobs);
       },
-      status: () => etcdStatus(stores.client.etcd, o.endpoints),
+      status: () => etcdStatus(stores.client.etcd, o.endpoints, stores.compactor),
       shared: stores.shared,
     },
     async close() {
@@ -169,15 +174,20 @@ export function storeTrouble(err: unknown): string | undefined {
   return err instanceof EtcdNoSpaceError ? err.message : undefined;
 }
 
-async function etcdStatus(etcd: Etcd3, endpoints: readonly string[]): Promise<StoreStatus> {
+async function etcdStatus(etcd: Etcd3, endpoints: readonly string[], compactor: Compactor): Promise<StoreStatus> {
+  const compaction: StoreStatus["compaction"] = {
+    interval_s: compactor.interval / 1000,
+    ...(compactor.last ? { revision: compactor.last.revision, at: compactor.last.at.toISOString() } : {}),
+    ...(compactor.lastError !== undefined ? { error: compactor.lastError } : {}),
+  };
   try {
     // The alarm answer carries no header: the revision comes from a read of one key.
     const [res, read] = await Promise.all([etcd.maintenance.alarm({ action: "Get", alarm: "None" }), etcd.kv.range({ key: Buffer.from("/"), count_only: true })]);
     const alarms = [...new Set(res.alarms.map((a) => String(a.alarm).toUpperCase()))];
-    const status: StoreStatus = { endpoints, revision: Number(read.header.revision), alarms };
+    const status: StoreStatus = { endpoints, revision: Number(read.header.revision), alarms, compaction };
     if (alarms.includes("NOSPACE")) status.problem = new EtcdNoSpaceError(new Error("alarm raised")).message;
     return status;
   } catch (err) {
-    return { endpoints, alarms: [], problem: `etcd does not answer: ${err instanceof Error ? err.message : String(err)}` };
+    return { endpoints, alarms: [], compaction, problem: `etcd does not answer: ${err instanceof Error ? err.message : String(err)}` };
   }
 }

@@ -3,7 +3,7 @@
 // and the outcome: the result, or the error in Ganeti's words and a non-zero exit. `--submit`
 // only prints the job id; Ctrl-C detaches (the job goes on) and says how to follow it again.
 
-import { SingleBar } from "cli-progress";
+import { MultiBar, type SingleBar } from "cli-progress";
 import { jobError, type JobLogEntry, type RapiClient } from "../../client/rapi.ts";
 import { interactive, type TextOut } from "./output.ts";
 import { parseProgressLine } from "../../model/progress.ts";
@@ -32,8 +32,13 @@ export function describeJobError(job: Record<string, unknown>): string {
 
 const timestamp = (sec: number) => new Date(sec * 1000).toISOString().replace("T", " ").slice(0, 19);
 
-/** Prints log entries; progress lines drive a bar on a terminal and print as lines elsewhere. */
+/**
+ * Prints log entries; progress lines drive a bar on a terminal and print as lines elsewhere.
+ * Other lines that come while a bar shows go above it and the bar stays below them (cli-progress's
+ * MultiBar log), so the screen holds one bar however the two kinds interleave.
+ */
 export class LogPrinter {
+  private bars: MultiBar | null = null;
   private bar: SingleBar | null = null;
   private barTopic = "";
   private readonly tty: boolean;
@@ -49,23 +54,32 @@ export class LogPrinter {
     const text = typeof message === "string" ? message : JSON.stringify(message);
     const p = parseProgressLine(text);
     if (p && this.tty) {
-      if (!this.bar || this.barTopic !== p.topic) {
+      if (!this.bars || !this.bar || this.barTopic !== p.topic) {
         this.done();
         this.barTopic = p.topic;
-        this.bar = new SingleBar({ format: `  ${p.topic} [{bar}] {percentage}% {detail}`, hideCursor: true, clearOnComplete: false, stream: process.stdout }, undefined);
-        this.bar.start(100, 0, { detail: "" });
+        // forceRedraw: flushing logged lines clears the bar's row, and the bar must be drawn again
+        // even when its value did not change.
+        this.bars = new MultiBar({ format: `  ${p.topic} [{bar}] {percentage}% {detail}`, hideCursor: true, clearOnComplete: false, stream: process.stdout, forceRedraw: true });
+        this.bar = this.bars.create(100, 0, { detail: "" });
       }
       this.bar.update(p.percent, { detail: p.detail });
       return;
     }
-    this.done();
-    this.out.write(`${timestamp(sec)} ${text}\n`);
+    const line = `${timestamp(sec)} ${text}\n`;
+    if (this.bars) {
+      this.bars.log(line);
+      // Drawn now, not at the next redraw: a line logged just before the bar ends is kept, in order.
+      this.bars.update();
+      return;
+    }
+    this.out.write(line);
   }
 
   /** Ends a progress bar in its last state (a line of its own). */
   done(): void {
-    if (!this.bar) return;
-    this.bar.stop();
+    if (!this.bars) return;
+    this.bars.stop();
+    this.bars = null;
     this.bar = null;
   }
 }

@@ -7,6 +7,7 @@
 import { EtcdJobStore } from "../../jobs/etcd.ts";
 import { DurableLog } from "../durable.ts";
 import { EtcdClient, EtcdKeys, type EtcdOptions } from "./client.ts";
+import { Compactor, DEFAULT_COMPACT_INTERVAL_MS } from "./compactor.ts";
 import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
@@ -21,6 +22,10 @@ export interface EtcdStoreOptions extends EtcdOptions {
   name: string;
   ttlSeconds?: number;
   livenessTtlSeconds?: number;
+  /** How often the leader compacts etcd's history (compactor.ts); 0: never (etcd's own --auto-compaction-* does). */
+  compactIntervalMs?: number;
+  /** A compaction failed (the next interval tries again). */
+  onCompactionError?: (err: Error) => void;
 }
 
 export interface EtcdStores {
@@ -38,6 +43,7 @@ export interface EtcdStores {
   readonly leader: LeaderWatch;
   /** What every master holds alike: certificates, users, pvc-api.yaml. */
   readonly shared: SharedFiles;
+  readonly compactor: Compactor;
   close(): Promise<void>;
 }
 
@@ -56,6 +62,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
     const leader = new LeaderWatch(client, keys.leader);
     const shared = new SharedFiles(client, keys.root);
+    const compactor = new Compactor(client, leadership, o.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS, (err) => o.onCompactionError?.(err));
     // A new leader starts from what is committed past its fence: nothing an earlier leader
     // wrote is missing, and nothing it tries now gets in.
     leadership.onEstablish(async () => {
@@ -81,6 +88,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       meta,
       leader,
       shared,
+      compactor,
       async close() {
         await log.flush();
         await config.close();

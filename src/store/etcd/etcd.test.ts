@@ -11,7 +11,7 @@ import type { Node } from "../../model/objects.ts";
 import { initialConfig, initializeCluster } from "../../ops/init.ts";
 import { NotLeaderError } from "../leadership.ts";
 import type { ConfigTx } from "../store.ts";
-import { openEtcdStores, type EtcdStores } from "./backend.ts";
+import { openEtcdStores, type EtcdStoreOptions, type EtcdStores } from "./backend.ts";
 import { EtcdClient } from "./client.ts";
 import { EtcdNoSpaceError, TxnTooLargeError } from "./sink.ts";
 
@@ -50,14 +50,14 @@ function etcdSuite(size: 1 | 3, extraArgs: readonly string[] = []) {
       return suite.etcd;
     },
     /** A master's stores on the cluster named `cluster` in etcd. */
-    async stores(cluster: string, name: string): Promise<EtcdStores> {
-      const s = await openEtcdStores({ endpoints: suite.members.endpoints, cluster, name, ttlSeconds: 5 });
+    async stores(cluster: string, name: string, extra: Partial<EtcdStoreOptions> = {}): Promise<EtcdStores> {
+      const s = await openEtcdStores({ endpoints: suite.members.endpoints, cluster, name, ttlSeconds: 5, ...extra });
       open.push(s);
       return s;
     },
     /** A new cluster in etcd, led by a master of its own. */
-    async leader(): Promise<EtcdStores> {
-      const s = await suite.stores(`c${++clusterNo}`, "a");
+    async leader(extra: Partial<EtcdStoreOptions> = {}): Promise<EtcdStores> {
+      const s = await suite.stores(`c${++clusterNo}`, "a", extra);
       await initializeCluster(s.config, INIT);
       await s.leadership.establish();
       return s;
@@ -100,6 +100,34 @@ etcdNeeds.describe("etcd backend, one member", () => {
       await until("the standby's copy has the node", () => standby.config.snapshot().nodes.has("uuid-n2"));
       assert.equal(standby.config.snapshot().serial, 2);
       assert.throws(() => standby.config.stage(tag("x")), NotLeaderError, "a standby does not write");
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("compacts etcd's history while leading, one interval behind; a standby does not", async () => {
+    const a = await leader({ compactIntervalMs: 400 });
+    const standby = await stores(a.keys.root.split("/")[2], "b", { compactIntervalMs: 400 });
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
+    try {
+      const revision = async () => Number((await raw.etcd.kv.range({ key: Buffer.from(a.keys.configCluster) })).header.revision);
+      await a.config.transact(tag("old"));
+      const old = await revision();
+      // At the first tick the leader notes the revision; at the next it compacts to it.
+      await until("a compaction past the tagged revision", () => (a.compactor.last?.revision ?? 0) >= old, 5000);
+      await a.config.transact(tag("new"));
+      await assert.rejects(raw.etcd.kv.range({ key: Buffer.from(a.keys.configCluster), revision: String(old - 1) }), /required revision has been compacted/);
+      // One interval of history is kept: the newest revision still reads.
+      const now = await revision();
+      assert.equal((await raw.etcd.kv.range({ key: Buffer.from(a.keys.configCluster), revision: String(now) })).kvs.length, 1);
+      assert.equal(standby.compactor.last, undefined, "a standby does not compact");
+      assert.equal(a.compactor.lastError, undefined);
+      // Leadership lost: no more compactions from this master.
+      a.leadership.revoke("test");
+      const lastRevision = a.compactor.last?.revision;
+      await a.config.transact(tag("after")).catch(() => undefined);
+      await sleep(1000);
+      assert.equal(a.compactor.last?.revision, lastRevision, "no compaction after the term ended");
     } finally {
       raw.close();
     }
