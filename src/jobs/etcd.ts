@@ -15,7 +15,7 @@ import type { Job } from "../model/job.ts";
 import type { Watcher } from "etcd3";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
-import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
+import { cancelWatch, type EtcdClient, type EtcdKeys } from "../store/etcd/client.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
 import { jobRow } from "./record.ts";
@@ -132,7 +132,7 @@ export class EtcdJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await cancelWatch(this.watcher);
     this.watcher = undefined;
   }
 
