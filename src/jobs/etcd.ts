@@ -15,10 +15,10 @@ import type { Job } from "../model/job.ts";
 import type { Watcher } from "etcd3";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
-import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
+import { cancelWatch, type EtcdClient, type EtcdKeys } from "../store/etcd/client.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
-import { jobRow } from "./writer.ts";
+import { jobRow } from "./record.ts";
 
 /** Jobs a txn archives at most: two keys each, under etcd's 128 operations. */
 const ARCHIVE_CHUNK = 60;
@@ -141,7 +141,7 @@ export class EtcdJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await cancelWatch(this.watcher);
     this.watcher = undefined;
   }
 

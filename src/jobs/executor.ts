@@ -1,7 +1,7 @@
 // Runs queued jobs, several at once: for each opcode, wait for dependencies and locks,
 // check prerequisites, execute, record the result; a failure fails the rest of the job.
 
-import { ECODE, encodeError, GanetiError, OpPrereqError } from "../model/errors.ts";
+import { ECODE, encodeError, GanetiError, OpExecError, OpPrereqError } from "../model/errors.ts";
 import { calcJobStatus, FINALIZED, timestampNow, type Job, type QueuedOpcode } from "../model/job.ts";
 import type { LogicalUnit, LuContext, MasterServices } from "../ops/lu.ts";
 import type { ConfigSnapshot } from "../store/store.ts";
@@ -9,6 +9,7 @@ import { outsideRequests, tokenRefusal, type AuthorityLookup } from "./authority
 import type { LockManager } from "./locks.ts";
 import { JobServices, LeadershipLost } from "./jobservices.ts";
 import { checkPrecondition } from "./precondition.ts";
+import { resultTooLarge } from "./record.ts";
 import { cancelUnfinished, failUnfinished, jobEnded, jobStarted, opRunning, opSucceeded, opWaiting } from "./state.ts";
 
 /** What the executor needs of the queue that feeds it. */
@@ -165,6 +166,8 @@ export class Executor {
       }
       // Its success can no longer be recorded: it ends as a crash would leave it.
       if (signal.aborted && signal.reason instanceof LeadershipLost) throw signal.reason;
+      const unstorable = resultTooLarge(result);
+      if (unstorable !== undefined) throw new OpExecError(unstorable, ECODE.fault);
       if (last) host.settle(job);
       opSucceeded(op, result);
       return true;

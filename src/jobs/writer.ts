@@ -3,10 +3,10 @@
 // count on from the highest one in the database.
 
 import type { DatabaseSync } from "node:sqlite";
-import { ECODE } from "../model/errors.ts";
-import { FINALIZED, type Job } from "../model/job.ts";
+import type { Job } from "../model/job.ts";
 import { DurableLog, InlineSink } from "../store/durable.ts";
 import type { JobStore } from "./jobstore.ts";
+import { jobRow } from "./record.ts";
 
 /** The meta row with the highest job id handed out before the store was migrated here: new ids start above it. */
 export const JOB_ID_MARK_KEY = "job_id_mark";
@@ -75,28 +75,5 @@ export class SqliteJobStore implements JobStore {
     // A store migrated from etcd may have handed out ids above its last stored job (corral store migrate).
     const mark = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(JOB_ID_MARK_KEY) as { value: string } | undefined;
     return Math.max(row.id ?? 0, Number(mark?.value ?? 0));
-  }
-}
-
-/**
- * The stored form of a job. Input that passed validation always serializes (bodies are
- * depth-limited JSON); should one still fail, that job alone fails instead of the batch it
- * is in, and with it the master: its opcodes keep only their OP_ID (other parameters at
- * their defaults) and its unfinished opcodes end in error saying why.
- */
-export function jobRow(job: Job): string {
-  try {
-    return JSON.stringify(job);
-  } catch (err) {
-    const why = `The job could not be stored: ${err instanceof Error ? err.message : String(err)}`;
-    for (const op of job.ops) {
-      op.input = { OP_ID: op.input.OP_ID, dry_run: false, debug_level: 0, priority: op.priority, depends: null, comment: null, reason: [] };
-      if (!FINALIZED.has(op.status)) {
-        op.status = "error";
-        op.result = ["OpExecError", [why, ECODE.fault]];
-        op.log = [];
-      }
-    }
-    return JSON.stringify(job);
   }
 }

@@ -254,6 +254,8 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const replica = backend.replica;
   // etcd: a master that lost leadership stands by and campaigns again (another master leads).
   const standby = replica ? new Standby(replica, leadership, o.log) : undefined;
+  // A write refused for want of space: the alarm shows at once (/2/info), not at the next check.
+  if (standby) log.onFailure((err) => void (storeTrouble(err) !== undefined && standby.health.status().catch(() => undefined)));
   leadership.onRevoke((reason) => {
     queue.revoke(reason);
     o.log(`${reason}; this master no longer leads: writes are refused and running jobs end in error${standby ? "; it stands by" : ""}`, { level: "error" });
@@ -268,7 +270,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
   archiver.unref();
 
-  const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo };
+  const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo, storeProblem: () => standby?.health.problem() };
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
   const computations = new ComputationRunner();
   const autoBalancer = new AutoBalancer({

@@ -3,14 +3,14 @@
 // or a new term whose loading failed) is tried again a second later.
 
 import type { JobQueue } from "../jobs/queue.ts";
-import type { Replica, StoreStatus } from "../store/backend.ts";
+import type { Replica, StoreProblem, StoreStatus } from "../store/backend.ts";
 import type { LeaderInfo } from "../store/etcd/leader.ts";
 import type { Leadership } from "../store/leadership.ts";
 import type { Log } from "./log.ts";
 
 const RETRY_MS = 1000;
-/** How often a master checks the store's alarms (etcd NOSPACE), ms. */
-const STORE_CHECK_MS = 10_000;
+/** How often a master checks the store's alarms (etcd NOSPACE), ms: /2/info shows one within this. */
+const STORE_CHECK_MS = 5_000;
 
 
 /** A master's standby side: its campaign and its store checks. */
@@ -92,13 +92,15 @@ export class Campaign {
 
 /**
  * The store's alarms as the log tells them: each raised one once, with its remedy (etcd full:
- * compact, defrag, disarm), and once more when cleared. Checked every interval and whenever an
- * operator asks (GET /corral/1/store).
+ * compact, defrag, disarm), and once more when cleared. Checked every interval, whenever an
+ * operator asks (GET /corral/1/store), and when a write is refused for want of space.
  */
 export class StoreHealth {
   private readonly replica: Replica;
   private readonly log: Log;
   private raised = new Set<string>();
+  /** The alarms of the last answered check, while there are any. */
+  private lastProblem: StoreProblem | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(replica: Replica, log: Log) {
@@ -114,7 +116,13 @@ export class StoreHealth {
     for (const alarm of now) if (!this.raised.has(alarm)) this.log(`etcd alarm ${alarm} raised: ${status.problem ?? "see etcdctl alarm list"}`, { level: "error" });
     for (const alarm of this.raised) if (!now.has(alarm)) this.log(`etcd alarm ${alarm} cleared: writes are accepted again`);
     this.raised = now;
+    this.lastProblem = now.size > 0 ? { alarms: [...now].sort(), message: status.problem ?? `etcd alarms ${[...now].join(", ")}: see etcdctl alarm list` } : undefined;
     return status;
+  }
+
+  /** The alarms active at the last answered check (synchronous: /2/info's cache key). */
+  problem(): StoreProblem | undefined {
+    return this.lastProblem;
   }
 
   start(intervalMs: number): void {

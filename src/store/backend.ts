@@ -57,6 +57,13 @@ export interface StoreStatus {
   compaction?: { interval_s: number; revision?: number; at?: string; error?: string };
 }
 
+/** Alarms etcd raised (NOSPACE), as /2/info shows them while they last (`corral_store_problem`). */
+export interface StoreProblem {
+  alarms: string[];
+  /** What is wrong and the remedy. */
+  message: string;
+}
+
 export interface StoreBackend {
   readonly kind: "sqlite" | "etcd";
   readonly config: InitializableStore;

@@ -187,10 +187,11 @@ export class WorkerSink implements CommitSink {
 
 /**
  * What one batch may hold (etcd: 128 operations and 1.5 MiB a txn). `meter` starts a batch;
- * its `add` counts a write in and says whether the batch still fits.
+ * its `add` counts a write in and says whether the batch still fits; `check` throws, saying
+ * why, when the writes counted do not.
  */
 export interface BatchLimit {
-  meter(): { add(op: WriteOp): boolean };
+  meter(): { add(op: WriteOp): boolean; check(): void };
 }
 
 /** How long writes queued with appendLater wait for a batch to join. */
@@ -264,11 +265,19 @@ export class DurableLog {
     } catch (err) {
       return Promise.reject(err);
     }
-    for (const op of ops) {
-      if (op.t === "lazy" && this.limit) {
-        this.queued.push(op.render());
-        continue;
+    if (this.limit) {
+      // An append that alone is over the limit is refused alone, before it is queued: sent, it
+      // would fail its batch, every write queued after it, and with them the master's term.
+      const rendered = ops.map((op) => (op.t === "lazy" ? op.render() : op));
+      const meter = this.limit.meter();
+      for (const op of rendered) meter.add(op);
+      try {
+        meter.check();
+      } catch (err) {
+        return Promise.reject(err);
       }
+      this.queued.push(...rendered);
+    } else for (const op of ops) {
       if (op.t === "lazy") {
         if (this.queuedKeys.has(op.key)) continue;
         this.queuedKeys.add(op.key);

@@ -7,6 +7,7 @@ import type { LockInfo } from "../../jobs/locks.ts";
 import type { JobQueue } from "../../jobs/queue.ts";
 import type { LiveState } from "../../query/live.ts";
 import type { NodeReads } from "../../query/nodereads.ts";
+import type { StoreProblem } from "../../store/backend.ts";
 import type { ConfigSnapshot, ConfigStore } from "../../store/store.ts";
 
 export interface RapiServices {
@@ -18,4 +19,6 @@ export interface RapiServices {
   readonly nodeReads: NodeReads;
   /** The /2/info dict (Ganeti's QueryClusterInfo) for a snapshot. */
   clusterInfo(snap: ConfigSnapshot): Record<string, unknown>;
+  /** The store's active alarms (etcd NOSPACE) as last checked; absent or undefined: none. */
+  storeProblem?(): StoreProblem | undefined;
 }

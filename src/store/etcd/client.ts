@@ -55,6 +55,7 @@ export class EtcdClient {
       },
     };
     this.etcd = new Etcd3(options);
+    dropResponsesForUnknownWatches(this.etcd);
   }
 
   /**
@@ -87,6 +88,37 @@ export class EtcdClient {
   close(): void {
     this.etcd.close();
   }
+}
+
+/**
+ * Cancels a watch, waiting at most WATCH_CANCEL_MS: etcd3 waits for etcd's cancel response, and
+ * after a NOSPACE alarm one never came, which stuck a standby's campaign (and a master's close).
+ * A watch given up on is dropped by the client (below) and ends with its stream.
+ */
+export async function cancelWatch(watcher: { cancel(): Promise<void> } | undefined): Promise<void> {
+  if (!watcher) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, WATCH_CANCEL_MS)));
+  await Promise.race([watcher.cancel().catch(() => undefined), late]);
+  clearTimeout(timer);
+}
+const WATCH_CANCEL_MS = 1000;
+
+/**
+ * etcd3 1.1.2 throws, uncaught (from the watch stream's data handler), on a response for a watch
+ * it no longer holds ("Failed to find watcher for IWatchResponse"): a standby master whose
+ * campaign failed on NOSPACE died of it seconds later (test/rapi/etcd-store.test.ts). Such a
+ * response has no reader left: it is dropped. Reaches into etcd3's internals (checked here: a
+ * version without them is left alone).
+ */
+function dropResponsesForUnknownWatches(etcd: Etcd3): void {
+  type Manager = { watchers: { id: string | null }[]; handleResponse(res: { watch_id: string }): void };
+  const manager = (etcd as unknown as { watchManager?: Manager }).watchManager;
+  if (!manager || typeof manager.handleResponse !== "function" || !Array.isArray(manager.watchers)) return;
+  const handle = manager.handleResponse.bind(manager);
+  manager.handleResponse = (res) => {
+    if (manager.watchers.some((w) => w.id === res.watch_id)) handle(res);
+  };
 }
 
 /** The end of a prefix's key range: the prefix with its last byte incremented (etcd's range_end). */

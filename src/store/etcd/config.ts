@@ -11,7 +11,7 @@ import type { DurableLog, LogOp } from "../durable.ts";
 import { commitOf, LoggedConfigStore } from "../logged.ts";
 import type { DraftTx } from "../memory.ts";
 import type { ConfigSnapshot, ConfigTx } from "../store.ts";
-import type { EtcdClient, EtcdKeys } from "./client.ts";
+import { cancelWatch, type EtcdClient, type EtcdKeys } from "./client.ts";
 import { TxnMeter } from "./sink.ts";
 
 const KINDS: readonly ObjectKind[] = ["node", "nodegroup", "instance", "network", "filter"];
@@ -105,7 +105,7 @@ export class EtcdConfigStore extends LoggedConfigStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.log.flush();
-    await this.watcher?.cancel();
+    await cancelWatch(this.watcher);
     this.watcher = undefined;
   }
 

@@ -3,7 +3,7 @@
 // standby can name the leader to clients and forward to it. Read once, then watched.
 
 import type { Watcher } from "etcd3";
-import type { EtcdClient } from "./client.ts";
+import { cancelWatch, type EtcdClient } from "./client.ts";
 
 /** The leading master, as its leader key says. */
 export interface LeaderInfo {
@@ -75,7 +75,7 @@ export class LeaderWatch {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await cancelWatch(this.watcher);
     this.watcher = undefined;
   }
 }

@@ -12,7 +12,7 @@
 // that one in the campaign's txn and stops it with its own.
 
 import { NotLeaderError, Terms } from "../leadership.ts";
-import type { EtcdClient } from "./client.ts";
+import { cancelWatch, type EtcdClient } from "./client.ts";
 import { keepaliveOnce, LeaderLiveness, LIVENESS_TTL_SECONDS } from "./liveness.ts";
 
 /** Below 5 s an etcd leader election eats the self-fencing budget and masters flap (§3.5). */
@@ -146,8 +146,7 @@ export class EtcdLease extends Terms {
         });
       });
     } finally {
-      await watcher.cancel().catch(() => undefined);
-      await livenessWatch.cancel();
+      await Promise.all([cancelWatch(watcher), cancelWatch(livenessWatch)]);
     }
   }
 

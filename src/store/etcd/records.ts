@@ -8,7 +8,7 @@ import type { TokenRecord } from "../../model/tokens.ts";
 import type { DurableLog } from "../durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../leadership.ts";
 import type { TokenStore } from "../tokens.ts";
-import type { EtcdClient } from "./client.ts";
+import { cancelWatch, type EtcdClient } from "./client.ts";
 
 /** The values under one prefix, by the rest of their key, as etcd last had them. */
 export class PrefixCopy {
@@ -70,7 +70,7 @@ export class PrefixCopy {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await cancelWatch(this.watcher);
     this.watcher = undefined;
   }
 }

@@ -6,7 +6,7 @@
 // and access restricted to the masters (README, "High availability (etcd)").
 
 import type { Watcher } from "etcd3";
-import type { EtcdClient } from "./client.ts";
+import { cancelWatch, type EtcdClient } from "./client.ts";
 
 /** The shared values' names: the key's last part. */
 export const SHARED = {
@@ -75,6 +75,6 @@ export class SharedFiles {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.watchers.splice(0).map((w) => w.cancel().catch(() => undefined)));
+    await Promise.all(this.watchers.splice(0).map(cancelWatch));
   }
 }

@@ -35,7 +35,8 @@ export class TxnMeter {
       this.keys.add(op.key);
       this.bytes += op.key.length + 16;
     }
-    this.bytes += op.value?.length ?? 0;
+    // UTF-8 bytes, as etcd counts them (a string's length undercounts up to 3 times).
+    this.bytes += op.value === null ? 0 : Buffer.byteLength(op.value);
     return this.fits();
   }
 
