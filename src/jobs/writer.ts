@@ -4,7 +4,8 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import type { Job } from "../model/job.ts";
-import { DurableLog, InlineSink } from "../store/durable.ts";
+import { DurableLog } from "../store/durable.ts";
+import { InlineSink } from "../store/sqlite-sink.ts";
 import type { JobStore } from "./jobstore.ts";
 import { jobRow } from "./record.ts";
 

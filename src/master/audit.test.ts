@@ -8,7 +8,8 @@ import { newJob } from "../jobs/state.ts";
 import type { Job } from "../model/job.ts";
 import { buildOpcode } from "../model/opcode.ts";
 import { OpTagsSet } from "../model/opcodes/tags.ts";
-import { DurableLog, InlineSink } from "../store/durable.ts";
+import { DurableLog } from "../store/durable.ts";
+import { InlineSink } from "../store/sqlite-sink.ts";
 import { openDatabase } from "../store/sqlite.ts";
 import { AuditTrail } from "./audit.ts";
 

@@ -2,7 +2,8 @@
 // becomes the next transaction (group commit); each sender hears back once it is on disk.
 
 import { parentPort, workerData } from "node:worker_threads";
-import { applyOps, type WriteOp } from "./durable.ts";
+import { type WriteOp } from "./durable.ts";
+import { applyOps } from "./sqlite-sink.ts";
 import { NotLeaderError } from "./leadership.ts";
 import { openDatabase } from "./sqlite.ts";
 

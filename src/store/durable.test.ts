@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DurableLog, InlineSink, WorkerSink, type CommitSink, type WriteOp } from "./durable.ts";
+import { DurableLog, type CommitSink, type WriteOp } from "./durable.ts";
+import { InlineSink, WorkerSink } from "./sqlite-sink.ts";
 import { Gathering } from "./gather.ts";
 import { openDatabase } from "./sqlite.ts";
 

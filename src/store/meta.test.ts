@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
-import { DurableLog, InlineSink } from "./durable.ts";
+import { DurableLog } from "./durable.ts";
+import { InlineSink } from "./sqlite-sink.ts";
 import { MetaRecord } from "./meta.ts";
 import { openDatabase } from "./sqlite.ts";
 

@@ -7,7 +7,8 @@
 import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { Cluster, ObjectKind } from "../model/objects.ts";
-import { applyOps, DurableLog, InlineSink, type LogOp, type WriteOp } from "./durable.ts";
+import { DurableLog, type LogOp, type WriteOp } from "./durable.ts";
+import { applyOps, InlineSink } from "./sqlite-sink.ts";
 import { commitOf, LoggedConfigStore } from "./logged.ts";
 import type { DraftTx } from "./memory.ts";
 import { snapshotMap, type ConfigSnapshot, type ConfigTx } from "./store.ts";

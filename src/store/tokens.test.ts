@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
 import type { TokenRecord } from "../model/tokens.ts";
-import { DurableLog, InlineSink } from "./durable.ts";
+import { DurableLog } from "./durable.ts";
+import { InlineSink } from "./sqlite-sink.ts";
 import { openDatabase } from "./sqlite.ts";
 import { SqliteTokenStore } from "./tokens.ts";
 
