@@ -176,6 +176,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
   it("lets a standby whose revision etcd compacted away list again and follow on", async () => {
     const a = await leader();
     const standby = await stores(a.keys.root.split("/")[2], "b");
+    await standby.leader.start();
     const seen: string[] = [];
     standby.config.onCommit((_snap, commit) => seen.push(...(commit.clusterChanged ? ["cluster"] : []), ...(commit.objects.get("node")?.keys() ?? [])));
     for (const t of ["x", "y", "z"]) await a.config.transact(tag(t));
