@@ -5,17 +5,15 @@
 // the old master, started again, stands by.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { call, usersFileText, waitJob } from "../support/cluster.ts";
+import { call, waitJob } from "../support/cluster.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
-import { EtcdCluster, etcdNeeds } from "../support/etcd.ts";
+import { etcdNeeds } from "../support/etcd.ts";
+import { EtcdMasters } from "../support/etcd-masters.ts";
 import { officialClient, runPython } from "../support/python.ts";
-import { killProcess, startMasterProcess, type MasterProcess } from "../support/process.ts";
+import { killProcess, type MasterProcess } from "../support/process.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -35,42 +33,25 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
 }
 
 etcdNeeds.describe("standby masters on etcd (three members, two corral master processes)", () => {
-  let etcd: EtcdCluster;
-  let dir: string;
-  let users: string;
-  const procs: ChildProcess[] = [];
-  const start = async (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => {
-    const m = await startMasterProcess(join(dir, name), users, ["--store", `etcd://${etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], { tls });
-    procs.push(m.proc);
-    // Its log, for a failure's message.
-    let log = "";
-    m.proc.stderr?.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
-    logs.set(m.port, () => log);
-    return m;
-  };
-  const logs = new Map<number, () => string>();
+  let masters: EtcdMasters;
+  const start = (name: string, cluster = "ha-e2e", tls = false): Promise<MasterProcess> => masters.master(name, cluster, tls);
   /** What etcd holds for a job and what the master that should have it logged: when a job is missing. */
   const whereIs = async (id: number, port: number) => {
-    const raw = new EtcdClient({ endpoints: etcd.endpoints });
+    const raw = new EtcdClient({ endpoints: masters.etcd.endpoints });
     try {
       const active = await raw.etcd.get(`/corral/ha-e2e/jobs/${String(id).padStart(16, "0")}`).string();
       const archived = await raw.etcd.get(`/corral/ha-e2e/jobs-archived/${String(id).padStart(16, "0")}`).string();
-      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${logs.get(port)?.() ?? ""}`;
+      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${masters.log(port)}`;
     } finally {
       raw.close();
     }
   };
 
   before(async () => {
-    etcd = await EtcdCluster.start(3);
-    dir = mkdtempSync(join(tmpdir(), "corral-etcd-masters-"));
-    users = join(dir, "users");
-    writeFileSync(users, usersFileText());
+    masters = await EtcdMasters.start(3);
   });
   after(async () => {
-    for (const p of procs) await killProcess(p);
-    await etcd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await masters?.stop();
   });
 
   it("serves reads on a standby, fails over on kill -9 with no acknowledged job lost, and takes the old leader back as standby", async () => {
@@ -172,7 +153,7 @@ etcdNeeds.describe("standby masters on etcd (three members, two corral master pr
     const standby = (await call(b.port, "GET", "/corral/1/store", { user: "reader" }, true)).json as StoreView;
     assert.equal(standby.role, "standby");
     // The standby pins the leader's certificate from the leader key; the client trusts the standby's.
-    const r = await runPython("rapi_forward.py", ["localhost", String(b.port), "writer", "writerpass", join(dir, "pb", "rapi.pem")]);
+    const r = await runPython("rapi_forward.py", ["localhost", String(b.port), "writer", "writerpass", join(masters.dir, "pb", "rapi.pem")]);
     assert.equal(r.code, 0, r.out);
     const out = JSON.parse(r.out.trim().split("\n").at(-1)!) as { job: number; status: string };
     assert.equal(out.status, "success");

@@ -11,6 +11,7 @@ import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
 import { EtcdTokenStore, PrefixCopy } from "./records.ts";
+import { EtcdSessionRecords } from "./sessions.ts";
 import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
@@ -32,6 +33,8 @@ export interface EtcdStores {
   readonly config: EtcdConfigStore;
   readonly jobs: EtcdJobStore;
   readonly tokens: EtcdTokenStore;
+  /** Web console sessions, followed on every master. */
+  readonly sessions: EtcdSessionRecords;
   /** The prefix of the masters' own records (EtcdRecord). */
   readonly meta: PrefixCopy;
   /** Who leads, as the leader key says (started by the caller that needs it). */
@@ -54,6 +57,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const meta = new PrefixCopy(client, keys.meta);
     await Promise.all([tokenCopy.load(), meta.load()]);
     const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
+    const sessions = await EtcdSessionRecords.open(client, keys.sessions);
     const leader = new LeaderWatch(client, keys.leader);
     const shared = new SharedFiles(client, keys.root);
     // A new leader starts from what is committed past its fence: nothing an earlier leader
@@ -78,12 +82,14 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       config,
       jobs,
       tokens,
+      sessions,
       meta,
       leader,
       shared,
       async close() {
         await log.flush();
         await config.close();
+        sessions.close();
         await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close(), shared.close()]);
         await leadership.close();
         await log.close();
