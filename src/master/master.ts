@@ -359,6 +359,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       events.close();
       consoles.close();
       sessions.clear();
+      forward?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
