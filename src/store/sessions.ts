@@ -27,7 +27,7 @@ export interface SessionRecords {
   /** The least recently used session's key. */
   oldest(): string | undefined;
   /** This master stops: forgets what it holds (what the store keeps stays for the other masters). */
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /** One master's sessions in its memory, in order of last use (a Map keeps insertion order). */

@@ -107,7 +107,7 @@ export class SessionStore {
 
   /** This master stops: forgets the sessions it holds (a shared store keeps them for the others). */
   clear(): void {
-    this.records.close();
+    void this.records.close();
   }
 
   private failed(what: string, err: unknown): undefined {

@@ -57,7 +57,13 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const meta = new PrefixCopy(client, keys.meta);
     await Promise.all([tokenCopy.load(), meta.load()]);
     const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
-    const sessions = await EtcdSessionRecords.open(client, keys.sessions);
+    // A client of its own: with a second watcher on the config's client, etcd3 never resumes
+    // the config's watch after a compaction (src/store/etcd/etcd.test.ts, "compacted away").
+    const sessionClient = new EtcdClient(o);
+    const sessions = await EtcdSessionRecords.open(sessionClient, keys.sessions).catch((err: unknown) => {
+      sessionClient.close();
+      throw err;
+    });
     const leader = new LeaderWatch(client, keys.leader);
     const shared = new SharedFiles(client, keys.root);
     // A new leader starts from what is committed past its fence: nothing an earlier leader
@@ -89,7 +95,8 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       async close() {
         await log.flush();
         await config.close();
-        sessions.close();
+        await sessions.close();
+        sessionClient.close();
         await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close(), shared.close()]);
         await leadership.close();
         await log.close();

@@ -118,8 +118,8 @@ export class EtcdSessionRecords implements SessionRecords {
     return oldest?.[0];
   }
 
-  close(): void {
-    void this.copy.close();
+  close(): Promise<void> {
+    return this.copy.close();
   }
 
   private gone(key: string): false {
