@@ -208,7 +208,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const users = new UsersFile(usersPath);
   users.watch();
   secrets.addSource(() => users.secretValues());
-  const sessions = new SessionStore(users);
+  const sessions = new SessionStore(users, {}, Date.now, backend.sessions, (line) => o.log(line, { level: "warn" }));
 
   const clusterCert = await ensureClusterCert(o.dataDir, store.snapshot().cluster.name);
   const connections = new NodeConnections(clusterCert, o.nodeRpcDeadlineMs, {
@@ -361,6 +361,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
       events.close();
       consoles.close();
       sessions.clear();
+      forward?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -23,6 +23,7 @@ import { LocalLease, type Leadership } from "./leadership.ts";
 import { MetaRecord } from "./meta.ts";
 import { openDatabase, SqliteConfigStore } from "./sqlite.ts";
 import type { InitializableStore } from "./store.ts";
+import { MemorySessionRecords, type SessionRecords } from "./sessions.ts";
 import { SqliteTokenStore, type TokenStore } from "./tokens.ts";
 
 /** A record of the master's own beside the config (autobalance's last round). */
@@ -70,6 +71,8 @@ export interface StoreBackend {
   readonly config: InitializableStore;
   readonly jobs: JobStore;
   readonly tokens: TokenStore;
+  /** Web console sessions: this master's memory (SQLite), or etcd for every master. */
+  readonly sessions: SessionRecords;
   /** Whose fence every write carries; established by the master once it is put together. */
   readonly leadership: Leadership;
   /** The ordered log every write goes through (metrics watch its commits). */
@@ -117,6 +120,7 @@ export function openSqliteBackend(path: string): StoreBackend {
     config,
     jobs: new SqliteJobStore(db, log),
     tokens: new SqliteTokenStore(db, log),
+    sessions: new MemorySessionRecords(),
     meta: <T>(key: string) => new MetaRecord<T>(db, log, key),
     async close() {
       await log.close();
@@ -148,6 +152,7 @@ export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number; co
     config: stores.config,
     jobs: stores.jobs,
     tokens: stores.tokens,
+    sessions: stores.sessions,
     leadership: stores.leadership,
     log: stores.log,
     audit: { db: auditDb, log: auditLog },

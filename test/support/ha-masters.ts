@@ -22,13 +22,14 @@ export async function storeOf(port: number): Promise<StoreView> {
   return r.json as StoreView;
 }
 
-/** Polls until `check` holds (it returns true), or fails after `ms`. */
-export async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
+/** Polls until `check` holds (it returns true), or fails after `ms`; resolves with how long it took, ms. */
+export async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
   while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    if (performance.now() - started > ms) assert.fail(`${what}: not within ${ms} ms`);
     await sleep(20);
   }
+  return Math.round(performance.now() - started);
 }
 
 /** Masters of one test on `etcd`, each in `dir`/its name; stopped by pid with stopAll(). */
@@ -36,7 +37,7 @@ export class EtcdMasters {
   private readonly procs: ChildProcess[] = [];
   /** The last 20 kB of each master's stderr, by port (for a failure's message). */
   private readonly logs = new Map<number, () => string>();
-  private readonly etcd: EtcdCluster;
+  readonly etcd: EtcdCluster;
   /** Each master's data directory is its name under it. */
   readonly dir: string;
   private readonly usersFile: string;
@@ -47,8 +48,20 @@ export class EtcdMasters {
     this.usersFile = usersFile;
   }
 
-  /** Starts master `name` of cluster `cluster` (its data directory is reused when it starts again); `withinMs`: until it listens. */
-  async start(name: string, cluster: string, o: { tls?: boolean; withinMs?: number } = {}): Promise<MasterProcess> {
+  /** etcd's `members` and a directory with the test users file, outside a suite (a bench): stop() ends it all. */
+  static async open(members: 1 | 3, prefix = "corral-etcd-masters-"): Promise<EtcdMasters> {
+    const etcd = await EtcdCluster.start(members);
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    const users = join(dir, "users");
+    writeFileSync(users, usersFileText());
+    return new EtcdMasters(etcd, dir, users);
+  }
+
+  /**
+   * Starts master `name` of cluster `cluster` (its data directory is reused when it starts
+   * again); `withinMs`: until it listens; `corral`: another checkout's bin/corral (a bench's "before").
+   */
+  async start(name: string, cluster: string, o: { tls?: boolean; withinMs?: number; corral?: string } = {}): Promise<MasterProcess> {
     const m = await startMasterProcess(join(this.dir, name), this.usersFile, ["--store", `etcd://${this.etcd.endpoints.join(",")}`, "--cluster-name", cluster, "--node-name", name], o);
     this.procs.push(m.proc);
     let log = m.startLog;
@@ -64,36 +77,40 @@ export class EtcdMasters {
       const key = String(id).padStart(16, "0");
       const active = await raw.etcd.get(`/corral/${cluster}/jobs/${key}`).string();
       const archived = await raw.etcd.get(`/corral/${cluster}/jobs-archived/${key}`).string();
-      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${this.logs.get(port)?.() ?? ""}`;
+      return `etcd: active ${active ?? "none"}; archived ${archived ?? "none"}\nlog of :${port}:\n${this.log(port)}`;
     } finally {
       raw.close();
     }
   }
 
+  /** The last 20 kB the master on `port` logged. */
+  log(port: number): string {
+    return this.logs.get(port)?.() ?? "";
+  }
+
   async stopAll(): Promise<void> {
     for (const p of this.procs) await killProcess(p);
+  }
+
+  /** Every master, then etcd's members, stopped by pid; the directory removed. */
+  async stop(): Promise<void> {
+    await this.stopAll();
+    await this.etcd.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
 /**
- * For the enclosing suite: 3 etcd members and a directory with the test users file, made
+ * For the enclosing suite: `members` etcd members (3) and a directory with the test users file, made
  * before its tests; after them every master and member is stopped by pid and the directory removed.
  */
-export function etcdMastersSuite(prefix: string): { readonly masters: EtcdMasters } {
-  let etcd: EtcdCluster | undefined;
+export function etcdMastersSuite(prefix: string, members: 1 | 3 = 3): { readonly masters: EtcdMasters } {
   let masters: EtcdMasters | undefined;
-  let dir: string | undefined;
   before(async () => {
-    etcd = await EtcdCluster.start(3);
-    dir = mkdtempSync(join(tmpdir(), prefix));
-    const users = join(dir, "users");
-    writeFileSync(users, usersFileText());
-    masters = new EtcdMasters(etcd, dir, users);
+    masters = await EtcdMasters.open(members, prefix);
   });
   after(async () => {
-    await masters?.stopAll();
-    await etcd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await masters?.stop();
   });
   return {
     get masters() {

@@ -14,10 +14,10 @@ export interface MasterProcess {
   startLog: string;
 }
 
-/** Starts `corral master` on a free loopback port; resolves once RAPI listens (within `withinMs`, default 20 s). */
-export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean; withinMs?: number } = {}): Promise<MasterProcess> {
+/** Starts `corral master` on a free loopback port; resolves once RAPI listens (within `withinMs`, default 20 s). `corral`: another checkout's bin/corral (a bench's "before"). */
+export async function startMasterProcess(dataDir: string, usersFile: string | undefined, extraArgs: readonly string[] = [], o: { tls?: boolean; withinMs?: number; corral?: string } = {}): Promise<MasterProcess> {
   const proc = spawn(
-    CORRAL,
+    o.corral ?? CORRAL,
     ["master", ...(o.tls ? [] : ["--no-ssl"]), "-b", "127.0.0.1", "-p", "0", "--data-dir", dataDir, ...(usersFile === undefined ? [] : ["--users-file", usersFile]), "--node-name", "node1.corral.test", ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -9,9 +9,17 @@
 // it (bounded by FORWARD_RETRY_MS in all; this master may win meanwhile and serve it itself);
 // nothing of the request has been sent then. Once the request is sent it is never retried (a
 // write could run twice): a failure before the answer is a 502, no answer in time a 504.
+//
+// Connections: one keep-alive pool per leader (its name, URL and pinned certificate; a new
+// leader gets a new pool, the old one is closed). Every connection of a pool is opened by
+// open() below, so each one is checked against the pinned certificate before it carries
+// anything. An idle connection is closed after POOL_IDLE_MS, well before the leader's own
+// keep-alive timeout (5 s, core.ts): a request is not sent on a connection the leader is
+// closing for idleness at that moment (which would be a 502, as it is not retried).
 
 import { X509Certificate } from "node:crypto";
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { Agent, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { unsupportedTransferCoding } from "./body.ts";
@@ -40,6 +48,10 @@ export const FORWARD_RETRY_MS = 5_000;
 const RETRY_PAUSE_MS = 200;
 /** One connection attempt (TCP and TLS handshake) at most. */
 const CONNECT_TIMEOUT_MS = 2_000;
+/** A pooled connection unused this long is closed (the leader closes its own after 5 s). */
+const POOL_IDLE_MS = 2_000;
+/** Idle connections a pool keeps at most (in use: bounded by the API's gate, maxClients). */
+const POOL_MAX_IDLE = 32;
 /** What a 503 tells the client to wait: about one lease TTL, an election's length. */
 const RETRY_AFTER_SECONDS = "5";
 
@@ -66,18 +78,75 @@ export interface ForwardTarget {
   readonly at?: (leader: LeaderInfo) => LeaderInfo;
 }
 
+/** A request to the leader that holds a connection of its pool; nothing of it is sent yet. */
 interface LeaderConnection {
-  readonly socket: Socket;
+  readonly upstream: ClientRequest;
   readonly leader: LeaderInfo;
+}
+
+/** The request options a pool's connections are opened with: open()'s bound. */
+interface PoolRequestArgs extends ClientRequestArgs {
+  connectTimeoutMs: number;
+}
+
+/** Keep-alive connections to one leader, each opened (and its certificate checked) by open(). */
+class LeaderPool extends Agent {
+  readonly key: string;
+  readonly leader: LeaderInfo;
+
+  constructor(leader: LeaderInfo) {
+    super({ keepAlive: true, timeout: POOL_IDLE_MS, maxFreeSockets: POOL_MAX_IDLE, scheduling: "lifo" });
+    this.leader = leader;
+    this.key = poolKey(leader);
+  }
+
+  override createConnection(options: ClientRequestArgs, done?: (err: Error | null, stream: Duplex) => void): undefined {
+    // Set by LeaderForwarder.send(): the only caller of this pool.
+    const timeoutMs = (options as PoolRequestArgs).connectTimeoutMs;
+    open(this.leader, timeoutMs).then(
+      (socket) => done?.(null, socket),
+      // The agent's callback takes an error alone; its stream argument is unused then.
+      (err: unknown) => done?.(err instanceof Error ? err : new Error(String(err)), undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+function poolKey(leader: LeaderInfo): string {
+  return JSON.stringify([leader.name, leader.url, leader.certPem ?? null]);
 }
 
 export class LeaderForwarder {
   private readonly locator: LeaderLocator;
   private readonly log: (line: string) => void;
+  /** By poolKey: the leader's RAPI, and its PVC listener when that is another (ForwardTarget.at). */
+  private readonly pools = new Map<string, LeaderPool>();
 
   constructor(locator: LeaderLocator, log: (line: string) => void) {
     this.locator = locator;
     this.log = log;
+  }
+
+  /** Closes the pool's connections (the master stops). */
+  close(): void {
+    for (const pool of this.pools.values()) pool.destroy();
+    this.pools.clear();
+  }
+
+  /** The pool of `leader`; a new one closes those of other leaders (and of this address with another certificate). */
+  private poolFor(leader: LeaderInfo): LeaderPool {
+    const key = poolKey(leader);
+    const known = this.pools.get(key);
+    if (known) return known;
+    for (const [k, pool] of this.pools) {
+      if (pool.leader.name !== leader.name || pool.leader.url === leader.url) {
+        pool.destroy();
+        this.pools.delete(k);
+      }
+    }
+    const pool = new LeaderPool(leader);
+    this.pools.set(key, pool);
+    return pool;
   }
 
   leads(): boolean {
@@ -119,7 +188,7 @@ export class LeaderForwarder {
       const remaining = FORWARD_RETRY_MS - (Date.now() - started);
       if (leader) {
         try {
-          return { socket: await open(leader, Math.min(CONNECT_TIMEOUT_MS, Math.max(remaining, 1))), leader };
+          return { upstream: await this.send(req, leader, Math.min(CONNECT_TIMEOUT_MS, Math.max(remaining, 1))), leader };
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const message = err instanceof Error ? err.message : String(err);
@@ -133,6 +202,20 @@ export class LeaderForwarder {
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
     }
+  }
+
+  /** A request to `leader` once its pool gave it a connection (reused, or new and checked); nothing of it is sent yet. */
+  private send(req: IncomingMessage, leader: LeaderInfo, connectTimeoutMs: number): Promise<ClientRequest> {
+    const options: PoolRequestArgs = { agent: this.poolFor(leader), method: req.method, path: req.url, headers: upstreamHeaders(req, leader), setHost: false, connectTimeoutMs };
+    const upstream = httpRequest(options);
+    return new Promise<ClientRequest>((resolve, reject) => {
+      // Headers go out with the first write of the body (relay), so far nothing is written.
+      upstream.once("socket", () => {
+        upstream.off("error", reject);
+        resolve(upstream);
+      });
+      upstream.once("error", reject);
+    });
   }
 }
 
@@ -197,16 +280,9 @@ function fingerprintOf(leader: LeaderInfo): string {
 
 /** Sends the request on `connection` and streams the answer back; rejects (HttpError) only before the answer started. */
 function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConnection, deadlineMs: number): Promise<void> {
-  const { socket, leader } = connection;
+  const { upstream, leader } = connection;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
-    const upstream = httpRequest({
-      createConnection: () => socket,
-      method: req.method,
-      path: req.url,
-      headers: upstreamHeaders(req, leader),
-      setHost: false,
-    });
     const settle = (err?: HttpError) => {
       if (settled) return;
       settled = true;
@@ -219,6 +295,7 @@ function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConn
     const timer = setTimeout(() => {
       if (!res.headersSent) settle(new HttpError(504, `The leader ${leader.name} did not answer within ${Math.round(deadlineMs / 1000)} s; the request may have been carried out (see its jobs), and is not retried`));
       else {
+        upstream.destroy();
         res.destroy();
         settle();
       }
@@ -238,11 +315,8 @@ function relay(req: IncomingMessage, res: ServerResponse, connection: LeaderConn
       else res.destroy();
     });
     res.on("close", () => {
-      if (!res.writableFinished) upstream.destroy();
-      settle();
-    });
-    res.on("finish", () => {
-      upstream.destroy();
+      // An answer cut short, or a request whose body was not all sent: that connection carries nothing more.
+      if (!res.writableFinished || !upstream.writableFinished) upstream.destroy();
       settle();
     });
     req.pipe(upstream);

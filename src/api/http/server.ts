@@ -182,7 +182,7 @@ function internalError(t: Transport, req: IncomingMessage, err: unknown): HttpEr
 
 async function answer(opts: RapiApiOptions, t: Transport, req: IncomingMessage, res: ServerResponse, url: string, audited: { note?: AuditNote }, matched: { route?: string }): Promise<unknown> {
   const authHeader = req.headers.authorization;
-  const session = authHeader === undefined ? opts.sessions?.fromCookie(req.headers.cookie) : undefined;
+  const session = authHeader === undefined && req.headers.cookie !== undefined ? await opts.sessions?.fromCookie(req.headers.cookie) : undefined;
   if (opts.requireAuthentication && authHeader === undefined && !session) throw new HttpError(401, undefined, AUTH_CHALLENGE);
 
   const qpos = url.indexOf("?");

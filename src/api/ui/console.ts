@@ -9,6 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AuditEvent } from "../http/audit.ts";
+import type { RapiUser } from "../http/users.ts";
 import { reasonPhrase } from "../http/errors.ts";
 import type { ConsoleKind } from "../../model/console.ts";
 import type { SessionStore } from "./sessions.ts";
@@ -41,18 +42,29 @@ export class ConsoleProxy {
     const path = (req.url ?? "").split("?")[0];
     const m = CONSOLE_PATH.exec(path);
     if (!m) return false;
-    const refusal = this.refusal(req);
+    // The session may be looked up in the store: a reset meanwhile must not be an unhandled error.
+    const dropped = () => socket.destroy();
+    socket.on("error", dropped);
+    void this.upgrade(req, socket, head, m[1], m[2] as ConsoleKind)
+      .catch(() => socket.destroy())
+      .finally(() => socket.off("error", dropped));
+    return true;
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, instance: string, kind: ConsoleKind): Promise<void> {
+    const current = await this.o.sessions.fromCookie(req.headers.cookie);
+    if (socket.destroyed) return;
+    const refusal = this.refusal(req, current?.user);
     if (refusal) {
       const [code, message] = refusal;
-      const who = this.o.sessions.fromCookie(req.headers.cookie)?.user.name ?? null;
-      this.o.audit(`web console: ${who ?? "(no session)"} from ${req.socket.remoteAddress ?? "?"} was refused the ${m[2]} console of ${m[1]}: ${message}`, consoleEvent(who, req.socket.remoteAddress ?? "?", m[1], `console ${m[2]} refused`, code));
+      const who = current?.user.name ?? null;
+      this.o.audit(`web console: ${who ?? "(no session)"} from ${req.socket.remoteAddress ?? "?"} was refused the ${kind} console of ${instance}: ${message}`, consoleEvent(who, req.socket.remoteAddress ?? "?", instance, `console ${kind} refused`, code));
       const body = JSON.stringify({ code, message });
       socket.end(`HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      return true;
+      return;
     }
-    const user = this.o.sessions.fromCookie(req.headers.cookie)?.user.name ?? "?";
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.bridge(ws, m[1], m[2] as ConsoleKind, user, req.socket.remoteAddress ?? "?"));
-    return true;
+    const user = current?.user.name ?? "?";
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.bridge(ws, instance, kind, user, req.socket.remoteAddress ?? "?"));
   }
 
   /** Ends every console (the master stops). */
@@ -61,10 +73,9 @@ export class ConsoleProxy {
     this.wss.close();
   }
 
-  private refusal(req: IncomingMessage): [number, string] | undefined {
-    const current = this.o.sessions.fromCookie(req.headers.cookie);
-    if (!current) return [401, "Log in to the web console first"];
-    if (!current.user.options.includes("write")) return [403, "Consoles need a user with write access"];
+  private refusal(req: IncomingMessage, user: RapiUser | undefined): [number, string] | undefined {
+    if (!user) return [401, "Log in to the web console first"];
+    if (!user.options.includes("write")) return [403, "Consoles need a user with write access"];
     const proto = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
     if (req.headers.origin !== `${proto}://${req.headers.host ?? ""}`) return [403, "Consoles open only from the master's own pages"];
     return undefined;

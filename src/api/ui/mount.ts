@@ -133,12 +133,12 @@ async function sessionResource(o: UiOptions, throttle: LoginThrottle, req: Incom
       o.audit(`web console: failed login as ${JSON.stringify(username.slice(0, 64))} from ${from}`, sessionEvent(username.slice(0, 64), from, "POST", "login failed", 401));
       throw new HttpError(401, "Wrong user name or password");
     }
-    const session = o.sessions.create(user);
+    const session = await o.sessions.create(user).catch((err: unknown) => storeFailure("log in", err));
     o.audit(`web console: ${user.name} logged in from ${from}`, sessionEvent(user.name, from, "POST", "login", 200));
     sendJson(res, 200, sessionView(user.name, user.options, session.csrf), t, { "Set-Cookie": sessionCookie(session.id) });
     return;
   }
-  const current = o.sessions.fromCookie(req.headers.cookie);
+  const current = await o.sessions.fromCookie(req.headers.cookie);
   if (req.method === "GET" || req.method === "HEAD") {
     if (!current) throw new HttpError(401, "Not logged in");
     sendJson(res, 200, sessionView(current.user.name, current.user.options, current.session.csrf), t);
@@ -147,13 +147,18 @@ async function sessionResource(o: UiOptions, throttle: LoginThrottle, req: Incom
   if (req.method === "DELETE") {
     if (current) {
       if (!csrfMatches(current.session, req.headers[CSRF_HEADER])) throw new HttpError(403, "Missing or wrong CSRF token for this session");
-      o.sessions.end(current.session.id);
+      await o.sessions.end(current.session.id).catch((err: unknown) => storeFailure("log out", err));
       o.audit(`web console: ${current.user.name} logged out from ${from}`, sessionEvent(current.user.name, from, "DELETE", "logout", 200));
     }
     sendJson(res, 200, null, t, { "Set-Cookie": sessionCookie("") });
     return;
   }
   throw new HttpError(501, `Method ${req.method} is unsupported for path ${UI_PREFIX}/api/session`);
+}
+
+/** The sessions' store (etcd) did not answer: a 503 the page can show, not a 500. */
+function storeFailure(what: string, err: unknown): never {
+  throw new HttpError(503, `Cannot ${what} now: the session store did not answer (${err instanceof Error ? err.message : String(err)}); try again shortly`, { "Retry-After": "5" });
 }
 
 /** A login's or logout's audit record. */

@@ -12,6 +12,7 @@ import { EtcdConfigStore } from "./config.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
 import { EtcdTokenStore, PrefixCopy } from "./records.ts";
+import { EtcdSessionRecords } from "./sessions.ts";
 import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
 
@@ -46,6 +47,8 @@ export interface EtcdStores {
   readonly config: EtcdConfigStore;
   readonly jobs: EtcdJobStore;
   readonly tokens: EtcdTokenStore;
+  /** Web console sessions, followed on every master. */
+  readonly sessions: EtcdSessionRecords;
   /** The prefix of the masters' own records (EtcdRecord). */
   readonly meta: PrefixCopy;
   /** Who leads, as the leader key says (started by the caller that needs it). */
@@ -69,6 +72,13 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const meta = new PrefixCopy(client, keys.meta);
     await Promise.all([tokenCopy.load(), meta.load()]);
     const tokens = new EtcdTokenStore(tokenCopy, log, leadership);
+    // A client of its own: with a second watcher on the config's client, etcd3 never resumes
+    // the config's watch after a compaction (src/store/etcd/etcd.test.ts, "compacted away").
+    const sessionClient = new EtcdClient(o);
+    const sessions = await EtcdSessionRecords.open(sessionClient, keys.sessions).catch((err: unknown) => {
+      sessionClient.close();
+      throw err;
+    });
     const leader = new LeaderWatch(client, keys.leader);
     const shared = new SharedFiles(client, keys.root);
     const compactor = new Compactor(client, leadership, o.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS, (err) => o.onCompactionError?.(err));
@@ -94,6 +104,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       config,
       jobs,
       tokens,
+      sessions,
       meta,
       leader,
       shared,
@@ -101,6 +112,8 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       async close() {
         await log.flush();
         await config.close();
+        await sessions.close();
+        sessionClient.close();
         await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close(), shared.close()]);
         await leadership.close();
         await log.close();

@@ -174,6 +174,10 @@ export class EtcdKeys {
   get tokens(): string {
     return `${this.root}tokens/`;
   }
+  /** Web console sessions, one key each (store/etcd/sessions.ts), written by any master. */
+  get sessions(): string {
+    return `${this.root}sessions/`;
+  }
   /** The masters' own records (MetaRecord: autobalance's last round). */
   get meta(): string {
     return `${this.root}meta/`;

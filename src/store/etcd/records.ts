@@ -28,6 +28,10 @@ export class PrefixCopy {
     return this.values.get(name);
   }
 
+  size(): number {
+    return this.values.size;
+  }
+
   entries(): Iterable<[string, string]> {
     return this.values.entries();
   }
