@@ -267,8 +267,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   else await leadership.establish();
   audit?.settle((id) => queue.get(id));
   followGuestPowerOffs(live, store, queue, o.log, () => leadership.ready);
-  const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000);
-  archiver.unref();
+  const archiver = setInterval(() => queue.archiveOld(JOB_ARCHIVE_AGE_SECONDS), 600_000).unref();
 
   const services: RapiServices = { store, queue, live, lockInfo: () => locks.info(), nodeReads: nodeReads(node), clusterInfo, storeProblem: () => standby?.health.problem() };
   // Balancing plans, capacity and verify: on a worker thread, started on first use.
