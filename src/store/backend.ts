@@ -6,14 +6,13 @@
 // in each master's own SQLite file (it records what reached that master).
 
 import type { DatabaseSync } from "node:sqlite";
-import type { Etcd3 } from "etcd3";
 import type { Job } from "../model/job.ts";
 import type { JobStore } from "../jobs/jobstore.ts";
 import { SqliteJobStore } from "../jobs/writer.ts";
 import { DurableLog } from "./durable.ts";
 import { WorkerSink } from "./sqlite-sink.ts";
 import { openEtcdStores } from "./etcd/backend.ts";
-import type { EtcdOptions } from "./etcd/client.ts";
+import type { EtcdClient, EtcdOptions } from "./etcd/client.ts";
 import { leaderValue, type LeaderInfo } from "./etcd/leader.ts";
 import { EtcdRecord } from "./etcd/records.ts";
 import type { SharedFiles } from "./etcd/shared.ts";
@@ -85,7 +84,8 @@ export interface StoreBackend {
   close(): Promise<void>;
 }
 
-export type StoreChoice = { kind: "sqlite" } | ({ kind: "etcd"; ttlSeconds?: number; compactIntervalMs?: number } & EtcdOptions);
+export type EtcdChoice = { kind: "etcd"; ttlSeconds?: number; compactIntervalMs?: number } & EtcdOptions;
+export type StoreChoice = { kind: "sqlite" } | EtcdChoice;
 
 export interface BackendPlace {
   /** The SQLite database (sqlite mode). */
@@ -129,7 +129,7 @@ export function openSqliteBackend(path: string): StoreBackend {
   };
 }
 
-export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number; compactIntervalMs?: number }, place: BackendPlace): Promise<StoreBackend> {
+export async function openEtcdBackend(o: Omit<EtcdChoice, "kind">, place: BackendPlace): Promise<StoreBackend> {
   const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master, onCompactionError: place.onStoreTrouble });
   // The audit trail's own database: always writable here (a standby records what reached it too).
   const auditDb = openDatabase(place.auditDatabase);
@@ -164,7 +164,7 @@ export async function openEtcdBackend(o: EtcdOptions & { ttlSeconds?: number; co
         await stores.config.follow();
         await stores.jobs.follow(jobs);
       },
-      status: () => etcdStatus(stores.client.etcd, o.endpoints, stores.compactor),
+      status: () => etcdStatus(stores.client, o.endpoints, stores.compactor),
       shared: stores.shared,
     },
     async close() {
@@ -180,17 +180,17 @@ export function storeTrouble(err: unknown): string | undefined {
   return err instanceof EtcdNoSpaceError ? err.message : undefined;
 }
 
-async function etcdStatus(etcd: Etcd3, endpoints: readonly string[], compactor: Compactor): Promise<StoreStatus> {
+async function etcdStatus(client: EtcdClient, endpoints: readonly string[], compactor: Compactor): Promise<StoreStatus> {
   const compaction: StoreStatus["compaction"] = {
     interval_s: compactor.interval / 1000,
     ...(compactor.last ? { revision: compactor.last.revision, at: compactor.last.at.toISOString() } : {}),
     ...(compactor.lastError !== undefined ? { error: compactor.lastError } : {}),
   };
   try {
-    // The alarm answer carries no header: the revision comes from a read of one key.
-    const [res, read] = await Promise.all([etcd.maintenance.alarm({ action: "Get", alarm: "None" }), etcd.kv.range({ key: Buffer.from("/"), count_only: true })]);
+    // The alarm answer carries no header: the revision comes from a read of its own.
+    const [res, revision] = await Promise.all([client.etcd.maintenance.alarm({ action: "Get", alarm: "None" }), client.revision()]);
     const alarms = [...new Set(res.alarms.map((a) => String(a.alarm).toUpperCase()))];
-    const status: StoreStatus = { endpoints, revision: Number(read.header.revision), alarms, compaction };
+    const status: StoreStatus = { endpoints, revision, alarms, compaction };
     if (alarms.includes("NOSPACE")) status.problem = new EtcdNoSpaceError(new Error("alarm raised")).message;
     return status;
   } catch (err) {

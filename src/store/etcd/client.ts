@@ -77,6 +77,11 @@ export class EtcdClient {
     }
   }
 
+  /** etcd's revision now: the header of the cheapest read (a count of one key). */
+  async revision(): Promise<number> {
+    return Number((await this.etcd.kv.range({ key: Buffer.from("/"), count_only: true })).header.revision);
+  }
+
   /** Follows every change under `prefix` from `fromRevision` on, one response (one revision's events at most) at a time. */
   async watch(prefix: string, fromRevision: number, onChanges: (res: IWatchResponse) => void, onError: (err: Error) => void): Promise<Watcher> {
     const watcher = await this.etcd.watch().prefix(prefix).startRevision(String(fromRevision)).create();

@@ -65,8 +65,7 @@ export class Compactor {
     this.running = true;
     try {
       const target = this.seen;
-      // The newest revision: any small read's header carries it.
-      const now = Number((await this.client.etcd.kv.range({ key: Buffer.from("\0"), limit: 1 })).header.revision);
+      const now = await this.client.revision();
       if (this.timer === undefined) return;
       if (target !== undefined && target > 0) {
         try {

@@ -14,7 +14,7 @@
 // An etcd raft election does not expire L2: the new raft leader extends every lease (§5), so
 // the leader is only suspended for a moment.
 
-import type { IKeyValue, IRequestOp } from "etcd3";
+import type { IKeyValue, IRequestOp, Watcher } from "etcd3";
 import type { EtcdClient } from "./client.ts";
 
 /** The liveness lease's TTL: etcd's minimum with default raft timers (§3.6). */
@@ -104,15 +104,15 @@ export class LeaderLiveness {
 
   /**
    * A standby's watch: from `fromRevision` on, when the liveness key of a term is deleted while
-   * the leader key is still that term's, ends the term (see endTerm). Stop it with cancel().
+   * the leader key is still that term's, ends the term (see endTerm). Stop it with client.ts's cancelWatch.
    */
-  async watchForDeath(fromRevision: number): Promise<{ cancel(): Promise<void> }> {
+  async watchForDeath(fromRevision: number): Promise<Watcher> {
     const watcher = await this.client.etcd.watch().key(this.key).startRevision(String(fromRevision)).withPreviousKV().create();
     watcher.on("delete", (_kv: IKeyValue, previous?: IKeyValue) => {
       if (previous) void this.endTerm(Number(previous.create_revision)).catch(() => undefined);
     });
     watcher.on("error", () => undefined);
-    return { cancel: () => watcher.cancel().catch(() => undefined) };
+    return watcher;
   }
 
   /**
