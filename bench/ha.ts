@@ -69,6 +69,9 @@ interface Measured {
   standbyCpuMsPerJob: number[];
   /** etcd member 0's WAL fsync, mean ms over the bursts. */
   walFsyncMs: number[];
+  /** gRPC bytes per job the masters sent etcd · etcd sent the masters (all members). */
+  clientInKbPerJob: number[];
+  clientOutKbPerJob: number[];
   standbyInfoPerS: number[];
   standbyBulkPerS: number[];
 }
@@ -77,7 +80,7 @@ interface Side extends AbSide {
   etcd?: EtcdCluster;
   standby?: { target: Target; pid: number };
 }
-const measured = (): Measured => ({ jobsPerS: [], burstP50Ms: [], singleP50Ms: [], masterCpuMsPerJob: [], infoPerS: [], bulkPerS: [], etcdCpuMsPerJob: [], proposalsPerJob: [], standbyCpuMsPerJob: [], walFsyncMs: [], standbyInfoPerS: [], standbyBulkPerS: [] });
+const measured = (): Measured => ({ jobsPerS: [], burstP50Ms: [], singleP50Ms: [], masterCpuMsPerJob: [], infoPerS: [], bulkPerS: [], etcdCpuMsPerJob: [], proposalsPerJob: [], standbyCpuMsPerJob: [], walFsyncMs: [], clientInKbPerJob: [], clientOutKbPerJob: [], standbyInfoPerS: [], standbyBulkPerS: [] });
 
 const run = abRun("ha", v.out);
 const usersFile = join(run.work, "bench-users");
@@ -103,11 +106,13 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   }
 }
 
-/** A counter of etcd's Prometheus metrics (member 0's client port), summed over its labels. */
-async function etcdCounter(etcd: EtcdCluster, name: string): Promise<number> {
-  const text = await (await fetch(`http://${etcd.endpoints[0]}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+/** A counter of etcd's Prometheus metrics (by default member 0's client port), summed over its labels and the members asked. */
+async function etcdCounter(etcd: EtcdCluster, name: string, members: readonly number[] = [0]): Promise<number> {
   let sum = 0;
-  for (const line of text.split("\n")) if (line.split(/[{ ]/)[0] === name) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  for (const m of members) {
+    const text = await (await fetch(`http://${etcd.endpoints[m]}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    for (const line of text.split("\n")) if (line.split(/[{ ]/)[0] === name) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
   return sum;
 }
 async function etcdCounters(etcd: EtcdCluster) {
@@ -116,6 +121,9 @@ async function etcdCounters(etcd: EtcdCluster) {
     proposals: await etcdCounter(etcd, "etcd_server_proposals_committed_total"),
     fsyncS: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_sum"),
     fsyncs: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_count"),
+    // What the masters sent to etcd and etcd sent them (txns, and the watches' events), every member.
+    clientInBytes: await etcdCounter(etcd, "etcd_network_client_grpc_received_bytes_total", [0, 1, 2]),
+    clientOutBytes: await etcdCounter(etcd, "etcd_network_client_grpc_sent_bytes_total", [0, 1, 2]),
   };
 }
 
@@ -148,6 +156,8 @@ async function measureRound(s: Side, r: number): Promise<void> {
     s.m.etcdCpuMsPerJob.push(round2(((etcd1.cpu - etcd0.cpu) * 1000) / jobCount));
     s.m.proposalsPerJob.push(round2((etcd1.proposals - etcd0.proposals) / jobCount));
     s.m.walFsyncMs.push(round2(((etcd1.fsyncS - etcd0.fsyncS) * 1000) / (etcd1.fsyncs - etcd0.fsyncs)));
+    s.m.clientInKbPerJob.push(round2((etcd1.clientInBytes - etcd0.clientInBytes) / 1024 / jobCount));
+    s.m.clientOutKbPerJob.push(round2((etcd1.clientOutBytes - etcd0.clientOutBytes) / 1024 / jobCount));
   }
   const single = await singleJobs(s.target, { jobs: sizes.single, warmup: 3, tag: `bench-ha-single`, timeoutS: 120 });
   s.m.singleP50Ms.push(single.latency_ms.p50);
@@ -157,7 +167,7 @@ async function measureRound(s: Side, r: number): Promise<void> {
     s.m.standbyInfoPerS.push(await wrkRead(s.standby.target, "/2/info"));
     s.m.standbyBulkPerS.push(await wrkRead(s.standby.target, "/2/instances?bulk=1"));
   }
-  log(`ha bench: round ${r + 1} ${s.name}: ${series.median.jobs_per_s} jobs/s, ${s.m.masterCpuMsPerJob.at(-1)} ms master CPU/job${s.etcd ? `, ${s.m.etcdCpuMsPerJob.at(-1)} ms etcd CPU/job, ${s.m.proposalsPerJob.at(-1)} proposals/job` : ""}; single p50 ${single.latency_ms.p50} ms; /2/info ${s.m.infoPerS.at(-1)}/s, bulk ${s.m.bulkPerS.at(-1)}/s${s.standby ? `; standby ${s.m.standbyInfoPerS.at(-1)}/s, ${s.m.standbyBulkPerS.at(-1)}/s` : ""}`);
+  log(`ha bench: round ${r + 1} ${s.name}: ${series.median.jobs_per_s} jobs/s, ${s.m.masterCpuMsPerJob.at(-1)} ms master CPU/job${s.etcd ? `, ${s.m.etcdCpuMsPerJob.at(-1)} ms etcd CPU/job, ${s.m.proposalsPerJob.at(-1)} proposals/job, ${s.m.clientInKbPerJob.at(-1)}/${s.m.clientOutKbPerJob.at(-1)} KiB in/out per job` : ""}; single p50 ${single.latency_ms.p50} ms; /2/info ${s.m.infoPerS.at(-1)}/s, bulk ${s.m.bulkPerS.at(-1)}/s${s.standby ? `; standby ${s.m.standbyInfoPerS.at(-1)}/s, ${s.m.standbyBulkPerS.at(-1)}/s` : ""}`);
 }
 
 interface Kill {
@@ -279,6 +289,7 @@ try {
     `| the same, latency p50 ms | ${cell(q.burstP50Ms)} | ${cell(e.burstP50Ms)} | | |`,
     `| master CPU ms per job (bursts) | ${cell(q.masterCpuMsPerJob)} | ${cell(e.masterCpuMsPerJob)} | ${cell(e.standbyCpuMsPerJob)} | ${result.ratios.master_cpu_per_job} |`,
     `| etcd CPU ms per job (3 members) · raft proposals per job · WAL fsync mean ms (member 0) | | ${cell(e.etcdCpuMsPerJob)} · ${cell(e.proposalsPerJob)} · ${cell(e.walFsyncMs)} | | |`,
+    `| KiB per job the masters sent etcd · etcd sent the masters (gRPC, all members) | | ${cell(e.clientInKbPerJob)} · ${cell(e.clientOutKbPerJob)} | | |`,
     `| one tag job, idle master, p50 ms (n=${sizes.single}) | ${cell(q.singleP50Ms)} | ${cell(e.singleP50Ms)} | | ${result.ratios.single_p50} |`,
     `| GET /2/info req/s (wrk -t1 -c8 -d${sizes.wrkSeconds}s, TLS) | ${cell(q.infoPerS)} | ${cell(e.infoPerS)} | ${cell(e.standbyInfoPerS)} | ${result.ratios.info} · standby ${result.ratios.standby_info} |`,
     `| GET /2/instances?bulk=1 req/s | ${cell(q.bulkPerS)} | ${cell(e.bulkPerS)} | ${cell(e.standbyBulkPerS)} | ${result.ratios.bulk} · standby ${result.ratios.standby_bulk} |`,

@@ -12,10 +12,10 @@
 // bounds the archived ones.
 
 import type { Job } from "../model/job.ts";
-import type { Watcher } from "etcd3";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
-import { cancelWatch, type EtcdClient, type EtcdKeys } from "../store/etcd/client.ts";
+import type { EtcdClient, EtcdKeys } from "../store/etcd/client.ts";
+import type { FedCopy } from "../store/etcd/feed.ts";
 import { explained } from "../store/etcd/sink.ts";
 import type { JobStore } from "./jobstore.ts";
 import { jobRow } from "./record.ts";
@@ -46,8 +46,6 @@ export class EtcdJobStore implements JobStore {
   private reserving: Promise<void> | undefined;
   /** The etcd revision the jobs held are at (loaded or followed). */
   private revision = 0;
-  private watcher: Watcher | undefined;
-  private closed = false;
   private readonly keepArchived: number;
 
   private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, leadership: Leadership, keepArchived: number) {
@@ -90,20 +88,23 @@ export class EtcdJobStore implements JobStore {
   }
 
   /**
-   * A standby's copy: applies the leader's job writes as they come (ignored while this master
-   * leads), telling `shown` of each (undefined: archived). When etcd cancels the watch
-   * (compaction), reads everything again, tells `reloaded`, and follows on.
+   * A standby's copy, for the feed (store/etcd/feed.ts): applies the leader's job writes as
+   * they come (ignored while this master leads), telling `shown` of each (undefined:
+   * archived); after a reload, `reloaded`.
    */
-  async follow(listener: { shown(id: number, job: Job | undefined): void; reloaded(): void }): Promise<void> {
-    if (this.watcher || this.closed) return;
+  copyFor(listener: { shown(id: number, job: Job | undefined): void; reloaded(): void }): FedCopy {
     const idOf = (key: string) => Number(key.slice(-16));
-    // "…/jobs" covers jobs/ and jobs-archived/ (and not job-ids).
-    const prefix = this.keys.jobs.slice(0, -1);
-    const watcher = await this.client.watch(
-      prefix,
-      this.revision + 1,
-      (res) => {
-        for (const e of res.events) {
+    const store = this;
+    return {
+      // "…/jobs" covers jobs/ and jobs-archived/ (and not job-ids).
+      prefix: this.keys.jobs.slice(0, -1),
+      get revision() {
+        return store.revision;
+      },
+      reload: () => this.reload(),
+      reloaded: () => listener.reloaded(),
+      apply: (events) => {
+        for (const e of events) {
           this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
           if (this.leading()) continue;
           const key = e.kv.key.toString();
@@ -124,25 +125,7 @@ export class EtcdJobStore implements JobStore {
           listener.shown(id, archived ? undefined : (JSON.parse(data) as Job));
         }
       },
-      () => {
-        if (this.watcher !== watcher) return;
-        this.watcher = undefined;
-        void watcher.cancel().catch(() => undefined);
-        void this.reload()
-          .then(() => {
-            listener.reloaded();
-            return this.follow(listener);
-          })
-          .catch(() => undefined);
-      },
-    );
-    this.watcher = watcher;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await cancelWatch(this.watcher);
-    this.watcher = undefined;
+    };
   }
 
   private leading(): boolean {

@@ -164,7 +164,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   // Config changes, job states and tokens share one group-committed log, fenced by the
   // leadership lease; a batch that fails revokes leadership (below).
   const nodeName = o.nodeName ?? hostname();
-  const backend = await openBackend(o.store ?? { kind: "sqlite" }, { database: paths.database, auditDatabase: paths.auditDatabase, cluster: o.clusterName ?? nodeName, master: nodeName, onStoreTrouble: (err) => o.log(`etcd compaction failed (tried again in one interval): ${err.message}`, { level: "warn" }) });
+  const backend = await openBackend(o.store ?? { kind: "sqlite" }, { database: paths.database, auditDatabase: paths.auditDatabase, cluster: o.clusterName ?? nodeName, master: nodeName, onStoreTrouble: (err) => o.log(`etcd: ${err.message}`, { level: "warn" }) });
   const { config: store, leadership, log } = backend;
   // A failed batch revokes leadership (the backend's own listener); trouble that does not (etcd
   // full) is logged with its remedy.

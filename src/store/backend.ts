@@ -96,7 +96,7 @@ export interface BackendPlace {
   cluster: string;
   /** This master's name. */
   master: string;
-  /** Store trouble that ends nothing but an operator should see (a failed compaction): for the log. */
+  /** Store trouble that ends nothing but an operator should see (a failed compaction, a standby's broken watch): for the log. */
   onStoreTrouble?: (err: Error) => void;
 }
 
@@ -130,7 +130,10 @@ export function openSqliteBackend(path: string): StoreBackend {
 }
 
 export async function openEtcdBackend(o: Omit<EtcdChoice, "kind">, place: BackendPlace): Promise<StoreBackend> {
-  const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master, onCompactionError: place.onStoreTrouble });
+  const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master, 
+    onCompactionError: (err) => place.onStoreTrouble?.(new Error(`compaction failed (tried again in one interval): ${err.message}`)),
+    onFollowError: (err) => place.onStoreTrouble?.(new Error(`this standby's copy stopped following (${err.message}); reading it again`)),
+  });
   // The audit trail's own database: always writable here (a standby records what reached it too).
   const auditDb = openDatabase(place.auditDatabase);
   const auditLease = new LocalLease(auditDb);
@@ -160,10 +163,7 @@ export async function openEtcdBackend(o: Omit<EtcdChoice, "kind">, place: Backen
     replica: {
       leader: () => stores.leader.leader(),
       advertise: (info) => stores.leadership.advertise(leaderValue(info)),
-      follow: async (jobs) => {
-        await stores.config.follow();
-        await stores.jobs.follow(jobs);
-      },
+      follow: (jobs) => stores.follow(jobs),
       status: () => etcdStatus(stores.client, o.endpoints, stores.compactor),
       shared: stores.shared,
     },

@@ -5,10 +5,12 @@
 // store/backend.ts (the audit trail stays in each master's own SQLite file).
 
 import { EtcdJobStore } from "../../jobs/etcd.ts";
+import type { Job } from "../../model/job.ts";
 import { DurableLog } from "../durable.ts";
 import { EtcdClient, EtcdKeys, type EtcdOptions } from "./client.ts";
 import { Compactor, DEFAULT_COMPACT_INTERVAL_MS } from "./compactor.ts";
 import { EtcdConfigStore } from "./config.ts";
+import { StandbyFeed } from "./feed.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
 import { EtcdTokenStore, PrefixCopy } from "./records.ts";
@@ -36,6 +38,8 @@ export interface EtcdStoreOptions extends EtcdOptions {
   keepArchivedJobs?: number;
   /** A compaction failed (the next interval tries again). */
   onCompactionError?: (err: Error) => void;
+  /** A standby's following broke (etcd cancelled its watch, or reading again failed) and is being restarted. */
+  onFollowError?: (err: Error) => void;
 }
 
 export interface EtcdStores {
@@ -56,6 +60,12 @@ export interface EtcdStores {
   /** What every master holds alike: certificates, users, pvc-api.yaml. */
   readonly shared: SharedFiles;
   readonly compactor: Compactor;
+  readonly feed: StandbyFeed;
+  /**
+   * Keeps this master's copy (config, jobs, tokens, records) hot while it stands by: the jobs'
+   * changes are told to `jobs`. Stops while it leads, and reads everything again when it stops leading.
+   */
+  follow(jobs: { shown(id: number, job: Job | undefined): void; reloaded(): void }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,9 +92,12 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const leader = new LeaderWatch(client, keys.leader);
     const shared = new SharedFiles(client, keys.root);
     const compactor = new Compactor(client, leadership, o.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS, (err) => o.onCompactionError?.(err));
+    const feed = new StandbyFeed(client, keys.root, (err) => o.onFollowError?.(err));
     // A new leader starts from what is committed past its fence: nothing an earlier leader
-    // wrote is missing, and nothing it tries now gets in.
+    // wrote is missing, and nothing it tries now gets in. It writes every change itself: no
+    // watch brings them back.
     leadership.onEstablish(async () => {
+      feed.stop();
       await config.catchUp();
       await jobs.reload();
       await Promise.all([tokenCopy.load(), meta.load()]);
@@ -95,6 +108,9 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     log.onFailure((err) => {
       if (!(err instanceof EtcdNoSpaceError)) leadership.revoke(`cannot write to etcd: ${err instanceof Error ? err.message : String(err)}`);
     });
+    // A former leader stands by: once its last batch settled (committed or refused), it reads
+    // what the new leader has and follows on.
+    leadership.onRevoke(() => feed.resume(() => log.flush()));
     return {
       client,
       keys,
@@ -109,12 +125,15 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       leader,
       shared,
       compactor,
+      feed,
+      follow: (jobListener) => feed.start([config, jobs.copyFor(jobListener), tokenCopy, meta]),
       async close() {
+        feed.close();
         await log.flush();
         await config.close();
         await sessions.close();
         sessionClient.close();
-        await Promise.all([jobs.close(), tokenCopy.close(), meta.close(), leader.close(), shared.close()]);
+        await Promise.all([leader.close(), shared.close()]);
         await leadership.close();
         await log.close();
         client.close();

@@ -3,15 +3,15 @@
 // writes go through the durable log (group commit, in order with job writes) to one etcd txn
 // fenced by the leader key's create revision (sink.ts); a transaction larger than one txn is
 // refused before it changes anything. The config loads as pages pinned to one revision; a
-// standby follows the leader's commits with a watch from the next revision.
+// standby follows the leader's commits through its feed (feed.ts).
 
-import type { Watcher } from "etcd3";
 import type { Cluster, ObjectKind } from "../../model/objects.ts";
 import type { DurableLog, LogOp } from "../durable.ts";
 import { commitOf, LoggedConfigStore } from "../logged.ts";
 import type { DraftTx } from "../memory.ts";
 import type { ConfigSnapshot, ConfigTx } from "../store.ts";
-import { cancelWatch, type EtcdClient, type EtcdKeys } from "./client.ts";
+import type { EtcdClient, EtcdKeys } from "./client.ts";
+import type { FedCopy, FeedEvent } from "./feed.ts";
 import { TxnMeter } from "./sink.ts";
 
 const KINDS: readonly ObjectKind[] = ["node", "nodegroup", "instance", "network", "filter"];
@@ -19,13 +19,15 @@ const MAP_OF = { node: "nodes", nodegroup: "groups", instance: "instances", netw
 
 type Maps = Record<ObjectKind, Map<string, unknown>>;
 
-export class EtcdConfigStore extends LoggedConfigStore {
+/**
+ * The config as one master holds it: the leader's own commits, or on a standby the leader's,
+ * applied as the feed (feed.ts) brings them.
+ */
+export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
   private readonly client: EtcdClient;
   private readonly keys: EtcdKeys;
-  /** The etcd revision the committed config is at (loaded or followed). */
-  private revision: number;
-  private watcher: Watcher | undefined;
-  private closed = false;
+  /** The etcd revision the committed config is at (loaded or followed; a leader's own commits do not move it). */
+  revision: number;
 
   private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, loaded: { snap: ConfigSnapshot | undefined; revision: number }) {
     super(log, loaded.snap);
@@ -52,6 +54,15 @@ export class EtcdConfigStore extends LoggedConfigStore {
     this.revision = Number(res.header.revision);
     this.pendingHead = tx.result(1);
     this.publish(this.pendingHead, commitOf(tx, empty));
+  }
+
+  get prefix(): string {
+    return this.keys.config;
+  }
+
+  /** The feed's reload: the config as committed now. */
+  reload(): Promise<void> {
+    return this.catchUp();
   }
 
   /**
@@ -82,31 +93,8 @@ export class EtcdConfigStore extends LoggedConfigStore {
     this.publish(loaded.snap, { previous, clusterChanged, objects });
   }
 
-  /**
-   * A standby's hot copy: applies the leader's commits as they come (ignored while this master
-   * leads). When etcd cancels the watch (its revision compacted away), lists again and watches
-   * on from there.
-   */
-  async follow(): Promise<void> {
-    if (this.watcher || this.closed) return;
-    const watcher = await this.client.watch(this.keys.config, this.revision + 1, (res) => this.applyEvents(res.events), (err) => {
-      if (this.watcher !== watcher) return;
-      this.watcher = undefined;
-      this.onFollowError?.(err);
-      void watcher.cancel().catch(() => undefined);
-      void this.catchUp().then(() => this.follow()).catch((e: unknown) => this.onFollowError?.(e instanceof Error ? e : new Error(String(e))));
-    });
-    this.watcher = watcher;
-  }
-
-  /** Told when following broke (and is being restarted): for the log. */
-  onFollowError: ((err: Error) => void) | undefined;
-
   async close(): Promise<void> {
-    this.closed = true;
     await this.log.flush();
-    await cancelWatch(this.watcher);
-    this.watcher = undefined;
   }
 
   /** One etcd txn's writes for a transaction: refused whole (TxnTooLargeError) when over etcd's limits. */
@@ -136,7 +124,8 @@ export class EtcdConfigStore extends LoggedConfigStore {
     }
   }
 
-  private applyEvents(events: readonly { type: string; kv: { key: Buffer; value: Buffer; mod_revision: string } }[]): void {
+  /** A standby applies the leader's commits (one watch response's, under the config prefix). */
+  apply(events: readonly FeedEvent[]): void {
     const previous = this.snap;
     if (events.length === 0 || !previous) return;
     // A loop, not Math.max(...revisions): a catching-up watch's batch may hold more events than a call takes arguments.

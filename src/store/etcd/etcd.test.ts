@@ -39,6 +39,7 @@ async function until(what: string, ok: () => boolean, withinMs = 5000): Promise<
 }
 
 let clusterNo = 0;
+const NO_JOB_LISTENER = { shown: () => undefined, reloaded: () => undefined };
 
 /** etcd members started before a suite's tests, and stopped after them with the masters' stores its tests opened. */
 function etcdSuite(size: 1 | 3, extraArgs: readonly string[] = []) {
@@ -78,7 +79,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
   it("shows a transaction to readers only once etcd committed it, and a standby follows by watch", async () => {
     const a = await leader();
     const standby = await stores(a.keys.root.split("/")[2], "b");
-    await standby.config.follow();
+    await standby.follow(NO_JOB_LISTENER);
     const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
       const key = a.keys.configObject("node", "uuid-n2");
@@ -103,6 +104,38 @@ etcdNeeds.describe("etcd backend, one member", () => {
     } finally {
       raw.close();
     }
+  });
+
+  it("keeps a standby's config, jobs and tokens hot through one watch, holds none while it leads, and follows again once it no longer leads", async () => {
+    const a = await leader();
+    const cluster = a.keys.root.split("/")[2];
+    const shown: number[] = [];
+    let reloads = 0;
+    const b = await stores(cluster, "b");
+    await b.follow({ shown: (id) => void shown.push(id), reloaded: () => void reloads++ });
+    assert.equal(b.feed.following, true);
+    const job = (id: number) => ({ id, ops: [], status: "success", archived: false }) as unknown as Parameters<typeof a.jobs.write>[0];
+    const token = (id: string) => ({ id, owner: "writer", description: "", grants: [], created: 1, created_by: "writer", expires: 2 ** 31, secret_sha256: "0".repeat(64) });
+    const [j1] = await a.jobs.allocateIds(1);
+    await Promise.all([a.config.transact(tag("from-a")), a.jobs.write(job(j1)), a.tokens.put(token("t-a"))]);
+    await until("the standby has a's tag, job and token", () => b.config.snapshot().cluster.tags.includes("from-a") && shown.includes(j1) && b.tokens.get("t-a") !== undefined);
+    await a.tokens.remove("t-a");
+    await until("a revoked token is gone on the standby too", () => b.tokens.get("t-a") === undefined);
+    // b takes over: its feed stops (the leader writes every change itself).
+    const leads = b.leadership.establish();
+    await a.close();
+    await leads;
+    assert.equal(b.feed.following, false, "no watch while leading");
+    await b.config.transact(tag("from-b"));
+    // b stops leading; c leads. b reads everything again and follows c's writes.
+    b.leadership.revoke("test: b stands by");
+    const c = await stores(cluster, "c");
+    await c.leadership.establish();
+    await until("b follows again", () => b.feed.following && reloads === 1);
+    const [j2] = await c.jobs.allocateIds(1);
+    await Promise.all([c.config.transact(tag("from-c")), c.jobs.write(job(j2)), c.tokens.put(token("t-c"))]);
+    await until("b has c's tag, job and token", () => b.config.snapshot().cluster.tags.includes("from-c") && shown.includes(j2) && b.tokens.get("t-c") !== undefined);
+    assert.deepEqual(b.config.snapshot().cluster.tags, ["from-a", "from-b", "from-c"]);
   });
 
   it("compacts etcd's history while leading, one interval behind; a standby does not", async () => {
@@ -175,7 +208,8 @@ etcdNeeds.describe("etcd backend, one member", () => {
 
   it("lets a standby whose revision etcd compacted away list again and follow on", async () => {
     const a = await leader();
-    const standby = await stores(a.keys.root.split("/")[2], "b");
+    const errors: Error[] = [];
+    const standby = await stores(a.keys.root.split("/")[2], "b", { onFollowError: (err) => errors.push(err) });
     await standby.leader.start();
     const seen: string[] = [];
     standby.config.onCommit((_snap, commit) => seen.push(...(commit.clusterChanged ? ["cluster"] : []), ...(commit.objects.get("node")?.keys() ?? [])));
@@ -187,9 +221,7 @@ etcdNeeds.describe("etcd backend, one member", () => {
     } finally {
       raw.close();
     }
-    const errors: Error[] = [];
-    standby.config.onFollowError = (err) => errors.push(err);
-    await standby.config.follow();
+    await standby.follow(NO_JOB_LISTENER);
     await until("the standby listed again", () => standby.config.snapshot().cluster.tags.includes("z"));
     assert.match(errors[0]?.message ?? "", /canceled|compacted/, "etcd cancelled the watch");
     assert.deepEqual(seen, ["cluster", "uuid-c2"], "listeners heard what the relist brought");

@@ -1,7 +1,7 @@
 // What the SQLite backend keeps beside the config, on etcd: API tokens under <prefix>tokens/<id>
 // and the master's own records (autobalance's last round) under <prefix>meta/<key>. Each kind
 // is a copy of its prefix in memory (reads are synchronous), loaded at start, loaded again by a
-// new leader, and followed by a standby; writes go through the durable log, fenced like the config.
+// new leader, and followed by a standby (feed.ts); writes go through the durable log, fenced like the config.
 
 import type { Watcher } from "etcd3";
 import type { TokenRecord } from "../../model/tokens.ts";
@@ -9,13 +9,14 @@ import type { DurableLog } from "../durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../leadership.ts";
 import type { TokenStore } from "../tokens.ts";
 import { cancelWatch, type EtcdClient } from "./client.ts";
+import type { FedCopy, FeedEvent } from "./feed.ts";
 
 /** The values under one prefix, by the rest of their key, as etcd last had them. */
-export class PrefixCopy {
+export class PrefixCopy implements FedCopy {
   readonly prefix: string;
   private readonly client: EtcdClient;
   private readonly values = new Map<string, string>();
-  private revision = 0;
+  revision = 0;
   private watcher: Watcher | undefined;
   private closed = false;
 
@@ -50,18 +51,28 @@ export class PrefixCopy {
     this.revision = revision;
   }
 
-  /** Applies every change from the loaded revision on; lists again when etcd cancels the watch (compaction). */
+  reload(): Promise<void> {
+    return this.load();
+  }
+
+  /** Changes under the prefix, in order. */
+  apply(events: readonly FeedEvent[]): void {
+    for (const e of events) {
+      this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
+      this.set(e.kv.key.toString().slice(this.prefix.length), e.type === "Delete" ? null : e.kv.value.toString());
+    }
+  }
+
+  /**
+   * Applies every change from the loaded revision on with a watch of its own (the sessions',
+   * on a client of their own); lists again when etcd cancels the watch (compaction).
+   */
   async follow(): Promise<void> {
     if (this.watcher || this.closed) return;
     const watcher = await this.client.watch(
       this.prefix,
       this.revision + 1,
-      (res) => {
-        for (const e of res.events) {
-          this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
-          this.set(e.kv.key.toString().slice(this.prefix.length), e.type === "Delete" ? null : e.kv.value.toString());
-        }
-      },
+      (res) => this.apply(res.events),
       () => {
         if (this.watcher !== watcher) return;
         this.watcher = undefined;
