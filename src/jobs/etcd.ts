@@ -11,6 +11,7 @@
 // Reads are synchronous (JobStore), so the store keeps the jobs it holds in memory; pruning
 // bounds the archived ones.
 
+import type { IKeyValue } from "etcd3";
 import type { Job } from "../model/job.ts";
 import type { DurableLog, WriteOp } from "../store/durable.ts";
 import { NotLeaderError, TAKING_OVER, type Leadership } from "../store/leadership.ts";
@@ -63,7 +64,7 @@ export class EtcdJobStore implements JobStore {
     return store;
   }
 
-  /** Reads every job and the highest id again (a new leader, before it loads the queue). */
+  /** Reads every job and the highest id again (a new leader without a hot copy, before it loads the queue). */
   async reload(): Promise<void> {
     const idKey = (key: Buffer) => Number(key.toString().slice(-16));
     const active = await this.client.list(this.keys.jobs);
@@ -78,18 +79,30 @@ export class EtcdJobStore implements JobStore {
     }
     // A loop, not Math.max(...ids): past ~125,000 arguments a call overflows the stack.
     for (const id of this.stored.keys()) if (id > this.lastId) this.lastId = id;
-    // The mark the last leader reserved up to (before blocks, ids were the key's revisions).
-    const mark = ids.kvs[0];
-    const reserved = mark === undefined ? 0 : Number(mark.value.toString()) || Number(mark.mod_revision);
-    // Nothing reserved is ours until we reserve above every earlier leader's mark.
-    this.reservedTo = Math.max(this.lastId, reserved);
-    this.nextId = this.reservedTo + 1;
+    this.reserveAbove(ids.kvs[0]);
     this.revision = active.revision;
   }
 
   /**
-   * A standby's copy, for the feed (store/etcd/feed.ts): applies the leader's job writes as
-   * they come (ignored while this master leads), telling `shown` of each (undefined:
+   * A new leader whose copy is the store as of its fence (the feed brought everything up to
+   * it): only the id mark, which the copy does not follow, is read.
+   */
+  async takeOver(): Promise<void> {
+    const ids = await this.client.etcd.kv.range({ key: Buffer.from(this.keys.jobIds) });
+    this.reserveAbove(ids.kvs[0]);
+  }
+
+  /** Nothing reserved is ours until we reserve above every earlier leader's mark (the `job-ids` key). */
+  private reserveAbove(mark: IKeyValue | undefined): void {
+    // Before blocks, ids were the key's revisions.
+    const reserved = mark === undefined ? 0 : Number(mark.value.toString()) || Number(mark.mod_revision);
+    this.reservedTo = Math.max(this.lastId, reserved);
+    this.nextId = this.reservedTo + 1;
+  }
+
+  /**
+   * A standby's copy, for the feed (store/etcd/feed.ts, which stops while this master leads):
+   * applies the leader's job writes as they come, telling `shown` of each (undefined:
    * archived); after a reload, `reloaded`.
    */
   copyFor(listener: { shown(id: number, job: Job | undefined): void; reloaded(): void }): FedCopy {
@@ -106,7 +119,6 @@ export class EtcdJobStore implements JobStore {
       apply: (events) => {
         for (const e of events) {
           this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
-          if (this.leading()) continue;
           const key = e.kv.key.toString();
           const id = idOf(key);
           const archived = key.startsWith(this.keys.archivedJobs);
@@ -126,10 +138,6 @@ export class EtcdJobStore implements JobStore {
         }
       },
     };
-  }
-
-  private leading(): boolean {
-    return this.leadership.epoch !== undefined;
   }
 
   async allocateIds(count: number): Promise<number[]> {

@@ -69,7 +69,7 @@ export class Campaign {
     this.leadership.establish().then(
       (epoch) => {
         this.running = false;
-        this.log(`this master leads now (epoch ${epoch}, ${Math.round(performance.now() - started)} ms after it began campaigning)`);
+        this.log(`this master leads now (epoch ${epoch}, ${Math.round(performance.now() - started)} ms after it began campaigning; taking over took ${Math.round(this.leadership.takeoverMs)} ms)`);
       },
       (err: unknown) => {
         if (this.closed) return void (this.running = false);

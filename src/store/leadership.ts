@@ -37,6 +37,8 @@ export interface Leadership {
    * itself writes (new submissions are refused, or the queue's reload would drop them).
    */
   readonly ready: boolean;
+  /** How long the last term's establish hooks took, ms (for the log). */
+  readonly takeoverMs: number;
   /**
    * Becomes leader: takes the lease, moves the fence on (writes of any earlier leader are
    * refused from then on), then runs the establish hooks in order (load the queue, start
@@ -107,13 +109,18 @@ export abstract class Terms implements Leadership {
     this.revokeHooks.push(hook);
   }
 
+  /** How long the last term's establish hooks took (loading the store, recovering the queue), ms. */
+  takeoverMs = 0;
+
   /** Starts a term: the fence moves to `epoch`, then the establish hooks run. Says whether the term outlived them. */
   protected async begin(epoch: number): Promise<boolean> {
     this.current = epoch;
+    const started = performance.now();
     for (const hook of this.establishHooks) {
       if (this.current !== epoch) break;
       await hook(epoch);
     }
+    this.takeoverMs = performance.now() - started;
     if (this.current === epoch) this.settled = epoch;
     return this.current === epoch;
   }

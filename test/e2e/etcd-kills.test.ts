@@ -89,6 +89,8 @@ interface Kill {
   restartLog?: string;
   /** Answers other than 200 while the round lasted, by status or error. */
   refused: Record<string, number>;
+  /** The new leader's establish hooks (loading, recovering the queue), ms, as it logged. */
+  takeoverMs?: number;
 }
 
 etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client job load (three masters on a 3-member etcd)", () => {
@@ -169,6 +171,9 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
       kills.push(kill);
       await until(`kill ${k + 1} (${killed}): a write accepted by a surviving master`, 20_000, async () => kill.acceptedAt !== undefined);
       const survivor = [...running.values()][0].port;
+      const newLeader = running.get(await leaderNow());
+      const took = [...(newLeader ? masters.log(newLeader.port) : "").matchAll(/taking over took (\d+) ms/g)].at(-1);
+      if (took) kill.takeoverMs = Number(took[1]);
       await until(`kill ${k + 1}: the pause rule deleted`, 10_000, async () => (await call(survivor, "DELETE", `/2/filters/${rule.json as string}`, { user: "writer" })).status === 200);
       // The killed master, started again on its data directory, stands by.
       const restartAt = performance.now();
@@ -193,7 +198,7 @@ etcdNeeds.describe("kill -9 of the leading master, 10 times, under an 8-client j
     console.log(`the slowest restart (${slowest.restartMs} ms), what it logged:\n${startLines.map((l) => `  ${l.time} ${l.msg.slice(0, 120)}`).join("\n")}`);
     console.log(
       `kill -9 of the leader → first write accepted by a surviving master, ${KILLS} kills under ${CLIENTS} clients: min ${Math.min(...times)} · p50 ${p.p50} · p90 ${p.p90} · max ${p.max} ms (${times.join(", ")}); ` +
-        `answers before it: ${kills.map((k) => JSON.stringify(k.refused)).join(" ")}; other refusals ${JSON.stringify(otherAnswers)}; restarts as standby ${kills.map((k) => k.restartMs).join(", ")} ms; ${acked.length} jobs acknowledged`,
+        `answers before it: ${kills.map((k) => JSON.stringify(k.refused)).join(" ")}; other refusals ${JSON.stringify(otherAnswers)}; restarts as standby ${kills.map((k) => k.restartMs).join(", ")} ms; takeovers (the new leader's loading) ${kills.map((k) => k.takeoverMs ?? "?").join(", ")} ms; ${acked.length} jobs acknowledged`,
     );
 
     // Every acknowledged job is on the leader, final; one that succeeded did its work.

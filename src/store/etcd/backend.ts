@@ -24,6 +24,8 @@ import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
  * commit's own time.
  */
 const GATHER_MS = 10;
+/** How long a new leader waits for its feed to reach the fence before it reads everything again instead. */
+const HOT_COPY_WAIT_MS = 1000;
 
 export interface EtcdStoreOptions extends EtcdOptions {
   /** The cluster's key prefix: /corral/<cluster>/. */
@@ -94,10 +96,14 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
     const compactor = new Compactor(client, leadership, o.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS, (err) => o.onCompactionError?.(err));
     const feed = new StandbyFeed(client, keys.root, (err) => o.onFollowError?.(err));
     // A new leader starts from what is committed past its fence: nothing an earlier leader
-    // wrote is missing, and nothing it tries now gets in. It writes every change itself: no
-    // watch brings them back.
-    leadership.onEstablish(async () => {
+    // wrote is missing, and nothing it tries now gets in. A standby's copy holds that once the
+    // feed brought its own campaign's revision (the fence): then only the job id mark is read;
+    // otherwise (no feed, or it lags) everything is read again. Leading, it writes every change
+    // itself: no watch brings them back.
+    leadership.onEstablish(async (epoch) => {
+      const hot = await feed.reached(epoch, HOT_COPY_WAIT_MS);
       feed.stop();
+      if (hot) return jobs.takeOver();
       await config.catchUp();
       await jobs.reload();
       await Promise.all([tokenCopy.load(), meta.load()]);

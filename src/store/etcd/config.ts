@@ -115,22 +115,12 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
     return ops;
   }
 
-  private leading(): boolean {
-    try {
-      this.log.checkWritable();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** A standby applies the leader's commits (one watch response's, under the config prefix). */
   apply(events: readonly FeedEvent[]): void {
     const previous = this.snap;
     if (events.length === 0 || !previous) return;
     // A loop, not Math.max(...revisions): a catching-up watch's batch may hold more events than a call takes arguments.
     for (const e of events) this.revision = Math.max(this.revision, Number(e.kv.mod_revision));
-    if (this.leading()) return;
     const maps = new Map<ObjectKind, Map<string, unknown>>();
     const changed = new Map<ObjectKind, Map<string, unknown>>();
     let cluster = previous.cluster;

@@ -121,21 +121,33 @@ etcdNeeds.describe("etcd backend, one member", () => {
     await until("the standby has a's tag, job and token", () => b.config.snapshot().cluster.tags.includes("from-a") && shown.includes(j1) && b.tokens.get("t-a") !== undefined);
     await a.tokens.remove("t-a");
     await until("a revoked token is gone on the standby too", () => b.tokens.get("t-a") === undefined);
-    // b takes over: its feed stops (the leader writes every change itself).
+    // b takes over from its hot copy (its feed reached the fence: nothing is read again) and its feed stops.
+    const [lastOfA] = await a.jobs.allocateIds(1);
+    await a.config.transact(tag("last-of-a"));
+    let relists = 0;
+    const reload = b.jobs.reload.bind(b.jobs);
+    b.jobs.reload = () => (relists++, reload());
     const leads = b.leadership.establish();
     await a.close();
     await leads;
+    assert.equal(relists, 0, "the new leader took over from its copy");
+    assert.ok(b.config.snapshot().cluster.tags.includes("last-of-a"), "with the old leader's last commit");
+    const markOfA = Number(await b.client.etcd.get(a.keys.jobIds).string());
+    assert.ok(markOfA > lastOfA);
+    assert.ok((await b.jobs.allocateIds(1))[0] > markOfA, "ids above the old leader's reserved block");
     assert.equal(b.feed.following, false, "no watch while leading");
     await b.config.transact(tag("from-b"));
     // b stops leading; c leads. b reads everything again and follows c's writes.
     b.leadership.revoke("test: b stands by");
     const c = await stores(cluster, "c");
     await c.leadership.establish();
+    assert.ok(c.config.snapshot().cluster.tags.includes("from-b"), "c (no feed: it read everything) has b's commit");
     await until("b follows again", () => b.feed.following && reloads === 1);
     const [j2] = await c.jobs.allocateIds(1);
     await Promise.all([c.config.transact(tag("from-c")), c.jobs.write(job(j2)), c.tokens.put(token("t-c"))]);
     await until("b has c's tag, job and token", () => b.config.snapshot().cluster.tags.includes("from-c") && shown.includes(j2) && b.tokens.get("t-c") !== undefined);
-    assert.deepEqual(b.config.snapshot().cluster.tags, ["from-a", "from-b", "from-c"]);
+    assert.deepEqual(b.config.snapshot().cluster.tags, ["from-a", "last-of-a", "from-b", "from-c"]);
+    assert.equal(relists, 1, "b read the jobs again once, when it stood by again");
   });
 
   it("compacts etcd's history while leading, one interval behind; a standby does not", async () => {

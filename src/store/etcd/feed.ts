@@ -43,6 +43,9 @@ export class StandbyFeed {
   private generation = 0;
   private started = false;
   private retry: NodeJS.Timeout | undefined;
+  /** The newest revision the watch brought (any key under the root): every copy is complete up to it. */
+  private seen = 0;
+  private readonly seenWaiters = new Set<() => void>();
 
   /** `onError`: following broke (etcd cancelled the watch, or a restart failed) and is being restarted; for the log. */
   constructor(client: EtcdClient, root: string, onError: (err: Error) => void) {
@@ -56,6 +59,28 @@ export class StandbyFeed {
     return this.watcher !== undefined;
   }
 
+  /**
+   * Whether every copy holds what etcd had at `revision` (the watch brought it) within `withinMs`.
+   * A new leader's copy complete up to its own campaign's revision is the store as of its fence.
+   */
+  async reached(revision: number, withinMs: number): Promise<boolean> {
+    const deadline = performance.now() + withinMs;
+    while (this.seen < revision) {
+      const left = deadline - performance.now();
+      if (left <= 0 || !this.following) return false;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.seenWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.seenWaiters.add(wake);
+      });
+    }
+    return true;
+  }
+
   /** Follows from each copy's revision on (they are loaded); again after every `resume`. */
   async start(copies: readonly FedCopy[]): Promise<void> {
     this.copies = copies;
@@ -66,6 +91,8 @@ export class StandbyFeed {
   /** This master leads: no more watching (the cancel is not waited for: a takeover must not). */
   stop(): void {
     this.generation++;
+    this.seen = 0;
+    for (const wake of [...this.seenWaiters]) wake();
     clearTimeout(this.retry);
     const watcher = this.watcher;
     this.watcher = this.current = undefined;
@@ -122,7 +149,9 @@ export class StandbyFeed {
 
   private dispatch(events: readonly FeedEvent[]): void {
     const byCopy = new Map<FedCopy, FeedEvent[]>();
+    let newest = this.seen;
     for (const e of events) {
+      newest = Math.max(newest, Number(e.kv.mod_revision));
       const key = e.kv.key.toString();
       const copy = this.copies.find((c) => key.startsWith(c.prefix));
       if (!copy || Number(e.kv.mod_revision) <= copy.revision) continue;
@@ -134,6 +163,10 @@ export class StandbyFeed {
     for (const copy of this.copies) {
       const list = byCopy.get(copy);
       if (list) copy.apply(list);
+    }
+    if (newest > this.seen) {
+      this.seen = newest;
+      for (const wake of [...this.seenWaiters]) wake();
     }
   }
 }
