@@ -216,6 +216,14 @@ etcdNeeds.describe("etcd backend, one member", () => {
       const c = await stores(cluster, "c");
       await c.follow(NO_JOB_LISTENER);
       await b.leadership.establish();
+      // A change too large for one txn writes nothing: its parts are still to be written.
+      await assert.rejects(
+        b.config.transact((tx) => {
+          tag("too-large")(tx);
+          for (let i = 0; i < 128; i++) tx.add("node", nodeNamed(`big${i}`));
+        }),
+        TxnTooLargeError,
+      );
       await b.config.transact(tag("after-upgrade"));
       assert.deepEqual(await writtenByLastTxn(b), ["cluster", ...PART_KEYS, "serial"], "every part written, changed or not");
       const base = JSON.parse((await raw.etcd.get(a.keys.configCluster).string()) ?? "{}") as Record<string, unknown>;
