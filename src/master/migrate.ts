@@ -1,10 +1,11 @@
 // `corral store migrate` (issue 17): a stopped cluster's store copied between SQLite (a data
-// directory) and etcd, and back. Everything goes across as stored, byte for byte: the config
-// (the cluster serial and each object's serial_no unchanged; the cluster object split into
-// etcd's base and parameter-group keys and joined again, store/etcd/cluster-parts.ts), the jobs (active and archived,
-// ids unchanged), the API tokens, the masters' own records, and what masters of an etcd cluster
-// share (certificates, users, pvc-api.yaml) from or into the data directory's files. The store
-// id record is not copied: a new store names itself, and node agents adopt (and log) the new id.
+// directory) and etcd, and back. Everything goes across as stored, byte for byte: the config (the
+// cluster serial and each object's serial_no unchanged; the cluster object split into etcd's base
+// and parameter-group keys and joined again, store/etcd/cluster-parts.ts), the jobs (active and
+// archived, ids unchanged), the API tokens, the masters' own records, and what masters of an etcd
+// cluster share (certificates, users, pvc-api.yaml) from or into the data directory's files. The
+// store id record is not copied: a new store names itself, and node agents adopt (and log) the new
+// id.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { join } from "node:path";
@@ -237,9 +238,10 @@ export async function readEtcdStore(client: EtcdClient, keys: EtcdKeys): Promise
 }
 
 /**
- * Writes a dump under `keys` in etcd, in txns within etcd's limits, each only while no master
- * leads there; the cluster's base key goes last (its parts before it), only while there is none, so that a master finds
- * the cluster only once all of it is in. Refused (nothing written) unless the prefix is empty.
+ * Writes a dump under `keys` in etcd, in txns within etcd's limits, each only while no master leads
+ * there; the cluster's base key goes last (its parts before it), only while there is none, so that
+ * a master finds the cluster only once all of it is in. Refused (nothing written) unless the prefix
+ * is empty.
  */
 export async function writeEtcdStore(client: EtcdClient, keys: EtcdKeys, dump: StoreDump): Promise<void> {
   const held = await client.etcd.kv.range({ key: Buffer.from(keys.root), range_end: prefixEnd(keys.root), count_only: true });

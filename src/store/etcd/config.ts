@@ -1,11 +1,10 @@
-// The config on etcd: one key per object under /corral/<cluster>/config/<kind>/<uuid>, the
-// cluster object at config/cluster but for its large, rarely changed parameter groups, each at
+// The config on etcd: one key per object under /corral/<cluster>/config/<kind>/<uuid>, the cluster
+// object at config/cluster but for its large, rarely changed parameter groups, each at
 // config/cluster-params/<field> and written only when it changed (cluster-parts.ts), and the
-// cluster serial at config/serial. A transaction's
-// writes go through the durable log (group commit, in order with job writes) to one etcd txn
-// fenced by the leader key's create revision (sink.ts); a transaction larger than one txn is
-// refused before it changes anything. The config loads as pages pinned to one revision; a
-// standby follows the leader's commits through its feed (feed.ts).
+// cluster serial at config/serial. A transaction's writes go through the durable log (group commit,
+// in order with job writes) to one etcd txn fenced by the leader key's create revision (sink.ts); a
+// transaction larger than one txn is refused before it changes anything. The config loads as pages
+// pinned to one revision; a standby follows the leader's commits through its feed (feed.ts).
 
 import type { Cluster, ObjectKind } from "../../model/objects.ts";
 import type { DurableLog, LogOp } from "../durable.ts";
