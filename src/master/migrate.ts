@@ -1,9 +1,11 @@
 // `corral store migrate` (issue 17): a stopped cluster's store copied between SQLite (a data
-// directory) and etcd, and back. Everything goes across as stored, byte for byte: the config
-// (the cluster serial and each object's serial_no unchanged), the jobs (active and archived,
-// ids unchanged), the API tokens, the masters' own records, and what masters of an etcd cluster
-// share (certificates, users, pvc-api.yaml) from or into the data directory's files. The store
-// id record is not copied: a new store names itself, and node agents adopt (and log) the new id.
+// directory) and etcd, and back. Everything goes across as stored, byte for byte: the config (the
+// cluster serial and each object's serial_no unchanged; the cluster object split into etcd's base
+// and parameter-group keys and joined again, store/etcd/cluster-parts.ts), the jobs (active and
+// archived, ids unchanged), the API tokens, the masters' own records, and what masters of an etcd
+// cluster share (certificates, users, pvc-api.yaml) from or into the data directory's files. The
+// store id record is not copied: a new store names itself, and node agents adopt (and log) the new
+// id.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +17,7 @@ import type { ObjectKind } from "../model/objects.ts";
 import { type WriteOp } from "../store/durable.ts";
 import { applyOps } from "../store/sqlite-sink.ts";
 import { prefixEnd, type EtcdClient, type EtcdKeys } from "../store/etcd/client.ts";
+import { clusterPartOf, mergeCluster, splitCluster, type ClusterPart } from "../store/etcd/cluster-parts.ts";
 import { SHARED, SharedFiles, type SharedName } from "../store/etcd/shared.ts";
 import { TxnMeter } from "../store/etcd/sink.ts";
 import { EPOCH_KEY } from "../store/leadership.ts";
@@ -207,11 +210,14 @@ export async function readEtcdStore(client: EtcdClient, keys: EtcdKeys): Promise
   const dump: StoreDump = { cluster: "", serial: 1, objects: [], jobs: [], jobMark: 0, tokens: [], records: [], shared: {} };
   const sharedNames: ReadonlySet<string> = new Set(Object.values(SHARED));
   const jobId = (key: string) => Number(key.slice(-16));
+  const clusterParts = new Map<ClusterPart, unknown>();
   for (const kv of kvs) {
     const key = kv.key.toString();
     const value = kv.value.toString();
     const rest = (prefix: string) => (key.startsWith(prefix) ? key.slice(prefix.length) : undefined);
+    const part = clusterPartOf(keys, key);
     if (key === keys.configCluster) dump.cluster = value;
+    else if (part) clusterParts.set(part, JSON.parse(value));
     else if (key === keys.configSerial) dump.serial = Number(value);
     else if (key === keys.jobIds) dump.jobMark = Math.max(dump.jobMark, Number(value) || Number(kv.mod_revision));
     else if (rest(keys.config) !== undefined) {
@@ -224,15 +230,18 @@ export async function readEtcdStore(client: EtcdClient, keys: EtcdKeys): Promise
     else if (rest(shared.prefix) !== undefined && sharedNames.has(rest(shared.prefix) as string)) dump.shared[rest(shared.prefix) as SharedName] = value;
   }
   if (dump.cluster === "") throw new Error(`etcd holds no cluster under ${keys.root}: check --cluster-name`);
+  // The cluster object as one JSON text, as SQLite keeps it (one written before etcd kept parts is that already).
+  if (clusterParts.size > 0) dump.cluster = JSON.stringify(mergeCluster(JSON.parse(dump.cluster) as Record<string, unknown>, clusterParts).cluster);
   dump.jobs.sort((a, b) => a.id - b.id);
   dump.jobMark = Math.max(dump.jobMark, dump.jobs.at(-1)?.id ?? 0); // sorted: the last is the highest
   return dump;
 }
 
 /**
- * Writes a dump under `keys` in etcd, in txns within etcd's limits, each only while no master
- * leads there; the cluster key goes last, only while there is none, so that a master finds
- * the cluster only once all of it is in. Refused (nothing written) unless the prefix is empty.
+ * Writes a dump under `keys` in etcd, in txns within etcd's limits, each only while no master leads
+ * there; the cluster's base key goes last (its parts before it), only while there is none, so that
+ * a master finds the cluster only once all of it is in. Refused (nothing written) unless the prefix
+ * is empty.
  */
 export async function writeEtcdStore(client: EtcdClient, keys: EtcdKeys, dump: StoreDump): Promise<void> {
   const held = await client.etcd.kv.range({ key: Buffer.from(keys.root), range_end: prefixEnd(keys.root), count_only: true });
@@ -249,6 +258,8 @@ export async function writeEtcdStore(client: EtcdClient, keys: EtcdKeys, dump: S
     ...dump.objects.map((o) => ({ key: keys.configObject(o.kind, o.uuid), value: o.data })),
     { key: keys.configSerial, value: String(dump.serial) },
   ];
+  const [clusterBase, ...clusterParts] = splitCluster(keys, dump.cluster);
+  puts.push(...clusterParts);
   const batches: (typeof puts)[] = [[]];
   let meter = new TxnMeter();
   for (const put of puts) {
@@ -260,7 +271,7 @@ export async function writeEtcdStore(client: EtcdClient, keys: EtcdKeys, dump: S
     meter.check();
     batches[batches.length - 1].push(put);
   }
-  batches.push([{ key: keys.configCluster, value: dump.cluster }]);
+  batches.push([clusterBase]);
   const noCreate = (key: string) => ({ key: Buffer.from(key), target: "Create" as const, result: "Equal" as const, create_revision: 0 });
   for (const [i, batch] of batches.entries()) {
     const last = i === batches.length - 1;

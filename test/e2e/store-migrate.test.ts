@@ -102,6 +102,11 @@ etcdNeeds.describe("corral store migrate between SQLite and etcd (issue 17)", ()
       assert.match(moved.out, new RegExp(`jobs: ${before.active.length} active, ${archived.length} archived`));
       assert.match(moved.out, /API tokens: 1/);
       assert.match(moved.out, /shared files: cluster-cert, users\n/);
+      // The cluster object as a master writes it (store/etcd/cluster-parts.ts): a base, and each parameter group in a key of its own.
+      const base = JSON.parse((await raw.etcd.get(keys.configCluster).string()) ?? "{}") as Record<string, unknown>;
+      assert.equal(base.name, "cluster.corral.test");
+      assert.equal(base.hvparams, undefined, "hvparams is no field of the base");
+      assert.ok(JSON.parse((await raw.etcd.get(keys.configClusterPart("hvparams")).string()) ?? "null"), "hvparams has a key of its own");
 
       // A target that holds a cluster: refused, nothing changed.
       const keysBefore = await count();

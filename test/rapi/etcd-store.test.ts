@@ -6,17 +6,16 @@
 // standby can still take over).
 
 import assert from "node:assert/strict";
-import { execFile, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { after, before, it } from "node:test";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
 import { call, startTestMaster, usersFileText, waitJob, type TestMaster } from "../support/cluster.ts";
 import { killProcess, startMasterProcess } from "../support/process.ts";
 import type { StoreView } from "../../src/api/corral/store.ts";
-import { EtcdCluster, etcdNeeds, fillEtcd } from "../support/etcd.ts";
+import { EtcdCluster, etcdNeeds, fillEtcd, freeEtcd } from "../support/etcd.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -94,17 +93,6 @@ etcdNeeds.describe("a master on etcd: status, tokens, NOSPACE", () => {
   });
 });
 
-/** The operator's remedy for NOSPACE (ETCD-FACTS §3.6), with etcdctl: free space, compact, defrag, disarm. */
-async function remedy(endpoints: readonly string[]): Promise<void> {
-  const etcdctl = (...args: string[]) =>
-    promisify(execFile)(etcdNeeds.path("etcdctl"), [`--endpoints=${endpoints.join(",")}`, ...args], { env: { ...process.env, ETCDCTL_API: "3" } });
-  await etcdctl("del", "--prefix", "/filler/");
-  const status = JSON.parse((await etcdctl("endpoint", "status", "-w", "json")).stdout) as { Status: { header: { revision: number } } }[];
-  await etcdctl("compact", String(status[0].Status.header.revision), "--physical");
-  await etcdctl("defrag");
-  await etcdctl("alarm", "disarm");
-}
-
 etcdNeeds.describe("a full etcd on /2/info, on the leader and a standby (corral master processes)", () => {
   let etcd: EtcdCluster;
   let dir: string;
@@ -175,7 +163,7 @@ etcdNeeds.describe("a full etcd on /2/info, on the leader and a standby (corral 
     assert.equal(during.role, "leader");
     assert.equal(during.epoch, epoch);
 
-    await remedy(etcd.endpoints);
+    await freeEtcd(etcd.endpoints);
     const cleared = await bothInfo((b) => b.corral_store_problem === undefined);
     assert.deepEqual(cleared.map((c) => c.etag), [usual.etag, usual.etag], "the usual answer again");
     const tagged = await call(leader.port, "PUT", "/2/tags?tag=after-remedy", { user: "writer" });

@@ -2,11 +2,12 @@
 // their own, in a temporary directory, started and stopped by pid with bounded waits. Where etcd
 // is missing the suites are skipped, and with CI=true they fail (tools.ts).
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, closeSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { requireTools } from "./tools.ts";
 import { EtcdClient } from "../../src/store/etcd/client.ts";
 
@@ -41,6 +42,17 @@ export async function fillEtcd(endpoints: readonly string[]): Promise<boolean> {
   } finally {
     raw.close();
   }
+}
+
+/** The operator's remedy for NOSPACE (ETCD-FACTS §3.6), with etcdctl: free space, compact, defrag, disarm. */
+export async function freeEtcd(endpoints: readonly string[]): Promise<void> {
+  const etcdctl = (...args: string[]) =>
+    promisify(execFile)(etcdNeeds.path("etcdctl"), [`--endpoints=${endpoints.join(",")}`, ...args], { env: { ...process.env, ETCDCTL_API: "3" } });
+  await etcdctl("del", "--prefix", "/filler/");
+  const status = JSON.parse((await etcdctl("endpoint", "status", "-w", "json")).stdout) as { Status: { header: { revision: number } } }[];
+  await etcdctl("compact", String(status[0].Status.header.revision), "--physical");
+  await etcdctl("defrag");
+  await etcdctl("alarm", "disarm");
 }
 
 interface Member {

@@ -152,8 +152,16 @@ export class EtcdKeys {
   get config(): string {
     return `${this.root}config/`;
   }
+  /** The cluster object but for its parts (store/etcd/cluster-parts.ts); a cluster written before parts existed holds them too. */
   get configCluster(): string {
     return `${this.config}cluster`;
+  }
+  /** One large, rarely changed field of the cluster object (hvparams, diskparams, …): written only when it changes. */
+  configClusterPart(field: string): string {
+    return `${this.configClusterParts}${field}`;
+  }
+  get configClusterParts(): string {
+    return `${this.config}cluster-params/`;
   }
   /** The cluster serial, written in every config txn (no other writer: config txns serialize anyway). */
   get configSerial(): string {

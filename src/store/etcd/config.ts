@@ -1,9 +1,10 @@
-// The config on etcd: one key per object under /corral/<cluster>/config/<kind>/<uuid>, the
-// cluster object at config/cluster and the cluster serial at config/serial. A transaction's
-// writes go through the durable log (group commit, in order with job writes) to one etcd txn
-// fenced by the leader key's create revision (sink.ts); a transaction larger than one txn is
-// refused before it changes anything. The config loads as pages pinned to one revision; a
-// standby follows the leader's commits through its feed (feed.ts).
+// The config on etcd: one key per object under /corral/<cluster>/config/<kind>/<uuid>, the cluster
+// object at config/cluster but for its large, rarely changed parameter groups, each at
+// config/cluster-params/<field> and written only when it changed (cluster-parts.ts), and the
+// cluster serial at config/serial. A transaction's writes go through the durable log (group commit,
+// in order with job writes) to one etcd txn fenced by the leader key's create revision (sink.ts); a
+// transaction larger than one txn is refused before it changes anything. The config loads as pages
+// pinned to one revision; a standby follows the leader's commits through its feed (feed.ts).
 
 import type { Cluster, ObjectKind } from "../../model/objects.ts";
 import type { DurableLog, LogOp } from "../durable.ts";
@@ -11,6 +12,7 @@ import { commitOf, LoggedConfigStore } from "../logged.ts";
 import type { DraftTx } from "../memory.ts";
 import type { ConfigSnapshot, ConfigTx } from "../store.ts";
 import type { EtcdClient, EtcdKeys } from "./client.ts";
+import { ClusterParts, clusterPartOf, mergeCluster, withBase, withPart, type ClusterPart } from "./cluster-parts.ts";
 import type { FedCopy, FeedEvent } from "./feed.ts";
 import { TxnMeter } from "./sink.ts";
 
@@ -28,12 +30,16 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
   private readonly keys: EtcdKeys;
   /** The etcd revision the committed config is at (loaded or followed; a leader's own commits do not move it). */
   revision: number;
+  private readonly parts: ClusterParts;
 
-  private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, loaded: { snap: ConfigSnapshot | undefined; revision: number }) {
+  private constructor(client: EtcdClient, keys: EtcdKeys, log: DurableLog, loaded: Loaded) {
     super(log, loaded.snap);
     this.client = client;
     this.keys = keys;
     this.revision = loaded.revision;
+    this.parts = new ClusterParts(keys);
+    this.parts.loaded(loaded.held);
+    this.log.onFailure(() => this.parts.forget());
   }
 
   /** Loads the config as it is now (nothing when the cluster is not initialized yet). */
@@ -50,7 +56,10 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
       compare: [{ key: Buffer.from(this.keys.configCluster), target: "Create", result: "Equal", create_revision: 0 }],
       success,
     });
-    if (!res.succeeded) throw new Error(`the cluster under ${this.keys.root} in etcd is already initialized (by another master)`);
+    if (!res.succeeded) {
+      this.parts.forget();
+      throw new Error(`the cluster under ${this.keys.root} in etcd is already initialized (by another master)`);
+    }
     this.revision = Number(res.header.revision);
     this.pendingHead = tx.result(1);
     this.publish(this.pendingHead, commitOf(tx, empty));
@@ -73,6 +82,7 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
     const loaded = await loadConfig(this.client, this.keys);
     if (!loaded.snap) return;
     this.revision = loaded.revision;
+    this.parts.loaded(loaded.held);
     const previous = this.snap;
     this.pendingHead = loaded.snap;
     if (!previous) return this.publish(loaded.snap, { previous: loaded.snap, clusterChanged: true, objects: new Map() });
@@ -106,12 +116,15 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
       meter.add(op);
       ops.push(op);
     };
-    if (tx.changes.cluster) put(this.keys.configCluster, JSON.stringify(tx.changes.cluster));
+    // The head is still the one the transaction was built on (initialize: none, so every part is written).
+    const cluster = tx.changes.cluster ? this.parts.writes(this.pendingHead?.cluster, tx.changes.cluster) : undefined;
+    for (const { key, value } of cluster?.writes ?? []) put(key, value);
     for (const [kind, objs] of tx.changes.objects) {
       for (const [uuid, obj] of objs) put(this.keys.configObject(kind, uuid), obj === null ? null : JSON.stringify(obj));
     }
     put(this.keys.configSerial, String(serial));
     meter.check();
+    if (cluster) this.parts.hold(cluster.parts);
     return ops;
   }
 
@@ -130,10 +143,13 @@ export class EtcdConfigStore extends LoggedConfigStore implements FedCopy {
       const key = parseKey(this.keys, e.kv.key.toString());
       const value = e.type === "Delete" ? null : e.kv.value.toString();
       if (key === "cluster" && value !== null) {
-        cluster = JSON.parse(value) as Cluster;
+        cluster = withBase(cluster, value);
         clusterChanged = true;
       } else if (key === "serial" && value !== null) serial = Number(value);
-      else if (typeof key === "object") {
+      else if (typeof key === "object" && "part" in key) {
+        cluster = withPart(cluster, key.part, value);
+        clusterChanged = true;
+      } else if (typeof key === "object") {
         let map = maps.get(key.kind);
         if (!map) maps.set(key.kind, (map = new Map(previous[MAP_OF[key.kind]] as ReadonlyMap<string, unknown>)));
         if (value === null) map.delete(key.uuid);
@@ -153,29 +169,41 @@ function kvOf(op: LogOp): { key: string; value: string | null } {
   return op;
 }
 
-/** What a config key holds: the cluster, the serial, an object, or something else (undefined). */
-function parseKey(keys: EtcdKeys, key: string): "cluster" | "serial" | { kind: ObjectKind; uuid: string } | undefined {
+/** What a config key holds: the cluster (its base or a part), the serial, an object, or something else (undefined). */
+function parseKey(keys: EtcdKeys, key: string): "cluster" | "serial" | { part: ClusterPart } | { kind: ObjectKind; uuid: string } | undefined {
   if (key === keys.configCluster) return "cluster";
   if (key === keys.configSerial) return "serial";
+  const part = clusterPartOf(keys, key);
+  if (part) return { part };
   const [kind, uuid, ...rest] = key.slice(keys.config.length).split("/");
   if (!KINDS.includes(kind as ObjectKind) || !uuid || rest.length > 0) return undefined;
   return { kind: kind as ObjectKind, uuid };
 }
 
+/** A config as read: `held`, the cluster's parts in keys of their own (ClusterParts). */
+interface Loaded {
+  snap: ConfigSnapshot | undefined;
+  revision: number;
+  held: readonly ClusterPart[];
+}
+
 /** The config at one revision, read in pages pinned to it. */
-async function loadConfig(client: EtcdClient, keys: EtcdKeys): Promise<{ snap: ConfigSnapshot | undefined; revision: number }> {
+async function loadConfig(client: EtcdClient, keys: EtcdKeys): Promise<Loaded> {
   const { revision, kvs } = await client.list(keys.config);
   const maps = Object.fromEntries(KINDS.map((k) => [k, new Map<string, unknown>()])) as Maps;
-  let cluster: Cluster | undefined;
+  let base: Record<string, unknown> | undefined;
+  const parts = new Map<ClusterPart, unknown>();
   let serial = 1;
   for (const kv of kvs) {
     const key = parseKey(keys, kv.key.toString());
-    if (key === "cluster") cluster = JSON.parse(kv.value.toString()) as Cluster;
+    if (key === "cluster") base = JSON.parse(kv.value.toString()) as Record<string, unknown>;
     else if (key === "serial") serial = Number(kv.value.toString());
+    else if (key && "part" in key) parts.set(key.part, JSON.parse(kv.value.toString()));
     else if (key) maps[key.kind].set(key.uuid, JSON.parse(kv.value.toString()));
   }
-  if (!cluster) return { snap: undefined, revision };
-  return { revision, snap: snapshotOf(serial, cluster, (kind) => maps[kind]) };
+  if (!base) return { snap: undefined, revision, held: [] };
+  const { cluster, held } = mergeCluster(base, parts);
+  return { revision, held, snap: snapshotOf(serial, cluster, (kind) => maps[kind]) };
 }
 
 function snapshotOf(serial: number, cluster: Cluster, map: (kind: ObjectKind) => ReadonlyMap<string, unknown>): ConfigSnapshot {

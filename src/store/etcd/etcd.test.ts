@@ -2,17 +2,20 @@
 // loopback ports): transactions visible only once committed, group commit within etcd's txn
 // limits, a transaction over 128 keys refused whole, fencing proven by an old leader's write
 // that etcd refuses, lease loss revoking leadership (told by etcd, or self-fenced before the
-// lease can expire), and the same config after all members restart.
+// lease can expire), the same config after all members restart, and the cluster object kept as
+// a base key and parameter-group keys, each written only when it changed, read back alike by a
+// standby and a fresh reader, from a cluster key of the old one-key layout too.
 
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { EtcdCluster, etcdNeeds, fillEtcd } from "../../../test/support/etcd.ts";
-import type { Node } from "../../model/objects.ts";
+import { EtcdCluster, etcdNeeds, fillEtcd, freeEtcd } from "../../../test/support/etcd.ts";
+import type { Cluster, Node } from "../../model/objects.ts";
 import { initialConfig, initializeCluster } from "../../ops/init.ts";
 import { NotLeaderError } from "../leadership.ts";
 import type { ConfigTx } from "../store.ts";
 import { openEtcdStores, type EtcdStoreOptions, type EtcdStores } from "./backend.ts";
-import { EtcdClient } from "./client.ts";
+import { EtcdClient, type EtcdKeys } from "./client.ts";
+import { CLUSTER_PARTS, type ClusterPart } from "./cluster-parts.ts";
 import { EtcdNoSpaceError, TxnTooLargeError } from "./sink.ts";
 
 const INIT = {
@@ -36,6 +39,20 @@ async function until(what: string, ok: () => boolean, withinMs = 5000): Promise<
     if (Date.now() > deadline) assert.fail(`not within ${withinMs} ms: ${what}`);
     await sleep(10);
   }
+}
+
+/** The config keys (below config/) that the last txn of `s` wrote: those whose mod revision is its revision. */
+async function writtenByLastTxn(s: EtcdStores): Promise<string[]> {
+  const { kvs } = await s.client.list(s.keys.config);
+  return kvs.filter((kv) => Number(kv.mod_revision) === s.sink.revision).map((kv) => kv.key.toString().slice(s.keys.config.length)).sort();
+}
+const PART_KEYS = CLUSTER_PARTS.map((part) => `cluster-params/${part}`).sort();
+
+/** The cluster in etcd as a master wrote it before the cluster had parts: one key with every field; `stale`: part keys left over. */
+async function writeOldLayout(client: EtcdClient, keys: EtcdKeys, cluster: Cluster, stale: Partial<Record<ClusterPart, unknown>> = {}): Promise<void> {
+  await client.etcd.delete().prefix(keys.configClusterParts);
+  for (const [part, value] of Object.entries(stale)) await client.etcd.put(keys.configClusterPart(part)).value(JSON.stringify(value));
+  await client.etcd.put(keys.configCluster).value(JSON.stringify(cluster));
 }
 
 let clusterNo = 0;
@@ -148,6 +165,91 @@ etcdNeeds.describe("etcd backend, one member", () => {
     await until("b has c's tag, job and token", () => b.config.snapshot().cluster.tags.includes("from-c") && shown.includes(j2) && b.tokens.get("t-c") !== undefined);
     assert.deepEqual(b.config.snapshot().cluster.tags, ["from-a", "last-of-a", "from-b", "from-c"]);
     assert.equal(relists, 1, "b read the jobs again once, when it stood by again");
+  });
+
+  it("writes a tag's cluster change as the base key and the serial, a parameter group only when it changed; a standby and a fresh reader have the same cluster", async () => {
+    const a = await leader();
+    const cluster = a.keys.root.split("/")[2];
+    const initialized = (await a.client.list(a.keys.config)).kvs;
+    const created = Number(initialized.find((kv) => kv.key.toString() === a.keys.configCluster)?.create_revision);
+    assert.deepEqual(
+      initialized.filter((kv) => Number(kv.mod_revision) === created).map((kv) => kv.key.toString().slice(a.keys.config.length)).filter((k) => k.startsWith("cluster")).sort(),
+      ["cluster", ...PART_KEYS],
+      "initialize wrote the base and every part in its one txn",
+    );
+    const b = await stores(cluster, "b");
+    await b.follow(NO_JOB_LISTENER);
+    let readers = 0;
+    const agree = async (what: string) => {
+      const head = a.config.snapshot();
+      await until(`the standby has ${what}`, () => b.config.snapshot().serial === head.serial);
+      assert.deepEqual(b.config.snapshot().cluster, head.cluster, `the standby after ${what}`);
+      const reader = await stores(cluster, `reader${++readers}`);
+      assert.deepEqual(reader.config.snapshot().cluster, head.cluster, `a fresh reader after ${what}`);
+    };
+
+    await a.config.transact(tag("t1"));
+    assert.deepEqual(await writtenByLastTxn(a), ["cluster", "serial"]);
+    const whole = JSON.stringify(a.config.snapshot().cluster).length;
+    const base = (await a.client.etcd.get(a.keys.configCluster).string())?.length ?? 0;
+    console.log(`# the cluster's base key: ${base} of the object's ${whole} bytes`);
+    assert.ok(base > 0 && base < whole / 3, `base ${base} B of ${whole} B`);
+    await agree("a tag");
+
+    const standbyDiskparams = b.config.snapshot().cluster.diskparams;
+    await a.config.transact((tx) => tx.updateCluster((c) => void (c.hvparams.fake = { ...c.hvparams.fake, corral_test: "changed" })));
+    assert.deepEqual(await writtenByLastTxn(a), ["cluster", "cluster-params/hvparams", "serial"]);
+    await agree("an hvparams change");
+    assert.equal(b.config.snapshot().cluster.hvparams.fake.corral_test, "changed");
+    assert.equal(b.config.snapshot().cluster.diskparams, standbyDiskparams, "the standby changed only the part that came");
+
+    // Read in the change (so copied: another object), not changed: the same JSON, not written.
+    const ipolicy = a.config.snapshot().cluster.ipolicy;
+    await a.config.transact((tx) => tx.updateCluster((c) => void c.ipolicy.std));
+    assert.notEqual(a.config.snapshot().cluster.ipolicy, ipolicy, "a copy");
+    assert.deepEqual(await writtenByLastTxn(a), ["cluster", "serial"]);
+    await agree("a copied, unchanged ipolicy");
+  });
+
+  it("loads a cluster key of the old one-key layout, and its first change moves every part out of the base, losing none", async () => {
+    const a = await leader();
+    const cluster = a.keys.root.split("/")[2];
+    await a.config.transact(tag("before-upgrade"));
+    const old = a.config.snapshot().cluster;
+    await a.close();
+    const raw = new EtcdClient({ endpoints: suite.members.endpoints });
+    try {
+      // A part key left over with another value: the base's field wins.
+      await writeOldLayout(raw, a.keys, old, { hvparams: {} });
+      // Keys that are no part (their values no JSON): left alone.
+      for (const stray of ["cluster-params/no_such_field", "cluster-params/hvparams/x", "clusterx", "cluster-params"]) await raw.etcd.put(a.keys.config + stray).value("not JSON");
+      const b = await stores(cluster, "b");
+      assert.deepEqual(b.config.snapshot().cluster, old, "loaded as it was");
+      const c = await stores(cluster, "c");
+      await c.follow(NO_JOB_LISTENER);
+      await b.leadership.establish();
+      // A change too large for one txn writes nothing: its parts are still to be written.
+      await assert.rejects(
+        b.config.transact((tx) => {
+          tag("too-large")(tx);
+          for (let i = 0; i < 128; i++) tx.add("node", nodeNamed(`big${i}`));
+        }),
+        TxnTooLargeError,
+      );
+      await b.config.transact(tag("after-upgrade"));
+      assert.deepEqual(await writtenByLastTxn(b), ["cluster", ...PART_KEYS, "serial"], "every part written, changed or not");
+      const base = JSON.parse((await raw.etcd.get(a.keys.configCluster).string()) ?? "{}") as Record<string, unknown>;
+      assert.deepEqual(CLUSTER_PARTS.filter((part) => part in base), [], "the base carries no part now");
+      const expected = { ...old, tags: ["before-upgrade", "after-upgrade"] };
+      const reader = await stores(cluster, "reader");
+      for (const s of [b, reader]) assert.deepEqual({ ...s.config.snapshot().cluster, serial_no: old.serial_no, mtime: old.mtime }, expected);
+      await until("the standby follows", () => c.config.snapshot().serial === b.config.snapshot().serial);
+      assert.deepEqual(c.config.snapshot().cluster, b.config.snapshot().cluster);
+      await b.config.transact(tag("later"));
+      assert.deepEqual(await writtenByLastTxn(b), ["cluster", "serial"], "then the base alone");
+    } finally {
+      raw.close();
+    }
   });
 
   it("compacts etcd's history while leading, one interval behind; a standby does not", async () => {
@@ -449,11 +551,22 @@ etcdNeeds.describe("etcd backend, full etcd (NOSPACE)", () => {
 
   it("refuses writes with a clear reason while etcd is out of space, and keeps leading", async () => {
     const a = await suite.leader();
+    // The cluster as a master before the parts wrote it: the refused change below writes every part.
+    const whole = a.config.snapshot().cluster;
+    await writeOldLayout(a.client, a.keys, whole);
+    await a.config.catchUp();
     assert.ok(await fillEtcd(suite.members.endpoints), "etcd filled up");
     const serial = a.config.snapshot().serial;
     await assert.rejects(a.config.transact(tag("no room")), (err: Error) => err instanceof EtcdNoSpaceError && /out of space .* alarm disarm/.test(err.message));
     assert.equal(a.config.head().serial, serial, "the head rolled back");
     assert.notEqual(a.leadership.epoch, undefined, "still the leader: every master would be refused alike");
     await assert.rejects(a.jobs.allocateIds(1), EtcdNoSpaceError);
+    // Space freed: the parts the refused txn did not write are written with the next change.
+    await freeEtcd(suite.members.endpoints);
+    await a.config.transact(tag("room again"));
+    assert.deepEqual(await writtenByLastTxn(a), ["cluster", ...PART_KEYS, "serial"]);
+    const reader = await suite.stores(a.keys.root.split("/")[2], "reader");
+    assert.deepEqual(reader.config.snapshot().cluster, a.config.snapshot().cluster);
+    assert.deepEqual(reader.config.snapshot().cluster.hvparams, whole.hvparams);
   });
 });
