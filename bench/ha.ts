@@ -167,7 +167,7 @@ async function measureRound(s: Side, r: number): Promise<void> {
     s.m.standbyInfoPerS.push(await wrkRead(s.standby.target, "/2/info"));
     s.m.standbyBulkPerS.push(await wrkRead(s.standby.target, "/2/instances?bulk=1"));
   }
-  log(`ha bench: round ${r + 1} ${s.name}: ${series.median.jobs_per_s} jobs/s, ${s.m.masterCpuMsPerJob.at(-1)} ms master CPU/job${s.etcd ? `, ${s.m.etcdCpuMsPerJob.at(-1)} ms etcd CPU/job, ${s.m.proposalsPerJob.at(-1)} proposals/job, ${s.m.clientInKbPerJob.at(-1)}/${s.m.clientOutKbPerJob.at(-1)} KiB in/out per job` : ""}; single p50 ${single.latency_ms.p50} ms; /2/info ${s.m.infoPerS.at(-1)}/s, bulk ${s.m.bulkPerS.at(-1)}/s${s.standby ? `; standby ${s.m.standbyInfoPerS.at(-1)}/s, ${s.m.standbyBulkPerS.at(-1)}/s` : ""}`);
+  log(`ha bench: round ${r + 1} ${s.name}: ${series.median.jobs_per_s} jobs/s (bursts ${series.runs_jobs_per_s.join(", ")}), ${s.m.masterCpuMsPerJob.at(-1)} ms master CPU/job${s.etcd ? `, ${s.m.etcdCpuMsPerJob.at(-1)} ms etcd CPU/job, ${s.m.proposalsPerJob.at(-1)} proposals/job, ${s.m.clientInKbPerJob.at(-1)}/${s.m.clientOutKbPerJob.at(-1)} KiB in/out per job` : ""}; single p50 ${single.latency_ms.p50} ms; /2/info ${s.m.infoPerS.at(-1)}/s, bulk ${s.m.bulkPerS.at(-1)}/s${s.standby ? `; standby ${s.m.standbyInfoPerS.at(-1)}/s, ${s.m.standbyBulkPerS.at(-1)}/s` : ""}`);
 }
 
 interface Kill {
