@@ -15,10 +15,12 @@
 //   source scripts/node-env.sh && node bench/ha.ts [--jobs 500] [--clients 8] [--bursts 3]
 //     [--rounds 2] [--wrk-seconds 10] [--single 30] [--instances 24] [--kills 10] [--kill-clients 8]
 //     [--tiny] [--out DIR]
-//     [--profile DIR]
+//     [--profile DIR] [--members 3]
 //
 // --tiny: seconds-long toy sizes (bench/bench.test.ts). --profile DIR: CPU profiles of the SQLite
-// master and the etcd leader (whole run; no kills then). Writes <time>-ha.json and .md to
+// master and the etcd leader (whole run; no kills then). --members 1: one etcd member instead of
+// three (what the masters cost when etcd's members do not share their cores, as far as one
+// machine can show it; not the issue's measure). Writes <time>-ha.json and .md to
 // bench/results/ (or --out).
 
 import { join } from "node:path";
@@ -46,8 +48,12 @@ const { values: v } = parseArgs({
     tiny: { type: "boolean" },
     out: { type: "string" },
     profile: { type: "string" },
+    members: { type: "string", default: "3" },
   },
 });
+if (v.members !== "1" && v.members !== "3") throw new Error(`--members is 1 or 3, not ${v.members}`);
+const MEMBERS = v.members === "1" ? 1 : 3;
+const MEMBER_INDEXES = Array.from({ length: MEMBERS }, (_, i) => i);
 const tiny = v.tiny ?? false;
 const sizes = tiny
   ? { jobs: 10, clients: 2, bursts: 1, rounds: 1, wrkSeconds: 1, single: 3, instances: 2, kills: 2, killClients: 2 }
@@ -117,13 +123,13 @@ async function etcdCounter(etcd: EtcdCluster, name: string, members: readonly nu
 }
 async function etcdCounters(etcd: EtcdCluster) {
   return {
-    cpu: [0, 1, 2].reduce((s, i) => s + cpuSecondsOf(etcd.pid(i) as number), 0),
+    cpu: MEMBER_INDEXES.reduce((s, i) => s + cpuSecondsOf(etcd.pid(i) as number), 0),
     proposals: await etcdCounter(etcd, "etcd_server_proposals_committed_total"),
     fsyncS: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_sum"),
     fsyncs: await etcdCounter(etcd, "etcd_disk_wal_fsync_duration_seconds_count"),
     // What the masters sent to etcd and etcd sent them (txns, and the watches' events), every member.
-    clientInBytes: await etcdCounter(etcd, "etcd_network_client_grpc_received_bytes_total", [0, 1, 2]),
-    clientOutBytes: await etcdCounter(etcd, "etcd_network_client_grpc_sent_bytes_total", [0, 1, 2]),
+    clientInBytes: await etcdCounter(etcd, "etcd_network_client_grpc_received_bytes_total", MEMBER_INDEXES),
+    clientOutBytes: await etcdCounter(etcd, "etcd_network_client_grpc_sent_bytes_total", MEMBER_INDEXES),
   };
 }
 
@@ -237,13 +243,13 @@ const sqlite: Side = { ...(await run.side("sqlite", [], profileDir("sqlite"))), 
 let etcd: EtcdCluster | undefined;
 // However the bench ends (bench/lib/master.ts turns SIGINT and SIGTERM into an exit), no etcd member outlives it.
 process.once("exit", () => {
-  for (const i of [0, 1, 2]) {
+  for (const i of MEMBER_INDEXES) {
     const pid = etcd?.pid(i);
     if (pid !== undefined) process.kill(pid, "SIGKILL"); // its exit clears the pid, so it is still ours
   }
 });
 try {
-  etcd = await EtcdCluster.start(3);
+  etcd = await EtcdCluster.start(MEMBERS);
   const etcdCluster = etcd;
   const leaderSide = await run.side("etcd-a", etcdArgs(etcdCluster, "etcd-a"), profileDir("etcd-a"));
   await until("etcd-a leads", 20_000, async () => (await storeView(leaderSide.target)).role === "leader");
@@ -261,10 +267,10 @@ try {
   const q = sqlite.m;
   const failover = percentiles(kills.map((x) => x.write_accepted_ms));
   const result = {
-    measure: "etcd mode (3 members, leader + standby) beside SQLite mode; failover times",
+    measure: `etcd mode (${MEMBERS} member${MEMBERS === 1 ? "" : "s"}, leader + standby) beside SQLite mode; failover times`,
     machine: { ...describeMachine(run.work, join(import.meta.dirname, "..")), loadavg_start: loadStart, loadavg_end: loadAverage() },
     sizes,
-    etcd_members: 3,
+    etcd_members: MEMBERS,
     sqlite: q,
     etcd: e,
     ratios: {
@@ -281,14 +287,14 @@ try {
   };
   const cell = (xs: number[]) => `${round2(median(xs))} (${xs.map(round2).join(", ")})`;
   const md = [
-    `${sizes.rounds} rounds ABBA, medians (each round's value in brackets); ${sizes.instances} instances created through the API on each; etcd: 3 members on loopback, data on the same disk as SQLite's. Load average ${result.machine.loadavg_start} at the start, ${result.machine.loadavg_end} at the end.`,
+    `${sizes.rounds} rounds ABBA, medians (each round's value in brackets); ${sizes.instances} instances created through the API on each; etcd: ${MEMBERS} member${MEMBERS === 1 ? "" : "s"} on loopback, data on the same disk as SQLite's. Load average ${result.machine.loadavg_start} at the start, ${result.machine.loadavg_end} at the end.`,
     "",
     "| measure | SQLite master | etcd leader | etcd standby | etcd ÷ SQLite (median of the rounds' ratios) |",
     "|---|---|---|---|---|",
     `| ${sizes.jobs} tag jobs from ${sizes.clients} clients, jobs/s (median of ${sizes.bursts} bursts) | ${cell(q.jobsPerS)} | ${cell(e.jobsPerS)} | | **${result.ratios.jobs_per_s}** (goal ≥ 0.5) |`,
     `| the same, latency p50 ms | ${cell(q.burstP50Ms)} | ${cell(e.burstP50Ms)} | | |`,
     `| master CPU ms per job (bursts) | ${cell(q.masterCpuMsPerJob)} | ${cell(e.masterCpuMsPerJob)} | ${cell(e.standbyCpuMsPerJob)} | ${result.ratios.master_cpu_per_job} |`,
-    `| etcd CPU ms per job (3 members) · raft proposals per job · WAL fsync mean ms (member 0) | | ${cell(e.etcdCpuMsPerJob)} · ${cell(e.proposalsPerJob)} · ${cell(e.walFsyncMs)} | | |`,
+    `| etcd CPU ms per job (${MEMBERS} member${MEMBERS === 1 ? "" : "s"}) · raft proposals per job · WAL fsync mean ms (member 0) | | ${cell(e.etcdCpuMsPerJob)} · ${cell(e.proposalsPerJob)} · ${cell(e.walFsyncMs)} | | |`,
     `| KiB per job the masters sent etcd · etcd sent the masters (gRPC, all members) | | ${cell(e.clientInKbPerJob)} · ${cell(e.clientOutKbPerJob)} | | |`,
     `| one tag job, idle master, p50 ms (n=${sizes.single}) | ${cell(q.singleP50Ms)} | ${cell(e.singleP50Ms)} | | ${result.ratios.single_p50} |`,
     `| GET /2/info req/s (wrk -t1 -c8 -d${sizes.wrkSeconds}s, TLS) | ${cell(q.infoPerS)} | ${cell(e.infoPerS)} | ${cell(e.standbyInfoPerS)} | ${result.ratios.info} · standby ${result.ratios.standby_info} |`,
