@@ -291,7 +291,7 @@ export async function startMaster(o: MasterOptions): Promise<Master> {
   const server: Server = createHttpCore({
     mounts: [
       ...sharedPvc.map((pvcApi) => meteredMount(pvcApi, "/api/v1", metrics)),
-      meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, audit: auditEvent }), "/ui/", metrics),
+      meteredMount(uiMount({ distDir: o.uiDir ?? UI_DIST, users, sessions, throttle: backend.loginFailures, audit: auditEvent }), "/ui/", metrics),
       rapiApi({
         routes: withOpenApiRoute([...rapiRoutes(services), ...corralNodeRoutes(services), ...corralBalanceRoutes(services, computations), ...corralAutoBalanceRoutes(() => autoBalancer.status()), ...corralCapacityRoutes(services, computations), ...corralEventRoutes(events), ...(audit ? corralAuditRoutes(audit) : []), ...corralTokenRoutes(tokens), ...(metrics ? metricsRoutes(metrics, metricsToken) : []), ...corralStoreRoutes(() => storeView(backend, () => ({ name: nodeName, url: advertised?.url ?? "" }), standby && (() => standby.health.status())))], pvcRouteTable(pvcServices), CORRAL_VERSION),
         users,

@@ -22,6 +22,7 @@ import { LocalLease, type Leadership } from "./leadership.ts";
 import { MetaRecord } from "./meta.ts";
 import { openDatabase, SqliteConfigStore } from "./sqlite.ts";
 import type { InitializableStore } from "./store.ts";
+import type { LoginFailures } from "./login-failures.ts";
 import { MemorySessionRecords, type SessionRecords } from "./sessions.ts";
 import { SqliteTokenStore, type TokenStore } from "./tokens.ts";
 
@@ -72,6 +73,8 @@ export interface StoreBackend {
   readonly tokens: TokenStore;
   /** Web console sessions: this master's memory (SQLite), or etcd for every master. */
   readonly sessions: SessionRecords;
+  /** Failed web console logins counted across masters (etcd); SQLite: the console's own count. */
+  readonly loginFailures?: LoginFailures;
   /** Whose fence every write carries; established by the master once it is put together. */
   readonly leadership: Leadership;
   /** The ordered log every write goes through (metrics watch its commits). */
@@ -156,6 +159,7 @@ export async function openEtcdBackend(o: Omit<EtcdChoice, "kind">, place: Backen
     jobs: stores.jobs,
     tokens: stores.tokens,
     sessions: stores.sessions,
+    loginFailures: stores.loginFailures,
     leadership: stores.leadership,
     log: stores.log,
     audit: { db: auditDb, log: auditLog },

@@ -3,7 +3,7 @@
 // forwarded and accepted by the leader with the session cookie and its CSRF token; etcd holds
 // neither the id nor the token; requests do not write etcd each time; after kill -9 of the
 // leader the same session works on the new leader; logging out on one master ends the session
-// on both.
+// on both; failed logins spread over the masters count together.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -96,5 +96,16 @@ etcdNeeds.describe("web console sessions shared through etcd (two corral master 
     assert.equal(refused.status, 401, refused.text);
     assert.ok(!((await call(b.port, "GET", "/2/tags")).json as string[]).includes("console-after-logout"));
     console.log(`session: kill -9 → the session's write accepted ${failoverMs} ms; logout on the standby → refused by the leader within ${endedMs} ms`);
+
+    // Password guesses spread over both masters count together: 5 + 5 reach the limit of 10 on each.
+    const guess = (port: number) => call(port, "POST", "/ui/api/session", { body: { username: "writer", password: "wrong" } });
+    for (const port of [again.port, b.port]) {
+      for (let i = 0; i < 5; i++) assert.equal((await guess(port)).status, 401);
+    }
+    for (const port of [again.port, b.port]) {
+      const throttled = await guess(port);
+      assert.equal(throttled.status, 429, `:${port} after 10 failures on two masters: ${throttled.text}`);
+      assert.ok(Number(throttled.headers["retry-after"]) > 0);
+    }
   });
 });

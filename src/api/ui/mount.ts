@@ -12,7 +12,8 @@ import type { MountedApi, Transport } from "../http/core.ts";
 import { errorBody, HttpError } from "../http/errors.ts";
 import { encodeJson } from "../http/json.ts";
 import type { UsersFile } from "../http/users.ts";
-import { CSRF_HEADER, csrfMatches, LoginThrottle, sessionCookie, type SessionStore } from "./sessions.ts";
+import { LoginThrottle, type LoginFailures } from "../../store/login-failures.ts";
+import { CSRF_HEADER, csrfMatches, sessionCookie, type SessionStore } from "./sessions.ts";
 
 export const UI_PREFIX = "/ui";
 
@@ -47,7 +48,7 @@ export interface UiOptions {
   users: UsersFile;
   sessions: SessionStore;
   /** Failed logins per address (default: 10 in 5 minutes, then wait). */
-  throttle?: LoginThrottle;
+  throttle?: LoginFailures;
   /** The audit trail (a log line and its record): logins, failed logins, logouts. */
   audit: (line: string, event: AuditEvent) => void;
 }
@@ -92,7 +93,7 @@ export function uiMount(o: UiOptions): MountedApi {
   };
 }
 
-async function serveUi(o: UiOptions, assets: Map<string, Asset>, throttle: LoginThrottle, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
+async function serveUi(o: UiOptions, assets: Map<string, Asset>, throttle: LoginFailures, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = (q < 0 ? url : url.slice(0, q)).slice(UI_PREFIX.length);
@@ -113,7 +114,7 @@ async function serveUi(o: UiOptions, assets: Map<string, Asset>, throttle: Login
 }
 
 /** POST logs in (JSON {username, password}), GET says who the session is, DELETE logs out. */
-async function sessionResource(o: UiOptions, throttle: LoginThrottle, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
+async function sessionResource(o: UiOptions, throttle: LoginFailures, req: IncomingMessage, res: ServerResponse, t: Transport): Promise<void> {
   const from = req.socket.remoteAddress ?? "?";
   if (req.method === "POST") {
     if (!hasBody(req) || (req.headers["content-type"] ?? "").toLowerCase() !== "application/json") {
@@ -122,14 +123,14 @@ async function sessionResource(o: UiOptions, throttle: LoginThrottle, req: Incom
     const body = parseJsonBody((await readBody(req, LOGIN_BODY, t.bodies)).toString("utf8"));
     const { username, password } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
     if (typeof username !== "string" || typeof password !== "string") throw new HttpError(400, "username and password must be strings");
-    const wait = throttle.waitSeconds(from);
+    const wait = await throttle.waitSeconds(from);
     if (wait > 0) {
       o.audit(`web console: login as ${JSON.stringify(username.slice(0, 64))} from ${from} refused: too many failed logins`, sessionEvent(username.slice(0, 64), from, "POST", "login throttled", 429));
       throw new HttpError(429, `Too many failed logins from ${from}; try again in ${wait} s`, { "Retry-After": String(wait) });
     }
     const user = o.users.authenticate(username, password);
     if (!user) {
-      throttle.failed(from);
+      await throttle.failed(from);
       o.audit(`web console: failed login as ${JSON.stringify(username.slice(0, 64))} from ${from}`, sessionEvent(username.slice(0, 64), from, "POST", "login failed", 401));
       throw new HttpError(401, "Wrong user name or password");
     }

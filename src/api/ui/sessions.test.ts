@@ -6,7 +6,8 @@ import { after, describe, it } from "node:test";
 import { createHash } from "node:crypto";
 import { MemorySessionRecords } from "../../store/sessions.ts";
 import { UsersFile } from "../http/users.ts";
-import { csrfMatches, LoginThrottle, SESSION_COOKIE, sessionCookie, SessionStore } from "./sessions.ts";
+import { LoginThrottle } from "../../store/login-failures.ts";
+import { csrfMatches, SESSION_COOKIE, sessionCookie, SessionStore } from "./sessions.ts";
 
 describe("web console sessions", async () => {
   const dir = mkdtempSync(join(tmpdir(), "corral-sessions-"));

@@ -14,6 +14,7 @@ import { StandbyFeed } from "./feed.ts";
 import { EtcdLease } from "./lease.ts";
 import { LeaderWatch } from "./leader.ts";
 import { EtcdTokenStore, PrefixCopy } from "./records.ts";
+import { EtcdLoginFailures } from "./login-failures.ts";
 import { EtcdSessionRecords } from "./sessions.ts";
 import { SharedFiles } from "./shared.ts";
 import { ETCD_BATCH_LIMIT, EtcdNoSpaceError, EtcdSink } from "./sink.ts";
@@ -55,6 +56,8 @@ export interface EtcdStores {
   readonly tokens: EtcdTokenStore;
   /** Web console sessions, followed on every master. */
   readonly sessions: EtcdSessionRecords;
+  /** Failed web console logins, counted across masters. */
+  readonly loginFailures: EtcdLoginFailures;
   /** The prefix of the masters' own records (EtcdRecord). */
   readonly meta: PrefixCopy;
   /** Who leads, as the leader key says (started by the caller that needs it). */
@@ -127,6 +130,7 @@ export async function openEtcdStores(o: EtcdStoreOptions): Promise<EtcdStores> {
       jobs,
       tokens,
       sessions,
+      loginFailures: new EtcdLoginFailures(sessionClient, keys.loginFailures, o.name),
       meta,
       leader,
       shared,

@@ -187,6 +187,10 @@ export class EtcdKeys {
   get tokens(): string {
     return `${this.root}tokens/`;
   }
+  /** Failed web console logins, per address (hashed) and master (login-failures.ts). */
+  get loginFailures(): string {
+    return `${this.root}login-failures/`;
+  }
   /** Web console sessions, one key each (store/etcd/sessions.ts), written by any master. */
   get sessions(): string {
     return `${this.root}sessions/`;
