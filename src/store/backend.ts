@@ -133,7 +133,10 @@ export function openSqliteBackend(path: string): StoreBackend {
 }
 
 export async function openEtcdBackend(o: Omit<EtcdChoice, "kind">, place: BackendPlace): Promise<StoreBackend> {
-  const stores = await openEtcdStores({ ...o, cluster: place.cluster, name: place.master, 
+  const stores = await openEtcdStores({
+    ...o,
+    cluster: place.cluster,
+    name: place.master,
     onCompactionError: (err) => place.onStoreTrouble?.(new Error(`compaction failed (tried again in one interval): ${err.message}`)),
     onFollowError: (err) => place.onStoreTrouble?.(new Error(`this standby's copy stopped following (${err.message}); reading it again`)),
   });

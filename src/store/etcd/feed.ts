@@ -37,9 +37,7 @@ export class StandbyFeed {
   private readonly onError: (err: Error) => void;
   private copies: readonly FedCopy[] = [];
   private watcher: Watcher | undefined;
-  /** The watch being made or held: its callbacks act only while it is this one. */
-  private current: object | undefined;
-  /** Bumped by every stop and start: work begun under an older one gives up. */
+  /** Bumped by every stop and start: work begun under an older one gives up, a watch's callbacks included. */
   private generation = 0;
   private started = false;
   private retry: NodeJS.Timeout | undefined;
@@ -95,7 +93,7 @@ export class StandbyFeed {
     for (const wake of [...this.seenWaiters]) wake();
     clearTimeout(this.retry);
     const watcher = this.watcher;
-    this.watcher = this.current = undefined;
+    this.watcher = undefined;
     void cancelWatch(watcher);
   }
 
@@ -130,20 +128,19 @@ export class StandbyFeed {
     // Every copy has what is at or below its own revision: the watch starts after the oldest.
     let from = Infinity;
     for (const copy of this.copies) from = Math.min(from, copy.revision);
-    const current = (this.current = {});
     const watcher = await this.client.watch(
       this.root,
       (from === Infinity ? 0 : from) + 1,
       (res) => {
-        if (this.current === current) this.dispatch(res.events as readonly FeedEvent[]);
+        if (generation === this.generation) this.dispatch(res.events as readonly FeedEvent[]);
       },
       (err) => {
-        if (this.current !== current) return;
+        if (generation !== this.generation) return;
         this.onError(err);
         this.resume();
       },
     );
-    if (generation !== this.generation || this.current !== current) return void cancelWatch(watcher);
+    if (generation !== this.generation) return void cancelWatch(watcher);
     this.watcher = watcher;
   }
 
@@ -151,10 +148,11 @@ export class StandbyFeed {
     const byCopy = new Map<FedCopy, FeedEvent[]>();
     let newest = this.seen;
     for (const e of events) {
-      newest = Math.max(newest, Number(e.kv.mod_revision));
+      const revision = Number(e.kv.mod_revision);
+      newest = Math.max(newest, revision);
       const key = e.kv.key.toString();
       const copy = this.copies.find((c) => key.startsWith(c.prefix));
-      if (!copy || Number(e.kv.mod_revision) <= copy.revision) continue;
+      if (!copy || revision <= copy.revision) continue;
       let list = byCopy.get(copy);
       if (!list) byCopy.set(copy, (list = []));
       list.push(e);
