@@ -4,7 +4,9 @@
 // the master's RPC client and its term (master/term.ts). The order's transport is the node's
 // door: an order that reaches it is printed, not run. It prints a JSON line for each event:
 // campaigning, leading, acked (a tag's transaction committed), refused (and by what), ordered
-// (an order reached the node, with the term it carried), order-refused, revoked.
+// (an order reached the node, with the term it carried), order-refused, revoked. An order's and a
+// write's events carry `startedAt`, when that attempt began: one begun before a SIGSTOP may
+// have been cleared (or committed) before it, and goes on after SIGCONT.
 
 import { leaderTerm } from "../../src/master/term.ts";
 import { buildClient } from "../../src/rpc/client.ts";
@@ -16,10 +18,12 @@ const say = (event: Record<string, unknown>) => process.stdout.write(`${JSON.str
 
 const stores = await openEtcdStores({ endpoints: endpoints.split(","), cluster, name, ttlSeconds: 5 });
 stores.leadership.onRevoke((reason) => say({ event: "revoked", reason }));
+/** When the attempt in flight began (one at a time: `busy`). */
+let startedAt = 0;
 const node = buildClient(
   "n1",
   async (call, _body, _args, term) => {
-    say({ event: "ordered", call, term });
+    say({ event: "ordered", call, term, startedAt });
     return JSON.stringify({ ok: true, result: null });
   },
   () => undefined,
@@ -33,14 +37,15 @@ let busy = false;
 setInterval(() => {
   if (busy) return;
   busy = true;
+  const begun = (startedAt = Date.now());
   const tag = `${name}-${++n}`;
   const order = node.nodePowercycle({ hypervisor: "fake" }).then(
     () => undefined,
-    (err: unknown) => say({ event: "order-refused", error: String(err) }),
+    (err: unknown) => say({ event: "order-refused", error: String(err), startedAt: begun }),
   );
   const write = stores.config.transact((tx) => tx.updateCluster((c) => void (c.tags = [...c.tags, tag]))).then(
-    () => say({ event: "acked", tag }),
-    (err: unknown) => say({ event: "refused", tag, notLeader: err instanceof NotLeaderError, error: String(err) }),
+    () => say({ event: "acked", tag, startedAt: begun }),
+    (err: unknown) => say({ event: "refused", tag, notLeader: err instanceof NotLeaderError, error: String(err), startedAt: begun }),
   );
   void Promise.all([order, write]).finally(() => (busy = false));
 }, 50);
