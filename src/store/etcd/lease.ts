@@ -185,7 +185,7 @@ export class EtcdLease extends Terms {
       else this.acknowledged(sentAt);
       return true;
     } catch {
-      // Unanswered: tried again at once; the self-fence timer decides, at S + TTL − 500 ms.
+      // Unanswered: tried again 100 ms later; the self-fence timer decides, at S + TTL − 500 ms.
       return false;
     }
   }
