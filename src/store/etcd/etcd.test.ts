@@ -16,6 +16,7 @@ import type { ConfigTx } from "../store.ts";
 import { openEtcdStores, type EtcdStoreOptions, type EtcdStores } from "./backend.ts";
 import { EtcdClient, type EtcdKeys } from "./client.ts";
 import { CLUSTER_PARTS, type ClusterPart } from "./cluster-parts.ts";
+import { livenessKey } from "./liveness.ts";
 import { EtcdNoSpaceError, TxnTooLargeError } from "./sink.ts";
 
 const INIT = {
@@ -308,6 +309,8 @@ etcdNeeds.describe("etcd backend, one member", () => {
     await b.close();
     const raw = new EtcdClient({ endpoints: suite.members.endpoints });
     try {
+      // Its close revoked both leases: no liveness key is left for a campaign to wait on.
+      assert.equal(await raw.etcd.get(livenessKey(a.keys.leader)).string(), null, "the closed leader's liveness key is gone");
       const lease = await raw.etcd.leaseClient.leaseGrant({ TTL: 30 });
       await raw.etcd.kv.put({ key: Buffer.from(a.keys.leader), value: Buffer.from("a-gone"), lease: lease.ID });
       const c = await stores(cluster, "c");

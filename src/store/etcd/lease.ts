@@ -13,7 +13,7 @@
 
 import { NotLeaderError, Terms } from "../leadership.ts";
 import { cancelWatch, type EtcdClient } from "./client.ts";
-import { keepaliveOnce, LeaderLiveness, LIVENESS_TTL_SECONDS } from "./liveness.ts";
+import { keepaliveOnce, LeaderLiveness, LIVENESS_TTL_SECONDS, revokeLease } from "./liveness.ts";
 
 /** Below 5 s an etcd leader election eats the self-fencing budget and masters flap (§3.5). */
 export const MIN_TTL_SECONDS = 5;
@@ -125,7 +125,7 @@ export class EtcdLease extends Terms {
         if (await this.begin(epoch)) return epoch;
         continue;
       }
-      this.liveness.stop();
+      void this.liveness.stop();
       await this.leaderGone(seenAt);
     }
     throw new NotLeaderError("the master is shutting down");
@@ -199,19 +199,18 @@ export class EtcdLease extends Terms {
     this.selfFence = setTimeout(() => this.revoke(`no keepalive acknowledged for ${this.ttlMs - SELF_FENCE_MARGIN_MS} ms (self-fenced before the lease can expire)`), wait);
   }
 
-  /** Stops the keepalives and the self-fence timer; revokes the lease in etcd (best effort: the leader key goes with it). */
-  private stopLease(): Promise<void> {
+  /**
+   * Stops the keepalives and the self-fence timer; revokes both leases in etcd (best effort:
+   * the leader key and the liveness key go with them). Resolves once etcd answered both, so a
+   * master that closed leaves no liveness key for a campaign to wait on.
+   */
+  private async stopLease(): Promise<void> {
     clearTimeout(this.keepalive);
     clearTimeout(this.selfFence);
     this.keepalive = this.selfFence = undefined;
-    this.liveness.stop();
     const leaseId = this.leaseId;
     this.leaseId = undefined;
     this.ackedSentAt = 0;
-    if (leaseId === undefined) return Promise.resolve();
-    return this.client.etcd.leaseClient.leaseRevoke({ ID: leaseId }).then(
-      () => undefined,
-      () => undefined,
-    );
+    await Promise.all([this.liveness.stop(), revokeLease(this.client, leaseId)]);
   }
 }

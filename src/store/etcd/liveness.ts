@@ -52,7 +52,7 @@ export class LeaderLiveness {
 
   /** Grants a fresh L2 for one campaign attempt; the op puts the liveness key in the campaign's txn. */
   async prepare(name: string): Promise<IRequestOp> {
-    this.stop();
+    void this.stop();
     const sentAt = performance.now();
     const res = await this.client.etcd.leaseClient.leaseGrant({ TTL: this.ttlMs / 1000 });
     this.leaseId = res.ID;
@@ -68,15 +68,15 @@ export class LeaderLiveness {
     this.keepalive = setInterval(() => void this.sendKeepalive(leaseId), this.ttlMs / 4);
   }
 
-  /** Keepalives stop and L2 is revoked (best effort); whoever waits to act is told no. */
-  stop(): void {
+  /** Keepalives stop and L2 is revoked (best effort; resolves once etcd answered); whoever waits to act is told no at once. */
+  stop(): Promise<void> {
     clearInterval(this.keepalive);
     this.keepalive = undefined;
     this.running = false;
     const leaseId = this.leaseId;
     this.leaseId = undefined;
-    if (leaseId !== undefined) void this.client.etcd.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined);
     this.wake();
+    return revokeLease(this.client, leaseId);
   }
 
   /** Whether the leader may act now: no standby can have taken over before L2 could expire. */
@@ -130,7 +130,7 @@ export class LeaderLiveness {
       failure: [],
     });
     const l1 = res.succeeded ? res.responses[0]?.response_range?.kvs[0]?.lease : undefined;
-    if (l1 && l1 !== "0") await this.client.etcd.leaseClient.leaseRevoke({ ID: l1 }).catch(() => undefined);
+    if (l1 && l1 !== "0") await revokeLease(this.client, l1);
   }
 
   private async sendKeepalive(leaseId: string): Promise<void> {
@@ -139,7 +139,7 @@ export class LeaderLiveness {
       const ttl = await keepaliveOnce(this.client, leaseId, this.ttlMs / 2);
       if (this.leaseId !== leaseId) return;
       if (ttl === "0") {
-        this.stop();
+        void this.stop();
         this.lost("etcd says the liveness lease expired: a standby may have taken over");
         return;
       }
@@ -153,6 +153,15 @@ export class LeaderLiveness {
   private wake(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
+}
+
+/** Revokes a lease in etcd (its keys go with it), best effort: resolves once etcd answered or the call failed. */
+export function revokeLease(client: EtcdClient, leaseId: string | undefined): Promise<void> {
+  if (leaseId === undefined) return Promise.resolve();
+  return client.etcd.leaseClient.leaseRevoke({ ID: leaseId }).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 /** One keepalive of `leaseId` on a stream of its own, so that its answer is surely its own: resolves with the TTL etcd answered ("0": the lease is gone). */
