@@ -2,7 +2,7 @@
 // `maxFailures` failures in a window waits until the window ends, before its password is even
 // checked. LoginThrottle counts what one master saw; with several masters (etcd) each also
 // publishes its counts, so that a guesser gains nothing by spreading attempts over them
-// (store/etcd/login-failures.ts).
+// (store/etcd/login-failures.ts); one rule (waitFor) tells how long an address waits for both.
 
 /** What the web console asks before it checks a password, and tells after a wrong one. */
 export interface LoginFailures {
@@ -42,12 +42,12 @@ export class LoginThrottle implements LoginFailures {
   waitSeconds(address: string): number {
     const entry = this.failures.get(address);
     if (!entry) return 0;
-    const left = entry.since + this.limits.windowMs - this.now();
-    if (left <= 0) {
+    const now = this.now();
+    if (entry.since + this.limits.windowMs <= now) {
       this.failures.delete(address);
       return 0;
     }
-    return entry.count >= this.limits.maxFailures ? Math.ceil(left / 1000) : 0;
+    return waitFor([entry], this.limits, now);
   }
 
   /** `address`'s window as this master counts it (undefined: none open). */
@@ -71,4 +71,19 @@ export class LoginThrottle implements LoginFailures {
     }
     this.failures.set(address, { since: now, count: 1 });
   }
+}
+
+/**
+ * Seconds until the counts still within their windows fall under the limit (0: under it now):
+ * the windows that end first are the first to stop counting.
+ */
+export function waitFor(counts: readonly { since: number; count: number }[], limits: { maxFailures: number; windowMs: number }, now: number): number {
+  const open = counts.map((c) => ({ ends: c.since + limits.windowMs, count: c.count })).filter((c) => c.ends > now).sort((a, b) => a.ends - b.ends);
+  let total = open.reduce((sum, c) => sum + c.count, 0);
+  if (total < limits.maxFailures) return 0;
+  for (const c of open) {
+    total -= c.count;
+    if (total < limits.maxFailures) return Math.ceil((c.ends - now) / 1000);
+  }
+  return 0;
 }

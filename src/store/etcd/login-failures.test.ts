@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { EtcdCluster, etcdNeeds } from "../../../test/support/etcd.ts";
-import { LoginThrottle } from "../login-failures.ts";
+import { LoginThrottle, waitFor } from "../login-failures.ts";
 import { EtcdClient } from "./client.ts";
-import { EtcdLoginFailures, waitFor } from "./login-failures.ts";
+import { EtcdLoginFailures } from "./login-failures.ts";
 
 const PREFIX = "/corral/login-test/login-failures/";
 const ADDRESS = "192.0.2.7";

@@ -6,7 +6,7 @@
 // addresses makes keys, not leases); a reader ignores a count whose window is over.
 
 import { createHash } from "node:crypto";
-import { LoginThrottle, type LoginFailures } from "../login-failures.ts";
+import { LoginThrottle, waitFor, type LoginFailures } from "../login-failures.ts";
 import type { EtcdClient } from "./client.ts";
 
 /** A lease serves the keys made within this long (each outlives its window by at most this). */
@@ -78,19 +78,4 @@ function parseCount(text: string): { since: number; count: number } | undefined 
   } catch {
     return undefined;
   }
-}
-
-/**
- * Seconds until the counts still within their windows fall under the limit (0: under it now):
- * the windows that end first are the first to stop counting.
- */
-export function waitFor(counts: readonly { since: number; count: number }[], limits: { maxFailures: number; windowMs: number }, now: number): number {
-  const open = counts.map((c) => ({ ends: c.since + limits.windowMs, count: c.count })).filter((c) => c.ends > now).sort((a, b) => a.ends - b.ends);
-  let total = open.reduce((sum, c) => sum + c.count, 0);
-  if (total < limits.maxFailures) return 0;
-  for (const c of open) {
-    total -= c.count;
-    if (total < limits.maxFailures) return Math.ceil((c.ends - now) / 1000);
-  }
-  return 0;
 }
